@@ -1,0 +1,111 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+
+export type UserRole = 'user' | 'support' | 'admin';
+
+/** Who is calling: what a verified token says, and nothing more. */
+export interface AuthContext {
+  userId: string;
+  name: string | null;
+  picture: string | null;
+  role: UserRole;
+  businessIds: string[];
+  /** Token expiry in epoch seconds, if the token has one. */
+  exp: number | undefined;
+}
+
+export const isStaff = (auth: AuthContext): boolean => auth.role === 'support' || auth.role === 'admin';
+
+const ROLES: readonly string[] = ['user', 'support', 'admin'];
+const CLOCK_TOLERANCE_S = 30;
+
+export interface TokenVerifier {
+  verify(token: string): Promise<AuthContext>;
+}
+
+export function createTokenVerifier(config: Config): TokenVerifier {
+  const { jwt } = config;
+  let key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  let algorithms: string[];
+  if (jwt.jwksUrl) {
+    key = createRemoteJWKSet(new URL(jwt.jwksUrl));
+    algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+  } else if (jwt.publicKey) {
+    const publicKey = createPublicKey(jwt.publicKey);
+    key = publicKey;
+    algorithms = publicKey.asymmetricKeyType === 'ec' ? ['ES256', 'ES384', 'ES512'] : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+  } else if (jwt.secret) {
+    key = new TextEncoder().encode(jwt.secret);
+    algorithms = ['HS256'];
+  } else {
+    throw new Error('no JWT key configured');
+  }
+  const options = {
+    algorithms,
+    clockTolerance: CLOCK_TOLERANCE_S,
+    ...(jwt.issuer ? { issuer: jwt.issuer } : {}),
+    ...(jwt.audience ? { audience: jwt.audience } : {}),
+    ...(config.env === 'production' ? { requiredClaims: ['exp'] } : {}),
+  };
+
+  return {
+    async verify(token: string): Promise<AuthContext> {
+      let payload: JWTPayload;
+      try {
+        // jose refuses alg "none" and any algorithm outside `algorithms`.
+        payload = (await jwtVerify(token, key as Uint8Array, options)).payload;
+      } catch {
+        throw new AppError('UNAUTHORIZED', 'Invalid or expired token');
+      }
+      return claimsToAuth(payload);
+    },
+  };
+}
+
+function claimsToAuth(p: JWTPayload): AuthContext {
+  const bad = (what: string) => new AppError('UNAUTHORIZED', `Invalid token: ${what}`);
+  if (typeof p.sub !== 'string' || p.sub.length < 1 || p.sub.length > 128) throw bad('sub must be a string of 1 to 128 characters');
+  const name = p['name'];
+  const picture = p['picture'];
+  const role = p['role'] ?? 'user';
+  const businessIds = p['businessIds'] ?? [];
+  if (name !== undefined && name !== null && typeof name !== 'string') throw bad('name must be a string');
+  if (picture !== undefined && picture !== null && typeof picture !== 'string') throw bad('picture must be a string');
+  if (typeof role !== 'string' || !ROLES.includes(role)) throw bad('role must be user, support or admin');
+  if (!Array.isArray(businessIds) || !businessIds.every((b) => typeof b === 'string')) throw bad('businessIds must be an array of strings');
+  return {
+    userId: p.sub,
+    name: typeof name === 'string' ? name : null,
+    picture: typeof picture === 'string' ? picture : null,
+    role: role as UserRole,
+    businessIds: businessIds as string[],
+    exp: typeof p.exp === 'number' ? p.exp : undefined,
+  };
+}
+
+export interface MintOptions {
+  name?: string;
+  picture?: string;
+  role?: UserRole;
+  businessIds?: string[];
+  /** jose duration ("1h", "7d") or epoch seconds; default 24 h. */
+  expiresIn?: string | number;
+  issuer?: string;
+  audience?: string;
+}
+
+/** Signs an HS256 token (development, tests and the token CLI). */
+export async function mintToken(secret: string, userId: string, opts: MintOptions = {}): Promise<string> {
+  const claims: Record<string, unknown> = {};
+  if (opts.name !== undefined) claims['name'] = opts.name;
+  if (opts.picture !== undefined) claims['picture'] = opts.picture;
+  if (opts.role !== undefined) claims['role'] = opts.role;
+  if (opts.businessIds !== undefined) claims['businessIds'] = opts.businessIds;
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(userId).setIssuedAt();
+  jwt.setExpirationTime(opts.expiresIn ?? '24h');
+  if (opts.issuer) jwt.setIssuer(opts.issuer);
+  if (opts.audience) jwt.setAudience(opts.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+}

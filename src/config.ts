@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Every setting, read and validated once at start. A bad value stops the start with a message naming the
+ * variable; nothing else in the code reads process.env.
+ */
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  dataDir: string;
+  /** undefined: embedded PGlite under dataDir. "memory://": PGlite in memory (tests). */
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  jwt: {
+    secret: string | undefined;
+    publicKey: string | undefined;
+    jwksUrl: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+    /** true when the secret was generated into dataDir (development only). */
+    generated: boolean;
+  };
+  publicUrl: string;
+  media: { storage: 'local' | 's3' | 'cloudinary'; maxFileBytes: number; maxFiles: number; maxPixels: number; urlTtlS: number };
+  notify: { webhookUrl: string | undefined; webhookSecret: string | undefined; coalesceMs: number };
+  corsOrigins: string[] | '*' | false;
+  logLevel: string;
+  /** Writes (POST/PATCH) per user per minute before 429. */
+  rateLimitWritesPerMinute: number;
+  /** Largest JSON request body in bytes; over it is 413. */
+  bodyLimitBytes: number;
+  /** How long in-flight work may take to finish on SIGTERM. */
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return def;
+    }
+    return n;
+  };
+  const url = (name: string, protocols: string[]): string | undefined => {
+    const raw = str(name);
+    if (raw === undefined) return undefined;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) problems.push(`${name} must use ${protocols.join(' or ')} (got "${u.protocol}")`);
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return raw;
+  };
+
+  const nodeEnv = str('NODE_ENV');
+  const envName: Config['env'] = nodeEnv === 'production' ? 'production' : nodeEnv === 'test' ? 'test' : 'development';
+  const production = envName === 'production';
+
+  const port = int('PORT', 3000, 0, 65535);
+  const host = str('HOST') ?? '0.0.0.0';
+  const dataDir = path.resolve(str('DATA_DIR') ?? './data');
+
+  const databaseUrl = str('DATABASE_URL');
+  if (databaseUrl !== undefined && databaseUrl !== 'memory://' && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const redisUrl = url('REDIS_URL', ['redis:', 'rediss:']);
+
+  const publicKey = str('JWT_PUBLIC_KEY')?.replace(/\\n/g, '\n');
+  if (publicKey && !publicKey.includes('-----BEGIN')) problems.push('JWT_PUBLIC_KEY must be a PEM public key');
+  const jwksUrl = url('JWKS_URL', ['https:', 'http:']);
+  let secret = str('JWT_SECRET');
+  if (secret !== undefined && Buffer.byteLength(secret) < 32) problems.push('JWT_SECRET must be at least 32 bytes');
+  let generated = false;
+  if (!secret && !publicKey && !jwksUrl) {
+    if (production) problems.push('one of JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required when NODE_ENV=production');
+    else {
+      secret = devSecret(dataDir, 'jwt-secret');
+      generated = true;
+    }
+  }
+
+  const storage = str('MEDIA_STORAGE') ?? 'local';
+  if (!['local', 's3', 'cloudinary'].includes(storage)) problems.push('MEDIA_STORAGE must be local, s3 or cloudinary');
+
+  const publicUrl = (url('PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, '');
+
+  const webhookUrl = url('NOTIFY_WEBHOOK_URL', ['http:', 'https:']);
+  let webhookSecret = str('NOTIFY_WEBHOOK_SECRET');
+  if (webhookUrl && !webhookSecret) {
+    if (production) problems.push('NOTIFY_WEBHOOK_SECRET is required with NOTIFY_WEBHOOK_URL when NODE_ENV=production');
+    else webhookSecret = devSecret(dataDir, 'webhook-secret');
+  }
+
+  const corsRaw = str('CORS_ORIGINS');
+  const corsOrigins: Config['corsOrigins'] =
+    corsRaw === undefined ? (production ? false : '*') : corsRaw === '*' ? '*' : corsRaw.split(',').map((o) => o.trim()).filter(Boolean);
+
+  const logLevel = str('LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const config: Config = {
+    env: envName,
+    port,
+    host,
+    dataDir,
+    databaseUrl,
+    redisUrl,
+    jwt: { secret, publicKey, jwksUrl, issuer: str('JWT_ISSUER'), audience: str('JWT_AUDIENCE'), generated },
+    publicUrl,
+    media: {
+      storage: storage as Config['media']['storage'],
+      maxFileBytes: int('MEDIA_MAX_FILE_BYTES', 26214400, 1, 2 ** 40),
+      maxFiles: int('MEDIA_MAX_FILES', 10, 1, 100),
+      maxPixels: int('MEDIA_MAX_PIXELS', 100_000_000, 1, 2 ** 40),
+      urlTtlS: int('MEDIA_URL_TTL_S', 3600, 1, 7 * 24 * 3600),
+    },
+    notify: { webhookUrl, webhookSecret, coalesceMs: int('NOTIFY_COALESCE_MS', 2000, 0, 600_000) },
+    corsOrigins,
+    logLevel,
+    rateLimitWritesPerMinute: int('RATE_LIMIT_WRITES_PER_MINUTE', 600, 1, 1_000_000),
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+/** A development-only secret kept in DATA_DIR so tokens survive restarts. */
+function devSecret(dataDir: string, name: string): string {
+  const file = path.join(dataDir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}

@@ -1,0 +1,125 @@
+import { sql } from 'drizzle-orm';
+import {
+  pgTable, text, uuid, bigint, timestamp, boolean, primaryKey, index, unique, uniqueIndex, foreignKey, check, customType,
+} from 'drizzle-orm/pg-core';
+
+/** PostgreSQL's tsvector; filled by the message repository from our own tokenizer (see search/tokenize.ts). */
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
+
+// Millisecond precision: a JS Date round-trips exactly, so time-based keyset cursors are exact.
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
+const seq = (name: string) => bigint(name, { mode: 'number' });
+
+/** Users are whoever valid tokens say they are; this keeps the name/picture of the latest token seen. */
+export const chatUser = pgTable('chat_user', {
+  id: text('id').primaryKey(),
+  name: text('name'),
+  picture: text('picture'),
+  /** The role of the latest token seen; tells whether a user may be added to a support room as staff. */
+  role: text('role').notNull().default('user'),
+  lastSeenAt: ts('last_seen_at'),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+export const chatRoom = pgTable(
+  'chat_room',
+  {
+    id: uuid('id').primaryKey(),
+    type: text('type').notNull(),
+    name: text('name'),
+    description: text('description'),
+    businessId: text('business_id'),
+    status: text('status'),
+    createdBy: text('created_by').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    /** The last message's seq; bumped under the row lock to hand out the next one (dense per room). */
+    lastSeq: seq('last_seq').notNull().default(0),
+    /** Orders room lists: the last message's time, else the creation time. */
+    lastActivityAt: ts('last_activity_at').notNull().defaultNow(),
+    /** "<userA>\n<userB>" (sorted) for direct rooms: the unique index keeps one direct room per pair. */
+    directKey: text('direct_key'),
+  },
+  (t) => [
+    check('chat_room_type_check', sql`${t.type} in ('direct', 'group', 'business', 'support')`),
+    check('chat_room_status_check', sql`(${t.type} = 'support') = (${t.status} is not null) and (${t.status} is null or ${t.status} in ('open', 'closed'))`),
+    check('chat_room_direct_key_check', sql`(${t.type} = 'direct') = (${t.directKey} is not null)`),
+    check('chat_room_business_check', sql`(${t.type} = 'business') = (${t.businessId} is not null)`),
+    uniqueIndex('chat_room_direct_key_uq').on(t.directKey).where(sql`${t.directKey} is not null`),
+    // One open support room per user, even under concurrent opening.
+    uniqueIndex('chat_room_open_support_uq').on(t.createdBy).where(sql`${t.type} = 'support' and ${t.status} = 'open'`),
+    index('chat_room_support_queue_idx').on(t.status, t.lastActivityAt.desc(), t.id.desc()).where(sql`${t.type} = 'support'`),
+  ],
+);
+
+export const chatParticipant = pgTable(
+  'chat_participant',
+  {
+    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    role: text('role').notNull(),
+    joinedAt: ts('joined_at').notNull().defaultNow(),
+    lastReadSeq: seq('last_read_seq').notNull().default(0),
+    lastReadAt: ts('last_read_at'),
+    lastDeliveredSeq: seq('last_delivered_seq').notNull().default(0),
+    lastDeliveredAt: ts('last_delivered_at'),
+    muted: boolean('muted').notNull().default(false),
+    mutedUntil: ts('muted_until'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.roomId, t.userId] }),
+    index('chat_participant_user_idx').on(t.userId, t.roomId),
+    check('chat_participant_role_check', sql`${t.role} in ('owner', 'admin', 'member', 'agent')`),
+    check('chat_participant_seq_check', sql`${t.lastReadSeq} >= 0 and ${t.lastDeliveredSeq} >= 0`),
+  ],
+);
+
+export const chatMessage = pgTable(
+  'chat_message',
+  {
+    id: uuid('id').primaryKey(),
+    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    seq: seq('seq').notNull(),
+    senderId: text('sender_id').notNull(),
+    type: text('type').notNull(),
+    content: text('content').notNull(),
+    mentions: text('mentions').array().notNull().default(sql`'{}'::text[]`),
+    /** A reply points at (room_id, seq) of its target: the foreign key keeps replies inside the room. */
+    replyToSeq: seq('reply_to_seq'),
+    clientMessageId: text('client_message_id'),
+    hasMedia: boolean('has_media').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    editedAt: ts('edited_at'),
+    deletedAt: ts('deleted_at'),
+    searchDoc: tsvector('search_doc').notNull(),
+  },
+  (t) => [
+    // A constraint (not just an index) so the reply foreign key below can reference it.
+    unique('chat_message_room_seq_uq').on(t.roomId, t.seq),
+    uniqueIndex('chat_message_client_id_uq').on(t.roomId, t.senderId, t.clientMessageId).where(sql`${t.clientMessageId} is not null`),
+    foreignKey({ name: 'chat_message_reply_fk', columns: [t.roomId, t.replyToSeq], foreignColumns: [t.roomId, t.seq] }),
+    check('chat_message_type_check', sql`${t.type} in ('text', 'image', 'video', 'audio', 'document', 'system')`),
+    check('chat_message_seq_check', sql`${t.seq} > 0`),
+    index('chat_message_search_idx').using('gin', t.searchDoc),
+    index('chat_message_content_trgm_idx').using('gin', sql`${t.content} gin_trgm_ops`),
+  ],
+);
+
+/**
+ * Read (and delivery) actions, not per-message rows: "user U reached seq S of room R at time T", one row each time
+ * a watermark advances. readAt of a message = the earliest action whose up_to_seq >= its seq.
+ */
+export const messageReadReceipt = pgTable(
+  'message_read_receipt',
+  {
+    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    kind: text('kind').notNull(),
+    upToSeq: seq('up_to_seq').notNull(),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.roomId, t.userId, t.kind, t.upToSeq] }),
+    check('message_read_receipt_kind_check', sql`${t.kind} in ('read', 'delivered')`),
+  ],
+);

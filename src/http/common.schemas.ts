@@ -1,0 +1,26 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+
+/** Ids are opaque strings; a malformed one is simply not found (404), so params accept any string. */
+export const IdParam = Type.String({ minLength: 1, maxLength: 200, description: 'An opaque, time-ordered id (UUIDv7)' });
+export const UserIdString = Type.String({ minLength: 1, maxLength: 128, description: 'A user id: the `sub` of their token' });
+export const IsoDate = Type.String({ format: 'date-time' });
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String({ description: 'Stable error code: UNAUTHORIZED, FORBIDDEN, NOT_FOUND, VALIDATION_FAILED, CONFLICT, …' }),
+    detail: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', description: 'application/problem+json' },
+);
+
+/** The error responses every authenticated route can give, for the OpenAPI document. */
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries([401, 429, ...statuses].map((s) => [s, Type.Ref('Problem')]));
+
+/** Rejects C0/C1 control characters other than \n, \r and \t. */
+export const NO_CONTROL_CHARS = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$';

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { MessageSchema } from '../messages/messages.schemas.js';
+import { ReadStateSchema } from '../reads/reads.schemas.js';
+import { RoomSchema } from '../rooms/rooms.schemas.js';
+import { ProblemSchema } from './common.schemas.js';
+import { registerErrorHandling } from './errors.js';
+import { createValidatorCompiler } from './validation.js';
+
+/** Schemas referenced by $id from routes (and listed under components in the OpenAPI document). */
+export const SHARED_SCHEMAS = [ProblemSchema, MessageSchema, RoomSchema, ReadStateSchema];
+
+export type HttpServer = FastifyInstance;
+
+/** Fastify with the cross-cutting pieces: logging, validation, problem+json errors, security headers, CORS, OpenAPI. */
+export async function createHttpServer(config: Config): Promise<HttpServer> {
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: config.bodyLimitBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+    },
+    // Ids go through schemas and the error handler; a trailing slash is the same route.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const { compiler } = createValidatorCompiler(SHARED_SCHEMAS);
+  app.setValidatorCompiler(compiler);
+  for (const s of SHARED_SCHEMAS) app.addSchema(s);
+  registerErrorHandling(app);
+  app.addHook('onSend', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+
+  // An empty JSON body (PATCH …/read from clients that always send the header) is no body, not malformed JSON.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const err = Object.assign(new Error('Body is not valid JSON'), { statusCode: 400 });
+      done(err, undefined);
+    }
+  });
+
+  await app.register(helmet, { global: true });
+  await app.register(cors, {
+    origin: config.corsOrigins === '*' ? true : config.corsOrigins,
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    exposedHeaders: ['retry-after', 'x-request-id'],
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Chat service',
+        version: '0.1.0',
+        description: 'REST under /api/v1/chat; live events over Socket.IO on the /chat namespace. Errors are application/problem+json.',
+      },
+      servers: [{ url: config.publicUrl }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  return app as unknown as HttpServer;
+}

@@ -1,0 +1,26 @@
+import { Ajv, type AnySchema } from 'ajv';
+import * as addFormatsModule from 'ajv-formats';
+import type { FastifySchemaCompiler } from 'fastify';
+
+// ajv-formats is CommonJS; under ESM its function arrives as the default export.
+type AddFormats = (ajv: Ajv) => Ajv;
+const addFormats = (addFormatsModule as unknown as { default: AddFormats }).default;
+
+function makeAjv(coerce: boolean, shared: AnySchema[]): Ajv {
+  const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  addFormats(ajv);
+  for (const s of shared) ajv.addSchema(s);
+  return ajv;
+}
+
+/**
+ * Bodies are validated strictly (a number is not a string); query strings and params are coerced, since they arrive
+ * as text. The same compiled validators serve socket payloads (see `compileValidator`).
+ */
+export function createValidatorCompiler(shared: AnySchema[]): { compiler: FastifySchemaCompiler<AnySchema>; strict: Ajv } {
+  const strict = makeAjv(false, shared);
+  const coercing = makeAjv(true, shared);
+  const compiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>
+    (httpPart === 'body' ? strict : coercing).compile(schema) as ReturnType<FastifySchemaCompiler<AnySchema>>;
+  return { compiler, strict };
+}

@@ -1,0 +1,120 @@
+import type { AuthContext } from '../auth/tokens.js';
+import { isUniqueViolation, type Db } from '../db/client.js';
+import { notFound } from '../errors.js';
+import type { EventBus } from '../events.js';
+import { isId, newId } from '../ids.js';
+import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
+import type { RoomsRepository } from '../rooms/rooms.repository.js';
+import { documentVector } from '../search/tokenize.js';
+import { toMessageView } from './messages.mapper.js';
+import type { MessagesRepository } from './messages.repository.js';
+import type { HistoryInput, MessageView, SendMessageInput } from './messages.schemas.js';
+
+export interface HistoryPage {
+  data: MessageView[];
+  hasMore: boolean;
+  hasOlder: boolean;
+  hasNewer: boolean;
+}
+
+export class MessagesService {
+  constructor(
+    private readonly db: Db,
+    private readonly messages: MessagesRepository,
+    private readonly rooms: RoomsRepository,
+    private readonly guard: RoomAccessGuard,
+    private readonly bus: EventBus,
+  ) {}
+
+  /**
+   * The write path. Returns `created: false` with the stored message when the sender retries a clientMessageId.
+   * The event is published after commit, so nobody hears of a message that was not stored.
+   */
+  async send(auth: AuthContext, roomId: string, input: SendMessageInput): Promise<{ message: MessageView; created: boolean }> {
+    const { room } = await this.guard.member(auth, roomId);
+    const clientMessageId = input.clientMessageId ?? null;
+    if (clientMessageId !== null) {
+      const existing = await this.messages.findByClientId(room.id, auth.userId, clientMessageId);
+      if (existing) return { message: toMessageView(existing), created: false };
+    }
+    const content = input.content;
+    const hasMedia = (input.mediaIds?.length ?? 0) > 0;
+    if (!hasMedia && content.trim() === '') throw invalid('content must not be empty', '/content');
+
+    const mentions = [...new Set(input.mentions ?? [])];
+    if (mentions.length) {
+      const present = await this.rooms.whichAreParticipants(room.id, mentions);
+      const strangers = mentions.filter((m) => !present.has(m));
+      if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
+    }
+    let replyToSeq: number | null = null;
+    if (input.replyToId != null) {
+      const target = isId(input.replyToId) ? await this.messages.locate(input.replyToId) : undefined;
+      if (!target || target.roomId !== room.id) throw invalid('replyToId must name a message of the same room', '/replyToId');
+      replyToSeq = target.seq;
+    }
+
+    const id = newId();
+    try {
+      await this.db.transaction((tx) =>
+        this.messages.with(tx).insertNext({
+          id,
+          roomId: room.id,
+          senderId: auth.userId,
+          type: 'text',
+          content,
+          mentions,
+          replyToSeq,
+          clientMessageId,
+          hasMedia,
+          searchDoc: documentVector(content),
+        }),
+      );
+    } catch (err) {
+      // A concurrent retry of the same clientMessageId won the race: answer with its message.
+      if (clientMessageId !== null && isUniqueViolation(err, 'chat_message_client_id_uq')) {
+        const existing = await this.messages.findByClientId(room.id, auth.userId, clientMessageId);
+        if (existing) return { message: toMessageView(existing), created: false };
+      }
+      throw err;
+    }
+    const stored = await this.messages.findById(id);
+    const message = toMessageView(stored!);
+    this.bus.publish('message.created', { message, roomType: room.type });
+    return { message, created: true };
+  }
+
+  /** Keyset pages by seq: the latest, before/after a seq, or around a message. Data is always ascending. */
+  async history(auth: AuthContext, roomId: string, q: HistoryInput): Promise<HistoryPage> {
+    const { room } = await this.guard.reader(auth, roomId);
+    const limit = q.limit ?? 50;
+    const given = [q.before, q.after, q.around].filter((v) => v !== undefined).length;
+    if (given > 1) throw invalid('use only one of before, after and around');
+    const top = room.lastSeq;
+
+    if (q.after !== undefined) {
+      const rows = await this.messages.newer(room.id, q.after, limit + 1);
+      const page = rows.slice(0, limit);
+      const hasNewer = rows.length > limit;
+      return { data: page.map(toMessageView), hasMore: hasNewer, hasOlder: Math.min(q.after, top) >= 1, hasNewer };
+    }
+    if (q.around !== undefined) {
+      const target = isId(q.around) ? await this.messages.locate(q.around) : undefined;
+      if (!target || target.roomId !== room.id) throw notFound('Message');
+      const olderCount = Math.floor((limit - 1) / 2);
+      const [older, newer] = await Promise.all([
+        this.messages.older(room.id, target.seq, olderCount + 1),
+        this.messages.newer(room.id, target.seq, limit - olderCount + 1, true),
+      ]);
+      const hasOlder = older.length > olderCount;
+      const hasNewer = newer.length > limit - olderCount;
+      const data = [...older.slice(0, olderCount).reverse(), ...newer.slice(0, limit - olderCount)];
+      return { data: data.map(toMessageView), hasMore: hasOlder || hasNewer, hasOlder, hasNewer };
+    }
+    const rows = await this.messages.older(room.id, q.before, limit + 1);
+    const page = rows.slice(0, limit).reverse();
+    const hasOlder = rows.length > limit;
+    const newest = page[page.length - 1]?.seq ?? (q.before !== undefined ? q.before - 1 : top);
+    return { data: page.map(toMessageView), hasMore: hasOlder, hasOlder, hasNewer: newest < top };
+  }
+}

@@ -1,0 +1,71 @@
+import type { AuthContext } from '../auth/tokens.js';
+import { notFound } from '../errors.js';
+import type { EventBus } from '../events.js';
+import { isId } from '../ids.js';
+import type { MessagesRepository } from '../messages/messages.repository.js';
+import type { RoomAccessGuard } from '../rooms/rooms.access.js';
+import type { ReadsRepository } from './reads.repository.js';
+import type { ReadState } from './reads.schemas.js';
+
+/** Read and delivery watermarks: one row per participant, moved forward only; see DESIGN.md. */
+export class ReadsService {
+  constructor(
+    private readonly reads: ReadsRepository,
+    private readonly messages: MessagesRepository,
+    private readonly guard: RoomAccessGuard,
+    private readonly bus: EventBus,
+  ) {}
+
+  /** Marks a message, and so everything before it, read. */
+  async markMessageRead(auth: AuthContext, messageId: string): Promise<ReadState> {
+    const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
+    if (!target) throw notFound('Message');
+    await this.guard.member(auth, target.roomId).catch(() => {
+      throw notFound('Message');
+    });
+    return this.advance(auth, target.roomId, target.seq);
+  }
+
+  /** Marks the whole room read in constant time. `messageId` narrows it to that message (the socket's mark_as_read). */
+  async markRoomRead(auth: AuthContext, roomId: string, messageId?: string): Promise<ReadState> {
+    const { room } = await this.guard.member(auth, roomId);
+    if (messageId === undefined) return this.advance(auth, room.id, null);
+    const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
+    if (!target || target.roomId !== room.id) throw notFound('Message');
+    return this.advance(auth, room.id, target.seq);
+  }
+
+  private async advance(auth: AuthContext, roomId: string, seq: number | null): Promise<ReadState> {
+    const mark = await this.reads.advance('read', roomId, auth.userId, seq);
+    if (!mark) throw notFound('Room'); // left the room between the check and the update
+    const state: ReadState = {
+      chatRoomId: roomId,
+      userId: auth.userId,
+      messageId: await this.messages.idAt(roomId, mark.seq),
+      lastReadSeq: mark.seq,
+      readAt: mark.at ? mark.at.toISOString() : null,
+    };
+    if (mark.advanced) this.bus.publish('read.advanced', { ...state, readAt: state.readAt! });
+    return state;
+  }
+
+  /** A recipient's client acknowledged `new_message`: its delivery watermark moves to that seq. */
+  async markDelivered(auth: AuthContext, roomId: string, seq: number): Promise<void> {
+    const mark = await this.reads.advance('delivered', roomId, auth.userId, seq);
+    if (mark?.advanced) {
+      this.bus.publish('delivery.advanced', { chatRoomId: roomId, userId: auth.userId, lastDeliveredSeq: mark.seq, deliveredAt: mark.at!.toISOString() });
+    }
+  }
+
+  async receipts(auth: AuthContext, messageId: string): Promise<{ data: Array<{ userId: string; deliveredAt: string | null; readAt: string | null }> }> {
+    const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
+    if (!target) throw notFound('Message');
+    await this.guard.reader(auth, target.roomId).catch(() => {
+      throw notFound('Message');
+    });
+    const rows = await this.reads.receipts(target.roomId, target.seq);
+    return {
+      data: rows.map((r) => ({ userId: r.userId, deliveredAt: r.deliveredAt?.toISOString() ?? null, readAt: r.readAt?.toISOString() ?? null })),
+    };
+  }
+}

@@ -1,0 +1,179 @@
+import { and, asc, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { Executor } from '../db/client.js';
+import { chatParticipant, chatRoom, chatUser } from '../db/schema.js';
+import type { ParticipantRole } from './rooms.schemas.js';
+
+export type RoomRow = typeof chatRoom.$inferSelect;
+export type ParticipantRow = typeof chatParticipant.$inferSelect;
+export type ParticipantWithProfile = ParticipantRow & { name: string | null; picture: string | null };
+export interface RoomKey { at: Date; id: string }
+
+export class RoomsRepository {
+  constructor(private readonly db: Executor) {}
+
+  with(tx: Executor): RoomsRepository {
+    return new RoomsRepository(tx);
+  }
+
+  async insert(values: typeof chatRoom.$inferInsert): Promise<RoomRow> {
+    const [row] = await this.db.insert(chatRoom).values(values).returning();
+    return row!;
+  }
+
+  /** Adds those not yet in the room, reading from the room's current last seq; returns who was added. */
+  async addParticipants(roomId: string, members: Array<{ userId: string; role: ParticipantRole }>): Promise<string[]> {
+    if (members.length === 0) return [];
+    const rows = await this.db
+      .insert(chatParticipant)
+      .values(
+        members.map((m) => ({
+          roomId,
+          userId: m.userId,
+          role: m.role,
+          // History before joining is not unread: a newcomer starts at the room's last message.
+          lastReadSeq: sql`(select last_seq from chat_room where id = ${roomId})`,
+          lastDeliveredSeq: sql`(select last_seq from chat_room where id = ${roomId})`,
+        })),
+      )
+      .onConflictDoNothing()
+      .returning({ userId: chatParticipant.userId });
+    return rows.map((r) => r.userId);
+  }
+
+  async findById(id: string, opts: { lock?: boolean } = {}): Promise<RoomRow | undefined> {
+    const q = this.db.select().from(chatRoom).where(eq(chatRoom.id, id));
+    const [row] = opts.lock ? await q.for('update') : await q;
+    return row;
+  }
+
+  async findByDirectKey(key: string): Promise<RoomRow | undefined> {
+    const [row] = await this.db.select().from(chatRoom).where(eq(chatRoom.directKey, key));
+    return row;
+  }
+
+  async findOpenSupport(userId: string): Promise<RoomRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(chatRoom)
+      .where(and(eq(chatRoom.createdBy, userId), eq(chatRoom.type, 'support'), eq(chatRoom.status, 'open')));
+    return row;
+  }
+
+  /** The room and the caller's participant row, in one indexed lookup. */
+  async findWithMembership(roomId: string, userId: string): Promise<{ room: RoomRow; participant: ParticipantRow | null } | undefined> {
+    const [row] = await this.db
+      .select({ room: chatRoom, participant: chatParticipant })
+      .from(chatRoom)
+      .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatRoom.id), eq(chatParticipant.userId, userId)))
+      .where(eq(chatRoom.id, roomId));
+    return row;
+  }
+
+  async findParticipant(roomId: string, userId: string): Promise<ParticipantRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(chatParticipant)
+      .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)));
+    return row;
+  }
+
+  /** Participants of several rooms with their latest known profile, longest-standing first. */
+  async participantsOf(roomIds: string[]): Promise<ParticipantWithProfile[]> {
+    if (roomIds.length === 0) return [];
+    const rows = await this.db
+      .select({ p: chatParticipant, name: chatUser.name, picture: chatUser.picture })
+      .from(chatParticipant)
+      .leftJoin(chatUser, eq(chatUser.id, chatParticipant.userId))
+      .where(inArray(chatParticipant.roomId, roomIds))
+      .orderBy(asc(chatParticipant.joinedAt), asc(chatParticipant.userId));
+    return rows.map((r) => ({ ...r.p, name: r.name, picture: r.picture }));
+  }
+
+  async participantIds(roomId: string): Promise<string[]> {
+    const rows = await this.db.select({ userId: chatParticipant.userId }).from(chatParticipant).where(eq(chatParticipant.roomId, roomId));
+    return rows.map((r) => r.userId);
+  }
+
+  /** Which of these users are in the room. */
+  async whichAreParticipants(roomId: string, userIds: string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const rows = await this.db
+      .select({ userId: chatParticipant.userId })
+      .from(chatParticipant)
+      .where(and(eq(chatParticipant.roomId, roomId), inArray(chatParticipant.userId, userIds)));
+    return new Set(rows.map((r) => r.userId));
+  }
+
+  /** The caller's rooms, latest activity first, keyset-paged on (last_activity_at, id). */
+  async listForUser(userId: string, opts: { type?: string | undefined; after?: RoomKey | undefined; limit: number }): Promise<Array<{ room: RoomRow; participant: ParticipantRow }>> {
+    const conds: SQL[] = [eq(chatParticipant.userId, userId)];
+    if (opts.type) conds.push(eq(chatRoom.type, opts.type));
+    if (opts.after) conds.push(keysetBefore(opts.after));
+    return this.db
+      .select({ room: chatRoom, participant: chatParticipant })
+      .from(chatParticipant)
+      .innerJoin(chatRoom, eq(chatRoom.id, chatParticipant.roomId))
+      .where(and(...conds))
+      .orderBy(desc(chatRoom.lastActivityAt), desc(chatRoom.id))
+      .limit(opts.limit);
+  }
+
+  /** The support queue for staff: every support room, latest activity first. */
+  async listSupport(opts: { status?: string | undefined; after?: RoomKey | undefined; limit: number }): Promise<RoomRow[]> {
+    const conds: SQL[] = [eq(chatRoom.type, 'support')];
+    if (opts.status) conds.push(eq(chatRoom.status, opts.status));
+    if (opts.after) conds.push(keysetBefore(opts.after));
+    return this.db.select().from(chatRoom).where(and(...conds)).orderBy(desc(chatRoom.lastActivityAt), desc(chatRoom.id)).limit(opts.limit);
+  }
+
+  async update(id: string, patch: Partial<Pick<RoomRow, 'name' | 'description' | 'status'>>): Promise<RoomRow> {
+    const [row] = await this.db.update(chatRoom).set({ ...patch, updatedAt: sql`now()` }).where(eq(chatRoom.id, id)).returning();
+    return row!;
+  }
+
+  async touch(id: string): Promise<void> {
+    await this.db.update(chatRoom).set({ updatedAt: sql`now()` }).where(eq(chatRoom.id, id));
+  }
+
+  async removeParticipant(roomId: string, userId: string): Promise<boolean> {
+    const rows = await this.db
+      .delete(chatParticipant)
+      .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)))
+      .returning({ userId: chatParticipant.userId });
+    return rows.length > 0;
+  }
+
+  /**
+   * A room never loses its last owner: if none is left, the longest-standing admin, else the longest-standing member,
+   * becomes owner. Returns the promoted user, if any. Call with the room row locked.
+   */
+  async promoteOwnerIfNone(roomId: string): Promise<string | undefined> {
+    const [row] = await this.db
+      .update(chatParticipant)
+      .set({ role: 'owner' })
+      .where(
+        and(
+          eq(chatParticipant.roomId, roomId),
+          sql`not exists (select 1 from chat_participant o where o.room_id = ${roomId} and o.role = 'owner')`,
+          sql`${chatParticipant.userId} = (
+            select c.user_id from chat_participant c
+            where c.room_id = ${roomId} and c.role in ('admin', 'member')
+            order by case c.role when 'admin' then 0 else 1 end, c.joined_at, c.user_id
+            limit 1)`,
+        ),
+      )
+      .returning({ userId: chatParticipant.userId });
+    return row?.userId;
+  }
+
+  async setMute(roomId: string, userId: string, muted: boolean, mutedUntil: Date | null): Promise<void> {
+    await this.db
+      .update(chatParticipant)
+      .set({ muted, mutedUntil })
+      .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)));
+  }
+}
+
+function keysetBefore(key: RoomKey): SQL {
+  return or(lt(chatRoom.lastActivityAt, key.at), and(eq(chatRoom.lastActivityAt, key.at), lt(chatRoom.id, key.id)))!;
+}

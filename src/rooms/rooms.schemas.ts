@@ -1,0 +1,85 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { IsoDate, Nullable, NO_CONTROL_CHARS, UserIdString } from '../http/common.schemas.js';
+import { MessageSchema } from '../messages/messages.schemas.js';
+
+export const ROOM_TYPES = ['direct', 'group', 'business', 'support'] as const;
+export type RoomType = (typeof ROOM_TYPES)[number];
+export type ParticipantRole = 'owner' | 'admin' | 'member' | 'agent';
+
+const RoomTypeSchema = Type.Union(ROOM_TYPES.map((t) => Type.Literal(t)));
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NO_CONTROL_CHARS });
+const Description = Type.String({ maxLength: 2000, pattern: NO_CONTROL_CHARS });
+
+export const ParticipantSchema = Type.Object({
+  userId: Type.String(),
+  name: Nullable(Type.String()),
+  picture: Nullable(Type.String()),
+  role: Type.Union(['owner', 'admin', 'member', 'agent'].map((t) => Type.Literal(t))),
+  joinedAt: IsoDate,
+  lastReadSeq: Type.Integer(),
+  lastDeliveredSeq: Type.Integer(),
+});
+
+export const RoomSchema = Type.Object(
+  {
+    id: Type.String(),
+    type: RoomTypeSchema,
+    name: Nullable(Type.String()),
+    description: Nullable(Type.String()),
+    businessId: Nullable(Type.String()),
+    status: Nullable(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
+    createdBy: Type.String(),
+    createdAt: IsoDate,
+    updatedAt: IsoDate,
+    lastSeq: Type.Integer(),
+    lastMessage: Nullable(MessageSchema),
+    unreadCount: Type.Integer({ description: "Messages of others above the caller's lastReadSeq" }),
+    muted: Type.Boolean(),
+    mutedUntil: Nullable(IsoDate),
+    participants: Type.Array(ParticipantSchema),
+  },
+  { $id: 'Room' },
+);
+export type RoomView = Static<typeof RoomSchema>;
+
+export const CreateRoomBody = Type.Object({
+  type: RoomTypeSchema,
+  participantIds: Type.Optional(Type.Array(UserIdString, { maxItems: 1000 })),
+  name: Type.Optional(Nullable(Name)),
+  description: Type.Optional(Nullable(Description)),
+  businessId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+});
+export type CreateRoomInput = Static<typeof CreateRoomBody>;
+
+export const ListRoomsQuery = Type.Object({
+  type: Type.Optional(RoomTypeSchema),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 30 })),
+  cursor: Type.Optional(Type.String({ maxLength: 500 })),
+  scope: Type.Optional(Type.Literal('support', { description: 'Support staff: the support queue instead of your rooms' })),
+  status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
+});
+export type ListRoomsInput = Static<typeof ListRoomsQuery>;
+
+export const RoomPage = Type.Object({ data: Type.Array(Type.Ref('Room')), nextCursor: Nullable(Type.String()) });
+
+export const UpdateRoomBody = Type.Object(
+  {
+    name: Type.Optional(Nullable(Name)),
+    description: Type.Optional(Nullable(Description)),
+    status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
+  },
+  { minProperties: 1 },
+);
+export type UpdateRoomInput = Static<typeof UpdateRoomBody>;
+
+export const AddParticipantsBody = Type.Union([
+  Type.Object({ userId: UserIdString }),
+  Type.Object({ userIds: Type.Array(UserIdString, { minItems: 1, maxItems: 100 }) }),
+]);
+export type AddParticipantsInput = Static<typeof AddParticipantsBody>;
+
+export const NotificationsBody = Type.Object({
+  muted: Type.Boolean(),
+  mutedUntil: Type.Optional(Nullable(IsoDate)),
+});
+export type NotificationsInput = Static<typeof NotificationsBody>;

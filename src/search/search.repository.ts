@@ -1,0 +1,5 @@
+import type { Executor } from '../db/client.js';
+
+export class SearchRepository {
+  constructor(readonly db: Executor) {}
+}

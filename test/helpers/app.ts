@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildApp, API_PREFIX, type App } from '../../src/app.js';
+import { mintToken, type MintOptions } from '../../src/auth/tokens.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { freshDatabase, type TestDatabase } from './databases.js';
+
+export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+export interface Res<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export interface TestApp {
+  app: App;
+  config: Config;
+  db: TestDatabase;
+  /** http://127.0.0.1:<port> */
+  baseUrl: string;
+  token(userId: string, opts?: MintOptions): Promise<string>;
+  /** A client for one user: every call carries their token. */
+  as(userId: string, opts?: MintOptions): Promise<Client>;
+  close(): Promise<void>;
+}
+
+export interface Client {
+  userId: string;
+  token: string;
+  get<T = any>(path: string): Promise<Res<T>>;
+  post<T = any>(path: string, body?: unknown): Promise<Res<T>>;
+  patch<T = any>(path: string, body?: unknown): Promise<Res<T>>;
+  raw(path: string, init: RequestInit): Promise<Res>;
+}
+
+export async function request(baseUrl: string, path: string, init: RequestInit = {}): Promise<Res> {
+  const res = await fetch(baseUrl + (path.startsWith('/api') || path.startsWith('/health') || path.startsWith('/docs') || path.startsWith('/metrics') ? path : API_PREFIX + path), init);
+  const text = await res.text();
+  let body: unknown = text;
+  if ((res.headers.get('content-type') ?? '').includes('json') && text) body = JSON.parse(text);
+  return { status: res.status, headers: res.headers, body };
+}
+
+/** The real app, built as main.ts builds it, on a fresh database, listening on port 0. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
+  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...env });
+  const db = await freshDatabase();
+  const app = await buildApp(config, { database: db.database });
+  await app.http.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.http.server.address();
+  const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const token = (userId: string, opts?: MintOptions) => mintToken(TEST_JWT_SECRET, userId, opts);
+  return {
+    app,
+    config,
+    db,
+    baseUrl,
+    token,
+    async as(userId, opts) {
+      const t = await token(userId, opts);
+      const call = (method: string) => (p: string, body?: unknown) =>
+        request(baseUrl, p, {
+          method,
+          headers: { authorization: `Bearer ${t}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+      return {
+        userId,
+        token: t,
+        get: (p: string) => call('GET')(p),
+        post: call('POST'),
+        patch: call('PATCH'),
+        raw: (p: string, init: RequestInit) => request(baseUrl, p, { ...init, headers: { authorization: `Bearer ${t}`, ...(init.headers ?? {}) } }),
+      };
+    },
+    async close() {
+      await app.close();
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
