@@ -9,7 +9,6 @@ export default defineConfig({
       test: {
         name: engine,
         include: ['test/**/*.test.ts'],
-        env: { TEST_DB_KIND: engine },
         globalSetup: ['test/helpers/global-setup.ts'],
         testTimeout: 20_000,
         hookTimeout: 60_000,

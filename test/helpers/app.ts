@@ -4,7 +4,9 @@ import path from 'node:path';
 import { buildApp, API_PREFIX, type App } from '../../src/app.js';
 import { mintToken, type MintOptions } from '../../src/auth/tokens.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { inject } from 'vitest';
 import { freshDatabase, type TestDatabase } from './databases.js';
+import './global-setup.js';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
@@ -47,7 +49,7 @@ export async function request(baseUrl: string, path: string, init: RequestInit =
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
   const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...env });
-  const db = await freshDatabase();
+  const db = await freshDatabase(inject('template'));
   const app = await buildApp(config, { database: db.database });
   await app.http.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.http.server.address();

@@ -4,11 +4,15 @@ import path from 'node:path';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/db/client.js';
 
-/** Where globalSetup leaves a migrated PGlite data directory; copying it beats initdb (~5 s) per file. */
-export const PGLITE_TEMPLATE_DIR = path.resolve('.test-tmp/pglite-template');
-export const PG_TEMPLATE_DB = 'chat_test_template';
-
-export const testDbKind = (): 'pglite' | 'postgres' => (process.env['TEST_DB_KIND'] === 'postgres' ? 'postgres' : 'pglite');
+/**
+ * globalSetup leaves a migrated template per run (copying it beats initdb, ~5 s, per file) and hands its name to the
+ * test files through TEST_TEMPLATE; runs side by side on one machine never share one.
+ */
+export interface Template {
+  kind: 'pglite' | 'postgres';
+  /** PGlite data directory, or PostgreSQL database name. */
+  name: string;
+}
 
 export function postgresUrl(database?: string): string {
   const raw = process.env['TEST_DATABASE_URL'];
@@ -37,10 +41,10 @@ export interface TestDatabase {
 }
 
 /** A fresh, migrated database for one test file: a copy of the template on the selected engine. */
-export async function freshDatabase(): Promise<TestDatabase> {
-  if (testDbKind() === 'postgres') {
-    const name = `chat_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-    await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE_DB}`));
+export async function freshDatabase(template: Template): Promise<TestDatabase> {
+  if (template.kind === 'postgres') {
+    const name = `${template.name}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${template.name}`));
     const url = postgresUrl(name);
     const database = await openDatabase({ url });
     return {
@@ -51,34 +55,37 @@ export async function freshDatabase(): Promise<TestDatabase> {
     };
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'chat-test-'));
-  await cp(PGLITE_TEMPLATE_DIR, dir, { recursive: true });
+  await cp(template.name, dir, { recursive: true });
   const database = await openDatabase({ dataDir: dir });
   return { database, url: undefined, dataDir: dir, drop: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Runs once per test run: builds the templates the files copy. */
-export async function prepareTemplates(kind: 'pglite' | 'postgres'): Promise<void> {
+/** Runs once per test run and engine: builds the template the files copy. */
+export async function prepareTemplate(kind: 'pglite' | 'postgres'): Promise<Template> {
+  const id = `${process.pid}_${Date.now().toString(36)}`;
   if (kind === 'postgres') {
-    await admin(async (c) => {
-      const old = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'chat_test_%'`);
-      for (const { datname } of old.rows) await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
-      await c.query(`CREATE DATABASE ${PG_TEMPLATE_DB}`);
-    });
-    const db = await openDatabase({ url: postgresUrl(PG_TEMPLATE_DB), poolSize: 1 });
+    const name = `chat_test_${id}`;
+    await admin((c) => c.query(`CREATE DATABASE ${name}`));
+    const db = await openDatabase({ url: postgresUrl(name), poolSize: 1 });
     await db.migrate();
     await db.close();
-    return;
+    return { kind, name };
   }
-  await rm(PGLITE_TEMPLATE_DIR, { recursive: true, force: true });
-  const db = await openDatabase({ dataDir: PGLITE_TEMPLATE_DIR });
+  const dir = await mkdtemp(path.join(tmpdir(), 'chat-template-'));
+  const db = await openDatabase({ dataDir: dir });
   await db.migrate();
   await db.close();
+  return { kind, name: dir };
 }
 
-export async function dropTemplates(kind: 'pglite' | 'postgres'): Promise<void> {
-  if (kind === 'postgres') {
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${PG_TEMPLATE_DB} WITH (FORCE)`));
+/** Drops the template and every database the run's files made from it (also those a crashed file left behind). */
+export async function dropTemplate(template: Template): Promise<void> {
+  if (template.kind === 'postgres') {
+    await admin(async (c) => {
+      const rows = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${template.name}%`]);
+      for (const { datname } of rows.rows) await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+    });
   } else {
-    await rm(PGLITE_TEMPLATE_DIR, { recursive: true, force: true });
+    await rm(template.name, { recursive: true, force: true });
   }
 }
