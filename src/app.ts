@@ -24,6 +24,17 @@ import { SearchRepository } from './search/search.repository.js';
 import { SearchService } from './search/search.service.js';
 import { UsersRepository } from './users/users.repository.js';
 import { UsersService } from './users/users.service.js';
+import { presenceRoutes } from './presence/presence.routes.js';
+import { PresenceRepository } from './presence/presence.repository.js';
+import { PresenceService } from './presence/presence.service.js';
+import { Fanout } from './realtime/fanout.js';
+import { attachChatNamespace, createSocketServer, type ChatNamespace } from './realtime/gateway.js';
+import { RateLimiter } from './realtime/rate-limiter.js';
+import { RealtimeRepository } from './realtime/realtime.repository.js';
+import { TypingTracker } from './realtime/typing.js';
+import { createValidatorCompiler } from './http/validation.js';
+import { SHARED_SCHEMAS } from './http/server.js';
+import type { Server as SocketServer } from 'socket.io';
 
 export const API_PREFIX = '/api/v1/chat';
 
@@ -32,6 +43,8 @@ export interface App {
   database: Database;
   bus: EventBus;
   services: ReturnType<typeof buildServices>;
+  io: SocketServer;
+  chat: ChatNamespace;
   /** Stops taking requests, lets in-flight ones finish, closes the database. */
   close(): Promise<void>;
 }
@@ -41,7 +54,7 @@ export interface BuildOptions {
   database?: Database;
 }
 
-function buildServices(database: Database, bus: EventBus) {
+function buildServices(config: Config, database: Database, bus: EventBus) {
   const { db } = database;
   const roomsRepo = new RoomsRepository(db);
   const messagesRepo = new MessagesRepository(db);
@@ -53,6 +66,9 @@ function buildServices(database: Database, bus: EventBus) {
     messages: new MessagesService(db, messagesRepo, roomsRepo, guard, bus),
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
     search: new SearchService(new SearchRepository(db)),
+    presence: new PresenceService(new PresenceRepository(db), bus, config.realtime.presenceGraceMs),
+    guard,
+    repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },
   };
 }
 
@@ -63,7 +79,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
 
   const http = await createHttpServer(config);
   const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
-  const services = buildServices(database, bus);
+  const services = buildServices(config, database, bus);
   const metrics = createMetrics();
   bus.on('message.created', () => metrics.messagesSent.inc());
   registerMetrics(http, metrics);
@@ -87,10 +103,43 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await api.register(messagesRoutes, { messages: services.messages });
       await api.register(readsRoutes, { reads: services.reads });
       await api.register(searchRoutes, { search: services.search });
+      await api.register(presenceRoutes, { presence: services.presence });
     },
     { prefix: API_PREFIX },
   );
   await http.ready();
+
+  const io = createSocketServer(http.server, config);
+  const fanoutLog = http.log;
+  const typing = new TypingTracker(config.realtime.typingTimeoutMs, (e) => chat.to(`room:${e.chatRoomId}`).except(`user:${e.userId}`).emit('user_typing', e));
+  const writeLimiter = new RateLimiter(config.rateLimitWritesPerMinute, 60_000);
+  // Typing is throttled by the tracker; this only stops a client that floods regardless.
+  const typingLimiter = new RateLimiter(120, 60_000);
+  const chat = attachChatNamespace(io, {
+    config,
+    verifier,
+    ajv: createValidatorCompiler(SHARED_SCHEMAS).strict,
+    users: services.users,
+    messages: services.messages,
+    reads: services.reads,
+    presence: services.presence,
+    guard: services.guard,
+    repo: services.repos.realtime,
+    typing,
+    writeLimiter,
+    typingLimiter,
+    replayMissed: (socket) => fanout.replayMissed(socket),
+    log: fanoutLog,
+  });
+  const fanout = new Fanout(chat, {
+    bus,
+    rooms: services.rooms,
+    roomsRepo: services.repos.rooms,
+    messagesRepo: services.repos.messages,
+    reads: services.reads,
+    repo: services.repos.realtime,
+    log: fanoutLog,
+  });
 
   let closed = false;
   return {
@@ -98,10 +147,19 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     database,
     bus,
     services,
+    io,
+    chat,
     async close() {
       if (closed) return;
       closed = true;
+      services.presence.close();
+      typing.close();
+      writeLimiter.close();
+      typingLimiter.close();
+      // Sockets first (io.close also stops the HTTP listener), then in-flight requests finish in http.close().
+      await new Promise<void>((resolve) => void io.close(() => resolve()));
       await http.close();
+      await fanout.close();
       await database.close();
     },
   };

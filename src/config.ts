@@ -34,6 +34,16 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long in-flight work may take to finish on SIGTERM. */
   shutdownTimeoutMs: number;
+  realtime: {
+    /** A user whose last socket left is announced offline after this long (a quick reconnect announces nothing). */
+    presenceGraceMs: number;
+    /** A typing_start not renewed within this long ends with isTyping: false. */
+    typingTimeoutMs: number;
+    /** Largest Socket.IO message; a bigger one closes the connection. */
+    maxPayloadBytes: number;
+    /** How long a dropped socket's session (rooms, missed events) is kept for recovery. */
+    recoveryWindowMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -144,6 +154,12 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitWritesPerMinute: int('RATE_LIMIT_WRITES_PER_MINUTE', 600, 1, 1_000_000),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    realtime: {
+      presenceGraceMs: int('PRESENCE_GRACE_MS', 5000, 0, 600_000),
+      typingTimeoutMs: int('TYPING_TIMEOUT_MS', 5000, 100, 60_000),
+      maxPayloadBytes: int('SOCKET_MAX_PAYLOAD_BYTES', 128 * 1024, 1024, 64 * 1024 * 1024),
+      recoveryWindowMs: int('SOCKET_RECOVERY_WINDOW_MS', 120_000, 0, 3_600_000),
+    },
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -12,6 +12,9 @@ export interface DomainEvents {
   'room.updated': { roomId: string };
   'participant.added': { roomId: string; userIds: string[] };
   'participant.removed': { roomId: string; userId: string; remainingIds: string[] };
+  /** Presence changes are not writes, but reach sockets through the same single fan-out point. */
+  'presence.online': { userId: string };
+  'presence.offline': { userId: string; lastSeenAt: string };
 }
 
 export type EventName = keyof DomainEvents;

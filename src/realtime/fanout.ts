@@ -1,0 +1,127 @@
+import type { AuthContext } from '../auth/tokens.js';
+import type { EventBus } from '../events.js';
+import type { MessagesRepository } from '../messages/messages.repository.js';
+import { toMessageView } from '../messages/messages.mapper.js';
+import type { MessageView } from '../messages/messages.schemas.js';
+import type { ReadsService } from '../reads/reads.service.js';
+import type { RoomsRepository } from '../rooms/rooms.repository.js';
+import type { RoomsService } from '../rooms/rooms.service.js';
+import type { RoomView } from '../rooms/rooms.schemas.js';
+import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
+import type { RealtimeRepository } from './realtime.repository.js';
+
+const DELIVERY_FLUSH_MS = 100;
+const REPLAY_LIMIT_PER_ROOM = 100;
+
+export interface FanoutDeps {
+  bus: EventBus;
+  rooms: RoomsService;
+  roomsRepo: RoomsRepository;
+  messagesRepo: MessagesRepository;
+  reads: ReadsService;
+  repo: RealtimeRepository;
+  log: { error(obj: object, msg: string): void };
+}
+
+/**
+ * The one place domain events become socket events. Services publish after commit; nothing else emits, so a REST
+ * write and a socket write reach clients identically.
+ */
+export class Fanout {
+  /** Delivery acks gathered per user and room and written as one watermark move: a busy room costs no write per ack. */
+  private readonly pendingDelivery = new Map<string, { auth: AuthContext; roomId: string; seq: number }>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(private readonly nsp: ChatNamespace, private readonly deps: FanoutDeps) {
+    const { bus } = deps;
+    this.unsubscribe.push(
+      bus.on('message.created', ({ message }) => this.deliver(message)),
+      bus.on('read.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_read', e)),
+      bus.on('room.created', async ({ roomId, participantIds }) => {
+        for (const userId of participantIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
+        for (const [userId, room] of await this.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_created', room);
+      }),
+      bus.on('room.updated', async ({ roomId }) => {
+        for (const [userId, room] of await this.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_updated', room);
+      }),
+      bus.on('participant.added', async ({ roomId, userIds }) => {
+        for (const userId of userIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
+        const views = await this.memberViews(roomId);
+        for (const added of userIds) {
+          for (const [userId, room] of views) this.nsp.to(userChannel(userId)).emit('participant_added', { chatRoomId: roomId, userId: added, room });
+        }
+      }),
+      bus.on('participant.removed', ({ roomId, userId }) => {
+        this.nsp.to([roomChannel(roomId), userChannel(userId)]).emit('participant_removed', { chatRoomId: roomId, userId });
+        this.nsp.in(userChannel(userId)).socketsLeave(roomChannel(roomId));
+      }),
+      bus.on('presence.online', async ({ userId }) => {
+        const mates = await this.deps.repo.roomMatesOf(userId);
+        if (mates.length) this.nsp.to(mates.map(userChannel)).emit('user_online', { userId });
+      }),
+      bus.on('presence.offline', async ({ userId, lastSeenAt }) => {
+        const mates = await this.deps.repo.roomMatesOf(userId);
+        if (mates.length) this.nsp.to(mates.map(userChannel)).emit('user_offline', { userId, lastSeenAt });
+      }),
+    );
+  }
+
+  /** new_message to every socket in the room, each with its own ack so we know whose client received it. */
+  private deliver(message: MessageView): void {
+    const sids = this.nsp.adapter.rooms.get(roomChannel(message.chatRoomId));
+    if (!sids) return;
+    for (const sid of sids) {
+      const socket = this.nsp.sockets.get(sid);
+      if (socket) this.emitMessage(socket, message);
+    }
+  }
+
+  private emitMessage(socket: ChatSocket, message: MessageView): void {
+    socket.emit('new_message', message, () => this.acked(socket, message));
+  }
+
+  private acked(socket: ChatSocket, message: MessageView): void {
+    const { auth, seen } = socket.data;
+    if ((seen[message.chatRoomId] ?? 0) < message.seq) seen[message.chatRoomId] = message.seq;
+    const key = `${auth.userId}\n${message.chatRoomId}`;
+    const pending = this.pendingDelivery.get(key);
+    if (!pending || pending.seq < message.seq) this.pendingDelivery.set(key, { auth, roomId: message.chatRoomId, seq: message.seq });
+    this.flushTimer ??= setTimeout(() => void this.flushDeliveries(), DELIVERY_FLUSH_MS);
+  }
+
+  private async flushDeliveries(): Promise<void> {
+    this.flushTimer = undefined;
+    const batch = [...this.pendingDelivery.values()];
+    this.pendingDelivery.clear();
+    for (const d of batch) {
+      await this.deps.reads.markDelivered(d.auth, d.roomId, d.seq).catch((err: unknown) => this.deps.log.error({ err }, 'delivery update failed'));
+    }
+  }
+
+  /** After a recovered reconnect: the messages of each room above what this socket acknowledged. */
+  async replayMissed(socket: ChatSocket): Promise<void> {
+    const { seen } = socket.data;
+    const last = await this.deps.repo.lastSeqs(Object.keys(seen));
+    for (const [roomId, lastSeq] of last) {
+      const from = seen[roomId] ?? lastSeq;
+      if (lastSeq <= from || !socket.rooms.has(roomChannel(roomId))) continue;
+      const rows = await this.deps.messagesRepo.newer(roomId, from, REPLAY_LIMIT_PER_ROOM);
+      for (const row of rows) this.emitMessage(socket, toMessageView(row));
+    }
+  }
+
+  /** The room as each participant sees it (their unread count and mute state differ). */
+  private async memberViews(roomId: string): Promise<Array<[string, RoomView]>> {
+    const room = await this.deps.roomsRepo.findById(roomId);
+    if (!room) return [];
+    const ids = await this.deps.roomsRepo.participantIds(roomId);
+    return Promise.all(ids.map(async (userId): Promise<[string, RoomView]> => [userId, await this.deps.rooms.view({ userId } as AuthContext, room)]));
+  }
+
+  async close(): Promise<void> {
+    for (const off of this.unsubscribe) off();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    await this.flushDeliveries();
+  }
+}
