@@ -4,12 +4,17 @@ import type { ClientToServerEvents, ServerToClientEvents, AckResponse } from '..
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** A real socket.io-client socket on /chat, resolved once connected (rejected with the connect_error message). */
-export function connect(baseUrl: string, token: string | undefined, opts: { headers?: Record<string, string> } = {}): Promise<ClientSocket> {
+export function connect(
+  baseUrl: string,
+  token: string | undefined,
+  opts: { headers?: Record<string, string>; reconnection?: boolean } = {},
+): Promise<ClientSocket> {
   const socket: ClientSocket = io(`${baseUrl}/chat`, {
     ...(token !== undefined ? { auth: { token } } : {}),
     ...(opts.headers ? { extraHeaders: opts.headers } : {}),
     transports: ['websocket'],
-    reconnection: false,
+    reconnection: opts.reconnection ?? false,
+    reconnectionDelay: 50,
     forceNew: true,
   });
   return new Promise((resolve, reject) => {
