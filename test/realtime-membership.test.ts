@@ -146,3 +146,22 @@ describe('handshake and connection', () => {
     expect((await alice.get(`/rooms/${room.id}/messages`)).body.data).toEqual([]);
   });
 });
+
+describe('socket write limits', () => {
+  it('answers RATE_LIMITED past the per-user write budget and stores nothing more', async () => {
+    const limited = await startTestApp({ RATE_LIMIT_WRITES_PER_MINUTE: '3' });
+    try {
+      const dave = await limited.as('dave');
+      const room = (await dave.post('/rooms', { type: 'group', name: 'limits' })).body;
+      const s = await connect(limited.baseUrl, dave.token);
+      const acks = [];
+      for (let i = 0; i < 5; i++) acks.push(await call(s, 'send_message', { chatRoomId: room.id, content: `m${i}` }));
+      expect(acks.map((a) => a.ok)).toEqual([true, true, true, false, false]);
+      expect(acks[3]).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED' } });
+      expect((await dave.get(`/rooms/${room.id}/messages`)).body.data.map((m: any) => m.content)).toEqual(['m0', 'm1', 'm2']);
+      s.close();
+    } finally {
+      await limited.close();
+    }
+  });
+});

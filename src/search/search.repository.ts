@@ -1,5 +1,89 @@
+import { and, desc, eq, gte, isNull, lt, not, or, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../db/client.js';
+import { chatMessage, chatParticipant } from '../db/schema.js';
+import type { MessageRow } from '../messages/messages.repository.js';
+import { REPLY_PREVIEW_CODE_POINTS } from '../messages/messages.schemas.js';
+import type { MatchCondition } from './query.js';
+
+const reply = alias(chatMessage, 'reply');
+
+// The same columns as MessagesRepository reads, so toMessageView gives search hits exactly the shape of history.
+const messageColumns = {
+  id: chatMessage.id,
+  roomId: chatMessage.roomId,
+  seq: chatMessage.seq,
+  senderId: chatMessage.senderId,
+  type: chatMessage.type,
+  content: chatMessage.content,
+  mentions: chatMessage.mentions,
+  clientMessageId: chatMessage.clientMessageId,
+  hasMedia: chatMessage.hasMedia,
+  createdAt: chatMessage.createdAt,
+  editedAt: chatMessage.editedAt,
+  deletedAt: chatMessage.deletedAt,
+  replyId: reply.id,
+  replySeq: reply.seq,
+  replySenderId: reply.senderId,
+  replyType: reply.type,
+  replyContent: sql<string | null>`left(${reply.content}, ${sql.raw(String(REPLY_PREVIEW_CODE_POINTS))})`,
+};
+
+export interface SearchFilter {
+  /** Only rooms this user participates in. */
+  userId: string;
+  must: MatchCondition[];
+  mustNot: MatchCondition[];
+  roomId?: string | undefined;
+  type?: string | undefined;
+  senderId?: string | undefined;
+  /** created_at >= from */
+  from?: Date | undefined;
+  /** created_at < to */
+  to?: Date | undefined;
+  hasMedia?: boolean | undefined;
+  /** Keyset: ids below this one (ids are time-ordered, results newest first). */
+  beforeId?: string | undefined;
+  limit: number;
+}
+
+const matches = (m: MatchCondition): SQL => {
+  const ts = sql`${chatMessage.searchDoc} @@ ${m.tsquery}::tsquery`;
+  return m.like === null ? ts : or(ts, sql`${chatMessage.content} ilike ${m.like}`)!;
+};
 
 export class SearchRepository {
   constructor(readonly db: Executor) {}
+
+  async isParticipant(roomId: string, userId: string): Promise<boolean> {
+    const rows = await this.db
+      .select({ one: sql<number>`1` })
+      .from(chatParticipant)
+      .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)));
+    return rows.length > 0;
+  }
+
+  /** Matching messages newest first; the inner join on the caller's participation keeps other rooms out in SQL. */
+  async search(f: SearchFilter): Promise<MessageRow[]> {
+    const conds: Array<SQL | undefined> = [
+      isNull(chatMessage.deletedAt),
+      ...f.must.map(matches),
+      ...f.mustNot.map((m) => not(matches(m))),
+      f.roomId === undefined ? undefined : eq(chatMessage.roomId, f.roomId),
+      f.type === undefined ? undefined : eq(chatMessage.type, f.type),
+      f.senderId === undefined ? undefined : eq(chatMessage.senderId, f.senderId),
+      f.from === undefined ? undefined : gte(chatMessage.createdAt, f.from),
+      f.to === undefined ? undefined : lt(chatMessage.createdAt, f.to),
+      f.hasMedia === undefined ? undefined : eq(chatMessage.hasMedia, f.hasMedia),
+      f.beforeId === undefined ? undefined : lt(chatMessage.id, f.beforeId),
+    ];
+    return this.db
+      .select(messageColumns)
+      .from(chatMessage)
+      .innerJoin(chatParticipant, and(eq(chatParticipant.roomId, chatMessage.roomId), eq(chatParticipant.userId, f.userId)))
+      .leftJoin(reply, and(eq(reply.roomId, chatMessage.roomId), eq(reply.seq, chatMessage.replyToSeq)))
+      .where(and(...conds))
+      .orderBy(desc(chatMessage.id))
+      .limit(f.limit);
+  }
 }

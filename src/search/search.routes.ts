@@ -5,6 +5,15 @@ import type { SearchService } from './search.service.js';
 
 export const searchRoutes: FastifyPluginAsyncTypebox<{ search: SearchService }> = async (app, { search }) => {
   app.get('/messages/search', {
-    schema: { tags: ['search'], summary: "Full-text search over the caller's rooms", querystring: SearchQuery, response: { 200: SearchPage, ...errorResponses(400) } },
+    schema: {
+      tags: ['search'],
+      summary: "Full-text search over the caller's rooms, newest first",
+      description:
+        'Words match whole words or their beginnings (and, from 3 characters, any part of a word); "quoted phrases" match ' +
+        'words in that order; -word and -"phrase" exclude. Chinese, Japanese and Korean text matches any run of ' +
+        'characters. A chatRoomId the caller is not in is 404, as for rooms that do not exist.',
+      querystring: SearchQuery,
+      response: { 200: SearchPage, ...errorResponses(400, 404) },
+    },
   }, async (req) => search.search(req.auth, req.query));
 };

@@ -1,12 +1,81 @@
 import type { AuthContext } from '../auth/tokens.js';
-import { AppError } from '../errors.js';
+import { notFound } from '../errors.js';
+import { decodeCursor, encodeCursor, isId } from '../ids.js';
+import { toMessageView } from '../messages/messages.mapper.js';
+import { invalid } from '../rooms/rooms.access.js';
+import { highlight } from './highlight.js';
+import { compileQuery, MAX_TERMS, parseQuery } from './query.js';
 import type { SearchRepository } from './search.repository.js';
-import type { SearchInput } from './search.schemas.js';
+import type { SearchInput, SearchPageView } from './search.schemas.js';
+
+const DAY_MS = 86_400_000;
+const DATE_OR_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|([+-])(\d{2}):?(\d{2})?))?$/;
+
+/**
+ * An ISO date (a whole UTC day) or date-time (with its offset) as an instant. For `to`, a bare date means "through the
+ * end of that day", i.e. before the next midnight. Undefined when the text is no real date (Feb 30th).
+ */
+export function parseBound(text: string, end: 'from' | 'to'): Date | undefined {
+  const m = DATE_OR_TIME.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const day = Date.UTC(y, mo - 1, d);
+  const check = new Date(day);
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return undefined;
+  if (m[4] === undefined) return new Date(end === 'to' ? day + DAY_MS : day);
+  const [h, mi, s] = [Number(m[4]), Number(m[5]), Number(m[6])];
+  if (h > 23 || mi > 59 || s > 60) return undefined;
+  const ms = Number((m[7] ?? '0').padEnd(3, '0').slice(0, 3));
+  const sign = m[9] === '-' ? -1 : 1;
+  const offsetMin = m[9] === undefined ? 0 : sign * (Number(m[10]) * 60 + Number(m[11] ?? '0'));
+  if (Math.abs(offsetMin) >= 24 * 60) return undefined;
+  return new Date(day + ((h * 60 + mi - offsetMin) * 60 + s) * 1000 + ms);
+}
 
 export class SearchService {
   constructor(readonly repo: SearchRepository) {}
 
-  async search(_auth: AuthContext, _q: SearchInput): Promise<{ data: never[]; nextCursor: null }> {
-    throw new AppError('INTERNAL', 'search is not built yet');
+  async search(auth: AuthContext, q: SearchInput): Promise<SearchPageView> {
+    const parsed = parseQuery(q.q);
+    if (parsed.positive.length === 0) {
+      throw invalid('q must contain at least one word to look for (letters or digits), not only exclusions or punctuation', '/q');
+    }
+    if (parsed.positive.length + parsed.negative.length > MAX_TERMS) throw invalid(`q may hold at most ${MAX_TERMS} terms`, '/q');
+
+    let beforeId: string | undefined;
+    if (q.cursor !== undefined) {
+      const c = decodeCursor<{ id: string }>(q.cursor, { id: 'string' });
+      if (!c || !isId(c.id)) throw invalid('cursor is malformed', '/cursor');
+      beforeId = c.id;
+    }
+    const from = q.from === undefined ? undefined : parseBound(q.from, 'from');
+    if (q.from !== undefined && !from) throw invalid('from must be an ISO date or date-time', '/from');
+    const to = q.to === undefined ? undefined : parseBound(q.to, 'to');
+    if (q.to !== undefined && !to) throw invalid('to must be an ISO date or date-time', '/to');
+
+    if (q.chatRoomId !== undefined) {
+      // Malformed, missing and not-a-member rooms all answer the same, so nobody learns which ids exist.
+      if (!isId(q.chatRoomId) || !(await this.repo.isParticipant(q.chatRoomId, auth.userId))) throw notFound('Room');
+    }
+
+    const limit = q.limit ?? 20;
+    const rows = await this.repo.search({
+      userId: auth.userId,
+      ...compileQuery(parsed),
+      roomId: q.chatRoomId,
+      type: q.type,
+      senderId: q.senderId,
+      from,
+      to,
+      hasMedia: q.hasMedia,
+      beforeId,
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      data: page.map((row) => ({ message: toMessageView(row), highlight: highlight(row.content, parsed.positive) })),
+      nextCursor: rows.length > limit && last ? encodeCursor({ id: last.id }) : null,
+    };
   }
 }
