@@ -1,7 +1,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 
 /** Ids are opaque strings; a malformed one is simply not found (404), so params accept any string. */
-export const IdParam = Type.String({ minLength: 1, maxLength: 200, description: 'An opaque, time-ordered id (UUIDv7)' });
+export const IdParam = Type.String({ minLength: 1, description: 'An opaque, time-ordered id (UUIDv7); one of another shape is simply not found' });
 export const UserIdString = Type.String({ minLength: 1, maxLength: 128, description: 'A user id: the `sub` of their token' });
 export const IsoDate = Type.String({ format: 'date-time' });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);

@@ -105,9 +105,14 @@ export class RoomsRepository {
   }
 
   /** The caller's rooms, latest activity first, keyset-paged on (last_activity_at, id). */
-  async listForUser(userId: string, opts: { type?: string | undefined; after?: RoomKey | undefined; limit: number }): Promise<Array<{ room: RoomRow; participant: ParticipantRow }>> {
+  async listForUser(
+    userId: string,
+    opts: { type?: string | undefined; status?: string | undefined; after?: RoomKey | undefined; limit: number },
+  ): Promise<Array<{ room: RoomRow; participant: ParticipantRow }>> {
     const conds: SQL[] = [eq(chatParticipant.userId, userId)];
     if (opts.type) conds.push(eq(chatRoom.type, opts.type));
+    // In SQL, not after the fact: filtering a fetched page would leave short pages and a wrong cursor.
+    if (opts.status) conds.push(eq(chatRoom.status, opts.status));
     if (opts.after) conds.push(keysetBefore(opts.after));
     return this.db
       .select({ room: chatRoom, participant: chatParticipant })

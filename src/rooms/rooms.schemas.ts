@@ -7,7 +7,10 @@ export type RoomType = (typeof ROOM_TYPES)[number];
 export type ParticipantRole = 'owner' | 'admin' | 'member' | 'agent';
 
 const RoomTypeSchema = Type.Union(ROOM_TYPES.map((t) => Type.Literal(t)));
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NO_CONTROL_CHARS });
+// A name is one line: no control characters at all (not even \n or \t), and not blank. Written without nested
+// quantifiers so that a long body cannot make the regex backtrack quadratically.
+const NAME_PATTERN = '^(?!\\s*$)[^\\u0000-\\u001F\\u007F-\\u009F]*$';
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NAME_PATTERN });
 const Description = Type.String({ maxLength: 2000, pattern: NO_CONTROL_CHARS });
 
 export const ParticipantSchema = Type.Object({
@@ -68,13 +71,15 @@ export const UpdateRoomBody = Type.Object(
     description: Type.Optional(Nullable(Description)),
     status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
   },
-  { minProperties: 1 },
+  // A misspelt field must not pass as a successful no-op.
+  { minProperties: 1, additionalProperties: false },
 );
 export type UpdateRoomInput = Static<typeof UpdateRoomBody>;
 
+// One form or the other: a body with both would leave it unclear who is meant.
 export const AddParticipantsBody = Type.Union([
-  Type.Object({ userId: UserIdString }),
-  Type.Object({ userIds: Type.Array(UserIdString, { minItems: 1, maxItems: 100 }) }),
+  Type.Object({ userId: UserIdString }, { additionalProperties: false }),
+  Type.Object({ userIds: Type.Array(UserIdString, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false }),
 ]);
 export type AddParticipantsInput = Static<typeof AddParticipantsBody>;
 

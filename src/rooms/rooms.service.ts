@@ -2,7 +2,7 @@ import { isStaff, type AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db } from '../db/client.js';
 import { AppError, notFound } from '../errors.js';
 import type { EventBus } from '../events.js';
-import { decodeCursor, encodeCursor, newId } from '../ids.js';
+import { decodeCursor, encodeCursor, isId, newId } from '../ids.js';
 import { toMessageView } from '../messages/messages.mapper.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { UsersRepository } from '../users/users.repository.js';
@@ -40,7 +40,8 @@ export class RoomsService {
       });
     }
     if (type === 'support') {
-      // Opened by a user for themself; staff join it by adding themselves.
+      // Opened by a user for themself; staff join it by adding themselves. Naming others would silently do nothing.
+      if (others.length) throw invalid('a support room is opened with no other participants; staff join it themselves', '/participantIds');
       return this.createOnce(auth, () => this.rooms.findOpenSupport(auth.userId), 'chat_room_open_support_uq', {
         row: { type, status: 'open', name: input.name ?? null, description: input.description ?? null },
         members: [{ userId: auth.userId, role: 'member' }],
@@ -88,7 +89,8 @@ export class RoomsService {
     let after: RoomKey | undefined;
     if (q.cursor !== undefined) {
       const c = decodeCursor<{ t: number; id: string }>(q.cursor, { t: 'number', id: 'string' });
-      if (!c) throw invalid('cursor is not valid', '/cursor');
+      // A forged cursor must not reach SQL: a non-uuid id or an out-of-range time would fail there as a 500.
+      if (!c || !isId(c.id) || !Number.isSafeInteger(c.t) || Number.isNaN(new Date(c.t).getTime())) throw invalid('cursor is not valid', '/cursor');
       after = { at: new Date(c.t), id: c.id };
     }
     let rooms: RoomRow[];
@@ -97,8 +99,7 @@ export class RoomsService {
       rooms = await this.rooms.listSupport({ status: q.status, after, limit: limit + 1 });
     } else {
       if (q.status !== undefined && q.type !== 'support') throw invalid('status filters support rooms only', '/status');
-      rooms = (await this.rooms.listForUser(auth.userId, { type: q.type, after, limit: limit + 1 })).map((r) => r.room);
-      if (q.status) rooms = rooms.filter((r) => r.status === q.status);
+      rooms = (await this.rooms.listForUser(auth.userId, { type: q.type, status: q.status, after, limit: limit + 1 })).map((r) => r.room);
     }
     const page = rooms.slice(0, limit);
     const last = page[page.length - 1];
@@ -116,6 +117,10 @@ export class RoomsService {
     if (room.type === 'direct') throw invalid('direct rooms cannot be changed');
     if (room.type === 'support') {
       if (room.createdBy !== auth.userId && !isStaff(auth)) throw forbidden('only the room’s user or support staff can change a support room');
+      // An open support room must have its user in it: that is the room their next "open support" call returns.
+      if (patch.status === 'open' && room.status !== 'open' && !(await this.rooms.findParticipant(room.id, room.createdBy))) {
+        throw new AppError('CONFLICT', 'the user of this support room has left it');
+      }
     } else {
       if (patch.status !== undefined) throw invalid('status applies to support rooms only', '/status');
       if (!MANAGERS.includes(participant!.role)) throw forbidden('only owners and admins can change this room');
@@ -171,21 +176,27 @@ export class RoomsService {
         throw forbidden('admins can remove members only');
       }
     }
-    const { removed, promoted } = await this.db.transaction(async (tx) => {
+    const { removed, changed } = await this.db.transaction(async (tx) => {
       const repo = this.rooms.with(tx);
-      await repo.findById(room.id, { lock: true }); // serialises concurrent departures around the owner hand-over
-      const gone = await repo.removeParticipant(room.id, userId);
-      const heir = gone && room.type !== 'support' ? await repo.promoteOwnerIfNone(room.id) : undefined;
-      return { removed: gone, promoted: heir };
+      // The lock serialises concurrent departures around the owner hand-over, and gives the current status.
+      const locked = await repo.findById(room.id, { lock: true });
+      if (!locked || !(await repo.removeParticipant(room.id, userId))) return { removed: false, changed: false };
+      if (room.type === 'support') {
+        // A support room without its user is over; left open it would also stop them from opening a new one.
+        if (userId !== room.createdBy || locked.status !== 'open') return { removed: true, changed: false };
+        await repo.update(room.id, { status: 'closed' });
+        return { removed: true, changed: true };
+      }
+      const promoted = await repo.promoteOwnerIfNone(room.id);
+      if (promoted !== undefined) await repo.touch(room.id);
+      return { removed: true, changed: promoted !== undefined };
     });
     if (!removed) throw notFound('Participant');
     const remainingIds = await this.rooms.participantIds(room.id);
     this.bus.publish('participant.removed', { roomId: room.id, userId, remainingIds });
-    if (promoted) {
-      await this.rooms.touch(room.id);
-      this.bus.publish('room.updated', { roomId: room.id });
-    }
-    return leaving ? null : this.view(auth, room);
+    if (changed) this.bus.publish('room.updated', { roomId: room.id });
+    if (leaving) return null;
+    return this.view(auth, (await this.rooms.findById(room.id)) ?? room);
   }
 
   async setNotifications(auth: AuthContext, roomId: string, input: NotificationsInput): Promise<RoomView> {
@@ -200,7 +211,7 @@ export class RoomsService {
     return v!;
   }
 
-  /** Rooms as the caller sees them: participants, last message, unread count and mute state. Three queries. */
+  /** Rooms as the caller sees them: participants, last message, unread count and mute state. Two queries. */
   async views(auth: AuthContext, rooms: RoomRow[]): Promise<RoomView[]> {
     if (rooms.length === 0) return [];
     const ids = rooms.map((r) => r.id);
