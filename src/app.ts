@@ -134,7 +134,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const fanout = new Fanout(chat, {
     bus,
     rooms: services.rooms,
-    roomsRepo: services.repos.rooms,
     messagesRepo: services.repos.messages,
     reads: services.reads,
     repo: services.repos.realtime,

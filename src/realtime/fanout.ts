@@ -4,9 +4,7 @@ import type { MessagesRepository } from '../messages/messages.repository.js';
 import { toMessageView } from '../messages/messages.mapper.js';
 import type { MessageView } from '../messages/messages.schemas.js';
 import type { ReadsService } from '../reads/reads.service.js';
-import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
-import type { RoomView } from '../rooms/rooms.schemas.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 
@@ -16,7 +14,6 @@ const REPLAY_LIMIT_PER_ROOM = 100;
 export interface FanoutDeps {
   bus: EventBus;
   rooms: RoomsService;
-  roomsRepo: RoomsRepository;
   messagesRepo: MessagesRepository;
   reads: ReadsService;
   repo: RealtimeRepository;
@@ -40,14 +37,14 @@ export class Fanout {
       bus.on('read.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_read', e)),
       bus.on('room.created', async ({ roomId, participantIds }) => {
         for (const userId of participantIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
-        for (const [userId, room] of await this.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_created', room);
+        for (const [userId, room] of await this.deps.rooms.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_created', room);
       }),
       bus.on('room.updated', async ({ roomId }) => {
-        for (const [userId, room] of await this.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_updated', room);
+        for (const [userId, room] of await this.deps.rooms.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_updated', room);
       }),
       bus.on('participant.added', async ({ roomId, userIds }) => {
         for (const userId of userIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
-        const views = await this.memberViews(roomId);
+        const views = await this.deps.rooms.memberViews(roomId);
         for (const added of userIds) {
           for (const [userId, room] of views) this.nsp.to(userChannel(userId)).emit('participant_added', { chatRoomId: roomId, userId: added, room });
         }
@@ -109,14 +106,6 @@ export class Fanout {
       const rows = await this.deps.messagesRepo.newer(roomId, from, REPLAY_LIMIT_PER_ROOM);
       for (const row of rows) this.emitMessage(socket, toMessageView(row));
     }
-  }
-
-  /** The room as each participant sees it (their unread count and mute state differ). */
-  private async memberViews(roomId: string): Promise<Array<[string, RoomView]>> {
-    const room = await this.deps.roomsRepo.findById(roomId);
-    if (!room) return [];
-    const ids = await this.deps.roomsRepo.participantIds(roomId);
-    return Promise.all(ids.map(async (userId): Promise<[string, RoomView]> => [userId, await this.deps.rooms.view({ userId } as AuthContext, room)]));
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { toMessageView } from '../messages/messages.mapper.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import { forbidden, invalid, type RoomAccessGuard } from './rooms.access.js';
-import type { RoomKey, RoomRow, RoomsRepository } from './rooms.repository.js';
+import type { ParticipantWithProfile, RoomKey, RoomRow, RoomsRepository } from './rooms.repository.js';
 import type {
   AddParticipantsInput, CreateRoomInput, ListRoomsInput, NotificationsInput, ParticipantRole, RoomType, RoomView, UpdateRoomInput,
 } from './rooms.schemas.js';
@@ -213,28 +213,34 @@ export class RoomsService {
 
   /** Rooms as the caller sees them: participants, last message, unread count and mute state. Two queries. */
   async views(auth: AuthContext, rooms: RoomRow[]): Promise<RoomView[]> {
+    const loaded = await this.load(rooms);
+    return loaded.map(({ base, members }) => personalise(base, members.find((p) => p.userId === auth.userId)));
+  }
+
+  /** One room as each of its participants sees it (their unread count and mute state differ): for live events. */
+  async memberViews(roomId: string): Promise<Array<[string, RoomView]>> {
+    const room = await this.rooms.findById(roomId);
+    if (!room) return [];
+    const [loaded] = await this.load([room]);
+    return loaded!.members.map((p) => [p.userId, personalise(loaded!.base, p)]);
+  }
+
+  private async load(rooms: RoomRow[]): Promise<Array<{ base: RoomView; members: ParticipantWithProfile[] }>> {
     if (rooms.length === 0) return [];
     const ids = rooms.map((r) => r.id);
-    const [participants, lasts] = await Promise.all([
-      this.rooms.participantsOf(ids),
-      this.messages.lastOf(ids),
-    ]);
+    const [participants, lasts] = await Promise.all([this.rooms.participantsOf(ids), this.messages.lastOf(ids)]);
     // A fresh read: the row passed in may predate a message or a join.
     const lastByRoom = new Map(lasts.map((m) => [m.roomId, m]));
-    const byRoom = new Map<string, typeof participants>();
+    const byRoom = new Map<string, ParticipantWithProfile[]>();
     for (const p of participants) {
       const list = byRoom.get(p.roomId) ?? [];
       list.push(p);
       byRoom.set(p.roomId, list);
     }
-    const now = Date.now();
     return rooms.map((room) => {
       const members = byRoom.get(room.id) ?? [];
-      const me = members.find((p) => p.userId === auth.userId);
       const last = lastByRoom.get(room.id);
-      const lastSeq = Math.max(room.lastSeq, last?.seq ?? 0);
-      const mutedNow = !!me?.muted && (me.mutedUntil === null || me.mutedUntil.getTime() > now);
-      return {
+      const base: RoomView = {
         id: room.id,
         type: room.type as RoomType,
         name: room.name,
@@ -244,11 +250,11 @@ export class RoomsService {
         createdBy: room.createdBy,
         createdAt: room.createdAt.toISOString(),
         updatedAt: room.updatedAt.toISOString(),
-        lastSeq,
+        lastSeq: Math.max(room.lastSeq, last?.seq ?? 0),
         lastMessage: last ? toMessageView(last) : null,
-        unreadCount: me ? Math.max(0, lastSeq - me.lastReadSeq) : 0,
-        muted: mutedNow,
-        mutedUntil: mutedNow && me?.mutedUntil ? me.mutedUntil.toISOString() : null,
+        unreadCount: 0,
+        muted: false,
+        mutedUntil: null,
         participants: members.map((p) => ({
           userId: p.userId,
           name: p.name,
@@ -259,6 +265,19 @@ export class RoomsService {
           lastDeliveredSeq: p.lastDeliveredSeq,
         })),
       };
+      return { base, members };
     });
   }
+}
+
+/** The viewer's own part of a room: unread count and mute state (staff reading a room they are not in: none). */
+function personalise(base: RoomView, me: ParticipantWithProfile | undefined): RoomView {
+  if (!me) return base;
+  const mutedNow = me.muted && (me.mutedUntil === null || me.mutedUntil.getTime() > Date.now());
+  return {
+    ...base,
+    unreadCount: Math.max(0, base.lastSeq - me.lastReadSeq),
+    muted: mutedNow,
+    mutedUntil: mutedNow && me.mutedUntil ? me.mutedUntil.toISOString() : null,
+  };
 }
