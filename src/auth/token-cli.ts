@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { mintToken, type UserRole } from './tokens.js';
+import { isUserId, mintToken, type UserRole } from './tokens.js';
 
 const usage = 'usage: npm run token -- <userId> [--name N] [--picture URL] [--role user|support|admin] [--business B1,B2] [--expires 24h]';
 
@@ -21,6 +21,8 @@ async function main(): Promise<void> {
   });
   const userId = positionals[0];
   if (!userId || positionals.length > 1) throw new Error(usage);
+  // The service would refuse the token anyway; better to say so here than with a 401 later.
+  if (!isUserId(userId)) throw new Error(`the user id must be 1 to 128 characters without control characters\n${usage}`);
   if (values.role && !['user', 'support', 'admin'].includes(values.role)) throw new Error(`--role must be user, support or admin\n${usage}`);
   const config = loadConfig();
   if (!config.jwt.secret) throw new Error('minting needs an HS256 secret: set JWT_SECRET (tokens for JWT_PUBLIC_KEY/JWKS_URL come from your identity provider)');

@@ -20,6 +20,13 @@ export const isStaff = (auth: AuthContext): boolean => auth.role === 'support' |
 
 const ROLES: readonly string[] = ['user', 'support', 'admin'];
 const CLOCK_TOLERANCE_S = 30;
+const USER_ID = /^[^\u0000-\u001F\u007F-\u009F\uD800-\uDFFF]+$/u;
+
+/**
+ * What a `sub` may be: 1 to 128 code points (counted as the schemas count the user ids clients send), without
+ * control characters or lone surrogates, which could not be named in a request, logged safely or stored exactly.
+ */
+export const isUserId = (value: unknown): value is string => typeof value === 'string' && USER_ID.test(value) && [...value].length <= 128;
 
 export interface TokenVerifier {
   verify(token: string): Promise<AuthContext>;
@@ -35,7 +42,8 @@ export function createTokenVerifier(config: Config): TokenVerifier {
   } else if (jwt.publicKey) {
     const publicKey = createPublicKey(jwt.publicKey);
     key = publicKey;
-    algorithms = publicKey.asymmetricKeyType === 'ec' ? ['ES256', 'ES384', 'ES512'] : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    const type = publicKey.asymmetricKeyType;
+    algorithms = type === 'ec' ? ['ES256', 'ES384', 'ES512'] : type === 'ed25519' ? ['EdDSA', 'Ed25519'] : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
   } else if (jwt.secret) {
     key = new TextEncoder().encode(jwt.secret);
     algorithms = ['HS256'];
@@ -66,7 +74,7 @@ export function createTokenVerifier(config: Config): TokenVerifier {
 
 function claimsToAuth(p: JWTPayload): AuthContext {
   const bad = (what: string) => new AppError('UNAUTHORIZED', `Invalid token: ${what}`);
-  if (typeof p.sub !== 'string' || p.sub.length < 1 || p.sub.length > 128) throw bad('sub must be a string of 1 to 128 characters');
+  if (!isUserId(p.sub)) throw bad('sub must be a string of 1 to 128 characters, without control characters');
   const name = p['name'];
   const picture = p['picture'];
   const role = p['role'] ?? 'user';

@@ -5,17 +5,38 @@ const BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
   Object.entries(ERROR_CATALOGUE).map(([code, { status }]) => [status, code as ErrorCode]),
 );
 
+interface ValidationIssue {
+  keyword?: string;
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+  parentSchema?: { errorMessage?: unknown };
+}
+
+/**
+ * Ajv's words, except for patterns: the regular expression means nothing to a client, so a schema with a pattern
+ * says what it requires in `errorMessage` (the ajv-errors keyword, here read by hand; see validation.ts).
+ */
+function describe(v: ValidationIssue): string {
+  if (v.keyword === 'pattern') {
+    const custom = v.parentSchema?.errorMessage;
+    return typeof custom === 'string' ? custom : 'is not in the accepted form';
+  }
+  return v.message ?? 'is invalid';
+}
+
 /** Anything thrown in a request becomes one of the catalogue's codes; unknown errors never leak internals. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  const e = err as Partial<FastifyError> & { validation?: Array<{ instancePath?: string; message?: string; params?: Record<string, unknown> }> };
+  const e = err as Partial<FastifyError> & { validation?: ValidationIssue[] };
   if (e.validation) {
+    // Paths are JSON pointers into the body or query, as the services' own field errors are ("/content").
     const errors = e.validation.map((v) => {
       const missing = v.params?.['missingProperty'];
-      const path = `${e.validationContext ?? ''}${v.instancePath ?? ''}${missing ? `/${String(missing)}` : ''}`;
-      return { path, message: v.message ?? 'is invalid' };
+      return { path: `${v.instancePath ?? ''}${missing ? `/${String(missing)}` : ''}`, message: describe(v) };
     });
-    return new AppError('VALIDATION_FAILED', errors.map((x) => `${x.path} ${x.message}`).join('; '), { errors });
+    const where = e.validationContext ?? 'request';
+    return new AppError('VALIDATION_FAILED', errors.map((x) => `${where}${x.path} ${x.message}`).join('; '), { errors });
   }
   const status = e.statusCode;
   if (status && status >= 400 && status < 500) {
@@ -30,6 +51,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const appErr = toAppError(err);
     if (appErr.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
     if (appErr.retryAfter !== undefined) void reply.header('retry-after', String(appErr.retryAfter));
+    // RFC 6750: a 401 names the scheme it wants, so generic HTTP clients know to send a bearer token.
+    if (appErr.code === 'UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer realm="chat"');
     void reply.status(appErr.status).type('application/problem+json').send(toProblem(appErr));
   });
   app.setNotFoundHandler((request, reply) => {

@@ -7,7 +7,8 @@ type AddFormats = (ajv: Ajv) => Ajv;
 const addFormats = (addFormatsModule as unknown as { default: AddFormats }).default;
 
 function makeAjv(coerce: boolean, shared: AnySchema[]): Ajv {
-  const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  // verbose: errors carry their schema, whose `errorMessage` words a failed pattern (see http/errors.ts).
+  const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false, verbose: true });
   addFormats(ajv);
   for (const s of shared) ajv.addSchema(s);
   return ajv;

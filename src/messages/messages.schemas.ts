@@ -1,8 +1,20 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IdParam, IsoDate, Nullable, NO_CONTROL_CHARS, UserIdString } from '../http/common.schemas.js';
+import { IdParam, IsoDate, Nullable, UserIdString } from '../http/common.schemas.js';
 
 export const MAX_CONTENT_CODE_POINTS = 10_000;
 export const REPLY_PREVIEW_CODE_POINTS = 200;
+
+/**
+ * No control characters but \n, \r and \t, and no lone surrogates: the database would store one as U+FFFD, so the
+ * message read back would differ from the one sent. (Patterns compile with the `u` flag, where a surrogate range
+ * matches only unpaired halves; emoji pass.)
+ */
+export const PLAIN_TEXT = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
+
+const PLAIN_TEXT_MESSAGE = 'must not contain control characters other than \\n, \\r and \\t, nor unpaired surrogates';
+
+/** Seqs travel as JSON numbers: beyond 2^53 they are inexact, and beyond int8 the query would fail (a 500, not a 400). */
+const SeqCursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const MessageType = Type.Union(['text', 'image', 'video', 'audio', 'document', 'system'].map((t) => Type.Literal(t)));
 
@@ -50,22 +62,24 @@ export type MessageView = Static<typeof MessageSchema>;
 
 export const Content = Type.String({
   maxLength: MAX_CONTENT_CODE_POINTS,
-  pattern: NO_CONTROL_CHARS,
+  pattern: PLAIN_TEXT,
+  errorMessage: PLAIN_TEXT_MESSAGE,
   description: 'Plain text, never HTML; at most 10,000 code points; no control characters but \\n, \\r, \\t',
 });
 
 export const SendMessageBody = Type.Object({
   content: Content,
   replyToId: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
-  mentions: Type.Optional(Type.Array(UserIdString, { maxItems: 100, uniqueItems: true })),
-  clientMessageId: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 128, pattern: NO_CONTROL_CHARS }))),
+  // Repeats are harmless (the service keeps each user once); refusing them would only fail sloppy clients.
+  mentions: Type.Optional(Type.Array(UserIdString, { maxItems: 100 })),
+  clientMessageId: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 128, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE }))),
 });
 export type SendMessageInput = Static<typeof SendMessageBody> & { mediaIds?: string[] };
 
 export const HistoryQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
-  before: Type.Optional(Type.Integer({ minimum: 0 })),
-  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  before: Type.Optional(SeqCursor),
+  after: Type.Optional(SeqCursor),
   around: Type.Optional(IdParam),
 });
 export type HistoryInput = Static<typeof HistoryQuery>;

@@ -101,14 +101,18 @@ export class MessagesService {
     if (q.around !== undefined) {
       const target = isId(q.around) ? await this.messages.locate(q.around) : undefined;
       if (!target || target.roomId !== room.id) throw notFound('Message');
-      const olderCount = Math.floor((limit - 1) / 2);
+      // Centred on the target; near either end the other side fills the page, so a jump shows `limit` messages.
       const [older, newer] = await Promise.all([
-        this.messages.older(room.id, target.seq, olderCount + 1),
-        this.messages.newer(room.id, target.seq, limit - olderCount + 1, true),
+        this.messages.older(room.id, target.seq, limit),
+        this.messages.newer(room.id, target.seq, limit + 1, true),
       ]);
+      let olderCount = Math.floor((limit - 1) / 2);
+      let newerCount = limit - olderCount;
+      if (older.length < olderCount) [olderCount, newerCount] = [older.length, limit - older.length];
+      else if (newer.length < newerCount) [olderCount, newerCount] = [Math.min(older.length, limit - newer.length), newer.length];
       const hasOlder = older.length > olderCount;
-      const hasNewer = newer.length > limit - olderCount;
-      const data = [...older.slice(0, olderCount).reverse(), ...newer.slice(0, limit - olderCount)];
+      const hasNewer = newer.length > newerCount;
+      const data = [...older.slice(0, olderCount).reverse(), ...newer.slice(0, newerCount)];
       return { data: data.map(toMessageView), hasMore: hasOlder || hasNewer, hasOlder, hasNewer };
     }
     const rows = await this.messages.older(room.id, q.before, limit + 1);

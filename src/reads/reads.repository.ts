@@ -32,7 +32,10 @@ export class ReadsRepository {
     const c = COLUMNS[kind];
     const target = toSeq === null ? sql`(select last_seq from chat_room where id = ${roomId})` : sql`${toSeq}::bigint`;
     const alsoDelivered =
-      kind === 'read' ? sql`, last_delivered_seq = greatest(last_delivered_seq, ${target}), last_delivered_at = coalesce(last_delivered_at, now())` : sql``;
+      kind === 'read'
+        ? sql`, last_delivered_seq = greatest(last_delivered_seq, ${target}),
+              last_delivered_at = case when last_delivered_seq < ${target} then now() else last_delivered_at end`
+        : sql``;
     const rows = await queryRows<{ seq: number; at: Date | null; advanced: boolean }>(
       this.db,
       sql`with moved as (

@@ -1,11 +1,17 @@
 import type { AuthContext } from '../auth/tokens.js';
-import { notFound } from '../errors.js';
+import { AppError, notFound } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { isId } from '../ids.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { ReadsRepository } from './reads.repository.js';
 import type { ReadState } from './reads.schemas.js';
+
+/** A room the caller cannot see hides its messages too; any other failure (the database) stays what it is. */
+function asMessageNotFound(err: unknown): never {
+  if (err instanceof AppError && err.code === 'NOT_FOUND') throw notFound('Message');
+  throw err;
+}
 
 /** Read and delivery watermarks: one row per participant, moved forward only; see DESIGN.md. */
 export class ReadsService {
@@ -20,9 +26,7 @@ export class ReadsService {
   async markMessageRead(auth: AuthContext, messageId: string): Promise<ReadState> {
     const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!target) throw notFound('Message');
-    await this.guard.member(auth, target.roomId).catch(() => {
-      throw notFound('Message');
-    });
+    await this.guard.member(auth, target.roomId).catch(asMessageNotFound);
     return this.advance(auth, target.roomId, target.seq);
   }
 
@@ -60,9 +64,7 @@ export class ReadsService {
   async receipts(auth: AuthContext, messageId: string): Promise<{ data: Array<{ userId: string; deliveredAt: string | null; readAt: string | null }> }> {
     const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!target) throw notFound('Message');
-    await this.guard.reader(auth, target.roomId).catch(() => {
-      throw notFound('Message');
-    });
+    await this.guard.reader(auth, target.roomId).catch(asMessageNotFound);
     const rows = await this.reads.receipts(target.roomId, target.seq);
     return {
       data: rows.map((r) => ({ userId: r.userId, deliveredAt: r.deliveredAt?.toISOString() ?? null, readAt: r.readAt?.toISOString() ?? null })),
