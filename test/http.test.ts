@@ -90,6 +90,22 @@ describe('service endpoints', () => {
       { path: '/content', message: expect.stringMatching(/^must not contain control characters/) },
     ]);
   });
+
+  it('takes JSON only, and refuses prototype-polluting keys; nothing is stored', async () => {
+    const alice = await t.as('alice');
+    const room = (await alice.post('/rooms', { type: 'group', name: 'json' })).body.id;
+    const plain = await alice.raw(`/rooms/${room}/messages`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(plain.status).toBe(415);
+    expect(plain.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const proto = await alice.raw(`/rooms/${room}/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"content":"x","__proto__":{"admin":true}}',
+    });
+    expect(proto.status).toBe(400);
+    expect(proto.body.code).toBe('VALIDATION_FAILED');
+    expect((await alice.get(`/rooms/${room}/messages`)).body.data).toEqual([]);
+  });
 });
 
 describe('rate limit', () => {

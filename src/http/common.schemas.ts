@@ -22,5 +22,10 @@ export const ProblemSchema = Type.Object(
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries([401, 429, ...statuses].map((s) => [s, Type.Ref('Problem')]));
 
-/** Rejects C0/C1 control characters other than \n, \r and \t. */
-export const NO_CONTROL_CHARS = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$';
+/**
+ * Plain text: no C0/C1 control characters other than \n, \r and \t, and no unpaired surrogates (JSON can carry them,
+ * but they cannot be stored as sent).
+ */
+export const PLAIN_TEXT = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
+/** Ajv's own words for a failed pattern would show the regex; schemas carry this instead (see http/errors.ts). */
+export const PLAIN_TEXT_MESSAGE = 'must not contain control characters other than \\n, \\r and \\t, nor unpaired surrogates';

@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
+import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import { MessageSchema } from '../messages/messages.schemas.js';
 import { ReadStateSchema } from '../reads/reads.schemas.js';
@@ -39,13 +40,16 @@ export async function createHttpServer(config: Config): Promise<HttpServer> {
     void reply.header('x-request-id', req.id);
   });
 
+  // JSON only: a text/plain body to a JSON route is 415, not a confusing "body must be object".
+  app.removeContentTypeParser('text/plain');
   // An empty JSON body (PATCH …/read from clients that always send the header) is no body, not malformed JSON.
+  // secure-json-parse, as Fastify's own parser does: __proto__ / constructor.prototype keys are refused.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, sjson.parse(text, { protoAction: 'error', constructorAction: 'error' }));
     } catch {
       const err = Object.assign(new Error('Body is not valid JSON'), { statusCode: 400 });
       done(err, undefined);

@@ -1,17 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IdParam, IsoDate, Nullable, UserIdString } from '../http/common.schemas.js';
+import { IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString } from '../http/common.schemas.js';
 
 export const MAX_CONTENT_CODE_POINTS = 10_000;
 export const REPLY_PREVIEW_CODE_POINTS = 200;
-
-/**
- * No control characters but \n, \r and \t, and no lone surrogates: the database would store one as U+FFFD, so the
- * message read back would differ from the one sent. (Patterns compile with the `u` flag, where a surrogate range
- * matches only unpaired halves; emoji pass.)
- */
-export const PLAIN_TEXT = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
-
-const PLAIN_TEXT_MESSAGE = 'must not contain control characters other than \\n, \\r and \\t, nor unpaired surrogates';
 
 /** Seqs travel as JSON numbers: beyond 2^53 they are inexact, and beyond int8 the query would fail (a 500, not a 400). */
 const SeqCursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IsoDate, Nullable, NO_CONTROL_CHARS, UserIdString } from '../http/common.schemas.js';
+import { IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString } from '../http/common.schemas.js';
 import { MessageSchema } from '../messages/messages.schemas.js';
 
 export const ROOM_TYPES = ['direct', 'group', 'business', 'support'] as const;
@@ -9,9 +9,9 @@ export type ParticipantRole = 'owner' | 'admin' | 'member' | 'agent';
 const RoomTypeSchema = Type.Union(ROOM_TYPES.map((t) => Type.Literal(t)));
 // A name is one line: no control characters at all (not even \n or \t), and not blank. Written without nested
 // quantifiers so that a long body cannot make the regex backtrack quadratically.
-const NAME_PATTERN = '^(?!\\s*$)[^\\u0000-\\u001F\\u007F-\\u009F]*$';
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NAME_PATTERN });
-const Description = Type.String({ maxLength: 2000, pattern: NO_CONTROL_CHARS });
+const NAME_PATTERN = '^(?!\\s*$)[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NAME_PATTERN, errorMessage: 'must be one line, not blank, without control characters' });
+const Description = Type.String({ maxLength: 2000, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE });
 
 export const ParticipantSchema = Type.Object({
   userId: Type.String(),
