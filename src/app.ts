@@ -65,7 +65,7 @@ function buildServices(config: Config, database: Database, bus: EventBus) {
     rooms: new RoomsService(db, roomsRepo, messagesRepo, usersRepo, guard, bus),
     messages: new MessagesService(db, messagesRepo, roomsRepo, guard, bus),
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
-    search: new SearchService(new SearchRepository(db)),
+    search: new SearchService(new SearchRepository(db), guard),
     presence: new PresenceService(new PresenceRepository(db), bus, config.realtime.presenceGraceMs),
     guard,
     repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { expectProblem } from './helpers/assertions.js';
 
 let t: TestApp;
 let alice: Client;
@@ -15,11 +16,6 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 const seqs = (res: Res) => res.body.data.map((m: any) => m.seq);
 const flags = (res: Res) => ({ hasMore: res.body.hasMore, hasOlder: res.body.hasOlder, hasNewer: res.body.hasNewer });
 const page = (query = '', c: Client = bob, roomId = room) => c.get(`/rooms/${roomId}/messages${query}`);
-
-function expectProblem(res: Res, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-}
 
 beforeAll(async () => {
   t = await startTestApp();

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { expectProblem } from './helpers/assertions.js';
 
-function expectProblem(res: Res, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+/** Also: nothing beyond the problem fields (no `errors` outside validation failures). */
+function expectExactProblem(res: Res, status: number, code: string): void {
+  expectProblem(res, status, code);
   expect(Object.keys(res.body).sort()).toEqual(['code', 'detail', 'status', 'title', 'type']);
 }
 
@@ -50,10 +51,10 @@ describe('service endpoints', () => {
 
   it('an unknown route is 404 NOT_FOUND problem+json, with or without a token', async () => {
     const alice = await t.as('alice');
-    expectProblem(await request(t.baseUrl, '/nope'), 404, 'NOT_FOUND');
-    expectProblem(await request(t.baseUrl, '/api/v1/chat/nope'), 404, 'NOT_FOUND');
-    expectProblem(await alice.get('/nope'), 404, 'NOT_FOUND');
-    expectProblem(await alice.raw('/rooms', { method: 'PUT' }), 404, 'NOT_FOUND');
+    expectExactProblem(await request(t.baseUrl, '/nope'), 404, 'NOT_FOUND');
+    expectExactProblem(await request(t.baseUrl, '/api/v1/chat/nope'), 404, 'NOT_FOUND');
+    expectExactProblem(await alice.get('/nope'), 404, 'NOT_FOUND');
+    expectExactProblem(await alice.raw('/rooms', { method: 'PUT' }), 404, 'NOT_FOUND');
   });
 
   it('answers a CORS preflight without a token', async () => {

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+import { expectProblem } from './helpers/assertions.js';
 
 let t: TestApp;
 let alice: Client;
@@ -14,12 +15,6 @@ let otherRoom: string;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-function expectProblem(res: Res, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(res.body).toMatchObject({ status, code, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
-}
 
 /** What the database holds for a room: the seq counter and the number of stored messages. */
 async function stored(roomId: string): Promise<{ lastSeq: number; count: number }> {

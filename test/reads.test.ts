@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+import { expectProblem } from './helpers/assertions.js';
 
 let t: TestApp;
 let alice: Client;
@@ -10,11 +11,6 @@ let stranger: Client;
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const MISSING = '01890a5d-ac96-774b-bcce-b302099a8057';
-
-function expectProblem(res: Res, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-}
 
 async function group(owner: Client, others: string[]): Promise<string> {
   return (await owner.post('/rooms', { type: 'group', name: 'r', participantIds: others })).body.id;

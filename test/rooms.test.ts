@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/tokens.js';
 import { request, startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { expectProblem } from './helpers/assertions.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -11,12 +12,6 @@ afterAll(async () => t?.close());
 // One app per file: unique user ids keep the tests from seeing each other's rooms.
 let counter = 0;
 const uid = (prefix: string) => `${prefix}-${++counter}`;
-
-function expectProblem(res: Res, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(res.body).toMatchObject({ status, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
-}
 
 const roomIds = async (c: Client): Promise<string[]> => {
   const res = await c.get('/rooms?limit=100');

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { expectProblem } from './helpers/assertions.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -10,12 +11,6 @@ afterAll(async () => t?.close());
 // One app per file: unique user ids keep the tests from seeing each other's rooms.
 let counter = 0;
 const uid = (prefix: string) => `${prefix}-${++counter}`;
-
-function expectProblem(res: Res, status: number, code: string): void {
-  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(res.body).toMatchObject({ status, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
-}
 
 const user = () => t.as(uid('user'), { name: 'Customer' });
 /** A support agent the service has seen (one request made), so others can add them to a support room. */

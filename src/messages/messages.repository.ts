@@ -4,10 +4,10 @@ import type { Executor } from '../db/client.js';
 import { chatMessage, chatParticipant, chatRoom, messageReadReceipt } from '../db/schema.js';
 import { REPLY_PREVIEW_CODE_POINTS } from './messages.schemas.js';
 
-const reply = alias(chatMessage, 'reply');
+export const reply = alias(chatMessage, 'reply');
 
-/** A message as read back, with the preview of the message it replies to. */
-const messageColumns = {
+/** A message as read back, with the preview of the message it replies to (search reads the same columns). */
+export const messageColumns = {
   id: chatMessage.id,
   roomId: chatMessage.roomId,
   seq: chatMessage.seq,

@@ -21,14 +21,6 @@ export class RealtimeRepository {
     return new Map(rows.map((r) => [r.id, r.lastSeq]));
   }
 
-  async isParticipant(roomId: string, userId: string): Promise<boolean> {
-    const rows = await this.db
-      .select({ one: sql<number>`1` })
-      .from(chatParticipant)
-      .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)));
-    return rows.length > 0;
-  }
-
   /** Everyone who shares a room with the user: who hears of their presence. */
   async roomMatesOf(userId: string): Promise<string[]> {
     const rows = await this.db

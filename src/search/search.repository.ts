@@ -1,33 +1,9 @@
 import { and, desc, eq, gte, isNull, lt, not, or, sql, type SQL } from 'drizzle-orm';
-import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../db/client.js';
 import { chatMessage, chatParticipant } from '../db/schema.js';
-import type { MessageRow } from '../messages/messages.repository.js';
-import { REPLY_PREVIEW_CODE_POINTS } from '../messages/messages.schemas.js';
+import { messageColumns, reply, type MessageRow } from '../messages/messages.repository.js';
 import type { MatchCondition } from './query.js';
 
-const reply = alias(chatMessage, 'reply');
-
-// The same columns as MessagesRepository reads, so toMessageView gives search hits exactly the shape of history.
-const messageColumns = {
-  id: chatMessage.id,
-  roomId: chatMessage.roomId,
-  seq: chatMessage.seq,
-  senderId: chatMessage.senderId,
-  type: chatMessage.type,
-  content: chatMessage.content,
-  mentions: chatMessage.mentions,
-  clientMessageId: chatMessage.clientMessageId,
-  hasMedia: chatMessage.hasMedia,
-  createdAt: chatMessage.createdAt,
-  editedAt: chatMessage.editedAt,
-  deletedAt: chatMessage.deletedAt,
-  replyId: reply.id,
-  replySeq: reply.seq,
-  replySenderId: reply.senderId,
-  replyType: reply.type,
-  replyContent: sql<string | null>`left(${reply.content}, ${sql.raw(String(REPLY_PREVIEW_CODE_POINTS))})`,
-};
 
 export interface SearchFilter {
   /** Only rooms this user participates in. */
@@ -54,14 +30,6 @@ const matches = (m: MatchCondition): SQL => {
 
 export class SearchRepository {
   constructor(readonly db: Executor) {}
-
-  async isParticipant(roomId: string, userId: string): Promise<boolean> {
-    const rows = await this.db
-      .select({ one: sql<number>`1` })
-      .from(chatParticipant)
-      .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)));
-    return rows.length > 0;
-  }
 
   /** Matching messages newest first; the inner join on the caller's participation keeps other rooms out in SQL. */
   async search(f: SearchFilter): Promise<MessageRow[]> {

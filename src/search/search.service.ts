@@ -1,8 +1,7 @@
 import type { AuthContext } from '../auth/tokens.js';
-import { notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isId } from '../ids.js';
 import { toMessageView } from '../messages/messages.mapper.js';
-import { invalid } from '../rooms/rooms.access.js';
+import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { highlight } from './highlight.js';
 import { compileQuery, MAX_TERMS, parseQuery } from './query.js';
 import type { SearchRepository } from './search.repository.js';
@@ -33,7 +32,10 @@ export function parseBound(text: string, end: 'from' | 'to'): Date | undefined {
 }
 
 export class SearchService {
-  constructor(readonly repo: SearchRepository) {}
+  constructor(
+    private readonly repo: SearchRepository,
+    private readonly guard: RoomAccessGuard,
+  ) {}
 
   async search(auth: AuthContext, q: SearchInput): Promise<SearchPageView> {
     const parsed = parseQuery(q.q);
@@ -55,7 +57,7 @@ export class SearchService {
 
     if (q.chatRoomId !== undefined) {
       // Malformed, missing and not-a-member rooms all answer the same, so nobody learns which ids exist.
-      if (!isId(q.chatRoomId) || !(await this.repo.isParticipant(q.chatRoomId, auth.userId))) throw notFound('Room');
+      await this.guard.member(auth, q.chatRoomId);
     }
 
     const limit = q.limit ?? 20;
