@@ -9,6 +9,7 @@ import { EventBus } from './events.js';
 import { registerHealth } from './http/health.js';
 import { createMetrics, registerMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
+import { createMediaService, mediaFileRoutes, mediaRoutes, registerMultipart } from './media/index.js';
 import { messagesRoutes } from './messages/messages.routes.js';
 import { MessagesRepository } from './messages/messages.repository.js';
 import { MessagesService } from './messages/messages.service.js';
@@ -27,11 +28,10 @@ import { UsersService } from './users/users.service.js';
 import { presenceRoutes } from './presence/presence.routes.js';
 import { PresenceRepository } from './presence/presence.repository.js';
 import { PresenceService } from './presence/presence.service.js';
-import { Fanout } from './realtime/fanout.js';
-import { attachChatNamespace, createSocketServer, type ChatNamespace } from './realtime/gateway.js';
-import { RateLimiter } from './realtime/rate-limiter.js';
+import type { ChatNamespace } from './realtime/gateway.js';
+import { startRealtime } from './realtime/realtime.module.js';
+import { createSharedState, type SharedState } from './cluster.js';
 import { RealtimeRepository } from './realtime/realtime.repository.js';
-import { TypingTracker } from './realtime/typing.js';
 import { createValidatorCompiler } from './http/validation.js';
 import { SHARED_SCHEMAS } from './http/server.js';
 import type { Server as SocketServer } from 'socket.io';
@@ -45,6 +45,7 @@ export interface App {
   services: ReturnType<typeof buildServices>;
   io: SocketServer;
   chat: ChatNamespace;
+  shared: SharedState;
   /** Stops taking requests, lets in-flight ones finish, closes the database. */
   close(): Promise<void>;
 }
@@ -54,7 +55,7 @@ export interface BuildOptions {
   database?: Database;
 }
 
-function buildServices(config: Config, database: Database, bus: EventBus) {
+function buildServices(config: Config, database: Database, bus: EventBus, shared: SharedState, onError: (err: unknown) => void) {
   const { db } = database;
   const roomsRepo = new RoomsRepository(db);
   const messagesRepo = new MessagesRepository(db);
@@ -66,7 +67,8 @@ function buildServices(config: Config, database: Database, bus: EventBus) {
     messages: new MessagesService(db, messagesRepo, roomsRepo, guard, bus),
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
     search: new SearchService(new SearchRepository(db), guard),
-    presence: new PresenceService(new PresenceRepository(db), bus, config.realtime.presenceGraceMs),
+    presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onError),
+    media: createMediaService(config, db, guard),
     guard,
     repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },
   };
@@ -78,12 +80,18 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   if (!opts.database) await database.migrate();
 
   const http = await createHttpServer(config);
+  let lastRedisError = '';
+  const shared = await createSharedState(config, (err) => {
+    // One line per distinct failure, not one per reconnect attempt.
+    if (err.message !== lastRedisError) http.log.warn({ err: err.message }, 'redis connection error');
+    lastRedisError = err.message;
+  });
   const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
-  const services = buildServices(config, database, bus);
+  const services = buildServices(config, database, bus, shared, (err) => http.log.error({ err }, 'presence update failed'));
   const metrics = createMetrics();
   bus.on('message.created', () => metrics.messagesSent.inc());
   registerMetrics(http, metrics);
-  registerHealth(http, database);
+  registerHealth(http, database, shared.redis);
 
   const verifier = createTokenVerifier(config);
   await http.register(
@@ -94,50 +102,35 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         max: config.rateLimitWritesPerMinute,
         timeWindow: 60_000,
         keyGenerator: (req) => req.auth.userId,
+        ...(shared.redis ? { redis: shared.redis, nameSpace: `${config.redisPrefix}:http-writes:` } : {}),
         // Reads are cheap keyset queries; the limit guards writes.
         allowList: (req) => req.method === 'GET' || req.method === 'HEAD',
         errorResponseBuilder: (_req, ctx) =>
           new AppError('RATE_LIMITED', `Too many writes; retry in ${Math.ceil(ctx.ttl / 1000)} s`, { retryAfter: Math.ceil(ctx.ttl / 1000) }),
       });
+      await registerMultipart(api, config);
       await api.register(roomsRoutes, { rooms: services.rooms });
       await api.register(messagesRoutes, { messages: services.messages });
       await api.register(readsRoutes, { reads: services.reads });
       await api.register(searchRoutes, { search: services.search });
       await api.register(presenceRoutes, { presence: services.presence });
+      await api.register(mediaRoutes, { media: services.media, maxFiles: config.media.maxFiles });
     },
     { prefix: API_PREFIX },
   );
+  await http.register(mediaFileRoutes, { storage: services.media.storage });
   await http.ready();
+  services.media.start(http.log);
 
-  const io = createSocketServer(http.server, config);
-  const fanoutLog = http.log;
-  const typing = new TypingTracker(config.realtime.typingTimeoutMs, (e) => chat.to(`room:${e.chatRoomId}`).except(`user:${e.userId}`).emit('user_typing', e));
-  const writeLimiter = new RateLimiter(config.rateLimitWritesPerMinute, 60_000);
-  // Typing is throttled by the tracker; this only stops a client that floods regardless.
-  const typingLimiter = new RateLimiter(120, 60_000);
-  const chat = attachChatNamespace(io, {
+  const realtime = startRealtime(http.server, {
     config,
+    shared,
     verifier,
     ajv: createValidatorCompiler(SHARED_SCHEMAS).strict,
-    users: services.users,
-    messages: services.messages,
-    reads: services.reads,
-    presence: services.presence,
-    guard: services.guard,
-    repo: services.repos.realtime,
-    typing,
-    writeLimiter,
-    typingLimiter,
-    replayMissed: (socket) => fanout.replayMissed(socket),
-    log: fanoutLog,
-  });
-  const fanout = new Fanout(chat, {
     bus,
-    rooms: services.rooms,
-    messagesRepo: services.repos.messages,
-    reads: services.reads,
-    repo: services.repos.realtime,
-    log: fanoutLog,
+    services,
+    repos: services.repos,
+    log: http.log,
   });
 
   let closed = false;
@@ -146,19 +139,18 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     database,
     bus,
     services,
-    io,
-    chat,
+    io: realtime.io,
+    chat: realtime.chat,
+    shared,
     async close() {
       if (closed) return;
       closed = true;
-      services.presence.close();
-      typing.close();
-      writeLimiter.close();
-      typingLimiter.close();
-      // Sockets first (io.close also stops the HTTP listener), then in-flight requests finish in http.close().
-      await new Promise<void>((resolve) => void io.close(() => resolve()));
+      // Sockets first (their sends under way are answered), then in-flight requests finish in http.close().
+      await realtime.close();
       await http.close();
-      await fanout.close();
+      await services.presence.close();
+      await services.media.stop();
+      await shared.close();
       await database.close();
     },
   };

@@ -14,6 +14,8 @@ export interface Config {
   /** undefined: embedded PGlite under dataDir. "memory://": PGlite in memory (tests). */
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Prefix of every Redis key and stream of this deployment, so several can share one Redis. */
+  redisPrefix: string;
   jwt: {
     secret: string | undefined;
     publicKey: string | undefined;
@@ -24,7 +26,19 @@ export interface Config {
     generated: boolean;
   };
   publicUrl: string;
-  media: { storage: 'local' | 's3' | 'cloudinary'; maxFileBytes: number; maxFiles: number; maxPixels: number; urlTtlS: number };
+  media: {
+    storage: 'local' | 's3' | 'cloudinary';
+    maxFileBytes: number;
+    maxFiles: number;
+    maxPixels: number;
+    urlTtlS: number;
+    /** MEDIA_URL_SECRET, which signs local media URLs; unset: derived from the JWT secret (see media/storage/local.ts). */
+    urlSecret?: string | undefined;
+    /** Set when storage is s3. */
+    s3?: MediaS3Config | undefined;
+    /** Set when storage is cloudinary. */
+    cloudinary?: MediaCloudinaryConfig | undefined;
+  };
   notify: { webhookUrl: string | undefined; webhookSecret: string | undefined; coalesceMs: number };
   corsOrigins: string[] | '*' | false;
   logLevel: string;
@@ -44,6 +58,24 @@ export interface Config {
     /** How long a dropped socket's session (rooms, missed events) is kept for recovery. */
     recoveryWindowMs: number;
   };
+}
+
+export interface MediaS3Config {
+  bucket: string;
+  region: string;
+  /** For S3-compatible stores (MinIO, R2, …); unset: AWS. */
+  endpoint: string | undefined;
+  /** Both or neither; neither: the AWS SDK's default credential chain (environment, profile, instance role). */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  forcePathStyle: boolean;
+}
+
+export interface MediaCloudinaryConfig {
+  cloudName: string;
+  apiKey: string;
+  apiSecret: string;
+  uploadPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -113,8 +145,24 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return def;
+  };
+
   const storage = str('MEDIA_STORAGE') ?? 'local';
   if (!['local', 's3', 'cloudinary'].includes(storage)) problems.push('MEDIA_STORAGE must be local, s3 or cloudinary');
+  const mediaUrlSecret = str('MEDIA_URL_SECRET');
+  if (mediaUrlSecret !== undefined && Buffer.byteLength(mediaUrlSecret) < 32) problems.push('MEDIA_URL_SECRET must be at least 32 bytes');
+  if (storage === 'local' && production && !mediaUrlSecret && !secret) {
+    problems.push('MEDIA_URL_SECRET (at least 32 bytes) is required with MEDIA_STORAGE=local when NODE_ENV=production and JWT_SECRET is not set');
+  }
+  const s3 = storage === 's3' ? s3Config(str, url, bool, problems) : undefined;
+  const cloudinary = storage === 'cloudinary' ? cloudinaryConfig(str, url, problems) : undefined;
 
   const publicUrl = (url('PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, '');
 
@@ -139,6 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     databaseUrl,
     redisUrl,
+    redisPrefix: str('REDIS_PREFIX') ?? 'chat',
     jwt: { secret, publicKey, jwksUrl, issuer: str('JWT_ISSUER'), audience: str('JWT_AUDIENCE'), generated },
     publicUrl,
     media: {
@@ -147,6 +196,9 @@ export function loadConfig(env: Env = process.env): Config {
       maxFiles: int('MEDIA_MAX_FILES', 10, 1, 100),
       maxPixels: int('MEDIA_MAX_PIXELS', 100_000_000, 1, 2 ** 40),
       urlTtlS: int('MEDIA_URL_TTL_S', 3600, 1, 7 * 24 * 3600),
+      urlSecret: mediaUrlSecret,
+      s3,
+      cloudinary,
     },
     notify: { webhookUrl, webhookSecret, coalesceMs: int('NOTIFY_COALESCE_MS', 2000, 0, 600_000) },
     corsOrigins,
@@ -165,8 +217,60 @@ export function loadConfig(env: Env = process.env): Config {
   return config;
 }
 
-/** A development-only secret kept in DATA_DIR so tokens survive restarts. */
-function devSecret(dataDir: string, name: string): string {
+type Read = (name: string) => string | undefined;
+type ReadUrl = (name: string, protocols: string[]) => string | undefined;
+
+function s3Config(str: Read, url: ReadUrl, bool: (name: string, def: boolean) => boolean, problems: string[]): MediaS3Config {
+  const bucket = str('S3_BUCKET');
+  if (!bucket) problems.push('S3_BUCKET is required with MEDIA_STORAGE=s3');
+  const accessKeyId = str('S3_ACCESS_KEY_ID');
+  const secretAccessKey = str('S3_SECRET_ACCESS_KEY');
+  if (!accessKeyId !== !secretAccessKey) {
+    problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together (set neither to use the AWS default credential chain)');
+  }
+  return {
+    bucket: bucket ?? '',
+    region: str('S3_REGION') ?? 'us-east-1',
+    endpoint: url('S3_ENDPOINT', ['http:', 'https:'])?.replace(/\/+$/, ''),
+    accessKeyId,
+    secretAccessKey,
+    forcePathStyle: bool('S3_FORCE_PATH_STYLE', false),
+  };
+}
+
+/** CLOUDINARY_URL (cloudinary://<api_key>:<api_secret>@<cloud_name>), or its three parts, which win over it. */
+function cloudinaryConfig(str: Read, url: ReadUrl, problems: string[]): MediaCloudinaryConfig {
+  let fromUrl: { cloudName?: string; apiKey?: string; apiSecret?: string } = {};
+  const raw = str('CLOUDINARY_URL');
+  if (raw !== undefined) {
+    const u = URL.canParse(raw) ? new URL(raw) : undefined;
+    if (!u || u.protocol !== 'cloudinary:' || !u.hostname || !u.username || !u.password) {
+      problems.push('CLOUDINARY_URL must look like cloudinary://<api_key>:<api_secret>@<cloud_name>');
+    } else {
+      fromUrl = { cloudName: u.hostname, apiKey: decodeURIComponent(u.username), apiSecret: decodeURIComponent(u.password) };
+    }
+  }
+  const cloudName = str('CLOUDINARY_CLOUD_NAME') ?? fromUrl.cloudName;
+  const apiKey = str('CLOUDINARY_API_KEY') ?? fromUrl.apiKey;
+  const apiSecret = str('CLOUDINARY_API_SECRET') ?? fromUrl.apiSecret;
+  const missing = [
+    ...(cloudName ? [] : ['CLOUDINARY_CLOUD_NAME']),
+    ...(apiKey ? [] : ['CLOUDINARY_API_KEY']),
+    ...(apiSecret ? [] : ['CLOUDINARY_API_SECRET']),
+  ];
+  if (missing.length && raw === undefined) {
+    problems.push(`MEDIA_STORAGE=cloudinary needs CLOUDINARY_URL, or CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET (missing: ${missing.join(', ')})`);
+  }
+  return {
+    cloudName: cloudName ?? '',
+    apiKey: apiKey ?? '',
+    apiSecret: apiSecret ?? '',
+    uploadPrefix: (url('CLOUDINARY_UPLOAD_PREFIX', ['https:', 'http:']) ?? 'https://api.cloudinary.com').replace(/\/+$/, ''),
+  };
+}
+
+/** A development-only secret kept in DATA_DIR so tokens (and signed media URLs) survive restarts. */
+export function devSecret(dataDir: string, name: string): string {
   const file = path.join(dataDir, name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dataDir, { recursive: true });

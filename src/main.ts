@@ -39,6 +39,9 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
+  // A stray rejection in a library (a Redis command cut off by an outage, say) is logged; it must not stop a server
+  // that recovers by itself.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

@@ -44,7 +44,8 @@ export interface OpenOptions {
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   if (opts.url && /^postgres(ql)?:\/\//.test(opts.url)) {
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types: pgTypes });
+    // A request during an outage fails within seconds (503) instead of queueing forever for a connection.
+    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types: pgTypes, connectionTimeoutMillis: 5000 });
     // An idle client that loses its server must not crash the process; the next query reports the outage.
     pool.on('error', () => {});
     const db = drizzlePg(pool, { schema }) as unknown as Db;

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
-  pgTable, text, uuid, bigint, timestamp, boolean, primaryKey, index, unique, uniqueIndex, foreignKey, check, customType,
+  pgTable, text, uuid, bigint, integer, timestamp, boolean, primaryKey, index, unique, uniqueIndex, foreignKey, check, customType,
 } from 'drizzle-orm/pg-core';
 
 /** PostgreSQL's tsvector; filled by the message repository from our own tokenizer (see search/tokenize.ts). */
@@ -121,5 +121,38 @@ export const messageReadReceipt = pgTable(
   (t) => [
     primaryKey({ columns: [t.roomId, t.userId, t.kind, t.upToSeq] }),
     check('message_read_receipt_kind_check', sql`${t.kind} in ('read', 'delivered')`),
+  ],
+);
+
+/**
+ * Uploaded files. A row starts pending (message_id null) when the upload is stored, and is claimed by the message that
+ * uses it; pending rows older than an hour are swept with their stored objects.
+ */
+export const chatMedia = pgTable(
+  'chat_media',
+  {
+    id: uuid('id').primaryKey(),
+    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    uploaderId: text('uploader_id').notNull(),
+    messageId: uuid('message_id').references(() => chatMessage.id, { onDelete: 'cascade' }),
+    /** Order within its message: the order of the mediaIds it was sent with. */
+    position: integer('position').notNull().default(0),
+    kind: text('kind').notNull(),
+    mimeType: text('mime_type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    fileName: text('file_name').notNull(),
+    storageKey: text('storage_key').notNull(),
+    thumbnailKey: text('thumbnail_key'),
+    width: integer('width'),
+    height: integer('height'),
+    durationMs: integer('duration_ms'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('chat_media_message_idx').on(t.messageId, t.position).where(sql`${t.messageId} is not null`),
+    // The sweep of unused uploads reads the oldest pending rows only.
+    index('chat_media_pending_idx').on(t.createdAt).where(sql`${t.messageId} is null`),
+    check('chat_media_kind_check', sql`${t.kind} in ('image', 'video', 'audio', 'document')`),
+    check('chat_media_size_check', sql`${t.size} > 0`),
   ],
 );

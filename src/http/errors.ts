@@ -38,6 +38,7 @@ export function toAppError(err: unknown): AppError {
     const where = e.validationContext ?? 'request';
     return new AppError('VALIDATION_FAILED', errors.map((x) => `${where}${x.path} ${x.message}`).join('; '), { errors });
   }
+  if (isOutage(err)) return new AppError('UNAVAILABLE', 'A backing service is not answering; retry shortly', { retryAfter: 2 });
   const status = e.statusCode;
   if (status && status >= 400 && status < 500) {
     const code = BY_STATUS[status] ?? 'VALIDATION_FAILED';
@@ -46,10 +47,29 @@ export function toAppError(err: unknown): AppError {
   return new AppError('INTERNAL', 'An unexpected error occurred');
 }
 
+const OUTAGE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', // PostgreSQL: shutting down, cannot connect
+]);
+
+/**
+ * The database or Redis is away: the request fails fast with 503 (nothing was committed, so a retry is safe)
+ * instead of hanging or reporting a bug. Drizzle and ioredis wrap the driver's error, so causes are followed.
+ */
+export function isOutage(err: unknown): boolean {
+  for (let e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
+    if (e.name === 'MaxRetriesPerRequestError') return true;
+    if (typeof e.message === 'string' && /Connection terminated|connection timeout|Connection is closed|timeout exceeded when trying to connect/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);
     if (appErr.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
+    else if (appErr.code === 'UNAVAILABLE') request.log.warn({ err }, 'backing service unavailable');
     if (appErr.retryAfter !== undefined) void reply.header('retry-after', String(appErr.retryAfter));
     // RFC 6750: a 401 names the scheme it wants, so generic HTTP clients know to send a bearer token.
     if (appErr.code === 'UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer realm="chat"');

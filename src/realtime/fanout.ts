@@ -10,6 +10,9 @@ import type { RealtimeRepository } from './realtime.repository.js';
 
 const DELIVERY_FLUSH_MS = 100;
 const REPLAY_LIMIT_PER_ROOM = 100;
+const PEER_MESSAGE = 'chat:message';
+/** A client that has not acknowledged by then is not counted as delivered (the message stays unacknowledged). */
+const DELIVERY_ACK_TIMEOUT_MS = 60_000;
 
 export interface FanoutDeps {
   bus: EventBus;
@@ -17,6 +20,8 @@ export interface FanoutDeps {
   messagesRepo: MessagesRepository;
   reads: ReadsService;
   repo: RealtimeRepository;
+  /** Several instances share rooms (Redis adapter): each delivers new_message to its own sockets. */
+  clustered: boolean;
   log: { error(obj: object, msg: string): void };
 }
 
@@ -33,7 +38,10 @@ export class Fanout {
   constructor(private readonly nsp: ChatNamespace, private readonly deps: FanoutDeps) {
     const { bus } = deps;
     this.unsubscribe.push(
-      bus.on('message.created', ({ message }) => this.deliver(message)),
+      bus.on('message.created', ({ message }) => {
+        this.deliver(message);
+        if (deps.clustered) this.nsp.serverSideEmit(PEER_MESSAGE, message);
+      }),
       bus.on('read.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_read', e)),
       bus.on('room.created', async ({ roomId, participantIds }) => {
         for (const userId of participantIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
@@ -62,6 +70,9 @@ export class Fanout {
         if (mates.length) this.nsp.to(mates.map(userChannel)).emit('user_offline', { userId, lastSeenAt });
       }),
     );
+    // new_message carries a per-socket ack, which a broadcast through the adapter cannot tell apart; so every
+    // instance hears of the message and delivers it to its own sockets.
+    if (deps.clustered) this.nsp.on(PEER_MESSAGE as never, ((message: MessageView) => this.deliver(message)) as never);
   }
 
   /** new_message to every socket in the room, each with its own ack so we know whose client received it. */
@@ -74,8 +85,20 @@ export class Fanout {
     }
   }
 
+  /**
+   * Through a one-socket local broadcast rather than socket.emit: with connection state recovery on, socket.emit
+   * routes every packet through the adapter (with Redis, a stream entry per recipient), though packets with an ack
+   * are never kept for recovery anyway — replayMissed covers them.
+   */
   private emitMessage(socket: ChatSocket, message: MessageView): void {
-    socket.emit('new_message', message, () => this.acked(socket, message));
+    const onAck = (err: Error | null) => {
+      if (!err) this.acked(socket, message);
+    };
+    (this.nsp.local.to(socket.id).timeout(DELIVERY_ACK_TIMEOUT_MS) as unknown as { emit(ev: string, m: MessageView, cb: typeof onAck): void }).emit(
+      'new_message',
+      message,
+      onAck,
+    );
   }
 
   private acked(socket: ChatSocket, message: MessageView): void {

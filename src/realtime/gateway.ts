@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Ajv, ValidateFunction } from 'ajv';
-import { Server, type Namespace, type Socket } from 'socket.io';
+import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
 import { bearerToken } from '../auth/auth.hook.js';
 import type { AuthContext, TokenVerifier } from '../auth/tokens.js';
 import type { Config } from '../config.js';
@@ -50,16 +50,30 @@ export interface GatewayDeps {
 }
 
 /** Socket.IO on the HTTP server, namespace /chat: handshake auth, room channels, and thin event handlers. */
-export function createSocketServer(httpServer: HttpServer, config: Config): Server {
+export function createSocketServer(httpServer: HttpServer, config: Config, adapter?: ServerOptions['adapter']): Server {
   return new Server(httpServer, {
+    ...(adapter ? { adapter } : {}),
     maxHttpBufferSize: config.realtime.maxPayloadBytes,
     connectionStateRecovery: { maxDisconnectionDuration: config.realtime.recoveryWindowMs, skipMiddlewares: false },
     cors: { origin: config.corsOrigins === '*' ? true : config.corsOrigins, credentials: false },
   });
 }
 
+/** Event handlers still running; shutdown waits for them so every accepted send is acknowledged. */
+const inFlight = new WeakMap<ChatNamespace, { count: number; draining: boolean; idle: Array<() => void> }>();
+
+/** Refuses new client events (UNAVAILABLE) and resolves once the running ones have answered. */
+export function drain(nsp: ChatNamespace): Promise<void> {
+  const state = inFlight.get(nsp);
+  if (!state) return Promise.resolve();
+  state.draining = true;
+  if (state.count === 0) return Promise.resolve();
+  return new Promise((resolve) => state.idle.push(resolve));
+}
+
 export function attachChatNamespace(io: Server, deps: GatewayDeps): ChatNamespace {
   const nsp = io.of('/chat') as ChatNamespace;
+  inFlight.set(nsp, { count: 0, draining: false, idle: [] });
   nsp.use((socket, next) => {
     authenticateSocket(socket as ChatSocket, deps).then(
       () => next(),
@@ -109,9 +123,9 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
   });
   if (socket.recovered) void deps.replayMissed(socket).catch((err: unknown) => deps.log.error({ err }, 'replay failed'));
 
-  const on = handlerFactory(socket, deps);
+  const on = handlerFactory(socket, deps, inFlight.get(nsp)!);
   on('send_message', async (p) => {
-    deps.writeLimiter.hit(`${auth.userId}:write`);
+    await deps.writeLimiter.hit(`${auth.userId}:write`);
     const { message } = await deps.messages.send(auth, p.chatRoomId, {
       content: p.content,
       ...(p.replyToId !== undefined ? { replyToId: p.replyToId } : {}),
@@ -121,19 +135,19 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
     return message;
   });
   on('mark_as_read', async (p) => {
-    deps.writeLimiter.hit(`${auth.userId}:write`);
+    await deps.writeLimiter.hit(`${auth.userId}:write`);
     return deps.reads.markRoomRead(auth, p.chatRoomId, p.messageId);
   });
   on('typing_start', async (p) => {
-    deps.typingLimiter.hit(`${auth.userId}:typing`);
+    await deps.typingLimiter.hit(`${auth.userId}:typing`);
     await deps.guard.member(auth, p.chatRoomId);
-    deps.typing.start(auth.userId, p.chatRoomId, socket.id);
+    await deps.typing.start(auth.userId, p.chatRoomId, socket.id);
     return null;
   });
   on('typing_stop', async (p) => {
-    deps.typingLimiter.hit(`${auth.userId}:typing`);
+    await deps.typingLimiter.hit(`${auth.userId}:typing`);
     await deps.guard.member(auth, p.chatRoomId);
-    deps.typing.stop(auth.userId, p.chatRoomId);
+    await deps.typing.stop(auth.userId, p.chatRoomId);
     return null;
   });
   on('join_chat', async (p) => {
@@ -157,11 +171,13 @@ type Payload<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEv
 type Result<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[1] extends Ack<infer T> | undefined ? T : never;
 
 /** Validates the payload, runs the handler, and answers the ack with `{ ok, data }` or `{ ok: false, error }`. */
-function handlerFactory(socket: ChatSocket, deps: GatewayDeps) {
+function handlerFactory(socket: ChatSocket, deps: GatewayDeps, state: { count: number; draining: boolean; idle: Array<() => void> }) {
   return <E extends keyof ClientToServerEvents>(event: E, handler: (payload: Payload<E>) => Promise<Result<E>>) => {
     const validate = compiled(deps.ajv, event);
     socket.on(event, (async (payload: unknown, ack?: unknown) => {
       const reply = typeof ack === 'function' ? (ack as (r: unknown) => void) : () => {};
+      if (state.draining) return reply(toAckError(new AppError('UNAVAILABLE', 'The server is restarting; retry on reconnect')));
+      state.count += 1;
       try {
         if (!validate(payload)) {
           const errors = (validate.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'is invalid' }));
@@ -172,6 +188,9 @@ function handlerFactory(socket: ChatSocket, deps: GatewayDeps) {
         const appErr = toAppError(err);
         if (appErr.code === 'INTERNAL') deps.log.error({ err, event }, 'socket handler failed');
         reply(toAckError(appErr));
+      } finally {
+        state.count -= 1;
+        if (state.count === 0 && state.draining) state.idle.splice(0).forEach((resolve) => resolve());
       }
     }) as never);
   };

@@ -1,53 +1,134 @@
+import type { Redis } from 'ioredis';
 import type { TypingEvent } from './realtime.events.js';
 
-interface Typing {
-  socketId: string;
-  timer: NodeJS.Timeout;
-  announcedAt: number;
+/** Who is typing where, until when: in memory for one process, in Redis when instances share rooms. */
+export interface TypingStore {
+  /** true: announce isTyping (a new start, or a renewal after the throttle window). */
+  start(key: string, expiresAt: number, throttleMs: number): Promise<boolean>;
+  /** true: was typing, announce the stop. */
+  stop(key: string): Promise<boolean>;
+  /** Starts that were not renewed in time; each is returned to exactly one caller. */
+  expired(now: number): Promise<string[]>;
+}
+
+export class MemoryTypingStore implements TypingStore {
+  private readonly typing = new Map<string, { expiresAt: number; announcedAt: number }>();
+
+  async start(key: string, expiresAt: number, throttleMs: number): Promise<boolean> {
+    const now = Date.now();
+    const current = this.typing.get(key);
+    const announce = !current || now - current.announcedAt >= throttleMs;
+    this.typing.set(key, { expiresAt, announcedAt: announce ? now : current.announcedAt });
+    return announce;
+  }
+
+  async stop(key: string): Promise<boolean> {
+    return this.typing.delete(key);
+  }
+
+  async expired(now: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const [key, t] of this.typing) {
+      if (t.expiresAt > now) continue;
+      this.typing.delete(key);
+      out.push(key);
+    }
+    return out;
+  }
+}
+
+const START = `
+local added = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if added == 1 then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  return 1
+end
+if redis.call('SET', KEYS[2], '1', 'PX', ARGV[3], 'NX') then return 1 end
+return 0`;
+
+const EXPIRED = `
+local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
+local out = {}
+for _, k in ipairs(keys) do
+  if redis.call('ZREM', KEYS[1], k) == 1 then table.insert(out, k) end
+end
+return out`;
+
+export class RedisTypingStore implements TypingStore {
+  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+
+  private get zset(): string {
+    return `${this.prefix}:typing`;
+  }
+
+  async start(key: string, expiresAt: number, throttleMs: number): Promise<boolean> {
+    return (await this.redis.eval(START, 2, this.zset, `${this.prefix}:typing-announced:${key}`, key, expiresAt, throttleMs)) === 1;
+  }
+
+  async stop(key: string): Promise<boolean> {
+    const [removed] = await Promise.all([this.redis.zrem(this.zset, key), this.redis.del(`${this.prefix}:typing-announced:${key}`)]);
+    return removed === 1;
+  }
+
+  async expired(now: number): Promise<string[]> {
+    return (await this.redis.eval(EXPIRED, 1, this.zset, now)) as string[];
+  }
 }
 
 /**
- * Typing state lives where the typist's socket is. A start is announced once and then renewed silently; only a
- * start arriving after half the timeout re-announces it, so a client repeating typing_start cannot flood the room.
- * A start not renewed within the timeout ends with isTyping: false, as does the typist's socket going away.
+ * Typing state, announced through `announce`. A start is announced once and renewed silently; only a renewal after
+ * half the timeout re-announces it, so a client repeating typing_start cannot flood the room. A start not renewed
+ * within the timeout ends with isTyping: false (a sweep finds it, on whichever instance is alive), as does the
+ * typist's socket going away.
  */
 export class TypingTracker {
-  private readonly typing = new Map<string, Typing>();
+  /** Keys each local socket started: what to stop when it goes away. */
+  private readonly bySocket = new Map<string, Set<string>>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly timeoutMs: number, private readonly announce: (event: TypingEvent) => void) {}
-
-  start(userId: string, chatRoomId: string, socketId: string): void {
-    const key = `${userId}\n${chatRoomId}`;
-    const now = Date.now();
-    const current = this.typing.get(key);
-    if (current) clearTimeout(current.timer);
-    const timer = setTimeout(() => this.stop(userId, chatRoomId), this.timeoutMs);
-    timer.unref();
-    const reannounce = !current || now - current.announcedAt >= this.timeoutMs / 2;
-    this.typing.set(key, { socketId, timer, announcedAt: reannounce ? now : current.announcedAt });
-    if (reannounce) this.announce({ chatRoomId, userId, isTyping: true });
+  constructor(
+    private readonly store: TypingStore,
+    private readonly timeoutMs: number,
+    private readonly announce: (event: TypingEvent) => void,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.sweeper = setInterval(() => void this.sweep().catch(onError), Math.min(250, Math.max(25, Math.floor(timeoutMs / 4))));
+    this.sweeper.unref();
   }
 
-  stop(userId: string, chatRoomId: string): void {
-    const key = `${userId}\n${chatRoomId}`;
-    const current = this.typing.get(key);
-    if (!current) return;
-    clearTimeout(current.timer);
-    this.typing.delete(key);
-    this.announce({ chatRoomId, userId, isTyping: false });
+  async start(userId: string, chatRoomId: string, socketId: string): Promise<void> {
+    const key = `${chatRoomId}\n${userId}`;
+    let keys = this.bySocket.get(socketId);
+    if (!keys) this.bySocket.set(socketId, (keys = new Set()));
+    keys.add(key);
+    if (await this.store.start(key, Date.now() + this.timeoutMs, this.timeoutMs / 2)) this.announce({ chatRoomId, userId, isTyping: true });
+  }
+
+  async stop(userId: string, chatRoomId: string): Promise<void> {
+    const key = `${chatRoomId}\n${userId}`;
+    for (const keys of this.bySocket.values()) keys.delete(key);
+    if (await this.store.stop(key)) this.announce({ chatRoomId, userId, isTyping: false });
   }
 
   /** The socket went away: whatever it was typing stops. */
   socketGone(socketId: string): void {
-    for (const [key, t] of this.typing) {
-      if (t.socketId !== socketId) continue;
-      const [userId, chatRoomId] = key.split('\n') as [string, string];
-      this.stop(userId, chatRoomId);
+    const keys = this.bySocket.get(socketId);
+    this.bySocket.delete(socketId);
+    for (const key of keys ?? []) {
+      const [chatRoomId, userId] = key.split('\n') as [string, string];
+      this.stop(userId, chatRoomId).catch(this.onError);
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    for (const key of await this.store.expired(Date.now())) {
+      const [chatRoomId, userId] = key.split('\n') as [string, string];
+      for (const keys of this.bySocket.values()) keys.delete(key);
+      this.announce({ chatRoomId, userId, isTyping: false });
     }
   }
 
   close(): void {
-    for (const t of this.typing.values()) clearTimeout(t.timer);
-    this.typing.clear();
+    clearInterval(this.sweeper);
   }
 }

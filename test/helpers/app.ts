@@ -4,9 +4,11 @@ import path from 'node:path';
 import { buildApp, API_PREFIX, type App } from '../../src/app.js';
 import { mintToken, type MintOptions } from '../../src/auth/tokens.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { openDatabase } from '../../src/db/client.js';
 import { inject } from 'vitest';
 import { freshDatabase, type TestDatabase } from './databases.js';
 import './global-setup.js';
+import { dropRedisKeys, redisEnv } from './redis.js';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
@@ -48,8 +50,27 @@ export async function request(baseUrl: string, path: string, init: RequestInit =
 /** The real app, built as main.ts builds it, on a fresh database, listening on port 0. */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
-  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...env });
-  const db = await freshDatabase(inject('template'));
+  const template = inject('template');
+  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...redisEnv(template.kind), ...env });
+  const db = await freshDatabase(template);
+  return launch(config, db, async () => {
+    if (config.redisUrl) await dropRedisKeys(config.redisUrl, config.redisPrefix);
+    await db.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+}
+
+/**
+ * A second instance of the same deployment: same PostgreSQL database, same Redis prefix, its own port and pool.
+ * Only on the PostgreSQL run with TEST_REDIS_URL (PGlite is one process's database).
+ */
+export async function startPeer(of: TestApp): Promise<TestApp> {
+  if (!of.db.url || !of.config.redisUrl) throw new Error('peers need PostgreSQL and Redis');
+  const database = await openDatabase({ url: of.db.url });
+  return launch(of.config, { ...of.db, database, drop: async () => {} }, async () => {});
+}
+
+async function launch(config: Config, db: TestDatabase, cleanup: () => Promise<void>): Promise<TestApp> {
   const app = await buildApp(config, { database: db.database });
   await app.http.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.http.server.address();
@@ -80,8 +101,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     },
     async close() {
       await app.close();
-      await db.drop();
-      await rm(dataDir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }

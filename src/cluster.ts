@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { MemoryPresenceStore, RedisPresenceStore, type PresenceStore } from './presence/presence.store.js';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './realtime/rate-limiter.js';
+import { MemoryTypingStore, RedisTypingStore, type TypingStore } from './realtime/typing.js';
+import { adapterClient, createRedis } from './redis.js';
+
+/**
+ * The state instances must share to act as one: in memory for a single process, in Redis when REDIS_URL is set.
+ * Everything that differs between the two modes is chosen here, once.
+ */
+export interface SharedState {
+  instanceId: string;
+  redis: Redis | undefined;
+  presence: PresenceStore;
+  typing: TypingStore;
+  limiter(name: string, max: number, windowMs: number): RateLimiter;
+  /** The Socket.IO adapter for several instances; undefined keeps Socket.IO's in-memory one. */
+  socketAdapter: ReturnType<typeof createAdapter> | undefined;
+  close(): Promise<void>;
+}
+
+export async function createSharedState(config: Config, onRedisError: (err: Error) => void): Promise<SharedState> {
+  const instanceId = randomUUID();
+  const grace = config.realtime.presenceGraceMs;
+  if (!config.redisUrl) {
+    return {
+      instanceId,
+      redis: undefined,
+      presence: new MemoryPresenceStore(),
+      typing: new MemoryTypingStore(),
+      limiter: (_name, max, windowMs) => new MemoryRateLimiter(max, windowMs),
+      socketAdapter: undefined,
+      close: async () => {},
+    };
+  }
+  const prefix = config.redisPrefix;
+  const redis = createRedis(config.redisUrl, onRedisError);
+  const forAdapter = adapterClient(redis, onRedisError);
+  await Promise.all([redis.connect(), forAdapter.connect()]);
+  return {
+    instanceId,
+    redis,
+    presence: new RedisPresenceStore(redis, prefix, instanceId, grace),
+    typing: new RedisTypingStore(redis, prefix),
+    limiter: (name, max, windowMs) => new RedisRateLimiter(redis, `${prefix}:${name}`, max, windowMs),
+    socketAdapter: createAdapter(forAdapter, {
+      streamName: `${prefix}:socket.io`,
+      channelPrefix: `${prefix}:socket.io`,
+      sessionKeyPrefix: `${prefix}:sio:session:`,
+      maxLen: 100_000,
+    }),
+    close: async () => {
+      for (const client of [forAdapter, redis]) await client.quit().catch(() => client.disconnect());
+    },
+  };
+}

@@ -1,0 +1,14 @@
+import { Type } from '@sinclair/typebox';
+
+export const MediaKindSchema = Type.Union(['image', 'video', 'audio', 'document'].map((t) => Type.Literal(t)));
+
+export const PendingMediaSchema = Type.Object({
+  id: Type.String({ description: 'Pass it in `mediaIds` of send_message within an hour' }),
+  kind: MediaKindSchema,
+  mimeType: Type.String({ description: 'Detected from the bytes, not taken from the client' }),
+  size: Type.Integer({ description: 'Bytes as stored (images are re-encoded without their metadata)' }),
+  fileName: Type.String({ description: 'Without path parts or control characters' }),
+});
+
+export const UploadResponse = Type.Object({ data: Type.Array(PendingMediaSchema) });
+

@@ -1,0 +1,85 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Ajv } from 'ajv';
+import type { Server } from 'socket.io';
+import type { TokenVerifier } from '../auth/tokens.js';
+import type { SharedState } from '../cluster.js';
+import type { Config } from '../config.js';
+import type { EventBus } from '../events.js';
+import type { MessagesRepository } from '../messages/messages.repository.js';
+import type { MessagesService } from '../messages/messages.service.js';
+import type { PresenceService } from '../presence/presence.service.js';
+import type { ReadsService } from '../reads/reads.service.js';
+import type { RoomAccessGuard } from '../rooms/rooms.access.js';
+import type { RoomsService } from '../rooms/rooms.service.js';
+import type { UsersService } from '../users/users.service.js';
+import { Fanout } from './fanout.js';
+import { attachChatNamespace, createSocketServer, drain, roomChannel, userChannel, type ChatNamespace } from './gateway.js';
+import type { RealtimeRepository } from './realtime.repository.js';
+import { TypingTracker } from './typing.js';
+
+export interface RealtimeDeps {
+  config: Config;
+  shared: SharedState;
+  verifier: TokenVerifier;
+  ajv: Ajv;
+  bus: EventBus;
+  services: { users: UsersService; rooms: RoomsService; messages: MessagesService; reads: ReadsService; presence: PresenceService; guard: RoomAccessGuard };
+  repos: { messages: MessagesRepository; realtime: RealtimeRepository };
+  log: { error(obj: object, msg: string): void };
+}
+
+export interface Realtime {
+  io: Server;
+  chat: ChatNamespace;
+  /** Answers the client events under way, then disconnects every socket (clients reconnect elsewhere). */
+  close(): Promise<void>;
+}
+
+/** Socket.IO on the HTTP server: the /chat gateway, the fan-out of domain events, typing and rate limits. */
+export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realtime {
+  const { config, shared, services, log } = deps;
+  const onError = (err: unknown) => log.error({ err }, 'realtime background work failed');
+  const io = createSocketServer(httpServer, config, shared.socketAdapter);
+  const typing = new TypingTracker(shared.typing, config.realtime.typingTimeoutMs, (e) => chat.to(roomChannel(e.chatRoomId)).except(userChannel(e.userId)).emit('user_typing', e), onError);
+  const writeLimiter = shared.limiter('socket-writes', config.rateLimitWritesPerMinute, 60_000);
+  // Typing is throttled by the tracker; this only stops a client that floods regardless.
+  const typingLimiter = shared.limiter('socket-typing', 120, 60_000);
+  const chat: ChatNamespace = attachChatNamespace(io, {
+    config,
+    verifier: deps.verifier,
+    ajv: deps.ajv,
+    users: services.users,
+    messages: services.messages,
+    reads: services.reads,
+    presence: services.presence,
+    guard: services.guard,
+    repo: deps.repos.realtime,
+    typing,
+    writeLimiter,
+    typingLimiter,
+    replayMissed: (socket) => fanout.replayMissed(socket),
+    log,
+  });
+  const fanout = new Fanout(chat, {
+    bus: deps.bus,
+    rooms: services.rooms,
+    messagesRepo: deps.repos.messages,
+    reads: services.reads,
+    repo: deps.repos.realtime,
+    clustered: shared.socketAdapter !== undefined,
+    log,
+  });
+  return {
+    io,
+    chat,
+    async close() {
+      await drain(chat);
+      // io.close() also stops the HTTP listener; the sockets see a transport close and reconnect (to another instance).
+      await new Promise<void>((resolve) => void io.close(() => resolve()));
+      typing.close();
+      writeLimiter.close();
+      typingLimiter.close();
+      await fanout.close();
+    },
+  };
+}

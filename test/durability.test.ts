@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { mintToken } from '../src/auth/tokens.js';
+import { request, TEST_JWT_SECRET } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/databases.js';
+import { startService, type ServiceProcess } from './helpers/process.js';
+
+const TOTAL = 150;
+const SENDERS = 5;
+
+let db: TestDatabase | undefined;
+const dirs: string[] = [];
+afterAll(async () => {
+  await db?.drop();
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+describe('durability under kill -9', () => {
+  it('stores every acknowledged message exactly once with a dense seq, after retries with the same ids', async () => {
+    const template = inject('template');
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-kill-'));
+    dirs.push(dataDir);
+    const env: Record<string, string> = { DATA_DIR: dataDir, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMIT_WRITES_PER_MINUTE: '100000' };
+    if (template.kind === 'postgres') {
+      db = await freshDatabase(template);
+      await db.database.close(); // the service processes own the connections
+      env['DATABASE_URL'] = db.url!;
+    }
+    const token = await mintToken(TEST_JWT_SECRET, 'alice');
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const send = (svc: ServiceProcess, roomId: string, i: number) =>
+      request(svc.url, `/rooms/${roomId}/messages`, { method: 'POST', headers, body: JSON.stringify({ content: `m${i}`, clientMessageId: `c${i}` }) });
+
+    let svc = await startService(env);
+    const room = (await request(svc.url, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'durable' }) })).body;
+
+    // Several senders stream messages; the process is killed mid-stream.
+    const acked = new Map<number, { id: string; seq: number }>();
+    let next = 0;
+    const sender = async () => {
+      for (let i = next++; i < TOTAL; i = next++) {
+        try {
+          const res = await send(svc, room.id, i);
+          if (res.status === 201 || res.status === 200) acked.set(i, { id: res.body.id, seq: res.body.seq });
+        } catch {
+          return; // connection refused or reset: the process is gone
+        }
+      }
+    };
+    const senders = Array.from({ length: SENDERS }, sender);
+    while (acked.size < TOTAL / 3) await new Promise((r) => setTimeout(r, 5));
+    await svc.kill('SIGKILL');
+    await Promise.all(senders);
+    expect(acked.size).toBeGreaterThan(0);
+    expect(acked.size).toBeLessThan(TOTAL);
+
+    // Restart on the same data; retry everything not acknowledged, and some that were, with the same ids.
+    svc = await startService(env);
+    try {
+      for (let i = 0; i < TOTAL; i++) {
+        if (acked.has(i) && i % 10 !== 0) continue;
+        const res = await send(svc, room.id, i);
+        expect([200, 201]).toContain(res.status);
+        const before = acked.get(i);
+        if (before) expect({ id: res.body.id, seq: res.body.seq, status: res.status }).toEqual({ ...before, status: 200 });
+        acked.set(i, { id: res.body.id, seq: res.body.seq });
+      }
+      const stored: Array<{ id: string; seq: number; content: string }> = [];
+      for (let after = 0; ; ) {
+        const page = (await request(svc.url, `/rooms/${room.id}/messages?after=${after}&limit=100`, { headers })).body;
+        stored.push(...page.data);
+        if (!page.hasMore) break;
+        after = page.data[page.data.length - 1].seq;
+      }
+      expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: TOTAL }, (_, k) => k + 1));
+      expect(new Set(stored.map((m) => m.content)).size).toBe(TOTAL);
+      for (const [i, { id, seq }] of acked) expect(stored[seq - 1]).toMatchObject({ id, content: `m${i}` });
+    } finally {
+      await svc.kill('SIGTERM');
+    }
+  }, 120_000);
+});
