@@ -10,6 +10,7 @@ import { registerHealth } from './http/health.js';
 import { createMetrics, registerMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { createMediaService, mediaFileRoutes, mediaRoutes, registerMultipart } from './media/index.js';
+import { MessagePresenter } from './messages/messages.mapper.js';
 import { messagesRoutes } from './messages/messages.routes.js';
 import { MessagesRepository } from './messages/messages.repository.js';
 import { MessagesService } from './messages/messages.service.js';
@@ -61,14 +62,17 @@ function buildServices(config: Config, database: Database, bus: EventBus, shared
   const messagesRepo = new MessagesRepository(db);
   const usersRepo = new UsersRepository(db);
   const guard = new RoomAccessGuard(roomsRepo);
+  const media = createMediaService(config, db, guard);
+  const presenter = new MessagePresenter(media);
   return {
     users: new UsersService(usersRepo),
-    rooms: new RoomsService(db, roomsRepo, messagesRepo, usersRepo, guard, bus),
-    messages: new MessagesService(db, messagesRepo, roomsRepo, guard, bus),
+    rooms: new RoomsService(db, roomsRepo, messagesRepo, usersRepo, guard, bus, presenter),
+    messages: new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter),
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
-    search: new SearchService(new SearchRepository(db), guard),
+    search: new SearchService(new SearchRepository(db), guard, presenter),
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onError),
-    media: createMediaService(config, db, guard),
+    media,
+    presenter,
     guard,
     repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },
   };
@@ -110,7 +114,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       });
       await registerMultipart(api, config);
       await api.register(roomsRoutes, { rooms: services.rooms });
-      await api.register(messagesRoutes, { messages: services.messages });
+      await api.register(messagesRoutes, { messages: services.messages, media: services.media, maxFiles: config.media.maxFiles });
       await api.register(readsRoutes, { reads: services.reads });
       await api.register(searchRoutes, { search: services.search });
       await api.register(presenceRoutes, { presence: services.presence });
@@ -130,6 +134,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     bus,
     services,
     repos: services.repos,
+    presenter: services.presenter,
     log: http.log,
   });
 

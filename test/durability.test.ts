@@ -6,6 +6,8 @@ import { mintToken } from '../src/auth/tokens.js';
 import { request, TEST_JWT_SECRET } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/databases.js';
 import { startService, type ServiceProcess } from './helpers/process.js';
+import { call, connect } from './helpers/sockets.js';
+import type { AckResponse } from '../src/realtime/realtime.events.js';
 
 const TOTAL = 150;
 const SENDERS = 5;
@@ -79,6 +81,53 @@ describe('durability under kill -9', () => {
       for (const [i, { id, seq }] of acked) expect(stored[seq - 1]).toMatchObject({ id, content: `m${i}` });
     } finally {
       await svc.kill('SIGTERM');
+    }
+  }, 120_000);
+});
+
+describe('graceful shutdown', () => {
+  it('answers every socket send under way on SIGTERM, exits 0, and keeps what it acknowledged', async () => {
+    const template = inject('template');
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-term-'));
+    dirs.push(dataDir);
+    const env: Record<string, string> = { DATA_DIR: dataDir, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMIT_WRITES_PER_MINUTE: '100000' };
+    let own: TestDatabase | undefined;
+    if (template.kind === 'postgres') {
+      own = await freshDatabase(template);
+      await own.database.close();
+      env['DATABASE_URL'] = own.url!;
+    }
+    try {
+      const token = await mintToken(TEST_JWT_SECRET, 'alice');
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      let svc = await startService(env);
+      const room = (await request(svc.url, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'term' }) })).body;
+      const socket = await connect(svc.url, token);
+      const acks: Array<Promise<AckResponse<any>>> = [];
+      for (let i = 0; i < 60; i++) acks.push(call(socket, 'send_message', { chatRoomId: room.id, content: `t${i}`, clientMessageId: `t${i}` }));
+      const gone = new Promise<string>((resolve) => socket.on('disconnect', resolve));
+      const exit = svc.kill('SIGTERM');
+      expect(await exit).toBe(0);
+      // A socket closed by the server's shutdown sees a transport close, so its client reconnects (elsewhere).
+      expect(await gone).toBe('transport close');
+      const settled = await Promise.race([Promise.all(acks), new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+      const answered = settled ?? [];
+      const ok = answered.filter((a) => a.ok).map((a: any) => a.data.clientMessageId);
+      for (const a of answered) if (!a.ok) expect(a.error.code).toBe('UNAVAILABLE');
+
+      svc = await startService(env);
+      try {
+        const stored = (await request(svc.url, `/rooms/${room.id}/messages?limit=100`, { headers })).body.data.map((m: any) => m.clientMessageId);
+        for (const id of ok) expect(stored).toContain(id);
+        expect((await request(svc.url, `/rooms/${room.id}/messages?limit=100`, { headers })).body.data.map((m: any) => m.seq)).toEqual(
+          Array.from({ length: stored.length }, (_, k) => k + 1),
+        );
+      } finally {
+        await svc.kill('SIGTERM');
+      }
+      socket.close();
+    } finally {
+      await own?.drop();
     }
   }, 120_000);
 });

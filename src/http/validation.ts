@@ -25,3 +25,18 @@ export function createValidatorCompiler(shared: AnySchema[]): { compiler: Fastif
     (httpPart === 'body' ? strict : coercing).compile(schema) as ReturnType<FastifySchemaCompiler<AnySchema>>;
   return { compiler, strict };
 }
+
+let standalone: Ajv | undefined;
+
+/**
+ * A strict validator for input that does not arrive as a JSON body but must meet the same schema (the fields of a
+ * multipart message). Throws VALIDATION_FAILED shaped like Fastify's own body validation errors.
+ */
+export function compileStrict<T>(schema: AnySchema): (value: unknown) => T {
+  standalone ??= makeAjv(false, []);
+  const validate = standalone.compile(schema);
+  return (value) => {
+    if (!validate(value)) throw Object.assign(new Error('validation failed'), { validation: validate.errors ?? [], validationContext: 'body' });
+    return value as T;
+  };
+}

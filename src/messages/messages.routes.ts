@@ -1,20 +1,38 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IdParam, errorResponses } from '../http/common.schemas.js';
+import { compileStrict } from '../http/validation.js';
+import { withMultipartMessage, type MediaService } from '../media/index.js';
 import type { MessagesService } from './messages.service.js';
-import { HistoryPage, HistoryQuery, SendMessageBody } from './messages.schemas.js';
+import { HistoryPage, HistoryQuery, SendMessageBody, type SendMessageInput } from './messages.schemas.js';
 
 const Message = Type.Ref('Message');
 const RoomParams = Type.Object({ id: IdParam });
 const tags = ['messages'];
+const validFields = compileStrict<SendMessageInput>(SendMessageBody);
 
-export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesService }> = async (app, { messages }) => {
+export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesService; media: MediaService; maxFiles: number }> = async (
+  app,
+  { messages, media, maxFiles },
+) => {
   app.post('/rooms/:id/messages', {
     schema: {
-      tags, summary: 'Send a message (201), or get the stored one back (200) when clientMessageId repeats',
-      params: RoomParams, body: SendMessageBody, response: { 201: Message, 200: Message, ...errorResponses(400, 404, 413, 415) },
+      tags,
+      summary: 'Send a message (201), or get the stored one back (200) when clientMessageId repeats',
+      description:
+        'JSON, or multipart/form-data with the same fields (mentions as a JSON array or repeated fields) and files under `media`. ' +
+        'Files are checked by their bytes; a refused file refuses the whole message and nothing of it is kept.',
+      params: RoomParams,
+      // Only JSON bodies are validated here; the fields of a multipart body are validated against the same schema below.
+      body: { content: { 'application/json': { schema: SendMessageBody } } } as unknown as typeof SendMessageBody,
+      consumes: ['application/json', 'multipart/form-data'],
+      response: { 201: Message, 200: Message, ...errorResponses(400, 404, 413, 415) },
     },
   }, async (req, reply) => {
-    const { message, created } = await messages.send(req.auth, req.params.id, req.body);
+    const { message, created } = req.isMultipart()
+      ? await withMultipartMessage(req, media, req.params.id, maxFiles, (fields, mediaIds) =>
+          messages.send(req.auth, req.params.id, { ...validFields(fields), mediaIds }),
+        )
+      : await messages.send(req.auth, req.params.id, req.body);
     return reply.status(created ? 201 : 200).send(message);
   });
 

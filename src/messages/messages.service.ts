@@ -6,7 +6,8 @@ import { isId, newId } from '../ids.js';
 import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import { documentVector } from '../search/tokenize.js';
-import { toMessageView } from './messages.mapper.js';
+import type { MediaService } from '../media/media.service.js';
+import type { MessagePresenter } from './messages.mapper.js';
 import type { MessagesRepository } from './messages.repository.js';
 import type { HistoryInput, MessageView, SendMessageInput } from './messages.schemas.js';
 
@@ -24,6 +25,8 @@ export class MessagesService {
     private readonly rooms: RoomsRepository,
     private readonly guard: RoomAccessGuard,
     private readonly bus: EventBus,
+    private readonly media: MediaService,
+    private readonly presenter: MessagePresenter,
   ) {}
 
   /**
@@ -35,11 +38,13 @@ export class MessagesService {
     const clientMessageId = input.clientMessageId ?? null;
     if (clientMessageId !== null) {
       const existing = await this.messages.findByClientId(room.id, auth.userId, clientMessageId);
-      if (existing) return { message: toMessageView(existing), created: false };
+      if (existing) return { message: await this.presenter.one(existing), created: false };
     }
     const content = input.content;
-    const hasMedia = (input.mediaIds?.length ?? 0) > 0;
-    if (!hasMedia && content.trim() === '') throw invalid('content must not be empty', '/content');
+    const mediaIds = input.mediaIds ?? [];
+    if (mediaIds.length === 0 && content.trim() === '') throw invalid('content must not be empty', '/content');
+    // Checked before anything is written; claimed inside the transaction below.
+    const pending = mediaIds.length ? await this.media.pending(auth, room.id, mediaIds) : [];
 
     const mentions = [...new Set(input.mentions ?? [])];
     if (mentions.length) {
@@ -56,30 +61,31 @@ export class MessagesService {
 
     const id = newId();
     try {
-      await this.db.transaction((tx) =>
-        this.messages.with(tx).insertNext({
+      await this.db.transaction(async (tx) => {
+        await this.messages.with(tx).insertNext({
           id,
           roomId: room.id,
           senderId: auth.userId,
-          type: 'text',
+          type: this.media.messageType(pending),
           content,
           mentions,
           replyToSeq,
           clientMessageId,
-          hasMedia,
+          hasMedia: pending.length > 0,
           searchDoc: documentVector(content),
-        }),
-      );
+        });
+        if (pending.length) await this.media.claim(tx, auth, room.id, mediaIds, id);
+      });
     } catch (err) {
       // A concurrent retry of the same clientMessageId won the race: answer with its message.
       if (clientMessageId !== null && isUniqueViolation(err, 'chat_message_client_id_uq')) {
         const existing = await this.messages.findByClientId(room.id, auth.userId, clientMessageId);
-        if (existing) return { message: toMessageView(existing), created: false };
+        if (existing) return { message: await this.presenter.one(existing), created: false };
       }
       throw err;
     }
     const stored = await this.messages.findById(id);
-    const message = toMessageView(stored!);
+    const message = await this.presenter.one(stored!);
     this.bus.publish('message.created', { message, roomType: room.type });
     return { message, created: true };
   }
@@ -96,7 +102,7 @@ export class MessagesService {
       const rows = await this.messages.newer(room.id, q.after, limit + 1);
       const page = rows.slice(0, limit);
       const hasNewer = rows.length > limit;
-      return { data: page.map(toMessageView), hasMore: hasNewer, hasOlder: Math.min(q.after, top) >= 1, hasNewer };
+      return { data: await this.presenter.present(page), hasMore: hasNewer, hasOlder: Math.min(q.after, top) >= 1, hasNewer };
     }
     if (q.around !== undefined) {
       const target = isId(q.around) ? await this.messages.locate(q.around) : undefined;
@@ -113,12 +119,12 @@ export class MessagesService {
       const hasOlder = older.length > olderCount;
       const hasNewer = newer.length > newerCount;
       const data = [...older.slice(0, olderCount).reverse(), ...newer.slice(0, newerCount)];
-      return { data: data.map(toMessageView), hasMore: hasOlder || hasNewer, hasOlder, hasNewer };
+      return { data: await this.presenter.present(data), hasMore: hasOlder || hasNewer, hasOlder, hasNewer };
     }
     const rows = await this.messages.older(room.id, q.before, limit + 1);
     const page = rows.slice(0, limit).reverse();
     const hasOlder = rows.length > limit;
     const newest = page[page.length - 1]?.seq ?? (q.before !== undefined ? q.before - 1 : top);
-    return { data: page.map(toMessageView), hasMore: hasOlder, hasOlder, hasNewer: newest < top };
+    return { data: await this.presenter.present(page), hasMore: hasOlder, hasOlder, hasNewer: newest < top };
   }
 }

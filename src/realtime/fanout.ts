@@ -1,7 +1,7 @@
 import type { AuthContext } from '../auth/tokens.js';
 import type { EventBus } from '../events.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
-import { toMessageView } from '../messages/messages.mapper.js';
+import type { MessagePresenter } from '../messages/messages.mapper.js';
 import type { MessageView } from '../messages/messages.schemas.js';
 import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
@@ -18,6 +18,7 @@ export interface FanoutDeps {
   bus: EventBus;
   rooms: RoomsService;
   messagesRepo: MessagesRepository;
+  presenter: MessagePresenter;
   reads: ReadsService;
   repo: RealtimeRepository;
   /** Several instances share rooms (Redis adapter): each delivers new_message to its own sockets. */
@@ -127,7 +128,7 @@ export class Fanout {
       const from = seen[roomId] ?? lastSeq;
       if (lastSeq <= from || !socket.rooms.has(roomChannel(roomId))) continue;
       const rows = await this.deps.messagesRepo.newer(roomId, from, REPLAY_LIMIT_PER_ROOM);
-      for (const row of rows) this.emitMessage(socket, toMessageView(row));
+      for (const message of await this.deps.presenter.present(rows)) this.emitMessage(socket, message);
     }
   }
 

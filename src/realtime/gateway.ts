@@ -131,6 +131,7 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
       ...(p.replyToId !== undefined ? { replyToId: p.replyToId } : {}),
       ...(p.mentions !== undefined ? { mentions: p.mentions } : {}),
       ...(p.clientMessageId !== undefined ? { clientMessageId: p.clientMessageId } : {}),
+      ...(p.mediaIds !== undefined ? { mediaIds: p.mediaIds } : {}),
     });
     return message;
   });

@@ -5,6 +5,7 @@ import type { TokenVerifier } from '../auth/tokens.js';
 import type { SharedState } from '../cluster.js';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events.js';
+import type { MessagePresenter } from '../messages/messages.mapper.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { MessagesService } from '../messages/messages.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
@@ -25,6 +26,7 @@ export interface RealtimeDeps {
   bus: EventBus;
   services: { users: UsersService; rooms: RoomsService; messages: MessagesService; reads: ReadsService; presence: PresenceService; guard: RoomAccessGuard };
   repos: { messages: MessagesRepository; realtime: RealtimeRepository };
+  presenter: MessagePresenter;
   log: { error(obj: object, msg: string): void };
 }
 
@@ -64,6 +66,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
     bus: deps.bus,
     rooms: services.rooms,
     messagesRepo: deps.repos.messages,
+    presenter: deps.presenter,
     reads: services.reads,
     repo: deps.repos.realtime,
     clustered: shared.socketAdapter !== undefined,

@@ -3,7 +3,7 @@ import { isUniqueViolation, type Db } from '../db/client.js';
 import { AppError, notFound } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { decodeCursor, encodeCursor, isId, newId } from '../ids.js';
-import { toMessageView } from '../messages/messages.mapper.js';
+import type { MessagePresenter } from '../messages/messages.mapper.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import { forbidden, invalid, type RoomAccessGuard } from './rooms.access.js';
@@ -22,6 +22,7 @@ export class RoomsService {
     private readonly users: UsersRepository,
     private readonly guard: RoomAccessGuard,
     private readonly bus: EventBus,
+    private readonly presenter: MessagePresenter,
   ) {}
 
   /** 201 with a new room, or 200 with the existing direct room of the pair / open support room of the caller. */
@@ -231,6 +232,7 @@ export class RoomsService {
     const [participants, lasts] = await Promise.all([this.rooms.participantsOf(ids), this.messages.lastOf(ids)]);
     // A fresh read: the row passed in may predate a message or a join.
     const lastByRoom = new Map(lasts.map((m) => [m.roomId, m]));
+    const lastViews = new Map((await this.presenter.present(lasts)).map((v) => [v.id, v]));
     const byRoom = new Map<string, ParticipantWithProfile[]>();
     for (const p of participants) {
       const list = byRoom.get(p.roomId) ?? [];
@@ -251,7 +253,7 @@ export class RoomsService {
         createdAt: room.createdAt.toISOString(),
         updatedAt: room.updatedAt.toISOString(),
         lastSeq: Math.max(room.lastSeq, last?.seq ?? 0),
-        lastMessage: last ? toMessageView(last) : null,
+        lastMessage: last ? (lastViews.get(last.id) ?? null) : null,
         unreadCount: 0,
         muted: false,
         mutedUntil: null,

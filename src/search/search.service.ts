@@ -1,6 +1,6 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { decodeCursor, encodeCursor, isId } from '../ids.js';
-import { toMessageView } from '../messages/messages.mapper.js';
+import type { MessagePresenter } from '../messages/messages.mapper.js';
 import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { highlight } from './highlight.js';
 import { compileQuery, MAX_TERMS, parseQuery } from './query.js';
@@ -35,6 +35,7 @@ export class SearchService {
   constructor(
     private readonly repo: SearchRepository,
     private readonly guard: RoomAccessGuard,
+    private readonly presenter: MessagePresenter,
   ) {}
 
   async search(auth: AuthContext, q: SearchInput): Promise<SearchPageView> {
@@ -76,7 +77,7 @@ export class SearchService {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      data: page.map((row) => ({ message: toMessageView(row), highlight: highlight(row.content, parsed.positive) })),
+      data: (await this.presenter.present(page)).map((message, i) => ({ message, highlight: highlight(page[i]!.content, parsed.positive) })),
       nextCursor: rows.length > limit && last ? encodeCursor({ id: last.id }) : null,
     };
   }
