@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { call, connect, record, sleep, waitFor, type ClientSocket } from './helpers/sockets.js';
+import { startService } from './helpers/process.js';
+import { TEST_JWT_SECRET } from './helpers/app.js';
 
 // Two instances of one deployment (one PostgreSQL database, one Redis): only on the PostgreSQL run with Redis.
 const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
@@ -103,6 +105,28 @@ describe.runIf(clustered)('two instances behave as one', () => {
     expect(Date.parse(ev.lastSeenAt)).not.toBeNaN();
     expect((await aliceA.get('/presence?userIds=dave')).body.data[0]).toMatchObject({ online: false, lastSeenAt: ev.lastSeenAt });
   });
+
+  it('lets go of the users of an instance that died: offline once its heartbeats stop', async () => {
+    await aliceA.post('/rooms', { type: 'direct', participantIds: ['erin'] });
+    const sa = await open(a, aliceA.token);
+    const child = await startService({
+      DATABASE_URL: a.db.url!, REDIS_URL: a.config.redisUrl!, REDIS_PREFIX: a.config.redisPrefix, JWT_SECRET: TEST_JWT_SECRET,
+      DATA_DIR: a.config.dataDir,
+    });
+    try {
+      const online = waitFor(sa, 'user_online', (e) => e.userId === 'erin', 10_000);
+      const erin = await connect(child.url, await a.token('erin'));
+      sockets.push(erin);
+      await online;
+      const offline = waitFor(sa, 'user_offline', (e) => e.userId === 'erin', 30_000);
+      await child.kill('SIGKILL');
+      const ev = await offline;
+      expect(Date.parse(ev.lastSeenAt)).not.toBeNaN();
+      expect((await aliceA.get('/presence?userIds=erin')).body.data[0].online).toBe(false);
+    } finally {
+      await child.kill('SIGKILL');
+    }
+  }, 60_000);
 });
 
 describe.runIf(!clustered)('two instances', () => {

@@ -26,6 +26,9 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** Any fixed number, the same in every instance of this service. */
+const MIGRATION_LOCK = 727_001;
+
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 // Both drivers hand back numbers for int8 columns (seq values stay far below 2^53).
@@ -53,7 +56,18 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       db,
       kind: 'postgres',
       ping: async () => void (await pool.query('select 1')),
-      migrate: () => migratePg(db as never, { migrationsFolder: MIGRATIONS_DIR }),
+      // Several instances may start at once: an advisory lock lets one migrate while the others wait.
+      // The lock is held on a connection of its own, so the pool stays free for the migrator.
+      migrate: async () => {
+        const lock = new pg.Client({ connectionString: opts.url });
+        await lock.connect();
+        try {
+          await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+          await migratePg(db as never, { migrationsFolder: MIGRATIONS_DIR });
+        } finally {
+          await lock.end(); // ending the session releases the lock
+        }
+      },
       close: () => pool.end(),
     };
   }
