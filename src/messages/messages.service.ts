@@ -6,10 +6,11 @@ import { isId, newId } from '../ids.js';
 import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import { documentVector } from '../search/tokenize.js';
+import type { MediaRow } from '../media/media.repository.js';
 import type { MediaService } from '../media/media.service.js';
 import type { MessagePresenter } from './messages.mapper.js';
 import type { MessagesRepository } from './messages.repository.js';
-import type { HistoryInput, MessageView, SendMessageInput } from './messages.schemas.js';
+import { REPLY_PREVIEW_CODE_POINTS, type HistoryInput, type MessageView, type SendMessageInput } from './messages.schemas.js';
 
 export interface HistoryPage {
   data: MessageView[];
@@ -52,29 +53,32 @@ export class MessagesService {
       const strangers = mentions.filter((m) => !present.has(m));
       if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
     }
-    let replyToSeq: number | null = null;
+    let replyTo: MessageView['replyTo'] = null;
     if (input.replyToId != null) {
-      const target = isId(input.replyToId) ? await this.messages.locate(input.replyToId) : undefined;
+      const target = isId(input.replyToId) ? await this.messages.findById(input.replyToId) : undefined;
       if (!target || target.roomId !== room.id) throw invalid('replyToId must name a message of the same room', '/replyToId');
-      replyToSeq = target.seq;
+      replyTo = { id: target.id, seq: target.seq, senderId: target.senderId, type: target.type, content: [...target.content].slice(0, REPLY_PREVIEW_CODE_POINTS).join('') };
     }
+    const type = this.media.messageType(pending);
 
     const id = newId();
+    let stored: { seq: number; createdAt: Date; media: MediaRow[] };
     try {
-      await this.db.transaction(async (tx) => {
-        await this.messages.with(tx).insertNext({
+      stored = await this.db.transaction(async (tx) => {
+        const { seq, createdAt } = await this.messages.with(tx).insertNext({
           id,
           roomId: room.id,
           senderId: auth.userId,
-          type: this.media.messageType(pending),
+          type,
           content,
           mentions,
-          replyToSeq,
+          replyToSeq: replyTo?.seq ?? null,
           clientMessageId,
           hasMedia: pending.length > 0,
           searchDoc: documentVector(content),
         });
-        if (pending.length) await this.media.claim(tx, auth, room.id, mediaIds, id);
+        const media = pending.length ? await this.media.claim(tx, auth, room.id, mediaIds, id) : [];
+        return { seq, createdAt, media };
       });
     } catch (err) {
       // A concurrent retry of the same clientMessageId won the race: answer with its message.
@@ -84,8 +88,23 @@ export class MessagesService {
       }
       throw err;
     }
-    const stored = await this.messages.findById(id);
-    const message = await this.presenter.one(stored!);
+    // Everything is known: no read-back of the row just written.
+    const message: MessageView = {
+      id,
+      chatRoomId: room.id,
+      seq: stored.seq,
+      senderId: auth.userId,
+      type,
+      content,
+      mentions,
+      replyToId: replyTo?.id ?? null,
+      replyTo,
+      media: stored.media.length ? await this.media.views(stored.media) : [],
+      clientMessageId,
+      createdAt: stored.createdAt.toISOString(),
+      editedAt: null,
+      deletedAt: null,
+    };
     this.bus.publish('message.created', { message, roomType: room.type });
     return { message, created: true };
   }
