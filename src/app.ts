@@ -10,6 +10,7 @@ import { registerHealth } from './http/health.js';
 import { createMetrics, registerMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { createMediaService, mediaFileRoutes, mediaRoutes, registerMultipart } from './media/index.js';
+import { createNotifications, notificationsRoutes } from './notifications/index.js';
 import { MessagePresenter } from './messages/messages.mapper.js';
 import { messagesRoutes } from './messages/messages.routes.js';
 import { MessagesRepository } from './messages/messages.repository.js';
@@ -72,6 +73,7 @@ function buildServices(config: Config, database: Database, bus: EventBus, shared
     search: new SearchService(new SearchRepository(db), guard, presenter),
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onError),
     media,
+    notifications: createNotifications(config, db, bus, shared.presence),
     presenter,
     guard,
     repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },
@@ -119,12 +121,14 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await api.register(searchRoutes, { search: services.search });
       await api.register(presenceRoutes, { presence: services.presence });
       await api.register(mediaRoutes, { media: services.media, maxFiles: config.media.maxFiles });
+      await api.register(notificationsRoutes, { subscriptions: services.notifications.subscriptions });
     },
     { prefix: API_PREFIX },
   );
   await http.register(mediaFileRoutes, { storage: services.media.storage });
   await http.ready();
   services.media.start(http.log);
+  services.notifications.start(http.log);
 
   const realtime = startRealtime(http.server, {
     config,
@@ -153,6 +157,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       // Sockets first (their sends under way are answered), then in-flight requests finish in http.close().
       await realtime.close();
       await http.close();
+      // After the last sends (their notifications are queued), before the database closes.
+      await services.notifications.stop();
       await services.presence.close();
       await services.media.stop();
       await shared.close();

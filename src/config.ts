@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createECDH, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
@@ -39,7 +39,7 @@ export interface Config {
     /** Set when storage is cloudinary. */
     cloudinary?: MediaCloudinaryConfig | undefined;
   };
-  notify: { webhookUrl: string | undefined; webhookSecret: string | undefined; coalesceMs: number };
+  notify: NotifyConfig;
   corsOrigins: string[] | '*' | false;
   logLevel: string;
   /** Writes (POST/PATCH) per user per minute before 429. */
@@ -58,6 +58,31 @@ export interface Config {
     /** How long a dropped socket's session (rooms, missed events) is kept for recovery. */
     recoveryWindowMs: number;
   };
+}
+
+export interface NotifyConfig {
+  webhookUrl: string | undefined;
+  webhookSecret: string | undefined;
+  coalesceMs: number;
+  /** How long one delivery (webhook POST or push request) may take before it counts as failed and is retried. */
+  timeoutMs: number;
+  /** Tries per delivery before it is given up (and logged). */
+  maxAttempts: number;
+  /** The first retry waits about this long; each next one twice as long. */
+  retryBaseMs: number;
+  /** undefined: Web Push is off (production without VAPID keys). */
+  vapid: VapidConfig | undefined;
+}
+
+export interface VapidConfig {
+  /** base64url of the uncompressed P-256 point (65 bytes): what browsers take as applicationServerKey. */
+  publicKey: string;
+  /** base64url of the 32-byte private scalar. */
+  privateKey: string;
+  /** mailto: or https: contact that push services may use to reach the operator. */
+  subject: string;
+  /** true when the keys were generated into dataDir (development only). */
+  generated: boolean;
 }
 
 export interface MediaS3Config {
@@ -200,7 +225,15 @@ export function loadConfig(env: Env = process.env): Config {
       s3,
       cloudinary,
     },
-    notify: { webhookUrl, webhookSecret, coalesceMs: int('NOTIFY_COALESCE_MS', 2000, 0, 600_000) },
+    notify: {
+      webhookUrl,
+      webhookSecret,
+      coalesceMs: int('NOTIFY_COALESCE_MS', 2000, 0, 600_000),
+      timeoutMs: int('NOTIFY_TIMEOUT_MS', 10_000, 100, 120_000),
+      maxAttempts: int('NOTIFY_MAX_ATTEMPTS', 8, 1, 100),
+      retryBaseMs: int('NOTIFY_RETRY_BASE_MS', 1000, 10, 3_600_000),
+      vapid: vapidConfig(str, dataDir, production, problems),
+    },
     corsOrigins,
     logLevel,
     rateLimitWritesPerMinute: int('RATE_LIMIT_WRITES_PER_MINUTE', 600, 1, 1_000_000),
@@ -267,6 +300,69 @@ function cloudinaryConfig(str: Read, url: ReadUrl, problems: string[]): MediaClo
     apiSecret: apiSecret ?? '',
     uploadPrefix: (url('CLOUDINARY_UPLOAD_PREFIX', ['https:', 'http:']) ?? 'https://api.cloudinary.com').replace(/\/+$/, ''),
   };
+}
+
+/**
+ * VAPID keys and subject. All three in production when Web Push is wanted (none: Web Push is off); in development the
+ * keys are generated into DATA_DIR once, so browser subscriptions (bound to the public key) survive restarts.
+ */
+function vapidConfig(str: Read, dataDir: string, production: boolean, problems: string[]): VapidConfig | undefined {
+  let publicKey = str('VAPID_PUBLIC_KEY');
+  let privateKey = str('VAPID_PRIVATE_KEY');
+  let subject = str('VAPID_SUBJECT');
+  let generated = false;
+  if (!publicKey && !privateKey) {
+    if (production) {
+      if (subject) problems.push('VAPID_SUBJECT is set but VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are not (all three turn Web Push on)');
+      return undefined;
+    }
+    ({ publicKey, privateKey } = devVapidKeys(dataDir));
+    generated = true;
+  } else if (!publicKey || !privateKey) {
+    problems.push('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together');
+    return undefined;
+  } else {
+    const problem = vapidKeyProblem(publicKey, privateKey);
+    if (problem) problems.push(problem);
+  }
+  if (subject === undefined) {
+    if (production) problems.push('VAPID_SUBJECT (a mailto: or https: contact) is required with the VAPID keys when NODE_ENV=production');
+    subject = 'mailto:chat-service@localhost';
+  } else if (!/^(mailto:\S+@\S+|https:\/\/\S+)$/.test(subject)) {
+    problems.push('VAPID_SUBJECT must be a mailto: address or an https: URL');
+  }
+  return { publicKey, privateKey, subject, generated };
+}
+
+function vapidKeyProblem(publicKey: string, privateKey: string): string | undefined {
+  const b64url = /^[A-Za-z0-9_-]+$/;
+  const pub = b64url.test(publicKey) ? Buffer.from(publicKey, 'base64url') : Buffer.alloc(0);
+  if (pub.length !== 65 || pub[0] !== 4) return 'VAPID_PUBLIC_KEY must be the base64url (no padding) of an uncompressed P-256 point (65 bytes)';
+  const priv = b64url.test(privateKey) ? Buffer.from(privateKey, 'base64url') : Buffer.alloc(0);
+  if (priv.length !== 32) return 'VAPID_PRIVATE_KEY must be the base64url (no padding) of a 32-byte P-256 private key';
+  try {
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(priv);
+    // A mismatched pair would be refused by every push service (403), silently; better to stop at start.
+    if (!ecdh.getPublicKey().equals(pub)) return 'VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY';
+  } catch {
+    return 'VAPID_PRIVATE_KEY is not a valid P-256 private key';
+  }
+  return undefined;
+}
+
+/** A development-only VAPID key pair kept in DATA_DIR (see devSecret). */
+export function devVapidKeys(dataDir: string): { publicKey: string; privateKey: string } {
+  const file = path.join(dataDir, 'vapid-keys.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string; privateKey: string };
+  mkdirSync(dataDir, { recursive: true });
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const keys = {
+    publicKey: Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]).toString('base64url'),
+    privateKey: jwk.d!,
+  };
+  writeFileSync(file, JSON.stringify(keys) + '\n', { mode: 0o600 });
+  return keys;
 }
 
 /** A development-only secret kept in DATA_DIR so tokens (and signed media URLs) survive restarts. */

@@ -156,3 +156,77 @@ export const chatMedia = pgTable(
     check('chat_media_size_check', sql`${t.size} > 0`),
   ],
 );
+
+/** A browser's Web Push subscription. The endpoint is the browser's: it belongs to whoever registered it last. */
+export const pushSubscription = pgTable(
+  'push_subscription',
+  {
+    id: uuid('id').primaryKey(),
+    userId: text('user_id').notNull(),
+    endpoint: text('endpoint').notNull(),
+    p256dh: text('p256dh').notNull(),
+    auth: text('auth').notNull(),
+    /** The browser's expirationTime, if it gave one: an expired subscription is not pushed to. */
+    expiresAt: ts('expires_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('push_subscription_endpoint_uq').on(t.endpoint),
+    index('push_subscription_user_idx').on(t.userId, t.updatedAt),
+  ],
+);
+
+/**
+ * Notifications being gathered, one open row per (recipient, room): each message for an offline recipient joins the
+ * open row, and a worker takes it once the coalesce window since `first_at` has passed. Taking it sets `claimed_until`
+ * (later messages open a new row); a worker that died leaves a claim that expires, and another retakes the row.
+ */
+export const notificationOutbox = pgTable(
+  'notification_outbox',
+  {
+    /** The notification's id, as sent. */
+    id: uuid('id').primaryKey(),
+    userId: text('user_id').notNull(),
+    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    roomType: text('room_type').notNull(),
+    firstAt: ts('first_at').notNull().defaultNow(),
+    count: integer('count').notNull().default(1),
+    mentioned: boolean('mentioned').notNull().default(false),
+    /** The latest covered messages (bounded; `count` tells how many in all). */
+    messageIds: uuid('message_ids').array().notNull(),
+    /** Of the latest covered message: */
+    lastSeq: seq('last_seq').notNull(),
+    senderId: text('sender_id').notNull(),
+    preview: text('preview').notNull(),
+    claimedUntil: ts('claimed_until'),
+  },
+  (t) => [
+    uniqueIndex('notification_outbox_open_uq').on(t.userId, t.roomId).where(sql`${t.claimedUntil} is null`),
+    index('notification_outbox_open_idx').on(t.firstAt).where(sql`${t.claimedUntil} is null`),
+    index('notification_outbox_claimed_idx').on(t.claimedUntil).where(sql`${t.claimedUntil} is not null`),
+  ],
+);
+
+/**
+ * One notification on its way to one target (the webhook, or one push subscription), with its retry state. The body
+ * is fixed when the notification leaves, so every retry sends the same id and content.
+ */
+export const notificationDelivery = pgTable(
+  'notification_delivery',
+  {
+    id: uuid('id').primaryKey(),
+    notificationId: uuid('notification_id').notNull(),
+    channel: text('channel').notNull(),
+    subscriptionId: uuid('subscription_id').references(() => pushSubscription.id, { onDelete: 'cascade' }),
+    payload: text('payload').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    /** When it is due; while a worker is sending it, the end of that worker's lease. */
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('notification_delivery_due_idx').on(t.nextAttemptAt),
+    check('notification_delivery_channel_check', sql`(${t.channel} = 'push') = (${t.subscriptionId} is not null) and ${t.channel} in ('push', 'webhook')`),
+  ],
+);

@@ -18,7 +18,10 @@ export interface PresenceStore {
   leave(userId: string, leftAt: Date, deadline: Date): Promise<void>;
   /** Users whose grace period is over and who did not come back; each is returned to exactly one caller. */
   due(now: Date): Promise<Departure[]>;
+  /** Online as others see it: a live socket, or inside the grace period after the last one left. */
   online(userIds: string[]): Promise<Set<string>>;
+  /** A live socket right now, anywhere (who needs no notification). */
+  live(userIds: string[]): Promise<Set<string>>;
   /** Heartbeat, and let go of the users of instances that stopped heartbeating (they get a grace period too). */
   tick(now: Date): Promise<void>;
   close(): Promise<void>;
@@ -57,6 +60,10 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async online(userIds: string[]): Promise<Set<string>> {
     return new Set(userIds.filter((u) => this.counts.has(u) || this.leaving.has(u)));
+  }
+
+  async live(userIds: string[]): Promise<Set<string>> {
+    return new Set(userIds.filter((u) => this.counts.has(u)));
   }
 
   async tick(): Promise<void> {}
@@ -160,6 +167,12 @@ export class RedisPresenceStore implements PresenceStore {
     const results = (await pipe.exec()) ?? [];
     const counts = (results[0]?.[1] as Array<string | null>) ?? [];
     return new Set(userIds.filter((u, i) => Number(counts[i] ?? 0) > 0 || results[i + 1]?.[1] != null));
+  }
+
+  async live(userIds: string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const counts = await this.redis.hmget(this.keys.count, ...userIds);
+    return new Set(userIds.filter((_, i) => Number(counts[i] ?? 0) > 0));
   }
 
   async tick(now: Date): Promise<void> {

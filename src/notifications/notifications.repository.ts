@@ -1,0 +1,222 @@
+import { and, asc, desc, eq, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm';
+import type { Db, Executor } from '../db/client.js';
+import { queryRows } from '../db/client.js';
+import { chatMessage, chatParticipant, chatRoom, chatUser, notificationDelivery, notificationOutbox, pushSubscription } from '../db/schema.js';
+import { newId } from '../ids.js';
+
+export type SubscriptionRow = typeof pushSubscription.$inferSelect;
+export type BatchRow = typeof notificationOutbox.$inferSelect;
+export type DeliveryRow = typeof notificationDelivery.$inferSelect;
+
+/** The latest covered message ids kept per notification; `count` still counts them all. */
+export const MAX_MESSAGE_IDS = 20;
+
+export interface Enqueued {
+  userIds: string[];
+  roomId: string;
+  roomType: string;
+  messageId: string;
+  seq: number;
+  senderId: string;
+  preview: string;
+  mentions: string[];
+}
+
+export class NotificationsRepository {
+  constructor(private readonly db: Db) {}
+
+  // --- push subscriptions -------------------------------------------------------------------------------------------
+
+  /**
+   * Registers an endpoint for the user. The same user again: keys refreshed (created: false). Another user's: the row
+   * is replaced (a new id, so deliveries queued for the previous owner go with it).
+   */
+  async saveSubscription(userId: string, s: { endpoint: string; p256dh: string; auth: string; expiresAt: Date | null }, max: number): Promise<{ row: SubscriptionRow; created: boolean }> {
+    return this.db.transaction(async (tx) => {
+      const [existing] = await tx.select().from(pushSubscription).where(eq(pushSubscription.endpoint, s.endpoint)).for('update');
+      if (existing?.userId === userId) {
+        const [row] = await tx
+          .update(pushSubscription)
+          .set({ p256dh: s.p256dh, auth: s.auth, expiresAt: s.expiresAt, updatedAt: sql`now()` })
+          .where(eq(pushSubscription.id, existing.id))
+          .returning();
+        return { row: row!, created: false };
+      }
+      if (existing) await tx.delete(pushSubscription).where(eq(pushSubscription.id, existing.id));
+      const [row] = await tx.insert(pushSubscription).values({ id: newId(), userId, ...s }).returning();
+      // Browsers re-subscribe over time and never tell us about the old endpoints; keep each user's latest few.
+      const keep = tx.select({ id: pushSubscription.id }).from(pushSubscription).where(eq(pushSubscription.userId, userId)).orderBy(desc(pushSubscription.updatedAt), desc(pushSubscription.id)).limit(max);
+      await tx.delete(pushSubscription).where(and(eq(pushSubscription.userId, userId), notInArray(pushSubscription.id, keep)));
+      return { row: row!, created: true };
+    });
+  }
+
+  listSubscriptions(userId: string): Promise<SubscriptionRow[]> {
+    return this.db.select().from(pushSubscription).where(eq(pushSubscription.userId, userId)).orderBy(asc(pushSubscription.createdAt), asc(pushSubscription.id));
+  }
+
+  async deleteSubscription(userId: string, by: { id: string } | { endpoint: string }): Promise<boolean> {
+    const match = 'id' in by ? eq(pushSubscription.id, by.id) : eq(pushSubscription.endpoint, by.endpoint);
+    const rows = await this.db.delete(pushSubscription).where(and(match, eq(pushSubscription.userId, userId))).returning({ id: pushSubscription.id });
+    return rows.length > 0;
+  }
+
+  /** The push service says the subscription is gone (404/410); its queued deliveries go with it. */
+  async forgetSubscription(id: string): Promise<void> {
+    await this.db.delete(pushSubscription).where(eq(pushSubscription.id, id));
+  }
+
+  async subscriptionsByIds(ids: string[]): Promise<SubscriptionRow[]> {
+    if (ids.length === 0) return [];
+    return this.db.select().from(pushSubscription).where(inArray(pushSubscription.id, ids));
+  }
+
+  // --- gathering ----------------------------------------------------------------------------------------------------
+
+  /**
+   * Participants other than the sender who may be notified of this message: in a direct room or when mentioned
+   * always, otherwise only if the room is not muted for them. `withSubscription`: only users who have a push
+   * subscription (when there is no webhook, nobody else could be reached).
+   */
+  async recipients(roomId: string, senderId: string, direct: boolean, mentions: string[], withSubscription: boolean): Promise<string[]> {
+    const p = chatParticipant;
+    const notMuted = sql`not (${p.muted} and (${p.mutedUntil} is null or ${p.mutedUntil} > now()))`;
+    const reachable = withSubscription ? sql`exists (select 1 from ${pushSubscription} s where s.user_id = ${p.userId})` : undefined;
+    const rows = await this.db
+      .select({ userId: p.userId })
+      .from(p)
+      .where(and(eq(p.roomId, roomId), ne(p.userId, senderId), direct ? undefined : or(notMuted, mentions.length ? inArray(p.userId, mentions) : undefined), reachable));
+    return rows.map((r) => r.userId);
+  }
+
+  /** The message joins each recipient's open notification for the room, or opens one. */
+  async enqueue(e: Enqueued): Promise<void> {
+    if (e.userIds.length === 0) return;
+    const t = notificationOutbox;
+    const newer = sql`excluded.last_seq > ${t.lastSeq}`;
+    await this.db
+      .insert(t)
+      .values(
+        e.userIds.map((userId) => ({
+          id: newId(),
+          userId,
+          roomId: e.roomId,
+          roomType: e.roomType,
+          mentioned: e.mentions.includes(userId),
+          messageIds: [e.messageId],
+          lastSeq: e.seq,
+          senderId: e.senderId,
+          preview: e.preview,
+        })),
+      )
+      .onConflictDoUpdate({
+        target: [t.userId, t.roomId],
+        targetWhere: sql`${t.claimedUntil} is null`,
+        set: {
+          count: sql`${t.count} + 1`,
+          mentioned: sql`${t.mentioned} or excluded.mentioned`,
+          messageIds: sql`(${t.messageIds} || excluded.message_ids)[greatest(1, cardinality(${t.messageIds}) + 2 - ${MAX_MESSAGE_IDS}::int):]`,
+          // Handlers of concurrent sends may arrive out of order: the latest message is the one with the highest seq.
+          lastSeq: sql`greatest(${t.lastSeq}, excluded.last_seq)`,
+          senderId: sql`case when ${newer} then excluded.sender_id else ${t.senderId} end`,
+          preview: sql`case when ${newer} then excluded.preview else ${t.preview} end`,
+        },
+      });
+  }
+
+  // --- leaving ------------------------------------------------------------------------------------------------------
+
+  /** Takes due notifications (their window has passed, or the worker that took them let its claim expire). */
+  async claimBatches(coalesceMs: number, leaseMs: number, limit: number): Promise<BatchRow[]> {
+    const t = notificationOutbox;
+    const due = this.db
+      .select({ id: t.id })
+      .from(t)
+      .where(or(and(isNull(t.claimedUntil), sql`${t.firstAt} <= now() - ${coalesceMs}::int * interval '1 millisecond'`), sql`${t.claimedUntil} < now()`))
+      .orderBy(asc(t.firstAt))
+      .limit(limit)
+      .for('update', { skipLocked: true });
+    return this.db.update(t).set({ claimedUntil: sql`now() + ${leaseMs}::int * interval '1 millisecond'` }).where(inArray(t.id, due)).returning();
+  }
+
+  /** What the notification says at the moment it leaves; undefined if the recipient is no longer in the room. */
+  async recipientState(batch: BatchRow): Promise<{ lastReadSeq: number; roomLastSeq: number; senderName: string | null; messageIds: string[] } | undefined> {
+    const [state] = await this.db
+      .select({ lastReadSeq: chatParticipant.lastReadSeq, roomLastSeq: chatRoom.lastSeq, senderName: sql<string | null>`(select ${chatUser.name} from ${chatUser} where ${chatUser.id} = ${batch.senderId})` })
+      .from(chatParticipant)
+      .innerJoin(chatRoom, eq(chatRoom.id, chatParticipant.roomId))
+      .where(and(eq(chatParticipant.roomId, batch.roomId), eq(chatParticipant.userId, batch.userId)));
+    if (!state) return undefined;
+    const ordered = await this.db.select({ id: chatMessage.id }).from(chatMessage).where(inArray(chatMessage.id, batch.messageIds)).orderBy(asc(chatMessage.seq));
+    return { ...state, messageIds: ordered.map((m) => m.id) };
+  }
+
+  /** A notification that will not be sent (recipient back online, already read, left the room). */
+  async dropBatch(batch: BatchRow): Promise<void> {
+    await this.db.delete(notificationOutbox).where(and(eq(notificationOutbox.id, batch.id), eq(notificationOutbox.claimedUntil, batch.claimedUntil!)));
+  }
+
+  /**
+   * Turns a taken notification into one delivery per target, due now, in one transaction. Nothing happens if this
+   * worker's claim has meanwhile expired and another took the row (it will send it).
+   */
+  async release(batch: BatchRow, payload: string, targets: { webhook: boolean; push: boolean }): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const gone = await tx
+        .delete(notificationOutbox)
+        .where(and(eq(notificationOutbox.id, batch.id), eq(notificationOutbox.claimedUntil, batch.claimedUntil!)))
+        .returning({ id: notificationOutbox.id });
+      if (gone.length === 0) return 0;
+      const rows: Array<typeof notificationDelivery.$inferInsert> = [];
+      if (targets.webhook) rows.push({ id: newId(), notificationId: batch.id, channel: 'webhook', payload });
+      if (targets.push) {
+        for (const s of await this.liveSubscriptions(tx, batch.userId)) rows.push({ id: newId(), notificationId: batch.id, channel: 'push', subscriptionId: s.id, payload });
+      }
+      if (rows.length) await tx.insert(notificationDelivery).values(rows);
+      return rows.length;
+    });
+  }
+
+  private async liveSubscriptions(tx: Executor, userId: string): Promise<Array<{ id: string }>> {
+    const s = pushSubscription;
+    return tx.select({ id: s.id }).from(s).where(and(eq(s.userId, userId), or(isNull(s.expiresAt), sql`${s.expiresAt} > now()`)));
+  }
+
+  /** Takes due deliveries; the lease keeps other workers off them while this one sends (and expires if it dies). */
+  async claimDeliveries(leaseMs: number, limit: number): Promise<DeliveryRow[]> {
+    if (limit <= 0) return [];
+    const d = notificationDelivery;
+    const due = this.db.select({ id: d.id }).from(d).where(sql`${d.nextAttemptAt} <= now()`).orderBy(asc(d.nextAttemptAt)).limit(limit).for('update', { skipLocked: true });
+    return this.db
+      .update(d)
+      .set({ attempts: sql`${d.attempts} + 1`, nextAttemptAt: sql`now() + ${leaseMs}::int * interval '1 millisecond'` })
+      .where(inArray(d.id, due))
+      .returning();
+  }
+
+  async deleteDelivery(id: string): Promise<void> {
+    await this.db.delete(notificationDelivery).where(eq(notificationDelivery.id, id));
+  }
+
+  /** `refund`: the attempt was cut short by our own shutdown and does not count. */
+  async retryDelivery(id: string, delayMs: number, refund = false): Promise<void> {
+    const d = notificationDelivery;
+    await this.db
+      .update(d)
+      .set({ nextAttemptAt: sql`now() + ${Math.round(delayMs)}::int * interval '1 millisecond'`, ...(refund ? { attempts: sql`greatest(${d.attempts} - 1, 0)` } : {}) })
+      .where(eq(d.id, id));
+  }
+
+  /** Milliseconds until the next thing falls due (by the database's clock), or null when nothing is queued. */
+  async nextDueInMs(coalesceMs: number): Promise<number | null> {
+    const [row] = await queryRows<{ ms: number | null }>(
+      this.db,
+      sql`select (extract(epoch from least(
+            (select min(first_at) from notification_outbox where claimed_until is null) + ${coalesceMs}::int * interval '1 millisecond',
+            (select min(claimed_until) from notification_outbox where claimed_until is not null),
+            (select min(next_attempt_at) from notification_delivery)
+          ) - now()) * 1000)::float8 as ms`,
+    );
+    return row?.ms ?? null;
+  }
+}

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errorResponses } from '../http/common.schemas.js';
+import { DeleteSubscriptionBody, SubscriptionBody, SubscriptionList, SubscriptionParams, SubscriptionSchema, VapidPublicKey } from './notifications.schemas.js';
+import type { PushSubscriptionsService } from './notifications.service.js';
+
+const tags = ['notifications'];
+
+export const notificationsRoutes: FastifyPluginAsyncTypebox<{ subscriptions: PushSubscriptionsService }> = async (app, { subscriptions }) => {
+  app.get('/push/vapid-public-key', {
+    schema: { tags, summary: 'The applicationServerKey for pushManager.subscribe() (404 when Web Push is off)', response: { 200: VapidPublicKey, ...errorResponses(404) } },
+  }, async () => subscriptions.vapidPublicKey());
+
+  app.post('/push/subscriptions', {
+    schema: {
+      tags,
+      summary: "Register this browser's PushSubscription for the caller (200 when already registered; an endpoint registered by another user moves to the caller)",
+      body: SubscriptionBody,
+      response: { 200: SubscriptionSchema, 201: SubscriptionSchema, ...errorResponses(400, 404) },
+    },
+  }, async (req, reply) => {
+    const { subscription, created } = await subscriptions.register(req.auth, req.body);
+    return reply.status(created ? 201 : 200).send(subscription);
+  });
+
+  app.get('/push/subscriptions', {
+    schema: { tags, summary: "The caller's push subscriptions", response: { 200: SubscriptionList, ...errorResponses() } },
+  }, async (req) => subscriptions.list(req.auth));
+
+  app.delete('/push/subscriptions', {
+    schema: { tags, summary: 'Unregister one of the caller\'s subscriptions by endpoint', body: DeleteSubscriptionBody, response: { 204: Type.Null(), ...errorResponses(400, 404) } },
+  }, async (req, reply) => {
+    await subscriptions.remove(req.auth, { endpoint: req.body.endpoint });
+    return reply.status(204).send(null);
+  });
+
+  app.delete('/push/subscriptions/:id', {
+    schema: { tags, summary: "Unregister one of the caller's subscriptions by id", params: SubscriptionParams, response: { 204: Type.Null(), ...errorResponses(404) } },
+  }, async (req, reply) => {
+    await subscriptions.remove(req.auth, { id: req.params.id });
+    return reply.status(204).send(null);
+  });
+};

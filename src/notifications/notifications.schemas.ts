@@ -1,0 +1,65 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { IsoDate, Nullable } from '../http/common.schemas.js';
+
+// Browsers give the keys unpadded; padding is accepted too, since some client libraries add it.
+const BASE64URL = '^[A-Za-z0-9_-]+={0,2}$';
+
+/** What `JSON.stringify(pushSubscription)` gives in a browser. */
+export const SubscriptionBody = Type.Object(
+  {
+    endpoint: Type.String({ minLength: 1, maxLength: 2048, description: 'The push service URL: https (http://localhost only in development)' }),
+    expirationTime: Type.Optional(Nullable(Type.Number({ minimum: 0, description: 'Milliseconds since the epoch, as the browser gives it' }))),
+    keys: Type.Object(
+      {
+        p256dh: Type.String({ minLength: 1, maxLength: 200, pattern: BASE64URL, errorMessage: 'must be base64url' }),
+        auth: Type.String({ minLength: 1, maxLength: 100, pattern: BASE64URL, errorMessage: 'must be base64url' }),
+      },
+      // keys is a record in the Push API; a browser adding one must not break registration.
+      { additionalProperties: true },
+    ),
+  },
+  // A subscription belongs to the caller: a `userId` (or any misspelt field) is refused, not silently ignored.
+  { additionalProperties: false },
+);
+export type SubscriptionInput = Static<typeof SubscriptionBody>;
+
+export const SubscriptionSchema = Type.Object({
+  id: Type.String(),
+  endpoint: Type.String(),
+  expirationTime: Nullable(Type.Number()),
+  createdAt: IsoDate,
+  updatedAt: IsoDate,
+});
+export type SubscriptionView = Static<typeof SubscriptionSchema>;
+
+export const SubscriptionList = Type.Object({ data: Type.Array(SubscriptionSchema) });
+
+export const DeleteSubscriptionBody = Type.Object(
+  { endpoint: Type.String({ minLength: 1, maxLength: 2048 }) },
+  { additionalProperties: false },
+);
+
+export const SubscriptionParams = Type.Object({ id: Type.String({ minLength: 1 }) });
+
+export const VapidPublicKey = Type.Object({
+  publicKey: Type.String({ description: 'base64url of the VAPID public key: the applicationServerKey for pushManager.subscribe()' }),
+});
+
+/**
+ * The body of the webhook POST and of every Web Push message (API.md, "Offline notifications"). Fixed when the
+ * notification leaves, so a retry carries the same id and content.
+ */
+export interface NotificationPayload {
+  id: string;
+  event: 'message.new';
+  userId: string;
+  chatRoomId: string;
+  roomType: string;
+  senderId: string;
+  senderName: string;
+  count: number;
+  mentioned: boolean;
+  preview: string;
+  unreadCount: number;
+  messageIds: string[];
+}

@@ -1,0 +1,179 @@
+import { createECDH } from 'node:crypto';
+import type { AuthContext } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import { AppError, notFound } from '../errors.js';
+import type { DomainEvents } from '../events.js';
+import { isId } from '../ids.js';
+import type { MessageView } from '../messages/messages.schemas.js';
+import type { PresenceStore } from '../presence/presence.store.js';
+import { invalid } from '../rooms/rooms.access.js';
+import type { NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
+import type { SubscriptionInput, SubscriptionView } from './notifications.schemas.js';
+
+/** Browsers re-subscribe now and then without telling the old endpoint goodbye; older ones beyond this are dropped. */
+export const MAX_SUBSCRIPTIONS_PER_USER = 20;
+const PREVIEW_CODE_POINTS = 200;
+
+/** Web Push subscriptions of the caller: register, list, remove. Nobody sees or removes another user's. */
+export class PushSubscriptionsService {
+  constructor(
+    private readonly repo: NotificationsRepository,
+    private readonly config: Pick<Config, 'env' | 'notify'>,
+  ) {}
+
+  vapidPublicKey(): { publicKey: string } {
+    const vapid = this.config.notify.vapid;
+    if (!vapid) throw new AppError('NOT_FOUND', 'Web Push is not configured on this server');
+    return { publicKey: vapid.publicKey };
+  }
+
+  async register(auth: AuthContext, input: SubscriptionInput): Promise<{ subscription: SubscriptionView; created: boolean }> {
+    this.vapidPublicKey();
+    const endpoint = this.checkEndpoint(input.endpoint);
+    const p256dh = decodeKey(input.keys.p256dh, 65, '/keys/p256dh');
+    const authSecret = decodeKey(input.keys.auth, 16, '/keys/auth');
+    try {
+      // Off the curve, the push would fail at every send; better to say so now.
+      const ecdh = createECDH('prime256v1');
+      ecdh.generateKeys();
+      ecdh.computeSecret(p256dh);
+    } catch {
+      throw invalid('must be a P-256 public key (an uncompressed point)', '/keys/p256dh');
+    }
+    const expiresAt = input.expirationTime == null ? null : new Date(input.expirationTime);
+    if (expiresAt && Number.isNaN(expiresAt.getTime())) throw invalid('must be a time in milliseconds since the epoch', '/expirationTime');
+    const { row, created } = await this.repo.saveSubscription(
+      auth.userId,
+      { endpoint, p256dh: p256dh.toString('base64url'), auth: authSecret.toString('base64url'), expiresAt },
+      MAX_SUBSCRIPTIONS_PER_USER,
+    );
+    return { subscription: view(row), created };
+  }
+
+  async list(auth: AuthContext): Promise<{ data: SubscriptionView[] }> {
+    return { data: (await this.repo.listSubscriptions(auth.userId)).map(view) };
+  }
+
+  async remove(auth: AuthContext, by: { id: string } | { endpoint: string }): Promise<void> {
+    if ('id' in by && !isId(by.id)) throw notFound('Subscription');
+    if (!(await this.repo.deleteSubscription(auth.userId, by))) throw notFound('Subscription');
+  }
+
+  /** https only; plain http just for a push service on this machine, and only outside production. */
+  private checkEndpoint(raw: string): string {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw invalid('must be an absolute URL', '/endpoint');
+    }
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    const allowed = url.protocol === 'https:' || (url.protocol === 'http:' && local && this.config.env !== 'production');
+    if (!allowed) throw invalid(this.config.env === 'production' ? 'must be an https URL' : 'must be an https URL (or http://localhost in development)', '/endpoint');
+    if (url.username || url.password) throw invalid('must not carry credentials', '/endpoint');
+    // Kept as given: the browser gives the same string again to unsubscribe.
+    return raw;
+  }
+}
+
+function decodeKey(value: string, bytes: number, path: string): Buffer {
+  const decoded = Buffer.from(value.replace(/=+$/, ''), 'base64url');
+  if (decoded.length !== bytes) throw invalid(`must decode to ${bytes} bytes (got ${decoded.length})`, path);
+  return decoded;
+}
+
+function view(row: SubscriptionRow): SubscriptionView {
+  return {
+    id: row.id,
+    endpoint: row.endpoint,
+    expirationTime: row.expiresAt ? row.expiresAt.getTime() : null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+interface Log {
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * Subscribes to message.created and queues a notification for each participant who may need one. It runs after the
+ * send has been answered; its work lands in the outbox table, where a worker on any instance takes it.
+ */
+export class NotificationQueue {
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly repo: NotificationsRepository,
+    private readonly presence: PresenceStore,
+    private readonly notify: Config['notify'],
+    private readonly log: Log,
+    /** Told how long until what was just queued falls due. */
+    private readonly onQueued: (dueInMs: number) => void,
+  ) {}
+
+  /** Off when neither channel exists: nothing could be delivered. */
+  get enabled(): boolean {
+    return Boolean(this.notify.webhookUrl || this.notify.vapid);
+  }
+
+  onMessage(event: DomainEvents['message.created']): void {
+    if (!this.enabled) return;
+    const p = this.queue(event)
+      .catch((err: unknown) => this.log.error({ err, messageId: event.message.id }, 'queueing notifications failed'))
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  private async queue({ message, roomType }: DomainEvents['message.created']): Promise<void> {
+    const direct = roomType === 'direct';
+    // Without a webhook, only users with a push subscription can be reached: the others need no row at all.
+    const candidates = await this.repo.recipients(message.chatRoomId, message.senderId, direct, message.mentions, !this.notify.webhookUrl);
+    if (candidates.length === 0) return;
+    // Who is online now gets the message live; whether they are still online is asked again when the notification leaves.
+    // Without an answer (Redis away), queue for everyone: the check when the notification leaves still applies.
+    const online = await this.presence.live(candidates).catch(() => new Set<string>());
+    const userIds = candidates.filter((u) => !online.has(u));
+    if (userIds.length === 0) return;
+    await this.repo.enqueue({
+      userIds,
+      roomId: message.chatRoomId,
+      roomType,
+      messageId: message.id,
+      seq: message.seq,
+      senderId: message.senderId,
+      preview: previewOf(message),
+      mentions: message.mentions,
+    });
+    this.onQueued(this.notify.coalesceMs);
+  }
+
+  /** Waits for the messages being queued (shutdown: after the last sends, before the database closes). */
+  async drain(): Promise<void> {
+    await Promise.all(this.inFlight);
+  }
+}
+
+const MEDIA_LABELS: Record<string, [string, string]> = {
+  image: ['📷 Photo', 'photos'],
+  video: ['🎥 Video', 'videos'],
+  audio: ['🎵 Audio', 'audio files'],
+  document: ['📄 Document', 'documents'],
+};
+
+/** One line of the message's text; for files alone, what they are ("📷 Photo", "📄 plan.pdf"). */
+export function previewOf(message: Pick<MessageView, 'content' | 'media'>): string {
+  const text = message.content.replace(/\s+/g, ' ').trim();
+  if (text) return truncate(text, PREVIEW_CODE_POINTS);
+  const first = message.media[0];
+  if (!first) return '';
+  const [one, many] = MEDIA_LABELS[first.kind] ?? ['📎 File', 'files'];
+  const n = message.media.length;
+  if (n > 1) return message.media.every((m) => m.kind === first.kind) ? `${one.split(' ')[0]} ${n} ${many}` : `📎 ${n} files`;
+  return first.kind === 'document' && first.fileName ? truncate(`📄 ${first.fileName}`, PREVIEW_CODE_POINTS) : one;
+}
+
+export function truncate(text: string, codePoints: number): string {
+  const chars = Array.from(text);
+  return chars.length <= codePoints ? text : `${chars.slice(0, codePoints - 1).join('')}…`;
+}
