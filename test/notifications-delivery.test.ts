@@ -143,6 +143,21 @@ describe('offline notifications', () => {
     expect(hookFor('bob', room.id)).toHaveLength(2);
   });
 
+  it('carries no message text for a recipient who set the room to hide previews', async () => {
+    const room = await group('private previews');
+    const set = await bob.patch(`/rooms/${room.id}/notifications`, { muted: false, hidePreviews: true });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ muted: false, hidePreviews: true });
+    expect((await alice.get(`/rooms/${room.id}`)).body.hidePreviews).toBe(false); // the caller's own setting
+    await send(alice, room.id, 'the secret plan');
+    const hidden = await until(() => hookFor('bob', room.id)[0], "bob's notification");
+    const shown = await until(() => hookFor('carol', room.id)[0], "carol's notification");
+    expect(hidden).toMatchObject({ count: 1, preview: '' });
+    expect(shown).toMatchObject({ count: 1, preview: 'the secret plan' });
+    // Omitted later, the setting stays as it was.
+    expect((await bob.patch(`/rooms/${room.id}/notifications`, { muted: true })).body).toMatchObject({ muted: true, hidePreviews: true });
+  });
+
   it('always notifies direct messages, even in a muted direct room', async () => {
     const room = (await alice.post('/rooms', { type: 'direct', participantIds: ['bob'] })).body;
     await bob.patch(`/rooms/${room.id}/notifications`, { muted: true });

@@ -20,7 +20,7 @@ const roomIds = async (c: Client): Promise<string[]> => {
 };
 
 const ROOM_KEYS = [
-  'businessId', 'createdAt', 'createdBy', 'description', 'id', 'lastMessage', 'lastSeq', 'muted', 'mutedUntil', 'name',
+  'businessId', 'createdAt', 'createdBy', 'description', 'hidePreviews', 'id', 'lastMessage', 'lastSeq', 'muted', 'mutedUntil', 'name',
   'participants', 'status', 'type', 'unreadCount', 'updatedAt',
 ].sort();
 const PARTICIPANT_KEYS = ['joinedAt', 'lastDeliveredSeq', 'lastReadSeq', 'name', 'picture', 'role', 'userId'];

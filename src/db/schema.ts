@@ -65,6 +65,8 @@ export const chatParticipant = pgTable(
     lastDeliveredAt: ts('last_delivered_at'),
     muted: boolean('muted').notNull().default(false),
     mutedUntil: ts('muted_until'),
+    /** Notifications for this room carry no message text for this participant (shared screens, lock screens). */
+    hidePreviews: boolean('hide_previews').notNull().default(false),
   },
   (t) => [
     primaryKey({ columns: [t.roomId, t.userId] }),

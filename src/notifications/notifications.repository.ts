@@ -12,7 +12,7 @@ export type DeliveryRow = typeof notificationDelivery.$inferSelect;
 export const MAX_MESSAGE_IDS = 20;
 
 export interface Enqueued {
-  userIds: string[];
+  recipients: Recipient[];
   roomId: string;
   roomType: string;
   messageId: string;
@@ -20,6 +20,12 @@ export interface Enqueued {
   senderId: string;
   preview: string;
   mentions: string[];
+}
+
+export interface Recipient {
+  userId: string;
+  /** This recipient set the room to hide previews: their notification carries no message text. */
+  hidePreviews: boolean;
 }
 
 export class NotificationsRepository {
@@ -78,26 +84,26 @@ export class NotificationsRepository {
    * always, otherwise only if the room is not muted for them. `withSubscription`: only users who have a push
    * subscription (when there is no webhook, nobody else could be reached).
    */
-  async recipients(roomId: string, senderId: string, direct: boolean, mentions: string[], withSubscription: boolean): Promise<string[]> {
+  async recipients(roomId: string, senderId: string, direct: boolean, mentions: string[], withSubscription: boolean): Promise<Recipient[]> {
     const p = chatParticipant;
     const notMuted = sql`not (${p.muted} and (${p.mutedUntil} is null or ${p.mutedUntil} > now()))`;
     const reachable = withSubscription ? sql`exists (select 1 from ${pushSubscription} s where s.user_id = ${p.userId})` : undefined;
     const rows = await this.db
-      .select({ userId: p.userId })
+      .select({ userId: p.userId, hidePreviews: p.hidePreviews })
       .from(p)
       .where(and(eq(p.roomId, roomId), ne(p.userId, senderId), direct ? undefined : or(notMuted, mentions.length ? inArray(p.userId, mentions) : undefined), reachable));
-    return rows.map((r) => r.userId);
+    return rows;
   }
 
   /** The message joins each recipient's open notification for the room, or opens one. */
   async enqueue(e: Enqueued): Promise<void> {
-    if (e.userIds.length === 0) return;
+    if (e.recipients.length === 0) return;
     const t = notificationOutbox;
     const newer = sql`excluded.last_seq > ${t.lastSeq}`;
     await this.db
       .insert(t)
       .values(
-        e.userIds.map((userId) => ({
+        e.recipients.map(({ userId, hidePreviews }) => ({
           id: newId(),
           userId,
           roomId: e.roomId,
@@ -106,7 +112,7 @@ export class NotificationsRepository {
           messageIds: [e.messageId],
           lastSeq: e.seq,
           senderId: e.senderId,
-          preview: e.preview,
+          preview: hidePreviews ? '' : e.preview,
         })),
       )
       .onConflictDoUpdate({

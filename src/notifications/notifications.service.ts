@@ -132,11 +132,11 @@ export class NotificationQueue {
     if (candidates.length === 0) return;
     // Who is online now gets the message live; whether they are still online is asked again when the notification leaves.
     // Without an answer (Redis away), queue for everyone: the check when the notification leaves still applies.
-    const online = await this.presence.live(candidates).catch(() => new Set<string>());
-    const userIds = candidates.filter((u) => !online.has(u));
-    if (userIds.length === 0) return;
+    const online = await this.presence.live(candidates.map((c) => c.userId)).catch(() => new Set<string>());
+    const recipients = candidates.filter((c) => !online.has(c.userId));
+    if (recipients.length === 0) return;
     await this.repo.enqueue({
-      userIds,
+      recipients,
       roomId: message.chatRoomId,
       roomType,
       messageId: message.id,

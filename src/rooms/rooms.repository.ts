@@ -171,10 +171,10 @@ export class RoomsRepository {
     return row?.userId;
   }
 
-  async setMute(roomId: string, userId: string, muted: boolean, mutedUntil: Date | null): Promise<void> {
+  async setNotificationPrefs(roomId: string, userId: string, prefs: { muted: boolean; mutedUntil: Date | null; hidePreviews?: boolean | undefined }): Promise<void> {
     await this.db
       .update(chatParticipant)
-      .set({ muted, mutedUntil })
+      .set({ muted: prefs.muted, mutedUntil: prefs.mutedUntil, ...(prefs.hidePreviews !== undefined ? { hidePreviews: prefs.hidePreviews } : {}) })
       .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)));
   }
 }

@@ -39,6 +39,7 @@ export const RoomSchema = Type.Object(
     unreadCount: Type.Integer({ description: "Messages of others above the caller's lastReadSeq" }),
     muted: Type.Boolean(),
     mutedUntil: Nullable(IsoDate),
+    hidePreviews: Type.Boolean({ description: "The caller's notifications for this room carry no message text" }),
     participants: Type.Array(ParticipantSchema),
   },
   { $id: 'Room' },
@@ -86,5 +87,6 @@ export type AddParticipantsInput = Static<typeof AddParticipantsBody>;
 export const NotificationsBody = Type.Object({
   muted: Type.Boolean(),
   mutedUntil: Type.Optional(Nullable(IsoDate)),
+  hidePreviews: Type.Optional(Type.Boolean({ description: 'Notifications of this room without the message text (unchanged when omitted)' })),
 });
 export type NotificationsInput = Static<typeof NotificationsBody>;

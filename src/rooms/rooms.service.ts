@@ -203,7 +203,7 @@ export class RoomsService {
   async setNotifications(auth: AuthContext, roomId: string, input: NotificationsInput): Promise<RoomView> {
     const { room } = await this.guard.member(auth, roomId);
     const until = input.muted && input.mutedUntil ? new Date(input.mutedUntil) : null;
-    await this.rooms.setMute(room.id, auth.userId, input.muted, until);
+    await this.rooms.setNotificationPrefs(room.id, auth.userId, { muted: input.muted, mutedUntil: until, hidePreviews: input.hidePreviews });
     return this.view(auth, room);
   }
 
@@ -257,6 +257,7 @@ export class RoomsService {
         unreadCount: 0,
         muted: false,
         mutedUntil: null,
+        hidePreviews: false,
         participants: members.map((p) => ({
           userId: p.userId,
           name: p.name,
@@ -281,5 +282,6 @@ function personalise(base: RoomView, me: ParticipantWithProfile | undefined): Ro
     unreadCount: Math.max(0, base.lastSeq - me.lastReadSeq),
     muted: mutedNow,
     mutedUntil: mutedNow && me.mutedUntil ? me.mutedUntil.toISOString() : null,
+    hidePreviews: me.hidePreviews,
   };
 }

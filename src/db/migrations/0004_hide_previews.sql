@@ -1,0 +1,1 @@
+ALTER TABLE "chat_participant" ADD COLUMN "hide_previews" boolean DEFAULT false NOT NULL;
