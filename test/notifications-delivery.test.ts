@@ -5,6 +5,8 @@ import { startPushService, startWebhookReceiver, until, UUIDV7, type PushService
 import { png } from './media-fixtures.js';
 
 const SECRET = 'webhook-secret-for-the-notification-tests';
+/** Wide enough that a burst of five sequential sends lands in one window even on a loaded CI machine. */
+const COALESCE_MS = 1500;
 let t: TestApp;
 let push: PushService;
 let hook: WebhookReceiver;
@@ -15,7 +17,7 @@ const sockets: ClientSocket[] = [];
 beforeAll(async () => {
   push = await startPushService();
   hook = await startWebhookReceiver(SECRET);
-  t = await startTestApp({ NOTIFY_COALESCE_MS: '300', NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PRESENCE_GRACE_MS: '100' });
+  t = await startTestApp({ NOTIFY_COALESCE_MS: String(COALESCE_MS), NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PRESENCE_GRACE_MS: '100' });
   alice = await t.as('alice', { name: 'Alice' });
   bob = await t.as('bob', { name: 'Bob' });
   bobBrowser = push.browser();
@@ -41,7 +43,7 @@ const send = async (c: Client, roomId: string, content: string, mentions?: strin
 const hookFor = (userId: string, roomId: string) => hook.delivered(userId, roomId);
 const pushFor = (b: TestBrowser, roomId: string) => push.to(b).filter((r) => r.payload.chatRoomId === roomId).map((r) => r.payload);
 /** Long enough for a second notification of the same burst to have shown up, were there one. */
-const settle = () => sleep(900);
+const settle = () => sleep(COALESCE_MS + 600);
 
 describe('offline notifications', () => {
   it('coalesces five quick messages into one notification, the same over the webhook and Web Push', async () => {
