@@ -1,0 +1,50 @@
+/**
+ * The baseline the fan-out and idle-socket numbers are divided by: a bare Socket.IO server on the same machine,
+ * with no auth and no database. Each socket joins the channels its handshake names (the same `user:` and `room:`
+ * channels the service joins it to); `send_message` becomes one `io.to(room).emit('new_message', message)` with a
+ * message of the service's shape, and an ack. Run by the bench: PORT=… node --import tsx bench/baselines/bare-socketio.ts
+ */
+import { createServer } from 'node:http';
+import { Server } from 'socket.io';
+import { uuidv7 } from 'uuidv7';
+
+const port = Number(process.env['PORT'] ?? 0);
+const http = createServer((req, res) => {
+  res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' });
+  res.end('{"status":"ok"}');
+});
+const io = new Server(http, { maxHttpBufferSize: 128 * 1024 });
+const chat = io.of('/chat');
+const seqs = new Map<string, number>();
+
+chat.on('connection', (socket) => {
+  const rooms = (socket.handshake.auth as { rooms?: unknown }).rooms;
+  if (Array.isArray(rooms)) socket.join(rooms.filter((r): r is string => typeof r === 'string'));
+  socket.on('send_message', (p: { chatRoomId: string; content: string; clientMessageId?: string; senderId?: string }, ack?: (r: unknown) => void) => {
+    const seq = (seqs.get(p.chatRoomId) ?? 0) + 1;
+    seqs.set(p.chatRoomId, seq);
+    const message = {
+      id: uuidv7(),
+      chatRoomId: p.chatRoomId,
+      seq,
+      senderId: p.senderId ?? socket.id,
+      type: 'text',
+      content: p.content,
+      mentions: [],
+      replyToId: null,
+      replyTo: null,
+      media: [],
+      clientMessageId: p.clientMessageId ?? null,
+      createdAt: new Date().toISOString(),
+      editedAt: null,
+      deletedAt: null,
+    };
+    chat.to(`room:${p.chatRoomId}`).emit('new_message', message);
+    if (typeof ack === 'function') ack({ ok: true, data: message });
+  });
+});
+
+http.listen(port, '127.0.0.1');
+const stop = () => io.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,234 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { LatencySummary } from './histogram.js';
+import type { IdleResult } from '../scenarios/idle.js';
+import type { RampResult, StepResult } from '../scenarios/fanout.js';
+import type { DatasetSide, RawInsertResult } from '../scenarios/dataset.js';
+import type { ReconnectResult } from '../scenarios/reconnect.js';
+
+export interface EngineResult {
+  engine: 'pglite' | 'postgres';
+  label: string;
+  seed?: { seconds: number; rowsPerS: number; messages: number; rooms: number };
+  idle?: IdleResult;
+  fanout?: Record<string, RampResult>;
+  rawInsert?: RawInsertResult;
+  dataset?: { messages: number; raw: DatasetSide; rest: DatasetSide; receiptRows: number; marks: number; markedTo: number[] };
+  reconnect?: ReconnectResult[];
+  startup?: { prepared: number[]; fresh?: number[]; phases?: { nodeAndTsxBootMs: number; importAppMs: number; openPgliteMs: number; migrateMs: number; buildAppMs: number; listenMs: number } };
+  cluster?: { rate: number; size: number; two: StepResult; one: StepResult | null };
+  serverErrors: string[];
+  failures: string[];
+}
+
+export interface BenchResult {
+  date: string;
+  mode: 'quick' | 'full';
+  seconds: number;
+  machine: { cpus: number; model: string; memoryGiB: number; loadAvgStart: number[]; loadAvgEnd: number[]; node: string; pinned: string | null };
+  commit: string | null;
+  /** Files under src/ that differ from the commit (the code measured is the working tree). */
+  uncommitted: string[];
+  sizes: Record<string, unknown>;
+  bare: { idle?: IdleResult; fanout?: Record<string, RampResult> };
+  engines: EngineResult[];
+  rows: Row[];
+}
+
+export interface Row {
+  engine: string;
+  scenario: string;
+  metric: string;
+  service: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  /** true met, false missed, null no target or not measured. */
+  met: boolean | null;
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) : '–');
+const pp = (l: LatencySummary | undefined) => (l && l.count ? `${ms(l.p50)} / ${ms(l.p99)} ms` : '–');
+const kb = (b: number) => (Number.isFinite(b) ? `${(b / 1024).toFixed(1)} KiB` : '–');
+/** RSS grows in steps (the allocator keeps freed pages): a delta under 2 MiB over all sockets is noise, not a number. */
+const rssKb = (perSocket: number, sockets: number) => (Number.isFinite(perSocket) && perSocket * sockets < 2 * 2 ** 20 ? 'below noise' : kb(perSocket));
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : Number.NaN);
+const x = (r: number) => (Number.isFinite(r) ? `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×` : '–');
+/** Ratio of p50s and of p99s, service over baseline. */
+const xx = (a: LatencySummary | undefined, b: LatencySummary | undefined) => (a && b ? `${x(ratio(a.p50, b.p50))} / ${x(ratio(a.p99, b.p99))}` : '–');
+const rate = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? `${Math.round(v).toLocaleString('en')}/s` : '–');
+
+export function buildRows(r: BenchResult): Row[] {
+  const rows: Row[] = [];
+  for (const e of r.engines) {
+    const add = (row: Omit<Row, 'engine'>) => rows.push({ engine: e.label, ...row });
+    if (e.idle && r.bare.idle) {
+      const s = e.idle;
+      const b = r.bare.idle;
+      const name = `${s.sockets.toLocaleString('en')} idle authenticated sockets`;
+      const heap = ratio(s.heapPerSocket, b.heapPerSocket);
+      const rss = ratio(s.rssPerSocket, b.rssPerSocket);
+      const conn = ratio(s.connect.p99, b.connect.p99);
+      add({ scenario: name, metric: 'heap per socket', service: kb(s.heapPerSocket), baseline: `${kb(b.heapPerSocket)} bare Socket.IO`, ratio: x(heap), target: '≤ 1.5×', met: Number.isFinite(heap) ? heap <= 1.5 : null });
+      const rssNoise = s.rssPerSocket * s.sockets < 2 * 2 ** 20 || b.rssPerSocket * b.sockets < 2 * 2 ** 20;
+      add({
+        scenario: name,
+        metric: 'RSS per socket',
+        service: rssKb(s.rssPerSocket, s.sockets),
+        baseline: rssKb(b.rssPerSocket, b.sockets),
+        ratio: rssNoise ? '' : x(rss),
+        target: '≤ 1.5×',
+        met: rssNoise || !Number.isFinite(rss) ? null : rss <= 1.5,
+      });
+      add({
+        scenario: name,
+        metric: `connect p50 / p99 (${s.concurrency} at a time)`,
+        service: `${pp(s.connect)} (${rate(s.connectPerS)})`,
+        baseline: `${pp(b.connect)} (${rate(b.connectPerS)})`,
+        ratio: xx(s.connect, b.connect),
+        target: '≤ 1.5× (p99)',
+        met: Number.isFinite(conn) ? conn <= 1.5 : null,
+      });
+    }
+    for (const [size, ramp] of Object.entries(e.fanout ?? {})) {
+      const bare = r.bare.fanout?.[size];
+      const name = `room of ${size}, all online (${ramp.rooms} room${ramp.rooms > 1 ? 's' : ''})`;
+      const max = ramp.max;
+      const bmax = bare?.max ?? null;
+      const vsBare = ratio(max?.persistedPerS ?? Number.NaN, bmax?.persistedPerS ?? Number.NaN);
+      add({
+        scenario: name,
+        metric: 'max msgs/s, all-recipient p99 < 100 ms, 0 lost',
+        service: rate(max?.persistedPerS),
+        baseline: `${rate(bmax?.persistedPerS)} bare emit${bare && bare.stoppedBy !== 'loss or errors' && !bare.stoppedBy.startsWith('p99') ? ` (${bare.stoppedBy})` : ''}`,
+        ratio: x(vsBare),
+        target: size === '10' ? '≥ 0.5×' : '',
+        met: size === '10' && Number.isFinite(vsBare) ? vsBare >= 0.5 : null,
+      });
+      if (e.rawInsert) {
+        const vsRaw = ratio(max?.persistedPerS ?? Number.NaN, e.rawInsert.insertPerS);
+        add({ scenario: name, metric: 'max persisted msgs/s vs raw INSERTs', service: rate(max?.persistedPerS), baseline: `${rate(e.rawInsert.insertPerS)} raw INSERT (${rate(e.rawInsert.txPerS)} raw send tx)`, ratio: x(vsRaw), target: '', met: null });
+      }
+      const half = ramp.half;
+      add({
+        scenario: name,
+        metric: `send → every recipient p50 / p99 at half max (${rate(half?.rate)})`,
+        service: pp(half?.all),
+        baseline: bare?.half ? `${pp(bare.half.all)} at ${rate(bare.half.rate)}` : '–',
+        ratio: x(ratio(half?.all.p99 ?? Number.NaN, bare?.half?.all.p99 ?? Number.NaN)),
+        target: 'p99 ≤ 20 ms',
+        met: half ? half.all.p99 <= 20 : null,
+      });
+      const cpu = max?.serverCpuUsPerDelivery ?? Number.NaN;
+      const bcpu = bmax?.serverCpuUsPerDelivery ?? Number.NaN;
+      add({ scenario: name, metric: 'server CPU per delivered message (at max)', service: Number.isFinite(cpu) ? `${cpu.toFixed(0)} µs` : '–', baseline: Number.isFinite(bcpu) ? `${bcpu.toFixed(0)} µs` : '–', ratio: x(ratio(cpu, bcpu)), target: '', met: null });
+    }
+    if (e.dataset) {
+      const d = e.dataset;
+      const msgs = `${(d.messages / 1e6 >= 1 ? `${d.messages / 1e6}M` : `${Math.round(d.messages / 1000)}k`)} messages`;
+      const h = ratio(d.rest.history.p99, d.raw.history.p99);
+      add({ scenario: `history page (50), ${msgs}`, metric: 'p50 / p99 via REST', service: pp(d.rest.history), baseline: `${pp(d.raw.history)} same SQL`, ratio: xx(d.rest.history, d.raw.history), target: 'p99 ≤ 5 ms and ≤ 3×', met: d.rest.history.p99 <= 5 && h <= 3 });
+      for (const [term, lat] of Object.entries(d.rest.search)) {
+        const raw = d.raw.search[term as keyof typeof d.raw.search];
+        add({ scenario: `search "${term}", ${msgs}`, metric: `p50 / p99 (${lat.hits} hits)`, service: pp(lat), baseline: `${pp(raw)} same SQL`, ratio: xx(lat, raw), target: 'p99 ≤ 100 ms', met: lat.p99 <= 100 });
+      }
+      const perMark = d.receiptRows / Math.max(1, d.marks);
+      const allRead = d.markedTo.every((s) => s === d.markedTo[0]);
+      add({
+        scenario: `mark all read, 10k unread`,
+        metric: `p50 / p99; receipt rows per mark: ${perMark}`,
+        service: pp(d.rest.markAllRead),
+        baseline: `${pp(d.raw.markAllRead)} raw UPDATE`,
+        ratio: xx(d.rest.markAllRead, d.raw.markAllRead),
+        target: '≤ 5 ms, no per-message rows',
+        met: d.rest.markAllRead.p99 <= 5 && perMark <= 1 && allRead,
+      });
+      add({ scenario: 'unread counts, 50 rooms (GET /rooms)', metric: 'p50 / p99', service: pp(d.rest.unreadCounts), baseline: `${pp(d.raw.unreadCounts)} raw SQL`, ratio: xx(d.rest.unreadCounts, d.raw.unreadCounts), target: '', met: null });
+    }
+    for (const rc of e.reconnect ?? []) {
+      add({
+        scenario: `${rc.sockets.toLocaleString('en')} sockets drop, ${rc.messages} msgs, reconnect (${rc.variant})`,
+        metric: 'every missed message arrived; lost',
+        service: `${rc.allArrivedMs === null ? 'not all' : `${ms(rc.allArrivedMs)} ms`}; ${rc.lost} lost${rc.variant === 'state recovery' ? ` (${rc.recovered} recovered, ${rc.restCatchUps} via REST)` : ''}`,
+        baseline: '—',
+        ratio: '',
+        target: '< 1 s, 0 lost',
+        met: rc.allArrivedMs !== null && rc.allArrivedMs < 1000 && rc.lost === 0,
+      });
+    }
+    if (e.startup) {
+      const p = e.startup.prepared;
+      const worst = Math.max(...p);
+      add({
+        scenario: `start to ready (${e.engine === 'pglite' ? 'embedded, prepared DATA_DIR' : 'PostgreSQL'})`,
+        metric: `seconds${p.length > 1 ? ` (worst of ${p.length})` : ''}`,
+        service: `${(worst / 1000).toFixed(2)} s`,
+        baseline: e.startup.fresh ? `first start, empty DATA_DIR: ${(Math.max(...e.startup.fresh) / 1000).toFixed(2)} s` : '—',
+        ratio: '',
+        target: e.engine === 'pglite' ? '< 2 s' : '',
+        met: e.engine === 'pglite' ? worst < 2000 : null,
+      });
+      const ph = e.startup.phases;
+      if (ph) {
+        add({
+          scenario: 'where the start goes (diagnostic)',
+          metric: 'node + tsx / import modules / open PGlite / migrate / build app',
+          service: [ph.nodeAndTsxBootMs, ph.importAppMs, ph.openPgliteMs, ph.migrateMs, ph.buildAppMs].map((v) => `${(v / 1000).toFixed(2)}`).join(' / ') + ' s',
+          baseline: '—',
+          ratio: '',
+          target: '',
+          met: null,
+        });
+      }
+    }
+    if (e.cluster) {
+      const c = e.cluster;
+      const added = c.one ? c.two.all.p99 - c.one.all.p99 : Number.NaN;
+      add({
+        scenario: `two instances + Redis, room of ${c.size}`,
+        metric: `added p99 over one instance at ${rate(c.rate)}`,
+        service: Number.isFinite(added) ? `${added >= 0 ? '+' : ''}${ms(added)} ms (${pp(c.two.all)}, ${c.two.lost} lost)` : pp(c.two.all),
+        baseline: c.one ? `${pp(c.one.all)} one instance` : '–',
+        ratio: x(ratio(c.two.all.p99, c.one?.all.p99 ?? Number.NaN)),
+        target: '',
+        met: null,
+      });
+    }
+  }
+  return rows;
+}
+
+const mark = (m: boolean | null) => (m === null ? '' : m ? '✅' : '❌');
+
+export function markdown(r: BenchResult): string {
+  const out: string[] = [];
+  const when = r.date.replace('T', ' ').slice(0, 16) + ' UTC';
+  out.push(`Run ${when} (${r.mode}${r.mode === 'quick' ? ': scaled down' : ''}, ${Math.round(r.seconds)} s) on ${r.machine.cpus} cores (${r.machine.model}), ` +
+    `${r.machine.memoryGiB} GiB, Node ${r.machine.node}${r.commit ? `, commit ${r.commit.slice(0, 10)}` : ''}${r.uncommitted.length ? ` plus uncommitted changes to ${r.uncommitted.length} file(s) under src/` : ''}; ` +
+    `${r.machine.pinned ? `servers pinned to core ${r.machine.pinned.split('|')[0]}, load generator to core ${r.machine.pinned.split('|')[1]}` : 'unpinned'}; ` +
+    `load average ${r.machine.loadAvgStart.map((v) => v.toFixed(1)).join(' ')} at start. ` +
+    `**Numbers from a small, busy machine are indicative**: compare ratios within one run, not absolute values across runs.`);
+  for (const e of r.engines) {
+    out.push('', `**${e.label}**${e.seed ? ` — seeded ${e.seed.messages.toLocaleString('en')} messages in ${e.seed.seconds.toFixed(0)} s` : ''}`, '');
+    out.push('| scenario | metric | chat service | baseline (same run) | ratio (p50 / p99) | target | |', '|---|---|---|---|---|---|---|');
+    for (const row of r.rows.filter((x) => x.engine === e.label)) {
+      out.push(`| ${row.scenario} | ${row.metric} | ${row.service} | ${row.baseline} | ${row.ratio} | ${row.target} | ${mark(row.met)} |`);
+    }
+    if (e.failures.length) out.push('', ...e.failures.map((f) => `- ⚠️ ${f}`));
+  }
+  return out.join('\n') + '\n';
+}
+
+const BEGIN = '<!-- bench:begin -->';
+const END = '<!-- bench:end -->';
+
+/** Puts the table between the markers of the README's Benchmarks section. */
+export function updateReadme(readmePath: string, md: string, resultFile: string): boolean {
+  const text = readFileSync(readmePath, 'utf8');
+  const a = text.indexOf(BEGIN);
+  const b = text.indexOf(END);
+  if (a === -1 || b === -1 || b < a) return false;
+  const body = `${BEGIN}\n${md}\nRaw numbers (every ramp step, percentiles, CPU): [\`${path.basename(resultFile)}\`](bench/results/${path.basename(resultFile)}).\n${END}`;
+  writeFileSync(readmePath, text.slice(0, a) + body + text.slice(b + END.length));
+  return true;
+}

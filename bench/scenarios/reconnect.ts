@@ -1,0 +1,166 @@
+import { connectAll, openSocket, type ClientSocket } from '../lib/clients.js';
+import { Latency, type LatencySummary } from '../lib/histogram.js';
+import { pool, sleep, until } from '../lib/log.js';
+import { httpJson } from '../lib/processes.js';
+import type { Manifest } from '../lib/seed.js';
+
+export interface ReconnectResult {
+  variant: 'state recovery' | 'REST catch-up';
+  sockets: number;
+  messages: number;
+  /** Missed messages × the sockets that missed them. */
+  expected: number;
+  /** Time from the reconnect until the last socket had every message it missed; null when some never came. */
+  allArrivedMs: number | null;
+  perSocket: LatencySummary;
+  lost: number;
+  duplicates: number;
+  recovered: number;
+  restCatchUps: number;
+}
+
+interface Client {
+  userId: string;
+  roomId: string;
+  token: string;
+  socket: ClientSocket;
+  have: Set<string>;
+  expected: string[];
+  doneAt: number | null;
+  /** Highest seq this client holds in its room. */
+  lastSeq: number;
+}
+
+const TIMEOUT_MS = 30_000;
+
+/**
+ * 1k sockets (rooms of 50) drop their connection; a writer sends 100 messages meanwhile over REST; all reconnect at
+ * once. First with Socket.IO connection state recovery (the transport closes, the session is kept and the server
+ * replays what was not acknowledged), falling back to REST catch-up for any socket not recovered; then as after a
+ * long absence: new connections that page `GET /rooms/:id/messages?after=<last seq held>`.
+ */
+export async function reconnectStorm(baseUrl: string, token: (u: string) => Promise<string>, m: Manifest, messages: number): Promise<ReconnectResult[]> {
+  const api = `${baseUrl}/api/v1/chat`;
+  const writer = await token(m.reconnect.writer);
+  const members = m.reconnect.rooms.flatMap((r) => r.members.filter((u) => u !== m.reconnect.writer).map((u) => ({ userId: u, roomId: r.id })));
+  const tokens = await Promise.all(members.map((x) => token(x.userId)));
+  const clients: Client[] = members.map((x, i) => ({ ...x, token: tokens[i]!, socket: undefined as unknown as ClientSocket, have: new Set(), expected: [], doneAt: null, lastSeq: 0 }));
+  let duplicates = 0;
+  let measuring = false;
+  const check = (c: Client) => {
+    if (measuring && c.doneAt === null && c.expected.every((id) => c.have.has(id))) c.doneAt = performance.now();
+  };
+  const attach = (c: Client, s: ClientSocket) => {
+    c.socket = s;
+    s.on('new_message', (msg: { id: string; seq: number }, ack?: () => void) => {
+      if (typeof ack === 'function') ack();
+      if (c.have.has(msg.id)) duplicates++;
+      c.have.add(msg.id);
+      c.lastSeq = Math.max(c.lastSeq, msg.seq);
+      check(c);
+    });
+  };
+  const catchUp = async (c: Client, after: number) => {
+    for (let i = 0; i < 20; i++) {
+      const res = await httpJson('GET', `${api}/rooms/${c.roomId}/messages?after=${after}&limit=100`, c.token);
+      if (res.status !== 200) throw new Error(`catch-up: ${res.status}`);
+      for (const msg of res.body.data as Array<{ id: string; seq: number }>) {
+        c.have.add(msg.id);
+        after = Math.max(after, msg.seq);
+      }
+      c.lastSeq = Math.max(c.lastSeq, after);
+      check(c);
+      if (!res.body.hasMore) return;
+    }
+  };
+  const sendMissed = async (): Promise<Map<string, string[]>> => {
+    const ids = new Map<string, string[]>();
+    const rooms = m.reconnect.rooms;
+    await pool(Array.from({ length: messages }, (_, i) => i), 8, async (i) => {
+      const room = rooms[i % rooms.length]!;
+      const res = await httpJson('POST', `${api}/rooms/${room.id}/messages`, writer, { content: `missed ${i} while away`, clientMessageId: `rc-${Date.now()}-${i}` });
+      if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+      ids.set(room.id, [...(ids.get(room.id) ?? []), res.body.id]);
+    });
+    return ids;
+  };
+  const finish = async (variant: ReconnectResult['variant'], t0: number, recovered: () => number, rest: () => number): Promise<ReconnectResult> => {
+    await until(() => clients.every((c) => c.doneAt !== null), TIMEOUT_MS, 5);
+    const per = new Latency();
+    let lost = 0;
+    for (const c of clients) {
+      if (c.doneAt !== null) per.record(c.doneAt - t0);
+      lost += c.expected.filter((id) => !c.have.has(id)).length;
+    }
+    measuring = false;
+    const done = clients.every((c) => c.doneAt !== null);
+    return {
+      variant,
+      sockets: clients.length,
+      messages,
+      expected: clients.reduce((a, c) => a + c.expected.length, 0),
+      allArrivedMs: done ? Math.max(...clients.map((c) => c.doneAt! - t0)) : null,
+      perSocket: per.summary(),
+      lost,
+      duplicates,
+      recovered: recovered(),
+      restCatchUps: rest(),
+    };
+  };
+
+  // Connected, each socket has its recovery offset (the service's `ready` broadcast).
+  const res = await connectAll(baseUrl, clients.map((c) => ({ token: c.token })), { concurrency: 50, waitReady: true, onSocket: (s, i) => attach(clients[i]!, s) });
+  if (res.failed) throw new Error(`${res.failed} sockets failed to connect: ${res.errors.join('; ')}`);
+  await sleep(300);
+
+  // 1. Transport drop and state recovery.
+  for (const c of clients) (c.socket.io as unknown as { engine: { close(): void } }).engine.close();
+  await until(() => clients.every((c) => !c.socket.connected), 5000);
+  await sleep(300);
+  const missed = await sendMissed();
+  for (const c of clients) {
+    c.expected = missed.get(c.roomId) ?? [];
+    c.doneAt = null;
+  }
+  let restCalls = 0;
+  let recovered = 0;
+  measuring = true;
+  let t0 = performance.now();
+  for (const c of clients) {
+    const before = c.lastSeq;
+    c.socket.once('connect', () => {
+      if (c.socket.recovered) recovered++;
+      else {
+        restCalls++;
+        void catchUp(c, before).catch(() => {});
+      }
+    });
+    c.socket.connect();
+  }
+  const recovery = await finish('state recovery', t0, () => recovered, () => restCalls);
+
+  // 2. A long absence: sessions gone, new connections catch up over REST.
+  for (const c of clients) c.socket.disconnect();
+  await sleep(500);
+  const missed2 = await sendMissed();
+  for (const c of clients) {
+    c.expected = missed2.get(c.roomId) ?? [];
+    c.doneAt = null;
+  }
+  restCalls = 0;
+  measuring = true;
+  t0 = performance.now();
+  for (const c of clients) {
+    const after = c.lastSeq;
+    const s = openSocket(baseUrl, { token: c.token });
+    attach(c, s);
+    s.once('connect', () => {
+      restCalls++;
+      void catchUp(c, after).catch(() => {});
+    });
+  }
+  const rest = await finish('REST catch-up', t0, () => 0, () => restCalls);
+  for (const c of clients) c.socket.close();
+  await sleep(500);
+  return [recovery, rest];
+}
