@@ -63,7 +63,7 @@ const SIZES: Sizes = quick
 
 const RAMP: Omit<RampOptions, 'start'> = quick
   ? { factor: 2, seconds: 1, minMessages: 4, drainMs: 1000, maxSteps: 4, maxRate: 20_000, budgetMs: 4_000, refine: false, confirm: false }
-  : { factor: Math.SQRT2, seconds: 2, minMessages: 30, drainMs: 2000, maxSteps: 14, maxRate: 20_000, budgetMs: 25_000, refine: true, confirm: true };
+  : { factor: Math.SQRT2, seconds: 2, minMessages: 20, drainMs: 2000, maxSteps: 14, maxRate: 20_000, budgetMs: 25_000, refine: true, confirm: true };
 /** The bare baseline climbs in doubling steps (then refines once in full runs): it goes far higher than the service. */
 const BARE_RAMP: Omit<RampOptions, 'start'> = { ...RAMP, factor: 2, maxSteps: quick ? 3 : 8 };
 /** First rate of a ramp: about 100 deliveries/s, whatever the room size. */
@@ -223,7 +223,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     const plan = only.has('dataset')
       ? planDataset(m, quick
           ? { historySamples: 200, historyBudgetMs: 2500, searchSamples: 12, searchBudgetMs: 1200, countSamples: 30 }
-          : { historySamples: 1000, historyBudgetMs: 10_000, searchSamples: 100, searchBudgetMs: 6000, countSamples: 200 })
+          : { historySamples: 1000, historyBudgetMs: 6000, searchSamples: 100, searchBudgetMs: 4000, countSamples: 200 })
       : undefined;
     try {
       const seeded = await seedAll(raw, m, engine);
@@ -281,7 +281,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
               try {
                 await brig.connect();
                 await warm(brig);
-                const from = Math.max(2000 / (size - 1), 4 * (e.fanout![size]?.max?.rate ?? 0));
+                const from = Math.max((quick ? 2000 : 10_000) / (size - 1), 4 * (e.fanout![size]?.max?.rate ?? 0));
                 results.bare.fanout ??= {};
                 results.bare.fanout[size] = await ramp(brig, size, 'bare', { ...BARE_RAMP, start: from }, () => settle(bare!));
               } finally {
