@@ -3,12 +3,12 @@
  *  [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
- * the same machine, prints progress and the table, and writes bench/results/<date>.json and .md and latest.md; a
- * full run also puts the table in the README. PostgreSQL runs too when BENCH_DATABASE_URL (or TEST_DATABASE_URL) is
+ * the same machine, prints progress and the table, and writes bench/results/<date>.json and .md; a full run also
+ * writes latest.md and puts the table in the README. PostgreSQL runs too when BENCH_DATABASE_URL (or TEST_DATABASE_URL) is
  * set, and a two-instance + Redis row when BENCH_REDIS_URL (or TEST_REDIS_URL) is set as well. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -34,6 +34,7 @@ const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slic
 if (flag('help')) {
   process.stdout.write(
     'npm run bench [-- --quick] [--only=idle,fanout,dataset,reconnect,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
+      'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
   process.exit(0);
@@ -415,7 +416,24 @@ async function cleanup(): Promise<void> {
   await dropAll();
 }
 
+/** --render=<results json>: rebuilds the table of an earlier run (after a change to the report) and rewrites its files. */
+function render(file: string): void {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+  saved.uncommitted ??= [];
+  saved.rows = buildRows(saved);
+  writeFileSync(file, JSON.stringify(saved, null, 2) + '\n');
+  const md = markdown(saved);
+  const stamp = path.basename(file, '.json');
+  writeFileSync(path.join(path.dirname(file), `${stamp}.md`), `# Benchmarks ${stamp}\n\n${md}`);
+  if (saved.mode === 'full') writeFileSync(path.join(path.dirname(file), 'latest.md'), `# Benchmarks ${stamp}\n\n${md}`);
+  const readme = saved.mode === 'full' && !flag('no-readme') && updateReadme(path.join(ROOT, 'README.md'), md, file);
+  process.stdout.write(md);
+  log(`rewrote ${stamp}.md and latest.md${readme ? '; README updated' : ''}`);
+}
+
 async function main(): Promise<void> {
+  const renderFile = opt('render');
+  if (renderFile) return render(path.resolve(renderFile));
   pinSelf();
   const t0 = performance.now();
   log(`chat service benchmark (${quick ? 'quick' : 'full'}): engines ${engines.join(', ')}${redisUrl && engines.includes('postgres') ? ' + Redis' : ''}; scenarios ${[...only].join(', ')}`);
@@ -432,7 +450,8 @@ async function main(): Promise<void> {
   const jsonFile = path.join(dir, `${stamp}.json`);
   writeFileSync(jsonFile, JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
   writeFileSync(path.join(dir, `${stamp}.md`), `# Benchmarks ${stamp}\n\n${md}`);
-  writeFileSync(path.join(dir, 'latest.md'), `# Benchmarks ${stamp}\n\n${md}`);
+  // latest.md is what the README shows: the latest full run. Quick runs keep to their own dated files.
+  if (!quick) writeFileSync(path.join(dir, 'latest.md'), `# Benchmarks ${stamp}\n\n${md}`);
   if (profileDir) {
     const summary = profiles.map(profileText).join('\n');
     writeFileSync(path.join(dir, `${stamp}-profile.txt`), summary);
@@ -441,7 +460,7 @@ async function main(): Promise<void> {
   }
   const readme = !quick && !flag('no-readme') && updateReadme(path.join(ROOT, 'README.md'), md, jsonFile);
   process.stdout.write(`\n${md}\n`);
-  log(`wrote bench/results/${stamp}.json, ${stamp}.md and latest.md${readme ? '; README updated' : ''} (${results.seconds.toFixed(0)} s)`);
+  log(`wrote bench/results/${stamp}.json and ${stamp}.md${quick ? '' : ' and latest.md'}${readme ? '; README updated' : ''} (${results.seconds.toFixed(0)} s)`);
 }
 
 // Everything stops by itself: a watchdog ends a run that overstays, and signals clean up servers and databases.
