@@ -18,21 +18,25 @@ export function createRedis(url: string, onError: (err: Error) => void): Redis {
 
 /**
  * The client handed to the Socket.IO adapter. The adapter fires some commands without awaiting them (PUBLISH, and SET
- * when a socket's session is kept), so during an outage their rejections would go unhandled and stop the process.
- * Every promise this client returns is observed here; callers that await it still see the error.
+ * when a socket's session is kept), and ioredis itself re-sends SUBSCRIBE on the adapter's duplicates when it
+ * reconnects; a rejection of one of those (Redis away, or the client closed mid-reconnect) would go unhandled and stop
+ * the process. So every command of this client and of every client duplicated from it is observed at the one place
+ * all commands pass, `sendCommand`; callers that await a command still see its error.
  */
 export function adapterClient(redis: Redis, onError: (err: Error) => void): Redis {
-  const client = redis.duplicate();
+  const client = observeEveryCommand(redis.duplicate());
   client.on('error', onError);
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || prop === 'duplicate' || prop === 'on' || prop === 'once') return value;
-      return (...args: unknown[]) => {
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        if (result instanceof Promise) result.catch(() => {});
-        return result;
-      };
-    },
-  });
+  return client;
+}
+
+function observeEveryCommand(client: Redis): Redis {
+  const send = client.sendCommand.bind(client);
+  const duplicate = client.duplicate.bind(client);
+  client.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+    const result = send(...args);
+    if (result instanceof Promise) result.catch(() => {});
+    return result;
+  };
+  client.duplicate = (...args: Parameters<Redis['duplicate']>) => observeEveryCommand(duplicate(...args));
+  return client;
 }
