@@ -95,6 +95,20 @@ describe('POST /rooms/:id/messages', () => {
       expect(await stored(r)).toEqual({ lastSeq: 1, count: 1 });
     });
 
+    it('a retry answers with the stored message even when its checks would now fail; a new key is refused', async () => {
+      const r = await newGroup(alice, ['bob']);
+      const first = await send(alice, r, { content: 'hi @bob', mentions: ['bob'], clientMessageId: 'm-1' });
+      expect(first.status).toBe(201);
+      expect((await alice.patch(`/rooms/${r}/participants/bob/remove`)).status).toBe(200);
+      const again = await send(alice, r, { content: 'hi @bob', mentions: ['bob'], clientMessageId: 'm-1' });
+      expect({ status: again.status, body: again.body }).toEqual({ status: 200, body: first.body });
+      const blank = await send(alice, r, { content: ' ', clientMessageId: 'm-1' });
+      expect({ status: blank.status, body: blank.body }).toEqual({ status: 200, body: first.body });
+      const fresh = await send(alice, r, { content: 'hi @bob', mentions: ['bob'], clientMessageId: 'm-2' });
+      expectProblem(fresh, 400, 'VALIDATION_FAILED');
+      expect(await stored(r)).toEqual({ lastSeq: 1, count: 1 });
+    });
+
     it('5 concurrent sends with one clientMessageId store exactly one message and seq stays dense', async () => {
       const r = await newGroup(alice, ['bob']);
       const results = await Promise.all(Array.from({ length: 5 }, () => send(alice, r, { content: 'dup', clientMessageId: 'same' })));

@@ -103,6 +103,34 @@ describe('membership changes reach every live socket', () => {
     expect(view.participants.find((p: any) => p.userId === 'bob').lastDeliveredSeq).toBe(1);
   });
 
+  it('moves every acking user to the highest seq acked in each room when acks arrive together', async () => {
+    const group = (await alice.post('/rooms', { type: 'group', name: 'batched acks', participantIds: ['bob', 'carol'] })).body;
+    const pair = (await alice.post('/rooms', { type: 'group', name: 'batched acks 2', participantIds: ['bob'] })).body;
+    const b = await open(bob);
+    const c = await open(carol);
+    b.on('new_message', (_m, ack) => ack());
+    c.on('new_message', (_m, ack) => ack());
+    await Promise.all([
+      ...[1, 2, 3].map((i) => alice.post(`/rooms/${group.id}/messages`, { content: `g${i}` })),
+      ...[1, 2].map((i) => alice.post(`/rooms/${pair.id}/messages`, { content: `p${i}` })),
+    ]);
+    const delivered = async (roomId: string) =>
+      Object.fromEntries((await alice.get(`/rooms/${roomId}`)).body.participants.map((p: any) => [p.userId, p.lastDeliveredSeq]));
+    let g: Record<string, number> = {}, p: Record<string, number> = {};
+    for (let i = 0; i < 60; i++) {
+      [g, p] = await Promise.all([delivered(group.id), delivered(pair.id)]);
+      if (g['bob'] === 3 && g['carol'] === 3 && p['bob'] === 2) break;
+      await sleep(50);
+    }
+    expect(g).toEqual({ alice: 3, bob: 3, carol: 3 });
+    expect(p).toEqual({ alice: 2, bob: 2 });
+    const last = (await alice.get(`/rooms/${group.id}/messages`)).body.data[2];
+    const receipts = Object.fromEntries((await alice.get(`/messages/${last.id}/receipts`)).body.data.map((r: any) => [r.userId, r]));
+    expect(receipts['bob'].deliveredAt).not.toBeNull();
+    expect(receipts['carol'].deliveredAt).not.toBeNull();
+    expect(receipts['carol'].readAt).toBeNull();
+  });
+
   it('throttles a flood of typing_start to one announcement and refuses past the budget', async () => {
     const room = (await alice.post('/rooms', { type: 'direct', participantIds: ['bob'] })).body;
     const a = await open(alice);

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import type { Executor } from '../db/client.js';
-import { chatMessage, chatParticipant, chatRoom, messageReadReceipt } from '../db/schema.js';
+import { queryRows, type Executor } from '../db/client.js';
+import { chatMessage, chatRoom } from '../db/schema.js';
 import { REPLY_PREVIEW_CODE_POINTS } from './messages.schemas.js';
 
 export const reply = alias(chatMessage, 'reply');
@@ -100,12 +100,15 @@ export class MessagesRepository {
     return row;
   }
 
-  /** The last message of each room (the one at the room's last_seq). */
+  /** The last message of each room: found through the room's last_seq, one index probe per room. */
   async lastOf(roomIds: string[]): Promise<MessageRow[]> {
     if (roomIds.length === 0) return [];
-    return this.select(
-      and(inArray(chatMessage.roomId, roomIds), sql`${chatMessage.seq} = (select last_seq from chat_room r where r.id = ${chatMessage.roomId})`),
-    );
+    return this.db
+      .select(messageColumns)
+      .from(chatRoom)
+      .innerJoin(chatMessage, and(eq(chatMessage.roomId, chatRoom.id), eq(chatMessage.seq, chatRoom.lastSeq)))
+      .leftJoin(reply, and(eq(reply.roomId, chatMessage.roomId), eq(reply.seq, chatMessage.replyToSeq)))
+      .where(inArray(chatRoom.id, roomIds));
   }
 
   /** Up to `limit` messages with seq < before (or the latest), newest first. */
@@ -120,42 +123,40 @@ export class MessagesRepository {
     return this.select(and(eq(chatMessage.roomId, roomId), bound)).orderBy(asc(chatMessage.seq)).limit(limit);
   }
 
-  /** The id of the message at a seq (null for seq 0). */
-  async idAt(roomId: string, seq: number): Promise<string | null> {
-    if (seq <= 0) return null;
-    const [row] = await this.db.select({ id: chatMessage.id }).from(chatMessage).where(and(eq(chatMessage.roomId, roomId), eq(chatMessage.seq, seq)));
-    return row?.id ?? null;
-  }
-
   /**
-   * The write path, inside the caller's transaction: take the next seq under the room's row lock (dense under
-   * concurrency), insert, and move the sender's read and delivery positions to the new message.
+   * The write path as one statement, so a send costs one round trip and commits by itself (or inside the caller's
+   * transaction): take the next seq under the room's row lock (dense under concurrency), insert, and move the sender's
+   * read and delivery positions to the new message. Any failure (a clientMessageId already stored) undoes all of it,
+   * seq included. Undefined when the room is gone.
    */
-  async insertNext(msg: NewMessage): Promise<{ seq: number; createdAt: Date }> {
-    const [room] = await this.db
-      .update(chatRoom)
-      .set({ lastSeq: sql`${chatRoom.lastSeq} + 1`, lastActivityAt: sql`now()` })
-      .where(eq(chatRoom.id, msg.roomId))
-      .returning({ seq: chatRoom.lastSeq });
-    const seq = room!.seq;
-    const [inserted] = await this.db
-      .insert(chatMessage)
-      .values({ ...msg, seq, searchDoc: sql`${msg.searchDoc}::tsvector` })
-      .returning({ createdAt: chatMessage.createdAt });
-    await this.db
-      .update(chatParticipant)
-      .set({
-        lastReadSeq: sql`greatest(${chatParticipant.lastReadSeq}, ${seq})`,
-        lastReadAt: sql`now()`,
-        lastDeliveredSeq: sql`greatest(${chatParticipant.lastDeliveredSeq}, ${seq})`,
-        lastDeliveredAt: sql`now()`,
-      })
-      .where(and(eq(chatParticipant.roomId, msg.roomId), eq(chatParticipant.userId, msg.senderId)));
-    // Sending is reading: recorded as a read action so receipts show when the sender saw the room up to here.
-    await this.db
-      .insert(messageReadReceipt)
-      .values({ roomId: msg.roomId, userId: msg.senderId, kind: 'read', upToSeq: seq })
-      .onConflictDoNothing();
-    return { seq, createdAt: inserted!.createdAt };
+  async insertNext(msg: NewMessage): Promise<{ seq: number; createdAt: Date } | undefined> {
+    const rows = await queryRows<{ seq: number; created_at: Date | string }>(
+      this.db,
+      sql`with room as (
+            update chat_room set last_seq = last_seq + 1, last_activity_at = now()
+            where id = ${msg.roomId}
+            returning last_seq as seq),
+          inserted as (
+            insert into chat_message (id, room_id, seq, sender_id, type, content, mentions, reply_to_seq, client_message_id, has_media, search_doc)
+            select ${msg.id}::uuid, ${msg.roomId}::uuid, room.seq, ${msg.senderId}::text, ${msg.type}::text, ${msg.content}::text,
+              array(select jsonb_array_elements_text(${JSON.stringify(msg.mentions)}::jsonb)), ${msg.replyToSeq}::bigint,
+              ${msg.clientMessageId}::text, ${msg.hasMedia}::boolean, ${msg.searchDoc}::tsvector
+            from room
+            returning seq, created_at),
+          sender as (
+            update chat_participant p set
+              last_read_seq = greatest(p.last_read_seq, i.seq), last_read_at = now(),
+              last_delivered_seq = greatest(p.last_delivered_seq, i.seq), last_delivered_at = now()
+            from inserted i
+            where p.room_id = ${msg.roomId} and p.user_id = ${msg.senderId}),
+          -- Sending is reading: recorded as a read action so receipts show when the sender saw the room up to here.
+          receipt as (
+            insert into message_read_receipt (room_id, user_id, kind, up_to_seq)
+            select ${msg.roomId}::uuid, ${msg.senderId}::text, 'read', seq from inserted
+            on conflict do nothing)
+          select seq, created_at from inserted`,
+    );
+    const row = rows[0];
+    return row && { seq: Number(row.seq), createdAt: new Date(row.created_at) };
   }
 }

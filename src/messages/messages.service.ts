@@ -1,15 +1,15 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db } from '../db/client.js';
-import { notFound } from '../errors.js';
+import { AppError, notFound } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { isId, newId } from '../ids.js';
 import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
-import type { RoomsRepository } from '../rooms/rooms.repository.js';
+import type { RoomRow, RoomsRepository } from '../rooms/rooms.repository.js';
 import { documentVector } from '../search/tokenize.js';
 import type { MediaRow } from '../media/media.repository.js';
 import type { MediaService } from '../media/media.service.js';
 import type { MessagePresenter } from './messages.mapper.js';
-import type { MessagesRepository } from './messages.repository.js';
+import type { MessagesRepository, NewMessage } from './messages.repository.js';
 import { REPLY_PREVIEW_CODE_POINTS, type HistoryInput, type MessageView, type SendMessageInput } from './messages.schemas.js';
 
 export interface HistoryPage {
@@ -37,10 +37,21 @@ export class MessagesService {
   async send(auth: AuthContext, roomId: string, input: SendMessageInput): Promise<{ message: MessageView; created: boolean }> {
     const { room } = await this.guard.member(auth, roomId);
     const clientMessageId = input.clientMessageId ?? null;
-    if (clientMessageId !== null) {
-      const existing = await this.messages.findByClientId(room.id, auth.userId, clientMessageId);
-      if (existing) return { message: await this.presenter.one(existing), created: false };
+    try {
+      return { message: await this.create(auth, room, input, clientMessageId), created: true };
+    } catch (err) {
+      // Retries are rare, so they are not looked up before every send: a retry of a stored clientMessageId fails on
+      // the unique index (or on a check that no longer passes, such as its media being claimed already) and is
+      // answered with the stored message.
+      if (clientMessageId !== null && (err instanceof AppError || isUniqueViolation(err, 'chat_message_client_id_uq'))) {
+        const existing = await this.messages.findByClientId(room.id, auth.userId, clientMessageId);
+        if (existing) return { message: await this.presenter.one(existing), created: false };
+      }
+      throw err;
     }
+  }
+
+  private async create(auth: AuthContext, room: RoomRow, input: SendMessageInput, clientMessageId: string | null): Promise<MessageView> {
     const content = input.content;
     const mediaIds = input.mediaIds ?? [];
     if (mediaIds.length === 0 && content.trim() === '') throw invalid('content must not be empty', '/content');
@@ -60,37 +71,29 @@ export class MessagesService {
       replyTo = { id: target.id, seq: target.seq, senderId: target.senderId, type: target.type, content: [...target.content].slice(0, REPLY_PREVIEW_CODE_POINTS).join('') };
     }
     const type = this.media.messageType(pending);
-
-    const id = newId();
-    let stored: { seq: number; createdAt: Date; media: MediaRow[] };
-    try {
-      stored = await this.db.transaction(async (tx) => {
-        const { seq, createdAt } = await this.messages.with(tx).insertNext({
-          id,
-          roomId: room.id,
-          senderId: auth.userId,
-          type,
-          content,
-          mentions,
-          replyToSeq: replyTo?.seq ?? null,
-          clientMessageId,
-          hasMedia: pending.length > 0,
-          searchDoc: documentVector(content),
-        });
-        const media = pending.length ? await this.media.claim(tx, auth, room.id, mediaIds, id) : [];
-        return { seq, createdAt, media };
-      });
-    } catch (err) {
-      // A concurrent retry of the same clientMessageId won the race: answer with its message.
-      if (clientMessageId !== null && isUniqueViolation(err, 'chat_message_client_id_uq')) {
-        const existing = await this.messages.findByClientId(room.id, auth.userId, clientMessageId);
-        if (existing) return { message: await this.presenter.one(existing), created: false };
-      }
-      throw err;
-    }
+    const row: NewMessage = {
+      id: newId(),
+      roomId: room.id,
+      senderId: auth.userId,
+      type,
+      content,
+      mentions,
+      replyToSeq: replyTo?.seq ?? null,
+      clientMessageId,
+      hasMedia: pending.length > 0,
+      searchDoc: documentVector(content),
+    };
+    // A text message is one statement, committed by itself; files are claimed in the same transaction.
+    const stored = pending.length
+      ? await this.db.transaction(async (tx) => {
+          const inserted = await this.messages.with(tx).insertNext(row);
+          return inserted && { ...inserted, media: await this.media.claim(tx, auth, room.id, mediaIds, row.id) };
+        })
+      : await this.messages.insertNext(row).then((inserted) => inserted && { ...inserted, media: [] as MediaRow[] });
+    if (!stored) throw notFound('Room'); // deleted between the check and the insert
     // Everything is known: no read-back of the row just written.
     const message: MessageView = {
-      id,
+      id: row.id,
       chatRoomId: room.id,
       seq: stored.seq,
       senderId: auth.userId,
@@ -106,7 +109,7 @@ export class MessagesService {
       deletedAt: null,
     };
     this.bus.publish('message.created', { message, roomType: room.type });
-    return { message, created: true };
+    return message;
   }
 
   /** Keyset pages by seq: the latest, before/after a seq, or around a message. Data is always ascending. */

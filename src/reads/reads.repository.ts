@@ -1,12 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { queryRows, type Executor } from '../db/client.js';
 
-export type WatermarkKind = 'read' | 'delivered';
-
 export interface Watermark {
   advanced: boolean;
   seq: number;
   at: Date | null;
+  /** The message at `seq` (null at seq 0). */
+  messageId: string | null;
 }
 
 export interface ReceiptRow {
@@ -15,45 +15,64 @@ export interface ReceiptRow {
   readAt: Date | null;
 }
 
-const COLUMNS = {
-  read: { seq: sql.raw('last_read_seq'), at: sql.raw('last_read_at') },
-  delivered: { seq: sql.raw('last_delivered_seq'), at: sql.raw('last_delivered_at') },
-};
-
 export class ReadsRepository {
   constructor(private readonly db: Executor) {}
 
   /**
-   * Moves a participant's watermark forward (never back) to `toSeq`, or to the room's last seq when toSeq is null,
-   * recording one receipt row per advance. Reading implies delivery, so a read also lifts the delivery watermark.
-   * Constant time whatever the number of unread messages.
+   * Moves a participant's read watermark forward (never back) to `toSeq`, or to the room's last seq when toSeq is
+   * null, recording one receipt row per advance. Reading implies delivery, so the delivery watermark follows.
+   * One statement, constant time whatever the number of unread messages; undefined when the user is not in the room.
    */
-  async advance(kind: WatermarkKind, roomId: string, userId: string, toSeq: number | null): Promise<Watermark | undefined> {
-    const c = COLUMNS[kind];
+  async advanceRead(roomId: string, userId: string, toSeq: number | null): Promise<Watermark | undefined> {
     const target = toSeq === null ? sql`(select last_seq from chat_room where id = ${roomId})` : sql`${toSeq}::bigint`;
-    const alsoDelivered =
-      kind === 'read'
-        ? sql`, last_delivered_seq = greatest(last_delivered_seq, ${target}),
-              last_delivered_at = case when last_delivered_seq < ${target} then now() else last_delivered_at end`
-        : sql``;
-    const rows = await queryRows<{ seq: number; at: Date | null; advanced: boolean }>(
+    const rows = await queryRows<{ seq: number; at: Date | string | null; advanced: boolean; message_id: string | null }>(
       this.db,
       sql`with moved as (
-            update chat_participant set ${c.seq} = ${target}, ${c.at} = now() ${alsoDelivered}
-            where room_id = ${roomId} and user_id = ${userId} and ${c.seq} < ${target}
-            returning ${c.seq} as seq, ${c.at} as at),
+            update chat_participant set last_read_seq = ${target}, last_read_at = now(),
+              last_delivered_seq = greatest(last_delivered_seq, ${target}),
+              last_delivered_at = case when last_delivered_seq < ${target} then now() else last_delivered_at end
+            where room_id = ${roomId} and user_id = ${userId} and last_read_seq < ${target}
+            returning last_read_seq as seq, last_read_at as at),
           receipt as (
             insert into message_read_receipt (room_id, user_id, kind, up_to_seq, at)
-            select ${roomId}::uuid, ${userId}::text, ${kind}::text, seq, at from moved
-            on conflict do nothing)
-          select seq, at, true as advanced from moved
-          union all
-          select ${c.seq} as seq, ${c.at} as at, false as advanced from chat_participant
-          where room_id = ${roomId} and user_id = ${userId} and not exists (select 1 from moved)`,
+            select ${roomId}::uuid, ${userId}::text, 'read', seq, at from moved
+            on conflict do nothing),
+          mark as (
+            select seq, at, true as advanced from moved
+            union all
+            select last_read_seq, last_read_at, false from chat_participant
+            where room_id = ${roomId} and user_id = ${userId} and not exists (select 1 from moved))
+          select mark.seq, mark.at, mark.advanced, m.id as message_id
+          from mark left join chat_message m on m.room_id = ${roomId} and m.seq = mark.seq`,
     );
     const row = rows[0];
     if (!row) return undefined;
-    return { advanced: row.advanced, seq: Number(row.seq), at: row.at ? new Date(row.at) : null };
+    return { advanced: row.advanced, seq: Number(row.seq), at: row.at ? new Date(row.at) : null, messageId: row.message_id };
+  }
+
+  /**
+   * Delivery acks gathered over a short window, written as one statement: each (room, user) watermark moves forward to
+   * its seq, with one receipt row per move. Returns the moves that happened. The rows travel as one JSON parameter,
+   * which both drivers pass the same way.
+   */
+  async advanceDelivered(marks: Array<{ roomId: string; userId: string; seq: number }>): Promise<Array<{ roomId: string; userId: string; seq: number; at: Date }>> {
+    if (marks.length === 0) return [];
+    const rows = await queryRows<{ room_id: string; user_id: string; seq: number; at: Date | string }>(
+      this.db,
+      sql`with input as (
+            select * from jsonb_to_recordset(${JSON.stringify(marks)}::jsonb) as i("roomId" uuid, "userId" text, seq bigint)),
+          moved as (
+            update chat_participant p set last_delivered_seq = i.seq, last_delivered_at = now()
+            from input i
+            where p.room_id = i."roomId" and p.user_id = i."userId" and p.last_delivered_seq < i.seq
+            returning p.room_id, p.user_id, p.last_delivered_seq as seq, p.last_delivered_at as at),
+          receipt as (
+            insert into message_read_receipt (room_id, user_id, kind, up_to_seq, at)
+            select room_id, user_id, 'delivered', seq, at from moved
+            on conflict do nothing)
+          select room_id, user_id, seq, at from moved`,
+    );
+    return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id, seq: Number(r.seq), at: new Date(r.at) }));
   }
 
   /** Delivery and read time of the message at `seq` for every participant, from the receipt actions. */

@@ -40,12 +40,12 @@ export class ReadsService {
   }
 
   private async advance(auth: AuthContext, roomId: string, seq: number | null): Promise<ReadState> {
-    const mark = await this.reads.advance('read', roomId, auth.userId, seq);
+    const mark = await this.reads.advanceRead(roomId, auth.userId, seq);
     if (!mark) throw notFound('Room'); // left the room between the check and the update
     const state: ReadState = {
       chatRoomId: roomId,
       userId: auth.userId,
-      messageId: await this.messages.idAt(roomId, mark.seq),
+      messageId: mark.messageId,
       lastReadSeq: mark.seq,
       readAt: mark.at ? mark.at.toISOString() : null,
     };
@@ -53,11 +53,13 @@ export class ReadsService {
     return state;
   }
 
-  /** A recipient's client acknowledged `new_message`: its delivery watermark moves to that seq. */
-  async markDelivered(auth: AuthContext, roomId: string, seq: number): Promise<void> {
-    const mark = await this.reads.advance('delivered', roomId, auth.userId, seq);
-    if (mark?.advanced) {
-      this.bus.publish('delivery.advanced', { chatRoomId: roomId, userId: auth.userId, lastDeliveredSeq: mark.seq, deliveredAt: mark.at!.toISOString() });
+  /**
+   * Recipients' clients acknowledged `new_message`: each user's delivery watermark in each room moves to the highest
+   * acknowledged seq, in one write for the whole batch. An ack from someone no longer in the room moves nothing.
+   */
+  async markDelivered(marks: Array<{ roomId: string; userId: string; seq: number }>): Promise<void> {
+    for (const mark of await this.reads.advanceDelivered(marks)) {
+      this.bus.publish('delivery.advanced', { chatRoomId: mark.roomId, userId: mark.userId, lastDeliveredSeq: mark.seq, deliveredAt: mark.at.toISOString() });
     }
   }
 

@@ -1,4 +1,3 @@
-import type { AuthContext } from '../auth/tokens.js';
 import type { EventBus } from '../events.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { MessagePresenter } from '../messages/messages.mapper.js';
@@ -11,6 +10,10 @@ import type { RealtimeRepository } from './realtime.repository.js';
 const DELIVERY_FLUSH_MS = 100;
 const REPLAY_LIMIT_PER_ROOM = 100;
 const PEER_MESSAGE = 'chat:message';
+/** socket.io-parser's PacketType.EVENT. */
+const EVENT_PACKET = 2;
+/** Socket.IO keeps a socket's pending acks in this private map; its own broadcast timeout clears them the same way. */
+type WithAcks = { acks: Map<number, unknown> };
 /** A client that has not acknowledged by then is not counted as delivered (the message stays unacknowledged). */
 const DELIVERY_ACK_TIMEOUT_MS = 60_000;
 
@@ -32,7 +35,7 @@ export interface FanoutDeps {
  */
 export class Fanout {
   /** Delivery acks gathered per user and room and written as one watermark move: a busy room costs no write per ack. */
-  private readonly pendingDelivery = new Map<string, { auth: AuthContext; roomId: string; seq: number }>();
+  private readonly pendingDelivery = new Map<string, { roomId: string; userId: string; seq: number }>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: Array<() => void> = [];
 
@@ -76,30 +79,31 @@ export class Fanout {
     if (deps.clustered) this.nsp.on(PEER_MESSAGE as never, ((message: MessageView) => this.deliver(message)) as never);
   }
 
-  /** new_message to every socket in the room, each with its own ack so we know whose client received it. */
+  /** new_message to every socket of this instance in the room. */
   private deliver(message: MessageView): void {
     const sids = this.nsp.adapter.rooms.get(roomChannel(message.chatRoomId));
-    if (!sids) return;
-    for (const sid of sids) {
-      const socket = this.nsp.sockets.get(sid);
-      if (socket) this.emitMessage(socket, message);
-    }
+    if (sids) this.emitMessage(message, sids);
   }
 
   /**
-   * Through a one-socket local broadcast rather than socket.emit: with connection state recovery on, socket.emit
-   * routes every packet through the adapter (with Redis, a stream entry per recipient), though packets with an ack
-   * are never kept for recovery anyway — replayMissed covers them.
+   * new_message to some sockets of this instance: encoded once for all of them, each with its own ack so we know whose
+   * client received it (Socket.IO calls a broadcast's ack with the acking socket as `this`). Local only: with
+   * connection state recovery on, packets with an ack are never kept for recovery anyway — replayMissed covers them.
+   * One timer per message lets go of the acks of clients that never answer.
    */
-  private emitMessage(socket: ChatSocket, message: MessageView): void {
-    const onAck = (err: Error | null) => {
-      if (!err) this.acked(socket, message);
-    };
-    (this.nsp.local.to(socket.id).timeout(DELIVERY_ACK_TIMEOUT_MS) as unknown as { emit(ev: string, m: MessageView, cb: typeof onAck): void }).emit(
-      'new_message',
-      message,
-      onAck,
-    );
+  private emitMessage(message: MessageView, sids: Iterable<string>): void {
+    const waiting = new Set(sids);
+    if (waiting.size === 0) return;
+    const packet: { type: number; data: unknown[]; id?: number } = { type: EVENT_PACKET, data: ['new_message', message] };
+    const timer = setTimeout(() => {
+      for (const sid of waiting) (this.nsp.sockets.get(sid) as unknown as WithAcks | undefined)?.acks.delete(packet.id!);
+    }, DELIVERY_ACK_TIMEOUT_MS);
+    const acked = (socket: ChatSocket) => this.acked(socket, message);
+    this.nsp.adapter.broadcastWithAck(packet, { rooms: new Set(waiting), flags: { local: true } }, () => {}, function (this: ChatSocket) {
+      if (!waiting.delete(this.id)) return;
+      if (waiting.size === 0) clearTimeout(timer);
+      acked(this);
+    });
   }
 
   private acked(socket: ChatSocket, message: MessageView): void {
@@ -107,17 +111,16 @@ export class Fanout {
     if ((seen[message.chatRoomId] ?? 0) < message.seq) seen[message.chatRoomId] = message.seq;
     const key = `${auth.userId}\n${message.chatRoomId}`;
     const pending = this.pendingDelivery.get(key);
-    if (!pending || pending.seq < message.seq) this.pendingDelivery.set(key, { auth, roomId: message.chatRoomId, seq: message.seq });
+    if (!pending || pending.seq < message.seq) this.pendingDelivery.set(key, { roomId: message.chatRoomId, userId: auth.userId, seq: message.seq });
     this.flushTimer ??= setTimeout(() => void this.flushDeliveries(), DELIVERY_FLUSH_MS);
   }
 
   private async flushDeliveries(): Promise<void> {
     this.flushTimer = undefined;
+    if (this.pendingDelivery.size === 0) return;
     const batch = [...this.pendingDelivery.values()];
     this.pendingDelivery.clear();
-    for (const d of batch) {
-      await this.deps.reads.markDelivered(d.auth, d.roomId, d.seq).catch((err: unknown) => this.deps.log.error({ err }, 'delivery update failed'));
-    }
+    await this.deps.reads.markDelivered(batch).catch((err: unknown) => this.deps.log.error({ err }, 'delivery update failed'));
   }
 
   /** After a recovered reconnect: the messages of each room above what this socket acknowledged. */
@@ -128,7 +131,7 @@ export class Fanout {
       const from = seen[roomId] ?? lastSeq;
       if (lastSeq <= from || !socket.rooms.has(roomChannel(roomId))) continue;
       const rows = await this.deps.messagesRepo.newer(roomId, from, REPLAY_LIMIT_PER_ROOM);
-      for (const message of await this.deps.presenter.present(rows)) this.emitMessage(socket, message);
+      for (const message of await this.deps.presenter.present(rows)) this.emitMessage(message, [socket.id]);
     }
   }
 
