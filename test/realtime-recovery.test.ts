@@ -47,4 +47,42 @@ describe('short drops', () => {
     a.close();
     b.close();
   });
+
+  it('replays to many sockets dropped together, each its own missed messages in order and once, across rooms', async () => {
+    const users = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
+    const group = (await alice.post('/rooms', { type: 'group', name: 'storm', participantIds: users })).body;
+    const small = (await alice.post('/rooms', { type: 'group', name: 'storm 2', participantIds: users.slice(0, 3) })).body;
+    const clients = await Promise.all(users.map((u) => t.as(u)));
+    // Two sockets of u1, so the same user recovers twice.
+    const tokens = [...clients.map((c) => c.token), clients[0]!.token];
+    const sockets = await Promise.all(tokens.map((token) => connect(t.baseUrl, token, { reconnection: true })));
+    const received = sockets.map(() => [] as string[]);
+    sockets.forEach((s, i) => s.on('new_message', (m, ack) => {
+      received[i]!.push(`${m.chatRoomId === group.id ? 'g' : 's'}${m.seq}:${m.content}`);
+      ack();
+    }));
+    await sleep(100);
+    await alice.post(`/rooms/${group.id}/messages`, { content: 'before' });
+    await sleep(300); // acks reach the server: the replay starts above this message
+
+    const back = sockets.map((s) => new Promise<void>((resolve) => s.io.once('reconnect', () => resolve())));
+    for (const s of sockets) {
+      s.io.reconnectionDelay(500);
+      s.io.engine.close();
+    }
+    await sleep(100);
+    for (let i = 1; i <= 3; i++) await alice.post(`/rooms/${group.id}/messages`, { content: `g missed ${i}` });
+    await alice.post(`/rooms/${small.id}/messages`, { content: 's missed' });
+    await Promise.all(back);
+    await sleep(500);
+    const inGroup = ['g1:before', 'g2:g missed 1', 'g3:g missed 2', 'g4:g missed 3'];
+    sockets.forEach((s, i) => {
+      expect(s.recovered).toBe(true);
+      const user = i === users.length ? 'u1' : users[i]!;
+      const expected = users.slice(0, 3).includes(user) ? [...inGroup, 's1:s missed'] : inGroup;
+      expect([...received[i]!].sort()).toEqual(expected.sort());
+      expect(received[i]!.filter((m) => m.startsWith('g'))).toEqual(inGroup);
+    });
+    sockets.forEach((s) => s.close());
+  });
 });

@@ -6,9 +6,9 @@ import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
+import { Replayer } from './replay.js';
 
 const DELIVERY_FLUSH_MS = 100;
-const REPLAY_LIMIT_PER_ROOM = 100;
 const PEER_MESSAGE = 'chat:message';
 /** socket.io-parser's PacketType.EVENT. */
 const EVENT_PACKET = 2;
@@ -38,9 +38,11 @@ export class Fanout {
   private readonly pendingDelivery = new Map<string, { roomId: string; userId: string; seq: number }>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: Array<() => void> = [];
+  private readonly replayer: Replayer;
 
   constructor(private readonly nsp: ChatNamespace, private readonly deps: FanoutDeps) {
     const { bus } = deps;
+    this.replayer = new Replayer(deps.repo, deps.messagesRepo, deps.presenter);
     this.unsubscribe.push(
       bus.on('message.created', ({ message }) => {
         this.deliver(message);
@@ -125,13 +127,9 @@ export class Fanout {
 
   /** After a recovered reconnect: the messages of each room above what this socket acknowledged. */
   async replayMissed(socket: ChatSocket): Promise<void> {
-    const { seen } = socket.data;
-    const last = await this.deps.repo.lastSeqs(Object.keys(seen));
-    for (const [roomId, lastSeq] of last) {
-      const from = seen[roomId] ?? lastSeq;
-      if (lastSeq <= from || !socket.rooms.has(roomChannel(roomId))) continue;
-      const rows = await this.deps.messagesRepo.newer(roomId, from, REPLAY_LIMIT_PER_ROOM);
-      for (const message of await this.deps.presenter.present(rows)) this.emitMessage(message, [socket.id]);
+    for (const { roomId, messages } of await this.replayer.missed(socket.data.seen)) {
+      if (!socket.connected || !socket.rooms.has(roomChannel(roomId))) continue;
+      for (const message of messages) this.emitMessage(message, [socket.id]);
     }
   }
 

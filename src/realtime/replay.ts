@@ -1,0 +1,62 @@
+import type { MessagePresenter } from '../messages/messages.mapper.js';
+import type { MessagesRepository } from '../messages/messages.repository.js';
+import type { MessageView } from '../messages/messages.schemas.js';
+import type { RealtimeRepository } from './realtime.repository.js';
+
+const REPLAY_LIMIT_PER_ROOM = 100;
+/** How long a replayed page is kept for the sockets of the same storm: pages up to a known seq never change. */
+const PAGE_TTL_MS = 2_000;
+
+/**
+ * What recovered sockets missed while away. After a network blip, hundreds of sockets of the same rooms come back
+ * within a second, all asking the same questions: so the last seqs asked for in one tick are read in one query, and
+ * a page (room, after seq, up to seq) is read and presented once and shared by every socket that needs it.
+ */
+export class Replayer {
+  private pendingRooms = new Set<string>();
+  private pendingLoad: Promise<Map<string, number>> | undefined;
+  private readonly pages = new Map<string, { at: number; views: Promise<MessageView[]> }>();
+
+  constructor(
+    private readonly repo: RealtimeRepository,
+    private readonly messages: MessagesRepository,
+    private readonly presenter: MessagePresenter,
+  ) {}
+
+  /** The messages above `seen` in each room, oldest first per room (at most a page per room). */
+  async missed(seen: Record<string, number>): Promise<Array<{ roomId: string; messages: MessageView[] }>> {
+    const roomIds = Object.keys(seen);
+    if (roomIds.length === 0) return [];
+    const last = await this.lastSeqs(roomIds);
+    const moved = roomIds.filter((id) => (last.get(id) ?? 0) > (seen[id] ?? 0));
+    return Promise.all(moved.map(async (roomId) => ({ roomId, messages: await this.page(roomId, seen[roomId] ?? 0, last.get(roomId)!) })));
+  }
+
+  /** Joins the lookups of this tick into one query. */
+  private async lastSeqs(roomIds: string[]): Promise<Map<string, number>> {
+    for (const id of roomIds) this.pendingRooms.add(id);
+    this.pendingLoad ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const ids = [...this.pendingRooms];
+      this.pendingRooms = new Set();
+      this.pendingLoad = undefined;
+      return this.repo.lastSeqs(ids);
+    });
+    return this.pendingLoad;
+  }
+
+  private page(roomId: string, after: number, upTo: number): Promise<MessageView[]> {
+    const now = Date.now();
+    for (const [key, page] of this.pages) if (now - page.at > PAGE_TTL_MS) this.pages.delete(key);
+    const key = `${roomId}\n${after}\n${upTo}`;
+    let page = this.pages.get(key);
+    if (!page) {
+      const views = this.messages
+        .newer(roomId, after, REPLAY_LIMIT_PER_ROOM)
+        .then((rows) => this.presenter.present(rows.filter((r) => r.seq <= upTo)));
+      // A failed read is not shared with the sockets that come after.
+      views.catch(() => this.pages.delete(key));
+      this.pages.set(key, (page = { at: now, views }));
+    }
+    return page.views;
+  }
+}
