@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import { queryRows, type Executor } from '../db/client.js';
+import type { Executor } from '../db/client.js';
+import { hotStatement } from '../db/prepared.js';
 import { chatMessage, chatRoom } from '../db/schema.js';
 import { REPLY_PREVIEW_CODE_POINTS } from './messages.schemas.js';
 
@@ -60,6 +61,53 @@ export interface NewMessage {
   hasMedia: boolean;
   /** tsvector literal from search/tokenize.ts */
   searchDoc: string;
+}
+
+/** See insertMany. Its one parameter is the batch as JSON: one statement text whatever the batch size. */
+const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date | string; room_type: string }>('chat_insert_messages', ['jsonb'], (input) =>
+  sql`with input as (
+        select * from jsonb_to_recordset(${input}) as i(ord int, id uuid, "roomId" uuid, "senderId" text, type text,
+          content text, mentions text[], "replyToSeq" bigint, "clientMessageId" text, "hasMedia" boolean, "searchDoc" text)),
+      -- Only participants' messages are written: a sender removed since their room check (or never checked) gets no row.
+      members as (
+        select i.* from input i
+        where exists (select 1 from chat_participant p where p.room_id = i."roomId" and p.user_id = i."senderId")),
+      counts as (select "roomId" as room_id, count(*) as n from members group by "roomId"),
+      locked as materialized (
+        select id from chat_room where id in (select room_id from counts) order by id for update),
+      rooms as (
+        update chat_room r set last_seq = r.last_seq + c.n, last_activity_at = now()
+        from locked l join counts c on c.room_id = l.id
+        where r.id = l.id
+        returning r.id, r.type, r.last_seq - c.n as base),
+      inserted as (
+        insert into chat_message (id, room_id, seq, sender_id, type, content, mentions, reply_to_seq, client_message_id, has_media, search_doc)
+        select i.id, i."roomId", rm.base + row_number() over (partition by i."roomId" order by i.ord), i."senderId", i.type,
+          i.content, i.mentions, i."replyToSeq", i."clientMessageId", i."hasMedia", i."searchDoc"::tsvector
+        from members i join rooms rm on rm.id = i."roomId"
+        returning id, room_id, sender_id, seq, created_at),
+      tops as (select room_id, sender_id, max(seq) as seq from inserted group by room_id, sender_id),
+      senders as materialized (
+        select p.room_id, p.user_id, t.seq from chat_participant p join tops t on t.room_id = p.room_id and t.sender_id = p.user_id
+        order by p.room_id, p.user_id for update of p),
+      moved as (
+        update chat_participant p set
+          last_read_seq = greatest(p.last_read_seq, s.seq), last_read_at = now(),
+          last_delivered_seq = greatest(p.last_delivered_seq, s.seq), last_delivered_at = now()
+        from senders s
+        where p.room_id = s.room_id and p.user_id = s.user_id),
+      receipt as (
+        insert into message_read_receipt (room_id, user_id, kind, up_to_seq)
+        select room_id, sender_id, 'read', seq from tops
+        on conflict do nothing)
+      select i.id, i.seq, i.created_at, rm.type as room_type from inserted i join rooms rm on rm.id = i.room_id`,
+);
+
+/** What the write path tells of a stored message; the room's type comes along for the event. */
+export interface StoredMessage {
+  seq: number;
+  createdAt: Date;
+  roomType: string;
 }
 
 export class MessagesRepository {
@@ -124,39 +172,21 @@ export class MessagesRepository {
   }
 
   /**
-   * The write path as one statement, so a send costs one round trip and commits by itself (or inside the caller's
-   * transaction): take the next seq under the room's row lock (dense under concurrency), insert, and move the sender's
-   * read and delivery positions to the new message. Any failure (a clientMessageId already stored) undoes all of it,
-   * seq included. Undefined when the room is gone.
+   * The write path, for one message or a batch of concurrent sends (group commit), as one statement: a send costs one
+   * round trip and commits by itself (or inside the caller's transaction). Each room's row is locked (in id order, so
+   * batches over the same rooms queue instead of deadlocking) and its last_seq moves by the number of its messages,
+   * which take the seqs above it in the batch's order: dense under any concurrency. Each sender's read and delivery
+   * positions move to their last message, with a read receipt (sending is reading). Any failure (a clientMessageId
+   * already stored) undoes all of it, seqs included. Messages of a room that is gone, or whose sender is not in it,
+   * get no row in the answer.
    */
-  async insertNext(msg: NewMessage): Promise<{ seq: number; createdAt: Date } | undefined> {
-    const rows = await queryRows<{ seq: number; created_at: Date | string }>(
-      this.db,
-      sql`with room as (
-            update chat_room set last_seq = last_seq + 1, last_activity_at = now()
-            where id = ${msg.roomId}
-            returning last_seq as seq),
-          inserted as (
-            insert into chat_message (id, room_id, seq, sender_id, type, content, mentions, reply_to_seq, client_message_id, has_media, search_doc)
-            select ${msg.id}::uuid, ${msg.roomId}::uuid, room.seq, ${msg.senderId}::text, ${msg.type}::text, ${msg.content}::text,
-              array(select jsonb_array_elements_text(${JSON.stringify(msg.mentions)}::jsonb)), ${msg.replyToSeq}::bigint,
-              ${msg.clientMessageId}::text, ${msg.hasMedia}::boolean, ${msg.searchDoc}::tsvector
-            from room
-            returning seq, created_at),
-          sender as (
-            update chat_participant p set
-              last_read_seq = greatest(p.last_read_seq, i.seq), last_read_at = now(),
-              last_delivered_seq = greatest(p.last_delivered_seq, i.seq), last_delivered_at = now()
-            from inserted i
-            where p.room_id = ${msg.roomId} and p.user_id = ${msg.senderId}),
-          -- Sending is reading: recorded as a read action so receipts show when the sender saw the room up to here.
-          receipt as (
-            insert into message_read_receipt (room_id, user_id, kind, up_to_seq)
-            select ${msg.roomId}::uuid, ${msg.senderId}::text, 'read', seq from inserted
-            on conflict do nothing)
-          select seq, created_at from inserted`,
-    );
-    const row = rows[0];
-    return row && { seq: Number(row.seq), createdAt: new Date(row.created_at) };
+  async insertMany(msgs: NewMessage[]): Promise<Map<string, StoredMessage>> {
+    if (msgs.length === 0) return new Map();
+    const rows = await INSERT_MESSAGES(this.db, [JSON.stringify(msgs.map((m, ord) => ({ ...m, ord })))]);
+    return new Map(rows.map((r) => [r.id, { seq: Number(r.seq), createdAt: new Date(r.created_at), roomType: r.room_type }]));
+  }
+
+  async insertNext(msg: NewMessage): Promise<StoredMessage | undefined> {
+    return (await this.insertMany([msg])).get(msg.id);
   }
 }

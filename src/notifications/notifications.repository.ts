@@ -1,7 +1,8 @@
-import { and, asc, desc, eq, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, notInArray, or, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../db/client.js';
 import { queryRows } from '../db/client.js';
 import { chatMessage, chatParticipant, chatRoom, chatUser, notificationDelivery, notificationOutbox, pushSubscription } from '../db/schema.js';
+import { hotStatement } from '../db/prepared.js';
 import { newId } from '../ids.js';
 
 export type SubscriptionRow = typeof pushSubscription.$inferSelect;
@@ -27,6 +28,15 @@ export interface Recipient {
   /** This recipient set the room to hide previews: their notification carries no message text. */
   hidePreviews: boolean;
 }
+
+/** Run for every message sent while notifications are on, so prepared (see db/prepared.ts). */
+const RECIPIENTS = hotStatement<Recipient>('chat_notification_recipients', ['uuid', 'text', 'boolean', 'jsonb', 'boolean'], (roomId, senderId, direct, mentions, withSubscription) =>
+  sql`select p.user_id as "userId", p.hide_previews as "hidePreviews" from chat_participant p
+      where p.room_id = ${roomId} and p.user_id <> ${senderId}
+        and (${direct} or not (p.muted and (p.muted_until is null or p.muted_until > now()))
+             or p.user_id in (select jsonb_array_elements_text(${mentions})))
+        and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))`,
+);
 
 export class NotificationsRepository {
   constructor(private readonly db: Db) {}
@@ -85,14 +95,7 @@ export class NotificationsRepository {
    * subscription (when there is no webhook, nobody else could be reached).
    */
   async recipients(roomId: string, senderId: string, direct: boolean, mentions: string[], withSubscription: boolean): Promise<Recipient[]> {
-    const p = chatParticipant;
-    const notMuted = sql`not (${p.muted} and (${p.mutedUntil} is null or ${p.mutedUntil} > now()))`;
-    const reachable = withSubscription ? sql`exists (select 1 from ${pushSubscription} s where s.user_id = ${p.userId})` : undefined;
-    const rows = await this.db
-      .select({ userId: p.userId, hidePreviews: p.hidePreviews })
-      .from(p)
-      .where(and(eq(p.roomId, roomId), ne(p.userId, senderId), direct ? undefined : or(notMuted, mentions.length ? inArray(p.userId, mentions) : undefined), reachable));
-    return rows;
+    return RECIPIENTS(this.db, [roomId, senderId, direct, JSON.stringify(mentions), withSubscription]);
   }
 
   /** The message joins each recipient's open notification for the room, or opens one. */

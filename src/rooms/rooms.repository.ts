@@ -61,12 +61,26 @@ export class RoomsRepository {
 
   /** The room and the caller's participant row, in one indexed lookup. */
   async findWithMembership(roomId: string, userId: string): Promise<{ room: RoomRow; participant: ParticipantRow | null } | undefined> {
-    const [row] = await this.db
+    const [row] = await this.membership().execute({ roomId, userId });
+    return row;
+  }
+
+  /**
+   * The check in front of every room-scoped call, so prepared once per repository: built once, and a named statement
+   * on PostgreSQL (planned once per connection).
+   */
+  private membershipQuery: ReturnType<RoomsRepository['prepareMembership']> | undefined;
+  private membership() {
+    return (this.membershipQuery ??= this.prepareMembership());
+  }
+
+  private prepareMembership() {
+    return this.db
       .select({ room: chatRoom, participant: chatParticipant })
       .from(chatRoom)
-      .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatRoom.id), eq(chatParticipant.userId, userId)))
-      .where(eq(chatRoom.id, roomId));
-    return row;
+      .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatRoom.id), eq(chatParticipant.userId, sql.placeholder('userId'))))
+      .where(eq(chatRoom.id, sql.placeholder('roomId')))
+      .prepare('chat_room_membership');
   }
 
   async findParticipant(roomId: string, userId: string): Promise<ParticipantRow | undefined> {

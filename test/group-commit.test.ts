@@ -1,0 +1,162 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { literal } from '../src/db/prepared.js';
+import { newId } from '../src/ids.js';
+import { GroupCommit } from '../src/messages/messages.group-commit.js';
+import type { MessagesRepository, NewMessage } from '../src/messages/messages.repository.js';
+import { documentVector } from '../src/search/tokenize.js';
+import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+
+const row = (roomId: string, senderId: string, content: string, clientMessageId: string | null = null): NewMessage => ({
+  id: newId(), roomId, senderId, type: 'text', content, mentions: [], replyToSeq: null, clientMessageId, hasMedia: false,
+  searchDoc: documentVector(content),
+});
+
+describe('GroupCommit', () => {
+  /** A repository whose statements finish when the test says so, recording what each one wrote. */
+  function fakeRepo(failWhen: (rows: NewMessage[]) => boolean = () => false) {
+    const statements: string[][] = [];
+    const finish: Array<() => void> = [];
+    let seq = 0;
+    const repo = {
+      async insertMany(rows: NewMessage[]) {
+        statements.push(rows.map((r) => r.content));
+        await new Promise<void>((resolve) => finish.push(resolve));
+        if (failWhen(rows)) throw new Error('batch refused');
+        return new Map(rows.map((r) => [r.id, { seq: ++seq, createdAt: new Date() }]));
+      },
+      async insertNext(r: NewMessage) {
+        return (await repo.insertMany([r])).get(r.id);
+      },
+    };
+    const flush = async () => {
+      for (let i = 0; i < 20 && finish.length === 0; i++) await new Promise((r) => setImmediate(r));
+      finish.shift()?.();
+    };
+    return { repo: repo as unknown as MessagesRepository, statements, flush };
+  }
+
+  it('writes the first send alone and the sends that arrive meanwhile together, in arrival order', async () => {
+    const { repo, statements, flush } = fakeRepo();
+    const commits = new GroupCommit(repo);
+    const first = commits.insert(row('r', 'u', 'a'));
+    const rest = ['b', 'c', 'd'].map((c) => commits.insert(row('r', 'u', c)));
+    await flush();
+    await flush();
+    expect(statements).toEqual([['a'], ['b', 'c', 'd']]);
+    expect((await first)!.seq).toBe(1);
+    expect((await Promise.all(rest)).map((s) => s!.seq)).toEqual([2, 3, 4]);
+  });
+
+  it('writes a refused batch again one by one, in order, so only the bad send fails', async () => {
+    const { repo, statements, flush } = fakeRepo((rows) => rows.some((r) => r.content === 'bad'));
+    const commits = new GroupCommit(repo);
+    const first = commits.insert(row('r', 'u', 'a'));
+    const later = ['b', 'bad', 'c'].map((c) => commits.insert(row('r', 'u', c)).then((s) => s!.seq, (e: Error) => e.message));
+    for (let i = 0; i < 5; i++) await flush();
+    expect(statements).toEqual([['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
+    expect((await first)!.seq).toBe(1);
+    expect(await Promise.all(later)).toEqual([2, 'batch refused', 3]);
+  });
+});
+
+describe('SQL literals of prepared statements', () => {
+  it('quotes text by doubling quotes, writes numbers, booleans and null as such, and refuses NUL', () => {
+    expect(literal("it's")).toBe("'it''s'");
+    expect(literal("\\'")).toBe("'\\'''");
+    expect(literal(42)).toBe('42');
+    expect(literal(false)).toBe('false');
+    expect(literal(null)).toBe('null');
+    expect(literal({ a: "b'" })).toBe(`'{"a":"b''"}'`);
+    expect(() => literal('a\0b')).toThrow(/NUL/);
+    expect(() => literal(Number.NaN)).toThrow();
+  });
+});
+
+describe('a batch of sends in one statement', () => {
+  let t: TestApp;
+  let alice: Client, bob: Client;
+  beforeAll(async () => {
+    t = await startTestApp();
+    [alice, bob] = await Promise.all([t.as('alice'), t.as('bob')]);
+  });
+  afterAll(async () => t?.close());
+
+  const rows = async <T>(query: ReturnType<typeof sql>) => ((await t.app.database.db.execute(query)) as unknown as { rows: T[] }).rows;
+  const group = async () => (await alice.post('/rooms', { type: 'group', name: 'g', participantIds: ['bob'] })).body.id as string;
+
+  it('numbers each room densely in the batch order and moves each sender to their last message', async () => {
+    const [r1, r2] = [await group(), await group()];
+    await alice.post(`/rooms/${r1}/messages`, { content: 'already there' });
+    const batch = [row(r1, 'alice', 'one'), row(r2, 'bob', 'x'), row(r1, 'bob', 'two'), row(r1, 'alice', 'three'), row(r2, 'alice', 'y')];
+    const stored = await t.app.services.repos.messages.insertMany(batch);
+    expect(batch.map((m) => stored.get(m.id)!.seq)).toEqual([2, 1, 3, 4, 2]);
+    const rooms = await rows<{ id: string; last_seq: number }>(sql`select id, last_seq from chat_room where id in (${r1}, ${r2}) order by id`);
+    expect(Object.fromEntries(rooms.map((r) => [r.id, Number(r.last_seq)]))).toEqual({ [r1]: 4, [r2]: 2 });
+    const positions = await rows<{ room_id: string; user_id: string; last_read_seq: number }>(
+      sql`select room_id, user_id, last_read_seq from chat_participant where room_id in (${r1}, ${r2})`,
+    );
+    expect(Object.fromEntries(positions.map((p) => [`${p.room_id === r1 ? 'r1' : 'r2'}:${p.user_id}`, Number(p.last_read_seq)]))).toEqual({
+      'r1:alice': 4, 'r1:bob': 3, 'r2:alice': 2, 'r2:bob': 1,
+    });
+    const receipts = await rows<{ user_id: string; up_to_seq: number }>(
+      sql`select user_id, up_to_seq from message_read_receipt where room_id = ${r1} and kind = 'read' order by up_to_seq`,
+    );
+    expect(receipts.map((r) => `${r.user_id}:${Number(r.up_to_seq)}`)).toEqual(['alice:1', 'bob:3', 'alice:4']);
+    const history = (await bob.get(`/rooms/${r1}/messages`)).body.data.map((m: any) => `${m.seq}:${m.content}`);
+    expect(history).toEqual(['1:already there', '2:one', '3:two', '4:three']);
+  });
+
+  it('stores any text exactly: quotes, backslashes, SQL, line breaks and emoji', async () => {
+    const r = await group();
+    const tricky = ["it's", "''", "\\'; drop table chat_message; --", 'a\nb\tc', '$1 $$ :name ?', '😀 𝄞 東京', "\\x00 \\u0000"];
+    const sent = await Promise.all(tricky.map((content) => alice.post(`/rooms/${r}/messages`, { content })));
+    expect(sent.map((m) => m.status)).toEqual(tricky.map(() => 201));
+    const stored = (await bob.get(`/rooms/${r}/messages?limit=100`)).body.data.map((m: any) => m.content);
+    expect([...stored].sort()).toEqual([...tricky].sort());
+  });
+
+  it('writes no message of a sender who is not in the room, and keeps the others dense', async () => {
+    const r = await group();
+    const [stranger, member, gone] = [row(r, 'mallory', 'intrude'), row(r, 'bob', 'hello'), row(newId(), 'alice', 'nowhere')];
+    const stored = await t.app.services.repos.messages.insertMany([stranger, member, gone]);
+    expect([stored.has(stranger.id), stored.get(member.id), stored.has(gone.id)]).toEqual([false, { seq: 1, createdAt: expect.any(Date), roomType: 'group' }, false]);
+    const refused = await (await t.as('mallory')).post(`/rooms/${r}/messages`, { content: 'again' });
+    expect(refused.status).toBe(404);
+    expect(refused.body.code).toBe('NOT_FOUND');
+    const [room] = await rows<{ last_seq: number; n: number }>(
+      sql`select last_seq, (select count(*) from chat_message where room_id = ${r}) as n from chat_room where id = ${r}`,
+    );
+    expect({ lastSeq: Number(room!.last_seq), count: Number(room!.n) }).toEqual({ lastSeq: 1, count: 1 });
+  });
+
+  it('stores nothing of a batch with a clientMessageId already stored, seqs included', async () => {
+    const r = await group();
+    await alice.post(`/rooms/${r}/messages`, { content: 'kept', clientMessageId: 'k' });
+    await expect(t.app.services.repos.messages.insertMany([row(r, 'bob', 'new'), row(r, 'alice', 'retry', 'k')])).rejects.toThrow();
+    const [room] = await rows<{ last_seq: number; n: number }>(
+      sql`select last_seq, (select count(*) from chat_message where room_id = ${r}) as n from chat_room where id = ${r}`,
+    );
+    expect({ lastSeq: Number(room!.last_seq), count: Number(room!.n) }).toEqual({ lastSeq: 1, count: 1 });
+  });
+
+  it('answers every one of many concurrent sends, retries included, with dense seqs per room', async () => {
+    const [r1, r2] = [await group(), await group()];
+    const distinct = Array.from({ length: 36 }, (_, i) => ({ c: i % 2 ? bob : alice, roomId: i % 3 ? r1 : r2, key: `k${i}` }));
+    // Four retries (same sender, room and key) sent at the same moment as their originals.
+    const all = [...distinct];
+    for (const i of [0, 9, 18, 27]) all.splice(all.indexOf(distinct[i]!) + 1, 0, distinct[i]!);
+    const sends = all.map(({ c, roomId, key }) => c.post(`/rooms/${roomId}/messages`, { content: key, clientMessageId: key }));
+    const results = await Promise.all(sends);
+    expect(results.every((r) => r.status === 201 || r.status === 200)).toBe(true);
+    expect(results.filter((r) => r.status === 200)).toHaveLength(4);
+    for (const roomId of [r1, r2]) {
+      const seqs = (await alice.get(`/rooms/${roomId}/messages?limit=100`)).body.data.map((m: any) => m.seq);
+      expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    }
+    const total = (await alice.get(`/rooms/${r1}/messages?limit=100`)).body.data.length + (await alice.get(`/rooms/${r2}/messages?limit=100`)).body.data.length;
+    expect(total).toBe(36);
+    const ids = new Set(results.map((r) => r.body.id));
+    expect(ids.size).toBe(36);
+  });
+});
