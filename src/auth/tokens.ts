@@ -28,6 +28,10 @@ const USER_ID = /^[^\u0000-\u001F\u007F-\u009F\uD800-\uDFFF]+$/u;
  */
 export const isUserId = (value: unknown): value is string => typeof value === 'string' && USER_ID.test(value) && [...value].length <= 128;
 
+/** How many verified tokens are remembered, and for how long at most. */
+const VERIFIED_CACHE_LIMIT = 10_000;
+const VERIFIED_CACHE_MS = 5 * 60_000;
+
 export interface TokenVerifier {
   verify(token: string): Promise<AuthContext>;
 }
@@ -58,8 +62,15 @@ export function createTokenVerifier(config: Config): TokenVerifier {
     ...(config.env === 'production' ? { requiredClaims: ['exp'] } : {}),
   };
 
+  // A client sends the same token with every request: its verified claims are kept until it expires (and for a few
+  // minutes at most, so a key withdrawn from a JWKS stops being honoured soon), sparing a signature check per call.
+  const verified = new Map<string, { auth: AuthContext; until: number }>();
   return {
     async verify(token: string): Promise<AuthContext> {
+      const now = Date.now();
+      const hit = verified.get(token);
+      if (hit && hit.until > now) return hit.auth;
+      if (hit) verified.delete(token);
       let payload: JWTPayload;
       try {
         // jose refuses alg "none" and any algorithm outside `algorithms`.
@@ -67,7 +78,11 @@ export function createTokenVerifier(config: Config): TokenVerifier {
       } catch {
         throw new AppError('UNAUTHORIZED', 'Invalid or expired token');
       }
-      return claimsToAuth(payload);
+      const auth = claimsToAuth(payload);
+      const expires = auth.exp === undefined ? Infinity : (auth.exp + CLOCK_TOLERANCE_S) * 1000;
+      if (verified.size >= VERIFIED_CACHE_LIMIT) verified.delete(verified.keys().next().value as string);
+      verified.set(token, { auth, until: Math.min(expires, now + VERIFIED_CACHE_MS) });
+      return auth;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
@@ -161,14 +161,32 @@ export class MessagesRepository {
 
   /** Up to `limit` messages with seq < before (or the latest), newest first. */
   async older(roomId: string, before: number | undefined, limit: number): Promise<MessageRow[]> {
-    const cond = before === undefined ? eq(chatMessage.roomId, roomId) : and(eq(chatMessage.roomId, roomId), lt(chatMessage.seq, before));
-    return this.select(cond).orderBy(desc(chatMessage.seq)).limit(limit);
+    return this.pages().older.execute({ roomId, before: before ?? Number.MAX_SAFE_INTEGER, limit });
   }
 
   /** Up to `limit` messages with seq > after (or >= when inclusive), oldest first. */
   async newer(roomId: string, after: number, limit: number, inclusive = false): Promise<MessageRow[]> {
-    const bound = inclusive ? gte(chatMessage.seq, after) : gt(chatMessage.seq, after);
-    return this.select(and(eq(chatMessage.roomId, roomId), bound)).orderBy(asc(chatMessage.seq)).limit(limit);
+    return this.pages().newer.execute({ roomId, after: inclusive ? after - 1 : after, limit });
+  }
+
+  /** History pages are the busiest reads: built once per repository, named statements on PostgreSQL. */
+  private pageQueries: ReturnType<MessagesRepository['preparePages']> | undefined;
+  private pages() {
+    return (this.pageQueries ??= this.preparePages());
+  }
+
+  private preparePages() {
+    const room = eq(chatMessage.roomId, sql.placeholder('roomId'));
+    return {
+      older: this.select(and(room, lt(chatMessage.seq, sql.placeholder('before'))))
+        .orderBy(desc(chatMessage.seq))
+        .limit(sql.placeholder('limit'))
+        .prepare('chat_messages_older'),
+      newer: this.select(and(room, gt(chatMessage.seq, sql.placeholder('after'))))
+        .orderBy(asc(chatMessage.seq))
+        .limit(sql.placeholder('limit'))
+        .prepare('chat_messages_newer'),
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { queryRows, type Executor } from '../db/client.js';
+import { hotStatement } from '../db/prepared.js';
 
 export interface Watermark {
   advanced: boolean;
@@ -15,6 +16,32 @@ export interface ReceiptRow {
   readAt: Date | null;
 }
 
+/** See advanceRead; prepared, as every read receipt of every client runs it. A null seq means the room's last. */
+const ADVANCE_READ = hotStatement<{ seq: number; at: Date | string | null; advanced: boolean; message_id: string | null }>(
+  'chat_advance_read',
+  ['uuid', 'text', 'bigint'],
+  (roomId, userId, toSeq) => {
+    const target = sql`coalesce(${toSeq}, (select last_seq from chat_room where id = ${roomId}))`;
+    return sql`with moved as (
+        update chat_participant set last_read_seq = ${target}, last_read_at = now(),
+          last_delivered_seq = greatest(last_delivered_seq, ${target}),
+          last_delivered_at = case when last_delivered_seq < ${target} then now() else last_delivered_at end
+        where room_id = ${roomId} and user_id = ${userId} and last_read_seq < ${target}
+        returning last_read_seq as seq, last_read_at as at),
+      receipt as (
+        insert into message_read_receipt (room_id, user_id, kind, up_to_seq, at)
+        select ${roomId}, ${userId}, 'read', seq, at from moved
+        on conflict do nothing),
+      mark as (
+        select seq, at, true as advanced from moved
+        union all
+        select last_read_seq, last_read_at, false from chat_participant
+        where room_id = ${roomId} and user_id = ${userId} and not exists (select 1 from moved))
+      select mark.seq, mark.at, mark.advanced, m.id as message_id
+      from mark left join chat_message m on m.room_id = ${roomId} and m.seq = mark.seq`;
+  },
+);
+
 export class ReadsRepository {
   constructor(private readonly db: Executor) {}
 
@@ -24,28 +51,7 @@ export class ReadsRepository {
    * One statement, constant time whatever the number of unread messages; undefined when the user is not in the room.
    */
   async advanceRead(roomId: string, userId: string, toSeq: number | null): Promise<Watermark | undefined> {
-    const target = toSeq === null ? sql`(select last_seq from chat_room where id = ${roomId})` : sql`${toSeq}::bigint`;
-    const rows = await queryRows<{ seq: number; at: Date | string | null; advanced: boolean; message_id: string | null }>(
-      this.db,
-      sql`with moved as (
-            update chat_participant set last_read_seq = ${target}, last_read_at = now(),
-              last_delivered_seq = greatest(last_delivered_seq, ${target}),
-              last_delivered_at = case when last_delivered_seq < ${target} then now() else last_delivered_at end
-            where room_id = ${roomId} and user_id = ${userId} and last_read_seq < ${target}
-            returning last_read_seq as seq, last_read_at as at),
-          receipt as (
-            insert into message_read_receipt (room_id, user_id, kind, up_to_seq, at)
-            select ${roomId}::uuid, ${userId}::text, 'read', seq, at from moved
-            on conflict do nothing),
-          mark as (
-            select seq, at, true as advanced from moved
-            union all
-            select last_read_seq, last_read_at, false from chat_participant
-            where room_id = ${roomId} and user_id = ${userId} and not exists (select 1 from moved))
-          select mark.seq, mark.at, mark.advanced, m.id as message_id
-          from mark left join chat_message m on m.room_id = ${roomId} and m.seq = mark.seq`,
-    );
-    const row = rows[0];
+    const [row] = await ADVANCE_READ(this.db, [roomId, userId, toSeq]);
     if (!row) return undefined;
     return { advanced: row.advanced, seq: Number(row.seq), at: row.at ? new Date(row.at) : null, messageId: row.message_id };
   }
