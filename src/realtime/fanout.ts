@@ -7,6 +7,7 @@ import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 import { Replayer } from './replay.js';
+import { BatchLoader } from './batch-loader.js';
 
 const DELIVERY_FLUSH_MS = 100;
 const PEER_MESSAGE = 'chat:message';
@@ -39,10 +40,13 @@ export class Fanout {
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly replayer: Replayer;
+  /** Presence changes come in bursts (a deploy reconnects everyone): one query per tick finds everyone's room mates. */
+  private readonly roomMates: BatchLoader<string, string[]>;
 
   constructor(private readonly nsp: ChatNamespace, private readonly deps: FanoutDeps) {
     const { bus } = deps;
     this.replayer = new Replayer(deps.repo, deps.messagesRepo, deps.presenter);
+    this.roomMates = new BatchLoader((userIds) => deps.repo.roomMatesOf(userIds));
     this.unsubscribe.push(
       bus.on('message.created', ({ message }) => {
         this.deliver(message);
@@ -68,11 +72,11 @@ export class Fanout {
         this.nsp.in(userChannel(userId)).socketsLeave(roomChannel(roomId));
       }),
       bus.on('presence.online', async ({ userId }) => {
-        const mates = await this.deps.repo.roomMatesOf(userId);
+        const mates = (await this.roomMates.one(userId)) ?? [];
         if (mates.length) this.nsp.to(mates.map(userChannel)).emit('user_online', { userId });
       }),
       bus.on('presence.offline', async ({ userId, lastSeenAt }) => {
-        const mates = await this.deps.repo.roomMatesOf(userId);
+        const mates = (await this.roomMates.one(userId)) ?? [];
         if (mates.length) this.nsp.to(mates.map(userChannel)).emit('user_offline', { userId, lastSeenAt });
       }),
     );

@@ -13,6 +13,7 @@ import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
 import type { UsersService } from '../users/users.service.js';
+import { BatchLoader } from './batch-loader.js';
 import { Fanout } from './fanout.js';
 import { attachChatNamespace, createSocketServer, drain, roomChannel, userChannel, type ChatNamespace } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
@@ -46,6 +47,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
   const writeLimiter = shared.limiter('socket-writes', config.rateLimitWritesPerMinute, 60_000);
   // Typing is throttled by the tracker; this only stops a client that floods regardless.
   const typingLimiter = shared.limiter('socket-typing', 120, 60_000);
+  const roomsOf = new BatchLoader((userIds: string[]) => deps.repos.realtime.roomsOf(userIds));
   const chat: ChatNamespace = attachChatNamespace(io, {
     config,
     verifier: deps.verifier,
@@ -55,7 +57,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
     reads: services.reads,
     presence: services.presence,
     guard: services.guard,
-    repo: deps.repos.realtime,
+    roomsOf: async (userId) => (await roomsOf.one(userId)) ?? [],
     typing,
     writeLimiter,
     typingLimiter,

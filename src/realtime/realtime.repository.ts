@@ -1,17 +1,22 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, ne } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../db/client.js';
 import { chatParticipant, chatRoom } from '../db/schema.js';
 
 export class RealtimeRepository {
   constructor(private readonly db: Executor) {}
 
-  /** Every room of a user with its current last seq: what a socket joins on connect. */
-  async roomsOf(userId: string): Promise<Array<{ roomId: string; lastSeq: number }>> {
-    return this.db
-      .select({ roomId: chatParticipant.roomId, lastSeq: chatRoom.lastSeq })
+  /** Every room of some users with its current last seq: what a socket joins on connect. */
+  async roomsOf(userIds: string[]): Promise<Map<string, Array<{ roomId: string; lastSeq: number }>>> {
+    const byUser = new Map<string, Array<{ roomId: string; lastSeq: number }>>(userIds.map((u) => [u, []]));
+    if (userIds.length === 0) return byUser;
+    const rows = await this.db
+      .select({ userId: chatParticipant.userId, roomId: chatParticipant.roomId, lastSeq: chatRoom.lastSeq })
       .from(chatParticipant)
       .innerJoin(chatRoom, eq(chatRoom.id, chatParticipant.roomId))
-      .where(eq(chatParticipant.userId, userId));
+      .where(inArray(chatParticipant.userId, userIds));
+    for (const r of rows) byUser.get(r.userId)?.push({ roomId: r.roomId, lastSeq: r.lastSeq });
+    return byUser;
   }
 
   /** Last seqs of some rooms, to find which moved while a socket was away. */
@@ -21,17 +26,17 @@ export class RealtimeRepository {
     return new Map(rows.map((r) => [r.id, r.lastSeq]));
   }
 
-  /** Everyone who shares a room with the user: who hears of their presence. */
-  async roomMatesOf(userId: string): Promise<string[]> {
+  /** Everyone who shares a room with each of some users: who hears of their presence. */
+  async roomMatesOf(userIds: string[]): Promise<Map<string, string[]>> {
+    const byUser = new Map<string, string[]>(userIds.map((u) => [u, []]));
+    if (userIds.length === 0) return byUser;
+    const mine = alias(chatParticipant, 'mine');
     const rows = await this.db
-      .selectDistinct({ userId: chatParticipant.userId })
-      .from(chatParticipant)
-      .where(
-        and(
-          sql`${chatParticipant.roomId} in (select room_id from chat_participant where user_id = ${userId})`,
-          sql`${chatParticipant.userId} <> ${userId}`,
-        ),
-      );
-    return rows.map((r) => r.userId);
+      .selectDistinct({ userId: mine.userId, mate: chatParticipant.userId })
+      .from(mine)
+      .innerJoin(chatParticipant, and(eq(chatParticipant.roomId, mine.roomId), ne(chatParticipant.userId, mine.userId)))
+      .where(inArray(mine.userId, userIds));
+    for (const r of rows) byUser.get(r.userId)?.push(r.mate);
+    return byUser;
   }
 }

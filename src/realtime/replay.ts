@@ -1,6 +1,7 @@
 import type { MessagePresenter } from '../messages/messages.mapper.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { MessageView } from '../messages/messages.schemas.js';
+import { BatchLoader } from './batch-loader.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 
 const REPLAY_LIMIT_PER_ROOM = 100;
@@ -13,35 +14,24 @@ const PAGE_TTL_MS = 2_000;
  * a page (room, after seq, up to seq) is read and presented once and shared by every socket that needs it.
  */
 export class Replayer {
-  private pendingRooms = new Set<string>();
-  private pendingLoad: Promise<Map<string, number>> | undefined;
+  private readonly lastSeqs: BatchLoader<string, number>;
   private readonly pages = new Map<string, { at: number; views: Promise<MessageView[]> }>();
 
   constructor(
-    private readonly repo: RealtimeRepository,
+    repo: RealtimeRepository,
     private readonly messages: MessagesRepository,
     private readonly presenter: MessagePresenter,
-  ) {}
+  ) {
+    this.lastSeqs = new BatchLoader((ids) => repo.lastSeqs(ids));
+  }
 
   /** The messages above `seen` in each room, oldest first per room (at most a page per room). */
   async missed(seen: Record<string, number>): Promise<Array<{ roomId: string; messages: MessageView[] }>> {
     const roomIds = Object.keys(seen);
     if (roomIds.length === 0) return [];
-    const last = await this.lastSeqs(roomIds);
+    const last = await this.lastSeqs.get(roomIds);
     const moved = roomIds.filter((id) => (last.get(id) ?? 0) > (seen[id] ?? 0));
     return Promise.all(moved.map(async (roomId) => ({ roomId, messages: await this.page(roomId, seen[roomId] ?? 0, last.get(roomId)!) })));
-  }
-
-  /** Joins the lookups of this tick into one query. */
-  private async lastSeqs(roomIds: string[]): Promise<Map<string, number>> {
-    for (const id of roomIds) this.pendingRooms.add(id);
-    this.pendingLoad ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      const ids = [...this.pendingRooms];
-      this.pendingRooms = new Set();
-      this.pendingLoad = undefined;
-      return this.repo.lastSeqs(ids);
-    });
-    return this.pendingLoad;
   }
 
   private page(roomId: string, after: number, upTo: number): Promise<MessageView[]> {
