@@ -53,7 +53,10 @@ export interface App {
 }
 
 export interface BuildOptions {
-  /** An already-open, migrated database (tests); otherwise one is opened from config and migrated. */
+  /**
+   * An already-open, migrated database (main.ts opens it while the modules load; tests); otherwise one is opened from
+   * config and migrated.
+   */
   database?: Database;
 }
 
@@ -80,6 +83,23 @@ function buildServices(config: Config, database: Database, bus: EventBus, shared
   };
 }
 
+/**
+ * `make()` on first use rather than now. Building Ajv instances (their meta-schema compiled, the formats added) is
+ * among the costliest steps of a start, and socket payloads are validated only once sockets connect.
+ */
+function lazy<T extends object>(make: () => T): T {
+  let made: T | undefined;
+  const real = () => (made ??= make());
+  return new Proxy({} as T, {
+    get(_target, key) {
+      const value: unknown = Reflect.get(real(), key);
+      return typeof value === 'function' ? value.bind(real()) : value;
+    },
+    set: (_target, key, value) => Reflect.set(real(), key, value),
+    has: (_target, key) => Reflect.has(real(), key),
+  });
+}
+
 /** The composition root: config → database → services → HTTP. main.ts and the tests both build the app here. */
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<App> {
   const database = opts.database ?? (await openDatabase({ url: config.databaseUrl, dataDir: `${config.dataDir}/db` }));
@@ -94,6 +114,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
   const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
   const services = buildServices(config, database, bus, shared, (err) => http.log.error({ err }, 'presence update failed'));
+  // The S3 or Cloudinary SDK loads only when that driver is configured, but then here, so a start still fails on it.
+  await services.media.storage.prepare?.();
   const metrics = createMetrics();
   bus.on('message.created', () => metrics.messagesSent.inc());
   registerMetrics(http, metrics);
@@ -134,7 +156,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     config,
     shared,
     verifier,
-    ajv: createValidatorCompiler(SHARED_SCHEMAS).strict,
+    ajv: lazy(() => createValidatorCompiler(SHARED_SCHEMAS).strict),
     bus,
     services,
     repos: services.repos,

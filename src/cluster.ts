@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
+import type { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { MemoryPresenceStore, RedisPresenceStore, type PresenceStore } from './presence/presence.store.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './realtime/rate-limiter.js';
 import { MemoryTypingStore, RedisTypingStore, type TypingStore } from './realtime/typing.js';
-import { adapterClient, createRedis } from './redis.js';
 
 /**
  * The state instances must share to act as one: in memory for a single process, in Redis when REDIS_URL is set.
@@ -36,6 +35,8 @@ export async function createSharedState(config: Config, onRedisError: (err: Erro
       close: async () => {},
     };
   }
+  // ioredis and the adapter load only here: a single instance never needs them.
+  const [{ adapterClient, createRedis }, { createAdapter }] = await Promise.all([import('./redis.js'), import('@socket.io/redis-streams-adapter')]);
   const prefix = config.redisPrefix;
   const redis = createRedis(config.redisUrl, onRedisError);
   const forAdapter = adapterClient(redis, onRedisError);

@@ -1,5 +1,5 @@
-import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { openDatabase } from './db/client.js';
 
 /** Start: read config, open and migrate the database, listen, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -13,7 +13,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await buildApp(config);
+  // The database opens and migrates (for PGlite: its WebAssembly compiles and Postgres starts) while the rest of the
+  // service's modules load; buildApp gets it ready, so nothing is served before the migrations have run.
+  const database = openDatabase({ url: config.databaseUrl, dataDir: `${config.dataDir}/db` }).then(async (db) => {
+    await db.migrate();
+    return db;
+  });
+  // Awaited below; until then a failure must not count as an unhandled rejection.
+  database.catch(() => {});
+  const { buildApp } = await import('./app.js');
+  const app = await buildApp(config, { database: await database });
   const log = app.http.log;
   await app.http.listen({ port: config.port, host: config.host });
   log.info({ database: app.database.kind, publicUrl: config.publicUrl }, 'chat service ready');

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import webpush from 'web-push';
+import type webpush from 'web-push';
 import type { VapidConfig } from '../config.js';
 
 /** What became of one try; the worker turns it into delete / retry / forget-the-subscription. */
@@ -47,11 +47,16 @@ export interface PushOptions {
   ttlS: number;
 }
 
+let webPush: Promise<typeof webpush> | undefined;
+// Loaded by the first push rather than at start: a server without subscribers never needs it.
+const loadWebPush = (): Promise<typeof webpush> => (webPush ??= import('web-push').then((m) => m.default));
+
 /**
  * web-push builds the request (aes128gcm encryption for the subscription's keys, the VAPID JWT); fetch sends it, so
  * the timeout and shutdown apply, and http://localhost endpoints work in development.
  */
 export async function sendPush(target: PushTarget, payload: string, vapid: VapidConfig, opts: PushOptions, a: Attempt): Promise<Outcome> {
+  const webpush = await loadWebPush();
   const details = webpush.generateRequestDetails({ endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } }, payload, {
     vapidDetails: { subject: vapid.subject, publicKey: vapid.publicKey, privateKey: vapid.privateKey },
     contentEncoding: 'aes128gcm',

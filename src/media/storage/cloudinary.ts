@@ -1,5 +1,5 @@
 import { Agent as HttpAgent } from 'node:http';
-import { v2 as cloudinary, type UploadApiOptions } from 'cloudinary';
+import type { UploadApiOptions, v2 } from 'cloudinary';
 import type { MediaCloudinaryConfig } from '../../config.js';
 import { typeOfKey } from '../media.types.js';
 import type { MediaStorage, PutMeta, UrlOptions } from './storage.js';
@@ -9,6 +9,10 @@ export type CloudinarySettings = MediaCloudinaryConfig;
 
 /** Everything under one folder, so the chat's assets are easy to find (and to clean) in a shared account. */
 const FOLDER = 'chat';
+
+let sdk: Promise<typeof v2> | undefined;
+// Only a deployment that stores media in Cloudinary loads its SDK.
+const loadSdk = (): Promise<typeof v2> => (sdk ??= import('cloudinary').then((m) => m.v2));
 
 /**
  * Cloudinary with `authenticated` delivery: nothing is readable without a signature. Reads use private download URLs
@@ -22,6 +26,10 @@ export class CloudinaryStorage implements MediaStorage {
 
   constructor(private readonly settings: CloudinarySettings) {
     this.agent = settings.uploadPrefix.startsWith('http:') ? new HttpAgent({ keepAlive: true }) : undefined;
+  }
+
+  async prepare(): Promise<void> {
+    await loadSdk();
   }
 
   /** Credentials go with every call rather than into the SDK's process-wide config, which other code may share. */
@@ -45,6 +53,7 @@ export class CloudinaryStorage implements MediaStorage {
 
   async put(key: string, path: string, _meta: PutMeta): Promise<void> {
     const { publicId, common } = this.options(key);
+    const cloudinary = await loadSdk();
     await cloudinary.uploader.upload(path, {
       ...common,
       public_id: publicId,
@@ -55,12 +64,14 @@ export class CloudinaryStorage implements MediaStorage {
 
   async delete(key: string): Promise<void> {
     const { publicId, common } = this.options(key);
+    const cloudinary = await loadSdk();
     // Answers { result: 'not found' } for a missing asset, which is what idempotent removal wants.
     await cloudinary.uploader.destroy(publicId, { ...common, invalidate: true, ...(this.agent ? { agent: this.agent } : {}) } as never);
   }
 
   async signedUrl(key: string, opts: UrlOptions): Promise<string> {
     const { publicId, format, common } = this.options(key);
+    const cloudinary = await loadSdk();
     return cloudinary.utils.private_download_url(publicId, format, {
       ...common,
       expires_at: opts.expiresAt,

@@ -25,6 +25,8 @@ export interface MediaStorage {
   delete(key: string): Promise<void>;
   /** A URL that lets whoever holds it read the object until `expiresAt`, and nothing else. */
   signedUrl(key: string, opts: UrlOptions): Promise<string>;
+  /** Loads what the driver needs (its SDK) ahead of the first call, so the start pays for it rather than an upload. */
+  prepare?(): Promise<void>;
 }
 
 export const STORAGE_KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}(-thumb)?\.[a-z0-9]{2,5}$/;
