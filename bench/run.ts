@@ -23,7 +23,7 @@ import { planDataset, rawDataset, rawInserts, restDataset, type DatasetSide } fr
 import { FanoutRig, ramp, warm, type FanoutTarget, type RampOptions } from './scenarios/fanout.js';
 import { idleSockets } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/reconnect.js';
-import { startToReady, startupPhases } from './scenarios/startup.js';
+import { compiledStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
 
 const SCENARIOS = ['idle', 'fanout', 'dataset', 'reconnect', 'startup', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -349,9 +349,10 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
           }
         }
         const phases = !quick && engine === 'pglite' ? await startupPhases(db.dataDir) : undefined;
-        e.startup = { prepared, ...(fresh ? { fresh } : {}), ...(phases ? { phases } : {}) };
+        const compiled = engine === 'pglite' ? await compiledStartToReady({ JWT_SECRET, ...db.serverEnv() }, quick ? 1 : 3) : undefined;
+        e.startup = { prepared, ...(fresh ? { fresh } : {}), ...(phases ? { phases } : {}), ...(compiled ? { compiled } : {}) };
         if (phases) log(`  start phases: node+tsx ${phases.nodeAndTsxBootMs.toFixed(0)} ms, import app ${phases.importAppMs.toFixed(0)} ms, open PGlite ${phases.openPgliteMs.toFixed(0)} ms, migrate ${phases.migrateMs.toFixed(0)} ms, build app ${phases.buildAppMs.toFixed(0)} ms, listen ${phases.listenMs.toFixed(0)} ms`);
-        log(`  start to ready: ${prepared.map((v) => (v / 1000).toFixed(2)).join(', ')} s${fresh ? `; empty DATA_DIR ${(fresh[0]! / 1000).toFixed(2)} s` : ''}`);
+        log(`  start to ready: ${prepared.map((v) => (v / 1000).toFixed(2)).join(', ')} s${fresh ? `; empty DATA_DIR ${(fresh[0]! / 1000).toFixed(2)} s` : ''}${compiled ? `; compiled ${compiled.map((v) => (v / 1000).toFixed(2)).join(', ')} s` : ''}`);
       });
     }
 

@@ -162,12 +162,19 @@ export interface SpawnOptions {
   /** Pin to the servers' cores (default true). */
   pin?: boolean;
   port?: number;
+  /** Run compiled JavaScript: no tsx loader. */
+  compiled?: boolean;
 }
 
 /** Spawns a Node server (TypeScript through tsx) on 127.0.0.1:<port>, pinned to the servers' cores. Not yet ready. */
 export async function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
   const port = opts.port ?? (await freePort());
-  const flags = [...(opts.probe ? ['--expose-gc'] : []), '--import', 'tsx', ...(opts.probe ? ['--import', PROBE] : []), ...(opts.nodeFlags ?? [])];
+  const flags = [
+    ...(opts.probe ? ['--expose-gc'] : []),
+    ...(opts.compiled ? [] : ['--import', 'tsx']),
+    ...(opts.probe ? ['--import', PROBE] : []),
+    ...(opts.nodeFlags ?? []),
+  ];
   const nodeArgs = [...flags, ...opts.args];
   const cores = opts.pin !== false ? pinning?.server : undefined;
   const [cmd, args] = cores ? ['taskset', ['-c', cores, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];

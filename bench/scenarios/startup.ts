@@ -1,14 +1,17 @@
 import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { pinning, ROOT, spawnServer, waitHealthy } from '../lib/processes.js';
 
 /**
  * `node --import tsx src/main.ts` on a DATA_DIR (the embedded default when env has no DATABASE_URL), timed from spawn
  * until GET /health answers 200; polled every 5 ms.
  */
-export async function startToReady(env: Record<string, string>, samples: number): Promise<number[]> {
+export async function startToReady(env: Record<string, string>, samples: number, main = 'src/main.ts'): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < samples; i++) {
-    const server = await spawnServer({ name: 'startup', args: ['src/main.ts'], env: { LOG_LEVEL: 'warn', ...env } });
+    const compiled = main.endsWith('.js');
+    const server = await spawnServer({ name: 'startup', args: [main], env: { LOG_LEVEL: 'warn', ...env }, compiled });
     try {
       out.push(await waitHealthy(server, 120_000, 5));
     } finally {
@@ -41,4 +44,25 @@ export function startupPhases(dataDir: string): Promise<StartupPhases> {
       }
     }),
   );
+}
+
+/**
+ * The start as deployed (`npm run build && npm run start:prod`): the service compiled by tsc into a temporary
+ * directory in the project (the migrations copied beside it, as the build script does), then `node main.js` timed
+ * like the above.
+ */
+export async function compiledStartToReady(env: Record<string, string>, samples: number): Promise<number[]> {
+  // Inside the project, so the compiled modules resolve the packages in node_modules.
+  const out = mkdtempSync(path.join(ROOT, '.bench-dist-'));
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'], { cwd: ROOT, timeout: 300_000 }, (err, stdout) =>
+        err ? reject(new Error(`tsc failed: ${stdout || err.message}`)) : resolve(),
+      ),
+    );
+    cpSync(path.join(ROOT, 'src/db/migrations'), path.join(out, 'db/migrations'), { recursive: true });
+    return await startToReady(env, samples, path.join(out, 'main.js'));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
