@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchLoader } from '../src/realtime/batch-loader.js';
+import { BatchLoader } from '../src/batch-loader.js';
 
 describe('BatchLoader', () => {
   it('answers the lookups of one tick with one query, and those of the next tick with another', async () => {

@@ -189,3 +189,19 @@ describe('PATCH /rooms/:id/participants/:userId/remove', () => {
     expect(Object.keys(await roles(alice, room.id)).sort()).toEqual([alice.userId, b].sort());
   });
 });
+
+describe('profiles from tokens', () => {
+  it('keeps the name and picture of every user of a burst of first requests, and a later change', async () => {
+    const ids = Array.from({ length: 12 }, () => uid('burst'));
+    const clients = await Promise.all(ids.map((id) => t.as(id, { name: `Name of ${id}`, picture: `https://img.example/${id}.png` })));
+    expect((await Promise.all(clients.map((c) => c.get('/rooms')))).map((r) => r.status)).toEqual(ids.map(() => 200));
+    const owner = clients[0]!;
+    const room = (await owner.post('/rooms', { type: 'group', name: 'burst', participantIds: ids.slice(1) })).body;
+    const names = Object.fromEntries(room.participants.map((p: any) => [p.userId, [p.name, p.picture]]));
+    expect(names).toEqual(Object.fromEntries(ids.map((id) => [id, [`Name of ${id}`, `https://img.example/${id}.png`]])));
+    const renamed = await t.as(ids[1]!, { name: 'Renamed' });
+    expect((await renamed.get('/rooms')).status).toBe(200);
+    const after = (await owner.get(`/rooms/${room.id}`)).body.participants.find((p: any) => p.userId === ids[1]);
+    expect([after.name, after.picture]).toEqual(['Renamed', null]);
+  });
+});

@@ -7,7 +7,7 @@ import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 import { Replayer } from './replay.js';
-import { BatchLoader } from './batch-loader.js';
+import { BatchLoader } from '../batch-loader.js';
 
 const DELIVERY_FLUSH_MS = 100;
 const PEER_MESSAGE = 'chat:message';

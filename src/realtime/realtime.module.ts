@@ -13,7 +13,7 @@ import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
 import type { UsersService } from '../users/users.service.js';
-import { BatchLoader } from './batch-loader.js';
+import { BatchLoader } from '../batch-loader.js';
 import { Fanout } from './fanout.js';
 import { attachChatNamespace, createSocketServer, drain, roomChannel, userChannel, type ChatNamespace } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';

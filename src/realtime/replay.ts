@@ -1,7 +1,7 @@
 import type { MessagePresenter } from '../messages/messages.mapper.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { MessageView } from '../messages/messages.schemas.js';
-import { BatchLoader } from './batch-loader.js';
+import { BatchLoader } from '../batch-loader.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 
 const REPLAY_LIMIT_PER_ROOM = 100;

@@ -13,11 +13,16 @@ export interface UserProfile {
 export class UsersRepository {
   constructor(private readonly db: Executor) {}
 
-  async upsertProfile(id: string, name: string | null, picture: string | null, role: string): Promise<void> {
+  /** One statement for many users (ids distinct): each row is created or takes the given name, picture and role. */
+  async upsertProfiles(profiles: Array<{ id: string; name: string | null; picture: string | null; role: string }>): Promise<void> {
+    if (profiles.length === 0) return;
     await this.db
       .insert(chatUser)
-      .values({ id, name, picture, role })
-      .onConflictDoUpdate({ target: chatUser.id, set: { name, picture, role, updatedAt: sql`now()` } });
+      .values(profiles)
+      .onConflictDoUpdate({
+        target: chatUser.id,
+        set: { name: sql`excluded.name`, picture: sql`excluded.picture`, role: sql`excluded.role`, updatedAt: sql`now()` },
+      });
   }
 
   async findMany(ids: string[]): Promise<UserProfile[]> {

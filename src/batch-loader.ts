@@ -1,6 +1,6 @@
 /**
- * Joins the lookups asked for within one tick into one query. A burst of connections (a deploy, a network blip)
- * asks the same kind of question hundreds of times at once; one `where … = any(…)` answers them all.
+ * Joins the lookups (or writes) asked for within one tick into one statement. A burst of connections (a deploy, a
+ * network blip) asks the same kind of question hundreds of times at once; one `where … = any(…)` answers them all.
  */
 export class BatchLoader<K, V> {
   private keys = new Set<K>();
