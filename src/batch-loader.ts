@@ -1,23 +1,35 @@
 /**
- * Joins the lookups (or writes) asked for within one tick into one statement. A burst of connections (a deploy, a
- * network blip) asks the same kind of question hundreds of times at once; one `where … = any(…)` answers them all.
+ * Joins lookups (or writes) of the same kind into one statement. A burst of connections (a deploy, a network blip)
+ * asks the same question hundreds of times within milliseconds; one `where … = any(…)` answers many of them. The
+ * first ask of a quiet moment waits only for the end of its tick; asks that come while a statement is in flight wait
+ * for it to finish and then go together in the next one (as group commit does for sends).
  */
 export class BatchLoader<K, V> {
-  private keys = new Set<K>();
-  private load: Promise<Map<K, V>> | undefined;
+  private queued = new Set<K>();
+  private next: Promise<Map<K, V>> | undefined;
+  private running: Promise<unknown> | undefined;
 
   constructor(private readonly loadMany: (keys: K[]) => Promise<Map<K, V>>) {}
 
-  /** The values of these keys (absent when there is none), from the query of this tick. */
+  /** The values of these keys (absent when there is none). */
   async get(keys: Iterable<K>): Promise<Map<K, V>> {
-    for (const key of keys) this.keys.add(key);
-    this.load ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      const batch = [...this.keys];
-      this.keys = new Set();
-      this.load = undefined;
-      return this.loadMany(batch);
+    for (const key of keys) this.queued.add(key);
+    this.next ??= (this.running ?? new Promise<void>((resolve) => setImmediate(resolve))).then(() => {
+      const batch = [...this.queued];
+      this.queued = new Set();
+      this.next = undefined;
+      const load = this.loadMany(batch);
+      const settled = load.then(
+        () => {},
+        () => {},
+      );
+      this.running = settled;
+      void settled.then(() => {
+        if (this.running === settled) this.running = undefined;
+      });
+      return load;
     });
-    return this.load;
+    return this.next;
   }
 
   async one(key: K): Promise<V | undefined> {

@@ -15,6 +15,26 @@ describe('BatchLoader', () => {
     expect(queries).toEqual([['a', 'b', 'c', 'none'], ['d']]);
   });
 
+  it('sends the asks that come while a query is in flight together in the next one', async () => {
+    const queries: string[][] = [];
+    let release!: () => void;
+    const loader = new BatchLoader(async (keys: string[]) => {
+      queries.push([...keys].sort());
+      if (keys.includes('slow')) await new Promise<void>((resolve) => (release = resolve));
+      return new Map(keys.map((k) => [k, k]));
+    });
+    const slow = loader.one('slow');
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    const later = [loader.one('x'), loader.one('y')];
+    await new Promise((r) => setTimeout(r, 20));
+    const yz = loader.one('z');
+    expect(queries).toEqual([['slow']]);
+    release();
+    expect(await Promise.all([slow, ...later, yz])).toEqual(['slow', 'x', 'y', 'z']);
+    expect(queries).toEqual([['slow'], ['x', 'y', 'z']]);
+  });
+
   it('hands a failed query to every lookup of its tick, and queries again after', async () => {
     let fail = true;
     const loader = new BatchLoader(async (keys: string[]) => {
