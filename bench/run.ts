@@ -67,8 +67,11 @@ const RAMP: Omit<RampOptions, 'start'> = quick
   : { factor: Math.SQRT2, seconds: 2, minMessages: 20, drainMs: 2000, maxSteps: 14, maxRate: 20_000, budgetMs: 25_000, refine: true, confirm: true };
 /** The bare baseline climbs in doubling steps (then refines once in full runs): it goes far higher than the service. */
 const BARE_RAMP: Omit<RampOptions, 'start'> = { ...RAMP, factor: 2, maxSteps: quick ? 3 : 8 };
-/** First rate of a ramp: about 100 deliveries/s, whatever the room size. */
-const startRate = (size: number) => Math.max(2.5, 100 / Math.max(1, size - 1));
+/**
+ * First rate of a ramp: about 400 deliveries/s (at least 10 messages/s), whatever the room size; high enough that
+ * the climb reaches the service's maximum within the time budget, and stepped down when even that fails.
+ */
+const startRate = (size: number) => Math.max(10, 400 / Math.max(1, size - 1));
 
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
 const tokens = new Map<string, Promise<string>>();

@@ -73,8 +73,10 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date
         select i.* from input i
         where exists (select 1 from chat_participant p where p.room_id = i."roomId" and p.user_id = i."senderId")),
       counts as (select "roomId" as room_id, count(*) as n from members group by "roomId"),
+      -- NO KEY UPDATE, like the UPDATE itself: it keeps other writers of the room out without blocking foreign-key checks
+      -- (a receipt or participant row of the room) that would otherwise wait on us while holding what we wait for.
       locked as materialized (
-        select id from chat_room where id in (select room_id from counts) order by id for update),
+        select id from chat_room where id in (select room_id from counts) order by id for no key update),
       rooms as (
         update chat_room r set last_seq = r.last_seq + c.n, last_activity_at = now()
         from locked l join counts c on c.room_id = l.id
@@ -89,7 +91,7 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date
       tops as (select room_id, sender_id, max(seq) as seq from inserted group by room_id, sender_id),
       senders as materialized (
         select p.room_id, p.user_id, t.seq from chat_participant p join tops t on t.room_id = p.room_id and t.sender_id = p.user_id
-        order by p.room_id, p.user_id for update of p),
+        order by p.room_id, p.user_id for no key update of p),
       moved as (
         update chat_participant p set
           last_read_seq = greatest(p.last_read_seq, s.seq), last_read_at = now(),
@@ -191,8 +193,9 @@ export class MessagesRepository {
 
   /**
    * The write path, for one message or a batch of concurrent sends (group commit), as one statement: a send costs one
-   * round trip and commits by itself (or inside the caller's transaction). Each room's row is locked (in id order, so
-   * batches over the same rooms queue instead of deadlocking) and its last_seq moves by the number of its messages,
+   * round trip and commits by itself (or inside the caller's transaction). Each room's row is locked (in id order, and
+   * participant rows in (room, user) order as delivery acks lock them, so concurrent writers queue instead of
+   * deadlocking) and its last_seq moves by the number of its messages,
    * which take the seqs above it in the batch's order: dense under any concurrency. Each sender's read and delivery
    * positions move to their last message, with a read receipt (sending is reading). Any failure (a clientMessageId
    * already stored) undoes all of it, seqs included. Messages of a room that is gone, or whose sender is not in it,

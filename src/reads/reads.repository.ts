@@ -67,10 +67,16 @@ export class ReadsRepository {
       this.db,
       sql`with input as (
             select * from jsonb_to_recordset(${JSON.stringify(marks)}::jsonb) as i("roomId" uuid, "userId" text, seq bigint)),
+          -- Locked in (room, user) order, as the send statement locks its senders' rows: the two never deadlock.
+          locked as materialized (
+            select p.room_id, p.user_id, i.seq from chat_participant p
+            join input i on p.room_id = i."roomId" and p.user_id = i."userId"
+            where p.last_delivered_seq < i.seq
+            order by p.room_id, p.user_id for no key update of p),
           moved as (
-            update chat_participant p set last_delivered_seq = i.seq, last_delivered_at = now()
-            from input i
-            where p.room_id = i."roomId" and p.user_id = i."userId" and p.last_delivered_seq < i.seq
+            update chat_participant p set last_delivered_seq = greatest(p.last_delivered_seq, l.seq), last_delivered_at = now()
+            from locked l
+            where p.room_id = l.room_id and p.user_id = l.user_id and p.last_delivered_seq < l.seq
             returning p.room_id, p.user_id, p.last_delivered_seq as seq, p.last_delivered_at as at),
           receipt as (
             insert into message_read_receipt (room_id, user_id, kind, up_to_seq, at)

@@ -1,3 +1,4 @@
+import { BatchLoader } from '../batch-loader.js';
 import type { EventBus } from '../events.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { MessagePresenter } from '../messages/messages.mapper.js';
@@ -7,7 +8,6 @@ import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 import { Replayer } from './replay.js';
-import { BatchLoader } from '../batch-loader.js';
 
 const DELIVERY_FLUSH_MS = 100;
 const PEER_MESSAGE = 'chat:message';
@@ -40,7 +40,7 @@ export class Fanout {
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly replayer: Replayer;
-  /** Presence changes come in bursts (a deploy reconnects everyone): one query per tick finds everyone's room mates. */
+  /** Presence changes come in bursts (a deploy reconnects everyone): one query finds the room mates of a burst. */
   private readonly roomMates: BatchLoader<string, string[]>;
 
   constructor(private readonly nsp: ChatNamespace, private readonly deps: FanoutDeps) {
@@ -104,6 +104,7 @@ export class Fanout {
     const timer = setTimeout(() => {
       for (const sid of waiting) (this.nsp.sockets.get(sid) as unknown as WithAcks | undefined)?.acks.delete(packet.id!);
     }, DELIVERY_ACK_TIMEOUT_MS);
+    timer.unref();
     const acked = (socket: ChatSocket) => this.acked(socket, message);
     this.nsp.adapter.broadcastWithAck(packet, { rooms: new Set(waiting), flags: { local: true } }, () => {}, function (this: ChatSocket) {
       if (!waiting.delete(this.id)) return;
