@@ -8,6 +8,9 @@ interface PgliteLike {
   exec(query: string): Promise<unknown>;
   query<T>(query: string): Promise<{ rows: T[] }>;
 }
+interface QueryLogger {
+  logQuery(query: string, params: unknown[]): void;
+}
 interface PoolLike {
   query<T>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: T[] }>;
 }
@@ -26,6 +29,8 @@ export function hotStatement<T>(name: string, types: string[], build: (...params
 
   return async (db: Executor, params: unknown[]): Promise<T[]> => {
     const client = (db as { $client?: unknown }).$client;
+    // Told to the ORM's query logger like every other statement, so query logs and statement counts stay whole.
+    if (client) (db as { session?: { logger?: QueryLogger } }).session?.logger?.logQuery(text, params);
     if (isPglite(client)) {
       if (!preparedOn.has(client)) {
         let p = preparing.get(client);
