@@ -83,29 +83,13 @@ function buildServices(config: Config, database: Database, bus: EventBus, shared
   };
 }
 
-/**
- * `make()` on first use rather than now. Building Ajv instances (their meta-schema compiled, the formats added) is
- * among the costliest steps of a start, and socket payloads are validated only once sockets connect.
- */
-function lazy<T extends object>(make: () => T): T {
-  let made: T | undefined;
-  const real = () => (made ??= make());
-  return new Proxy({} as T, {
-    get(_target, key) {
-      const value: unknown = Reflect.get(real(), key);
-      return typeof value === 'function' ? value.bind(real()) : value;
-    },
-    set: (_target, key, value) => Reflect.set(real(), key, value),
-    has: (_target, key) => Reflect.has(real(), key),
-  });
-}
-
 /** The composition root: config → database → services → HTTP. main.ts and the tests both build the app here. */
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<App> {
   const database = opts.database ?? (await openDatabase({ url: config.databaseUrl, dataDir: `${config.dataDir}/db` }));
   if (!opts.database) await database.migrate();
 
-  const http = await createHttpServer(config);
+  const validators = createValidatorCompiler(SHARED_SCHEMAS);
+  const http = await createHttpServer(config, validators);
   let lastRedisError = '';
   const shared = await createSharedState(config, (err) => {
     // One line per distinct failure, not one per reconnect attempt.
@@ -156,7 +140,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     config,
     shared,
     verifier,
-    ajv: lazy(() => createValidatorCompiler(SHARED_SCHEMAS).strict),
+    ajv: validators.strict,
     bus,
     services,
     repos: services.repos,

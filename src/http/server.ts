@@ -12,7 +12,7 @@ import { ReadStateSchema } from '../reads/reads.schemas.js';
 import { RoomSchema } from '../rooms/rooms.schemas.js';
 import { ProblemSchema } from './common.schemas.js';
 import { registerErrorHandling } from './errors.js';
-import { createValidatorCompiler } from './validation.js';
+import type { ValidatorCompilers } from './validation.js';
 
 /** Schemas referenced by $id from routes (and listed under components in the OpenAPI document). */
 export const SHARED_SCHEMAS = [ProblemSchema, MessageSchema, RoomSchema, ReadStateSchema];
@@ -20,7 +20,7 @@ export const SHARED_SCHEMAS = [ProblemSchema, MessageSchema, RoomSchema, ReadSta
 export type HttpServer = FastifyInstance;
 
 /** Fastify with the cross-cutting pieces: logging, validation, problem+json errors, security headers, CORS, OpenAPI. */
-export async function createHttpServer(config: Config): Promise<HttpServer> {
+export async function createHttpServer(config: Config, validators: ValidatorCompilers): Promise<HttpServer> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: config.bodyLimitBytes,
@@ -32,8 +32,7 @@ export async function createHttpServer(config: Config): Promise<HttpServer> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const { compiler } = createValidatorCompiler(SHARED_SCHEMAS);
-  app.setValidatorCompiler(compiler);
+  app.setValidatorCompiler(validators.compiler);
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   registerErrorHandling(app);
   app.addHook('onSend', async (req, reply) => {

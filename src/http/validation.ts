@@ -14,11 +14,16 @@ function makeAjv(coerce: boolean, shared: AnySchema[]): Ajv {
   return ajv;
 }
 
+export interface ValidatorCompilers {
+  compiler: FastifySchemaCompiler<AnySchema>;
+  strict: Ajv;
+}
+
 /**
  * Bodies are validated strictly (a number is not a string); query strings and params are coerced, since they arrive
- * as text. The same compiled validators serve socket payloads (see `compileValidator`).
+ * as text. The strict one also validates socket payloads: one set per app, built once.
  */
-export function createValidatorCompiler(shared: AnySchema[]): { compiler: FastifySchemaCompiler<AnySchema>; strict: Ajv } {
+export function createValidatorCompiler(shared: AnySchema[]): ValidatorCompilers {
   const strict = makeAjv(false, shared);
   const coercing = makeAjv(true, shared);
   const compiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>
