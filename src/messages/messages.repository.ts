@@ -195,11 +195,10 @@ export class MessagesRepository {
    * The write path, for one message or a batch of concurrent sends (group commit), as one statement: a send costs one
    * round trip and commits by itself (or inside the caller's transaction). Each room's row is locked (in id order, and
    * participant rows in (room, user) order as delivery acks lock them, so concurrent writers queue instead of
-   * deadlocking) and its last_seq moves by the number of its messages,
-   * which take the seqs above it in the batch's order: dense under any concurrency. Each sender's read and delivery
-   * positions move to their last message, with a read receipt (sending is reading). Any failure (a clientMessageId
-   * already stored) undoes all of it, seqs included. Messages of a room that is gone, or whose sender is not in it,
-   * get no row in the answer.
+   * deadlocking) and its last_seq moves by the number of its messages, which take the seqs above it in the batch's
+   * order: dense under any concurrency. Each sender's read and delivery positions move to their last message, with a
+   * read receipt (sending is reading). Any failure (a clientMessageId already stored) undoes all of it, seqs included.
+   * Messages of a room that is gone, or whose sender is not in it, get no row in the answer.
    */
   async insertMany(msgs: NewMessage[]): Promise<Map<string, StoredMessage>> {
     if (msgs.length === 0) return new Map();

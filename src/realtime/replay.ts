@@ -10,7 +10,7 @@ const PAGE_TTL_MS = 2_000;
 
 /**
  * What recovered sockets missed while away. After a network blip, hundreds of sockets of the same rooms come back
- * within a second, all asking the same questions: so the last seqs asked for in one tick are read in one query, and
+ * within a second, all asking the same questions: so the last seqs asked for together are read in one query, and
  * a page (room, after seq, up to seq) is read and presented once and shared by every socket that needs it.
  */
 export class Replayer {
