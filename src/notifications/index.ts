@@ -4,15 +4,9 @@ import type { EventBus } from '../events.js';
 import type { PresenceStore } from '../presence/presence.store.js';
 import { NotificationsRepository } from './notifications.repository.js';
 import { NotificationQueue, PushSubscriptionsService } from './notifications.service.js';
-import { OutboxWorker } from './outbox.worker.js';
+import { OutboxWorker, type Log } from './outbox.worker.js';
 
 export { notificationsRoutes } from './notifications.routes.js';
-
-interface Log {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface Notifications {
   subscriptions: PushSubscriptionsService;

@@ -21,7 +21,8 @@ const MAX_BACKOFF_MS = 60 * 60 * 1000;
 /** A chat notification a day old is not worth showing: push services drop it after this. */
 const PUSH_TTL_S = 24 * 60 * 60;
 
-interface Log {
+/** What the notifications need of a logger (pino's, in the app). */
+export interface Log {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
