@@ -157,7 +157,7 @@ function profileText(p: (typeof profiles)[number]): string {
 const PRESENCE_GRACE_MS = quick ? 1200 : 5000;
 
 function serviceEnv(extra: Record<string, string>): Record<string, string> {
-  return { JWT_SECRET, RATE_LIMIT_WRITES_PER_MINUTE: '1000000', LOG_LEVEL: 'warn', PRESENCE_GRACE_MS: String(PRESENCE_GRACE_MS), ...extra };
+  return { JWT_SECRET, RATE_LIMIT_WRITES_PER_MINUTE: '1000000', RATE_LIMIT_SEARCHES_PER_MINUTE: '1000000', RATE_LIMIT_JOINS_PER_MINUTE: '1000000', MAX_SOCKETS_PER_USER: '100000', LOG_LEVEL: 'warn', PRESENCE_GRACE_MS: String(PRESENCE_GRACE_MS), ...extra };
 }
 
 /** After sockets left: their offline announcements (after the presence grace) run before anything is measured again. */

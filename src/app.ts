@@ -8,9 +8,11 @@ import { AppError } from './errors.js';
 import { EventBus } from './events.js';
 import { registerHealth } from './http/health.js';
 import { createMetrics, registerMetrics } from './http/metrics.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, type HttpServerOptions } from './http/server.js';
+import { limiterStore } from './http/rate-limit-store.js';
 import { createMediaService, mediaFileRoutes, mediaRoutes, registerMultipart } from './media/index.js';
 import { createNotifications, notificationsRoutes } from './notifications/index.js';
+import type { Resolver } from './net/outbound.js';
 import { MessagePresenter } from './messages/messages.mapper.js';
 import { messagesRoutes } from './messages/messages.routes.js';
 import { MessagesRepository } from './messages/messages.repository.js';
@@ -27,6 +29,7 @@ import { SearchRepository } from './search/search.repository.js';
 import { SearchService } from './search/search.service.js';
 import { UsersRepository } from './users/users.repository.js';
 import { UsersService } from './users/users.service.js';
+import { usersRoutes } from './users/users.routes.js';
 import { presenceRoutes } from './presence/presence.routes.js';
 import { PresenceRepository } from './presence/presence.repository.js';
 import { PresenceService } from './presence/presence.service.js';
@@ -58,9 +61,13 @@ export interface BuildOptions {
    * config and migrated.
    */
   database?: Database;
+  /** How the hosts of user-given URLs (push endpoints) resolve; the system resolver unless given (tests, no network). */
+  resolve?: Resolver;
+  /** Where the log goes instead of stdout (tests that read it). */
+  logStream?: HttpServerOptions['logStream'];
 }
 
-function buildServices(config: Config, database: Database, bus: EventBus, shared: SharedState, onError: (err: unknown) => void) {
+function buildServices(config: Config, database: Database, bus: EventBus, shared: SharedState, onError: (err: unknown) => void, resolve?: Resolver) {
   const { db } = database;
   const roomsRepo = new RoomsRepository(db);
   const messagesRepo = new MessagesRepository(db);
@@ -76,7 +83,7 @@ function buildServices(config: Config, database: Database, bus: EventBus, shared
     search: new SearchService(new SearchRepository(db), guard, presenter),
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onError),
     media,
-    notifications: createNotifications(config, db, bus, shared.presence),
+    notifications: createNotifications(config, db, bus, shared.presence, resolve),
     presenter,
     guard,
     repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },
@@ -89,7 +96,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   if (!opts.database) await database.migrate();
 
   const validators = createValidatorCompiler(SHARED_SCHEMAS);
-  const http = await createHttpServer(config, validators);
+  const http = await createHttpServer(config, validators, opts.logStream ? { logStream: opts.logStream } : {});
   let lastRedisError = '';
   const shared = await createSharedState(config, (err) => {
     // One line per distinct failure, not one per reconnect attempt.
@@ -97,7 +104,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     lastRedisError = err.message;
   });
   const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
-  const services = buildServices(config, database, bus, shared, (err) => http.log.error({ err }, 'presence update failed'));
+  const services = buildServices(config, database, bus, shared, (err) => http.log.error({ err }, 'presence update failed'), opts.resolve);
   // The S3 or Cloudinary SDK loads only when that driver is configured, but then here, so a start still fails on it.
   await services.media.storage.prepare?.();
   const metrics = createMetrics();
@@ -106,6 +113,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   registerHealth(http, database, shared.redis);
 
   const verifier = createTokenVerifier(config);
+  // One write budget per user, spent by REST writes and socket writes alike, on every instance.
+  const writeLimiter = shared.limiter('writes', config.rateLimitWritesPerMinute, 60_000);
   await http.register(
     async (api) => {
       api.addHook('onRequest', authenticate(verifier, services.users));
@@ -114,7 +123,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         max: config.rateLimitWritesPerMinute,
         timeWindow: 60_000,
         keyGenerator: (req) => req.auth.userId,
-        ...(shared.redis ? { redis: shared.redis, nameSpace: `${config.redisPrefix}:http-writes:` } : {}),
+        store: limiterStore(writeLimiter),
         // Reads are cheap keyset queries; the limit guards writes.
         allowList: (req) => req.method === 'GET' || req.method === 'HEAD',
         errorResponseBuilder: (_req, ctx) =>
@@ -124,8 +133,14 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await api.register(roomsRoutes, { rooms: services.rooms });
       await api.register(messagesRoutes, { messages: services.messages, media: services.media, maxFiles: config.media.maxFiles });
       await api.register(readsRoutes, { reads: services.reads });
-      await api.register(searchRoutes, { search: services.search });
+      await api.register(searchRoutes, {
+        search: services.search,
+        limiter: shared.limiter('search', config.search.perMinute, 60_000),
+        engine: database.kind,
+        timeoutMs: config.search.timeoutMs,
+      });
       await api.register(presenceRoutes, { presence: services.presence });
+      await api.register(usersRoutes, { users: services.users });
       await api.register(mediaRoutes, { media: services.media, maxFiles: config.media.maxFiles });
       await api.register(notificationsRoutes, { subscriptions: services.notifications.subscriptions });
     },
@@ -140,6 +155,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     config,
     shared,
     verifier,
+    writeLimiter,
     ajv: validators.strict,
     bus,
     services,
@@ -167,6 +183,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await services.notifications.stop();
       await services.presence.close();
       await services.media.stop();
+      writeLimiter.close();
       await shared.close();
       await database.close();
     },

@@ -42,8 +42,14 @@ export interface Config {
   notify: NotifyConfig;
   corsOrigins: string[] | '*' | false;
   logLevel: string;
-  /** Writes (POST/PATCH) per user per minute before 429. */
+  /** Writes per user per minute before 429: one budget for REST and socket writes, shared by every instance. */
   rateLimitWritesPerMinute: number;
+  search: {
+    /** Searches per user per minute before 429 (reads are otherwise not limited; a search is the one costly read). */
+    perMinute: number;
+    /** A search taking longer than this is cut off (PostgreSQL statement timeout) and answered 503 with Retry-After. */
+    timeoutMs: number;
+  };
   /** Largest JSON request body in bytes; over it is 413. */
   bodyLimitBytes: number;
   /** How long in-flight work may take to finish on SIGTERM. */
@@ -57,6 +63,10 @@ export interface Config {
     maxPayloadBytes: number;
     /** How long a dropped socket's session (rooms, missed events) is kept for recovery. */
     recoveryWindowMs: number;
+    /** Live sockets per user across instances; one more is refused with connect_error RATE_LIMITED. */
+    maxSocketsPerUser: number;
+    /** join_chat / leave_chat events per user per minute (each is a membership lookup). */
+    joinsPerMinute: number;
   };
 }
 
@@ -72,6 +82,11 @@ export interface NotifyConfig {
   retryBaseMs: number;
   /** undefined: Web Push is off (production without VAPID keys). */
   vapid: VapidConfig | undefined;
+  /**
+   * PUSH_ALLOW_PRIVATE_ENDPOINTS=1: push endpoints may be plain http and resolve to loopback, private or link-local
+   * addresses (a push service inside the operator's network, tests). Off: https and public addresses only.
+   */
+  pushAllowPrivateEndpoints: boolean;
 }
 
 export interface VapidConfig {
@@ -233,10 +248,15 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: int('NOTIFY_MAX_ATTEMPTS', 8, 1, 100),
       retryBaseMs: int('NOTIFY_RETRY_BASE_MS', 1000, 10, 3_600_000),
       vapid: vapidConfig(str, dataDir, production, problems),
+      pushAllowPrivateEndpoints: bool('PUSH_ALLOW_PRIVATE_ENDPOINTS', false),
     },
     corsOrigins,
     logLevel,
     rateLimitWritesPerMinute: int('RATE_LIMIT_WRITES_PER_MINUTE', 600, 1, 1_000_000),
+    search: {
+      perMinute: int('RATE_LIMIT_SEARCHES_PER_MINUTE', 60, 1, 1_000_000),
+      timeoutMs: int('SEARCH_TIMEOUT_MS', 3000, 100, 600_000),
+    },
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     realtime: {
@@ -244,6 +264,8 @@ export function loadConfig(env: Env = process.env): Config {
       typingTimeoutMs: int('TYPING_TIMEOUT_MS', 5000, 100, 60_000),
       maxPayloadBytes: int('SOCKET_MAX_PAYLOAD_BYTES', 128 * 1024, 1024, 64 * 1024 * 1024),
       recoveryWindowMs: int('SOCKET_RECOVERY_WINDOW_MS', 120_000, 0, 3_600_000),
+      maxSocketsPerUser: int('MAX_SOCKETS_PER_USER', 20, 1, 100_000),
+      joinsPerMinute: int('RATE_LIMIT_JOINS_PER_MINUTE', 300, 1, 1_000_000),
     },
   };
   if (problems.length) throw new ConfigError(problems);

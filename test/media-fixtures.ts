@@ -61,15 +61,15 @@ export function pngBomb(width = 60000, height = 60000): Buffer {
 
 // ---- ISO BMFF (MP4, MOV, M4A, HEIC)
 
-const box = (type: string, ...parts: Buffer[]) => {
+export const box = (type: string, ...parts: Buffer[]) => {
   const body = Buffer.concat(parts);
   return Buffer.concat([u32(8 + body.length), ascii(type), body]);
 };
-const fullBox = (type: string, version: number, flags: number, ...parts: Buffer[]) =>
+export const fullBox = (type: string, version: number, flags: number, ...parts: Buffer[]) =>
   box(type, Buffer.from([version, (flags >> 16) & 0xff, (flags >> 8) & 0xff, flags & 0xff]), ...parts);
 const MATRIX = Buffer.concat([u32(0x10000), u32(0), u32(0), u32(0), u32(0x10000), u32(0), u32(0), u32(0), u32(0x40000000)]);
 
-function track(id: number, handler: 'vide' | 'soun', durationMs: number): Buffer {
+function track(id: number, handler: 'vide' | 'soun', durationMs: number, extra: Buffer[] = []): Buffer {
   const tkhd = fullBox('tkhd', 0, 3, u32(0), u32(0), u32(id), u32(0), u32(durationMs), Buffer.alloc(8), u16(0), u16(0),
     u16(handler === 'soun' ? 0x100 : 0), u16(0), MATRIX, u32(handler === 'vide' ? 320 << 16 : 0), u32(handler === 'vide' ? 240 << 16 : 0));
   const mdhd = fullBox('mdhd', 0, 0, u32(0), u32(0), u32(1000), u32(durationMs), u16(0x55c4), u16(0));
@@ -78,16 +78,71 @@ function track(id: number, handler: 'vide' | 'soun', durationMs: number): Buffer
     fullBox('stsz', 0, 0, u32(0), u32(0)), fullBox('stco', 0, 0, u32(0)));
   const media = handler === 'vide' ? fullBox('vmhd', 0, 1, Buffer.alloc(8)) : fullBox('smhd', 0, 0, Buffer.alloc(4));
   const minf = box('minf', media, box('dinf', fullBox('dref', 0, 0, u32(1), fullBox('url ', 0, 1))), stbl);
-  return box('trak', tkhd, box('mdia', mdhd, hdlr, minf));
+  return box('trak', tkhd, box('mdia', mdhd, hdlr, minf), ...extra);
+}
+
+interface MovieOptions {
+  brand?: string;
+  durationMs?: number;
+  tracks?: Array<'vide' | 'soun'>;
+  /** Boxes appended to moov, and to the first track. */
+  moovExtra?: Buffer[];
+  trakExtra?: Buffer[];
 }
 
 /** An ISO BMFF movie: `brand` picks MP4 ('isom'), QuickTime ('qt  ') or M4A ('M4A '). */
-export function isoMovie(opts: { brand?: string; durationMs?: number; tracks?: Array<'vide' | 'soun'> } = {}): Buffer {
-  const { brand = 'isom', durationMs = 2500, tracks = ['vide', 'soun'] } = opts;
+export function isoMovie(opts: MovieOptions = {}): Buffer {
+  const { brand = 'isom', durationMs = 2500, tracks = ['vide', 'soun'], moovExtra = [], trakExtra = [] } = opts;
   const ftyp = box('ftyp', ascii(brand), u32(0x200), ascii(brand), ascii('mp41'));
   const mvhd = fullBox('mvhd', 0, 0, u32(0), u32(0), u32(1000), u32(durationMs), u32(0x10000), u16(0x100), Buffer.alloc(10), MATRIX,
     Buffer.alloc(24), u32(tracks.length + 1));
-  return Buffer.concat([ftyp, box('moov', mvhd, ...tracks.map((h, i) => track(i + 1, h, durationMs))), box('mdat', Buffer.alloc(64))]);
+  const traks = tracks.map((h, i) => track(i + 1, h, durationMs, i === 0 ? trakExtra : []));
+  return Buffer.concat([ftyp, box('moov', mvhd, ...traks, ...moovExtra), box('mdat', Buffer.alloc(64))]);
+}
+
+// ---- ISO BMFF with where it was recorded
+
+export const ISO6709 = '+37.3318-122.0312+010.000/';
+export const LOCATION_KEY = 'com.apple.quicktime.location.ISO6709';
+/** 3GPP `loci` coordinates are 16.16 fixed point: these are the bytes of longitude, latitude, altitude. */
+export const LOCI_COORDS = Buffer.concat([u32(Math.round(-122.0312 * 65536)), u32(Math.round(37.3318 * 65536)), u32(10 * 65536)]);
+
+/** A QuickTime user-data text: length, language, text. */
+const xyz = () => box('\xa9xyz', u16(ISO6709.length), u16(0x15c7), ascii(ISO6709));
+const loci = () => fullBox('loci', 0, 0, u16(0x15c7), ascii('Apple Park\0'), u8(0), LOCI_COORDS, ascii('earth\0'), ascii('\0'));
+const dataAtom = (value: string) => box('data', u32(1), u32(0), Buffer.from(value, 'utf8'));
+const indexed = (index: number, value: string) => { const d = dataAtom(value); return Buffer.concat([u32(8 + d.length), u32(index), d]); };
+
+/** iPhone-style QuickTime metadata: `keys` names each `ilst` item. ISO files wrap meta as a full box, QuickTime does not. */
+function mdtaMeta(fullMeta: boolean, entries: Array<[string, string]>): Buffer {
+  const hdlr = fullBox('hdlr', 0, 0, u32(0), ascii('mdta'), Buffer.alloc(12), ascii('\0'));
+  const keys = fullBox('keys', 0, 0, u32(entries.length), ...entries.map(([k]) => box('mdta', ascii(k))));
+  const ilst = box('ilst', ...entries.map(([, v], i) => indexed(i + 1, v)));
+  return fullMeta ? fullBox('meta', 0, 0, hdlr, keys, ilst) : box('meta', hdlr, keys, ilst);
+}
+
+/**
+ * A movie carrying its recording position everywhere phones and cameras put it: moov/udta/©xyz, moov/udta/loci, an
+ * iTunes-style moov/udta/meta/ilst/©xyz, an iPhone-style moov/meta keys+ilst, and the first track's udta/©xyz. The
+ * title, make and model are not location and must survive. `spans` are the byte ranges a stripper may change.
+ */
+export function taggedMovie(opts: Omit<MovieOptions, 'moovExtra' | 'trakExtra'> = {}): { data: Buffer; spans: Array<[number, number]> } {
+  const quicktime = opts.brand === 'qt  ';
+  const itunes = fullBox('meta', 0, 0, fullBox('hdlr', 0, 0, u32(0), ascii('mdir'), ascii('appl'), Buffer.alloc(8), ascii('\0')),
+    box('ilst', box('\xa9nam', dataAtom('Holiday')), box('\xa9xyz', dataAtom(ISO6709))));
+  const udta = box('udta', xyz(), loci(), ...(quicktime ? [] : [itunes]));
+  const meta = mdtaMeta(!quicktime, [
+    ['com.apple.quicktime.make', 'Apple'], [LOCATION_KEY, ISO6709],
+    ['com.apple.quicktime.location.accuracy.horizontal', '14.500000'], ['com.apple.quicktime.model', 'iPhone 15'],
+  ]);
+  const data = isoMovie({ ...opts, moovExtra: [udta, meta], trakExtra: [box('udta', xyz())] });
+  const spans: Array<[number, number]> = [];
+  const parts = [xyz(), loci(), box('\xa9xyz', dataAtom(ISO6709)), indexed(2, ISO6709), indexed(3, '14.500000'),
+    ascii(LOCATION_KEY), ascii('com.apple.quicktime.location.accuracy.horizontal')];
+  for (const part of parts) {
+    for (let at = data.indexOf(part); at !== -1; at = data.indexOf(part, at + 1)) spans.push([at, at + part.length]);
+  }
+  return { data, spans };
 }
 
 /** A HEIC still image: an 'hvc1' primary item of width×height and an Exif item holding `exif` (TIFF with GPS). */
@@ -126,8 +181,16 @@ const ebml = (id: number[], ...parts: Buffer[]) => {
 const ebmlUint = (id: number[], n: number) => ebml(id, u32(n));
 const ebmlFloat = (id: number[], n: number) => { const b = Buffer.alloc(8); b.writeDoubleBE(n); return ebml(id, b); };
 
-export function webm(opts: { durationMs?: number; video?: boolean } = {}): Buffer {
-  const { durationMs = 3200, video = true } = opts;
+const simpleTag = (name: string, value: string) => ebml([0x67, 0xc8], ebml([0x45, 0xa3], ascii(name)), ebml([0x44, 0x87], Buffer.from(value, 'utf8')));
+const tagsElement = (tags: Array<[string, string]>) =>
+  ebml([0x12, 0x54, 0xc3, 0x67], ebml([0x73, 0x73], ebml([0x63, 0xc0]), ...tags.map(([n, v]) => simpleTag(n, v))));
+
+/**
+ * A WebM file. `tags` adds global SimpleTags (as ffmpeg writes a converted phone video's metadata); with `live`, they
+ * follow a cluster of unknown size (a live recording's) and only the SeekHead says where they are.
+ */
+export function webm(opts: { durationMs?: number; video?: boolean; tags?: Array<[string, string]>; live?: boolean } = {}): Buffer {
+  const { durationMs = 3200, video = true, tags = [], live = false } = opts;
   const header = ebml([0x1a, 0x45, 0xdf, 0xa3], ebmlUint([0x42, 0x86], 1), ebmlUint([0x42, 0xf7], 1), ebmlUint([0x42, 0xf2], 4),
     ebmlUint([0x42, 0xf3], 8), ebml([0x42, 0x82], ascii('webm')), ebmlUint([0x42, 0x87], 4), ebmlUint([0x42, 0x85], 2));
   const info = ebml([0x15, 0x49, 0xa9, 0x66], ebmlUint([0x2a, 0xd7, 0xb1], 1_000_000), ebmlFloat([0x44, 0x89], durationMs),
@@ -137,7 +200,12 @@ export function webm(opts: { durationMs?: number; video?: boolean } = {}): Buffe
   const vid = ebml([0xae], ebmlUint([0xd7], 2), ebmlUint([0x73, 0xc5], 2), ebmlUint([0x83], 1), ebml([0x86], ascii('V_VP8')),
     ebml([0xe0], ebmlUint([0xb0], 320), ebmlUint([0xba], 240)));
   const tracks = ebml([0x16, 0x54, 0xae, 0x6b], audio, ...(video ? [vid] : []));
-  return Buffer.concat([header, ebml([0x18, 0x53, 0x80, 0x67], info, tracks)]);
+  if (!tags.length) return Buffer.concat([header, ebml([0x18, 0x53, 0x80, 0x67], info, tracks)]);
+  if (!live) return Buffer.concat([header, ebml([0x18, 0x53, 0x80, 0x67], info, tracks, tagsElement(tags))]);
+  const cluster = Buffer.concat([Buffer.from([0x1f, 0x43, 0xb6, 0x75, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), ebmlUint([0xe7], 0)]);
+  const seekHead = (at: number) => ebml([0x11, 0x4d, 0x9b, 0x74], ebml([0x4d, 0xbb], ebml([0x53, 0xab], u32(0x1254c367)), ebmlUint([0x53, 0xac], at)));
+  const at = seekHead(0).length + info.length + tracks.length + cluster.length;
+  return Buffer.concat([header, ebml([0x18, 0x53, 0x80, 0x67], seekHead(at), info, tracks, cluster, tagsElement(tags))]);
 }
 
 // ---- audio
@@ -154,6 +222,22 @@ export function mp3(frames = 100): Buffer {
   const frame = Buffer.alloc(417);
   frame.set([0xff, 0xfb, 0x90, 0xc0]);
   return Buffer.concat([ascii('ID3'), Buffer.from([4, 0, 0, 0, 0, 0, 0]), ...Array.from({ length: frames }, () => frame)]);
+}
+
+const synchsafe = (n: number) => Buffer.from([(n >> 21) & 0x7f, (n >> 14) & 0x7f, (n >> 7) & 0x7f, n & 0x7f]);
+
+/** An ID3v2.3 or 2.4 TXXX frame; `utf16` picks encoding 1 (UTF-16 with a byte order mark), else UTF-8/Latin-1. */
+export function txxx(version: 3 | 4, description: string, value: string, utf16 = false): Buffer {
+  const text = (t: string) => (utf16 ? Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(t, 'utf16le'), u16(0)]) : Buffer.concat([Buffer.from(t, 'utf8'), u8(0)]));
+  const body = Buffer.concat([u8(utf16 ? 1 : version === 4 ? 3 : 0), text(description), text(value)]);
+  return Buffer.concat([ascii('TXXX'), version === 4 ? synchsafe(body.length) : u32(body.length), u16(0), body]);
+}
+export const tit2 = (title: string) => { const b = Buffer.concat([u8(0), ascii(title)]); return Buffer.concat([ascii('TIT2'), u32(b.length), u16(0), b]); };
+
+/** An MP3 whose ID3v2 tag holds `frames` (and 32 bytes of padding). */
+export function mp3WithId3(version: 3 | 4, frames: Buffer[], count = 100): Buffer {
+  const body = Buffer.concat([...frames, Buffer.alloc(32)]);
+  return Buffer.concat([ascii('ID3'), Buffer.from([version, 0, 0]), synchsafe(body.length), body, mp3(count).subarray(10)]);
 }
 
 /** Raw AAC in ADTS frames (LC, 44.1 kHz, stereo). */
@@ -178,9 +262,11 @@ function oggCrc(buf: Buffer): number {
   for (const byte of buf) crc = ((crc << 8) ^ OGG_CRC[((crc >>> 24) ^ byte) & 0xff]!) >>> 0;
   return crc;
 }
-function oggPage(flags: number, granule: bigint, seq: number, packet: Buffer): Buffer {
+/** One page holding `packet`; `open` leaves it unfinished (its length a multiple of 255) for the next page to continue. */
+function oggPage(flags: number, granule: bigint, seq: number, packet: Buffer, open = false): Buffer {
   const segments: number[] = [];
   for (let left = packet.length; ; left -= 255) {
+    if (open && left === 0) break;
     segments.push(Math.min(left, 255));
     if (left < 255) break;
   }
@@ -191,17 +277,33 @@ function oggPage(flags: number, granule: bigint, seq: number, packet: Buffer): B
   return page;
 }
 
-/** Ogg Opus: the duration is the last page's granule position less the pre-skip, at 48 kHz. */
-export function oggOpus(durationMs = 2000): Buffer {
+/**
+ * Ogg Opus: the duration is the last page's granule position less the pre-skip, at 48 kHz. `comments` ("KEY=value")
+ * go in the OpusTags packet, which `splitAt` (a multiple of 255) carries over two pages.
+ */
+export function oggOpus(durationMs = 2000, opts: { comments?: string[]; splitAt?: number } = {}): Buffer {
+  const { comments = [], splitAt } = opts;
   const preSkip = 312;
   const head = Buffer.concat([ascii('OpusHead'), u8(1), u8(1), u16le(preSkip), u32le(48000), u16le(0), u8(0)]);
-  const tags = Buffer.concat([ascii('OpusTags'), u32le(7), ascii('fixture'), u32le(0)]);
+  const list = comments.map((c) => { const b = Buffer.from(c, 'utf8'); return Buffer.concat([u32le(b.length), b]); });
+  const tags = Buffer.concat([ascii('OpusTags'), u32le(7), ascii('fixture'), u32le(comments.length), ...list]);
   const audio = Buffer.concat([u8(0xf8), Buffer.alloc(20)]);
-  return Buffer.concat([
-    oggPage(2, 0n, 0, head),
-    oggPage(0, 0n, 1, tags),
-    oggPage(4, BigInt(preSkip + (48000 * durationMs) / 1000), 2, audio),
-  ]);
+  const tagPages = splitAt ? [oggPage(0, 0xffffffffffffffffn, 1, tags.subarray(0, splitAt), true), oggPage(1, 0n, 2, tags.subarray(splitAt))] : [oggPage(0, 0n, 1, tags)];
+  return Buffer.concat([oggPage(2, 0n, 0, head), ...tagPages, oggPage(4, BigInt(preSkip + (48000 * durationMs) / 1000), tagPages.length + 1, audio)]);
+}
+
+/** True when every page's CRC matches its bytes. */
+export function oggCrcsValid(file: Buffer): boolean {
+  for (let pos = 0; pos < file.length; ) {
+    const segments = file[pos + 26]!;
+    const length = 27 + segments + [...file.subarray(pos + 27, pos + 27 + segments)].reduce((a, b) => a + b, 0);
+    const page = Buffer.from(file.subarray(pos, pos + length));
+    const stored = page.readUInt32LE(22);
+    page.writeUInt32LE(0, 22);
+    if (oggCrc(page) !== stored) return false;
+    pos += length;
+  }
+  return true;
 }
 
 // ---- documents

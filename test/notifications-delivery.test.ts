@@ -17,7 +17,8 @@ const sockets: ClientSocket[] = [];
 beforeAll(async () => {
   push = await startPushService();
   hook = await startWebhookReceiver(SECRET);
-  t = await startTestApp({ NOTIFY_COALESCE_MS: String(COALESCE_MS), NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PRESENCE_GRACE_MS: '100' });
+  // The stand-in push service listens on 127.0.0.1 over http: the operator switch that allows such endpoints.
+  t = await startTestApp({ NOTIFY_COALESCE_MS: String(COALESCE_MS), NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PRESENCE_GRACE_MS: '100', PUSH_ALLOW_PRIVATE_ENDPOINTS: '1' });
   alice = await t.as('alice', { name: 'Alice' });
   bob = await t.as('bob', { name: 'Bob' });
   bobBrowser = push.browser();

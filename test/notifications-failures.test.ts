@@ -26,6 +26,8 @@ beforeAll(async () => {
     NOTIFY_TIMEOUT_MS: '400',
     NOTIFY_RETRY_BASE_MS: '200',
     NOTIFY_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    // The stand-in push service listens on 127.0.0.1 over http: the operator switch that allows such endpoints.
+    PUSH_ALLOW_PRIVATE_ENDPOINTS: '1',
   });
   alice = await t.as('alice', { name: 'Alice' });
 });

@@ -33,7 +33,8 @@ async function listen(app: App): Promise<string> {
 describe('the outbox across restarts and instances', () => {
   it('loses no notification when the service restarts in the middle of a burst, and sends each once', async () => {
     // A window far longer than the test: whatever is sent below can only leave after the restart.
-    const t = await startTestApp({ NOTIFY_COALESCE_MS: '600000', NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET });
+    // PUSH_ALLOW_PRIVATE_ENDPOINTS: the stand-in push service listens on 127.0.0.1 over http.
+    const t = await startTestApp({ NOTIFY_COALESCE_MS: '600000', NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PUSH_ALLOW_PRIVATE_ENDPOINTS: '1' });
     let second: App | undefined;
     try {
       const [alice, bob] = [await t.as('alice', { name: 'Alice' }), await t.as('bob', { name: 'Bob' })];

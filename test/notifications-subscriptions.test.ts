@@ -2,10 +2,19 @@ import { createECDH, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
-import { browserKeys } from './helpers/notify.js';
+import { browserKeys, testResolver } from './helpers/notify.js';
 
 let t: TestApp;
 let alice: Client, bob: Client;
+/** A public address (no connection is made to it: nothing here sends a notification). */
+const PUBLIC = '93.184.216.34';
+const dns = testResolver({
+  'push.example.com': [PUBLIC, '2606:2800:220:1:248:1893:25c8:1946'],
+  'metadata.example.com': ['169.254.169.254'],
+  'intranet.example.com': ['10.20.30.40'],
+  'mixed.example.com': [PUBLIC, '127.0.0.1'],
+  'mapped.example.com': ['::ffff:127.0.0.1'],
+});
 
 const subscription = (endpoint = `https://push.example.com/send/${randomBytes(12).toString('hex')}`) => {
   const k = browserKeys();
@@ -16,7 +25,7 @@ const del = (c: Client, path: string, body?: unknown) =>
 const endpoints = async (c: Client) => ((await c.get('/push/subscriptions')).body.data as Array<{ endpoint: string }>).map((s) => s.endpoint);
 
 beforeAll(async () => {
-  t = await startTestApp();
+  t = await startTestApp({}, { resolve: dns.resolve });
   alice = await t.as('alice', { name: 'Alice' });
   bob = await t.as('bob', { name: 'Bob' });
 });
@@ -47,9 +56,9 @@ describe('Web Push subscriptions', () => {
     expect(again.body).toMatchObject({ id: created.body.id, endpoint: one.endpoint, expirationTime: 4102444800000 });
     const two = subscription();
     expect((await alice.post('/push/subscriptions', two)).status).toBe(201);
-    const local = subscription('http://localhost:8123/push/abc');
-    expect((await alice.post('/push/subscriptions', local)).status).toBe(201);
-    expect(await endpoints(alice)).toEqual([one.endpoint, two.endpoint, local.endpoint]);
+    const literal = subscription(`https://${PUBLIC}:8443/push/abc`);
+    expect((await alice.post('/push/subscriptions', literal)).status).toBe(201);
+    expect(await endpoints(alice)).toEqual([one.endpoint, two.endpoint, literal.endpoint]);
     expect(await endpoints(bob)).toEqual([]);
   });
 
@@ -134,12 +143,15 @@ describe('in production', () => {
   it('refuses http://localhost endpoints when Web Push is on, and answers 404 when it is off', async () => {
     const vapid = createECDH('prime256v1');
     vapid.generateKeys();
-    const prod = await startTestApp({
-      NODE_ENV: 'production',
-      VAPID_PUBLIC_KEY: vapid.getPublicKey('base64url'),
-      VAPID_PRIVATE_KEY: vapid.getPrivateKey('base64url'),
-      VAPID_SUBJECT: 'mailto:ops@chat.example.com',
-    });
+    const prod = await startTestApp(
+      {
+        NODE_ENV: 'production',
+        VAPID_PUBLIC_KEY: vapid.getPublicKey('base64url'),
+        VAPID_PRIVATE_KEY: vapid.getPrivateKey('base64url'),
+        VAPID_SUBJECT: 'mailto:ops@chat.example.com',
+      },
+      { resolve: dns.resolve },
+    );
     const off = await startTestApp({ NODE_ENV: 'production' });
     try {
       const dave = await prod.as('dave');
@@ -156,6 +168,85 @@ describe('in production', () => {
     } finally {
       await prod.close();
       await off.close();
+    }
+  });
+});
+
+describe('endpoint destinations (API.md, "Privacy": no requests into the operator\'s network)', () => {
+  const refused: Array<[string, string]> = [
+    ['cloud metadata', 'https://169.254.169.254/latest/meta-data/iam'],
+    ['loopback', 'https://127.0.0.1/x'],
+    ['loopback on a port', 'https://127.0.0.1:6379/x'],
+    ['IPv6 loopback', 'https://[::1]/x'],
+    ['private', 'https://10.0.0.1/x'],
+    ['private 172.16/12', 'https://172.16.5.4/x'],
+    ['private 192.168/16', 'https://192.168.1.1/x'],
+    ['shared address space', 'https://100.64.0.1/x'],
+    ['unspecified', 'https://0.0.0.0/x'],
+    ['IPv6 link-local', 'https://[fe80::1]/x'],
+    ['IPv6 unique local', 'https://[fd00::1]/x'],
+    ['IPv4-mapped loopback', 'https://[::ffff:127.0.0.1]/x'],
+    ['IPv4-mapped metadata', 'https://[::ffff:a9fe:a9fe]/x'],
+    ['NAT64 of metadata', 'https://[64:ff9b::a9fe:a9fe]/x'],
+    ['hex IPv4', 'https://0x7f.0.0.1/x'],
+    ['decimal IPv4', 'https://2130706433/x'],
+    ['octal IPv4', 'https://0177.0.0.1/x'],
+    ['short IPv4', 'https://127.1/x'],
+    ['localhost (resolves to loopback)', 'https://localhost/x'],
+    ['a name resolving to the metadata address', 'https://metadata.example.com/x'],
+    ['a name resolving to a private address', 'https://intranet.example.com/x'],
+    ['a name with one public and one loopback address', 'https://mixed.example.com/x'],
+    ['a name resolving to IPv4-mapped loopback', 'https://mapped.example.com/x'],
+    ['an unresolvable name', 'https://nowhere.example.com/x'],
+    ['http to a public host', 'http://push.example.com/x'],
+    ['http to localhost (no longer allowed in development)', 'http://localhost:8123/push/abc'],
+    ['http to loopback', 'http://127.0.0.1:8123/push/abc'],
+    ['a NUL in the path', 'https://push.example.com/a\u0000b'],
+    ['a newline in the path', 'https://push.example.com/a\nb'],
+    ['a tab in the host', 'https://push.exa\tmple.com/x'],
+    ['a space', 'https://push.example.com/a b'],
+  ];
+
+  it('refuses endpoints that are, or resolve to, loopback, private, link-local or reserved addresses, with 400 on /endpoint, storing nothing', async () => {
+    const mallory = await t.as('mallory');
+    for (const [name, endpoint] of refused) {
+      const res = await mallory.post('/push/subscriptions', subscription(endpoint));
+      expect({ name, status: res.status, code: res.body?.code }).toEqual({ name, status: 400, code: 'VALIDATION_FAILED' });
+      expectProblem(res, 400, 'VALIDATION_FAILED');
+      expect({ name, errors: res.body.errors.map((e: { path: string }) => e.path) }).toEqual({ name, errors: ['/endpoint'] });
+    }
+    expect(await endpoints(mallory)).toEqual([]);
+    // The addresses a host resolved to are not told back.
+    const res = await mallory.post('/push/subscriptions', subscription('https://intranet.example.com/x'));
+    expect(res.body.detail).toBe('must point at a public address, not a loopback, private or link-local one');
+    expect(JSON.stringify(res.body)).not.toContain('10.20.30.40');
+  });
+
+  it('accepts an https endpoint whose host resolves to public addresses only', async () => {
+    const oscar = await t.as('oscar');
+    const asked = dns.asked.length;
+    const ok = subscription();
+    expect((await oscar.post('/push/subscriptions', ok)).status).toBe(201);
+    expect(dns.asked.slice(asked)).toEqual(['push.example.com']);
+    const v6 = subscription('https://[2606:4700:4700::1111]/push/abc');
+    expect((await oscar.post('/push/subscriptions', v6)).status).toBe(201);
+    expect(await endpoints(oscar)).toEqual([ok.endpoint, v6.endpoint]);
+  });
+
+  it('with PUSH_ALLOW_PRIVATE_ENDPOINTS=1, takes http and loopback, private and link-local endpoints (a push service inside the network)', async () => {
+    const inside = await startTestApp({ PUSH_ALLOW_PRIVATE_ENDPOINTS: '1' }, { resolve: dns.resolve });
+    try {
+      const olga = await inside.as('olga');
+      const ok = ['http://127.0.0.1:8123/push/abc', 'http://localhost:8123/push/abc', 'https://10.0.0.1/x', 'https://intranet.example.com/x', 'http://[::1]:8123/x'];
+      for (const endpoint of ok) expect({ endpoint, status: (await olga.post('/push/subscriptions', subscription(endpoint))).status }).toEqual({ endpoint, status: 201 });
+      // Still never: another scheme, credentials, a reserved address, a name that does not resolve.
+      for (const endpoint of ['ftp://10.0.0.1/x', 'http://user:pw@127.0.0.1/x', 'http://0.0.0.0:8123/x', 'http://224.0.0.251/x', 'https://nowhere.example.com/x']) {
+        const res = await olga.post('/push/subscriptions', subscription(endpoint));
+        expect({ endpoint, status: res.status, code: res.body?.code }).toEqual({ endpoint, status: 400, code: 'VALIDATION_FAILED' });
+      }
+      expect(await endpoints(olga)).toEqual(ok);
+    } finally {
+      await inside.close();
     }
   });
 });

@@ -45,6 +45,14 @@ describe('socket payload validation', () => {
     expect(res).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', message: expect.any(String) } });
   });
 
+  it('words errors as REST does: the field and what it requires, never the regular expression', async () => {
+    const res = await call(a, 'send_message', { chatRoomId: roomId, content: 'hi', mentions: ['bo\u0000b'] });
+    expect(res).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
+    const { message } = (res as { error: { message: string } }).error;
+    expect(message).toMatch(/^payload\/mentions\/0 /);
+    expect(message).not.toMatch(/\^|\\u|\[/);
+  });
+
   it('stored nothing for any refused payload', async () => {
     expect((await alice.get(`/rooms/${roomId}/messages`)).body.data).toEqual([]);
   });

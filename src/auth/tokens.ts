@@ -2,6 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { USER_ID_PATTERN } from '../http/common.schemas.js';
 
 export type UserRole = 'user' | 'support' | 'admin';
 
@@ -20,7 +21,10 @@ export const isStaff = (auth: AuthContext): boolean => auth.role === 'support' |
 
 const ROLES: readonly string[] = ['user', 'support', 'admin'];
 const CLOCK_TOLERANCE_S = 30;
-const USER_ID = /^[^\u0000-\u001F\u007F-\u009F\uD800-\uDFFF]+$/u;
+// The same rule as every user id a client sends (http/common.schemas.ts).
+const USER_ID = new RegExp(USER_ID_PATTERN, 'u');
+/** A name or picture is shown and stored as given: no control characters, no unpaired surrogates (possibly empty). */
+const CLAIM_TEXT = /^[^\u0000-\u001F\u007F-\u009F\uD800-\uDFFF]*$/u;
 
 /**
  * What a `sub` may be: 1 to 128 code points (counted as the schemas count the user ids clients send), without
@@ -94,10 +98,12 @@ function claimsToAuth(p: JWTPayload): AuthContext {
   const picture = p['picture'];
   const role = p['role'] ?? 'user';
   const businessIds = p['businessIds'] ?? [];
-  if (name !== undefined && name !== null && typeof name !== 'string') throw bad('name must be a string');
-  if (picture !== undefined && picture !== null && typeof picture !== 'string') throw bad('picture must be a string');
+  // Refused rather than cleaned, as `sub` is: the issuer has a bug, and a NUL could not even be stored.
+  if (name !== undefined && name !== null && !(typeof name === 'string' && CLAIM_TEXT.test(name))) throw bad('name must be a string without control characters');
+  if (picture !== undefined && picture !== null && !(typeof picture === 'string' && CLAIM_TEXT.test(picture))) throw bad('picture must be a string without control characters');
   if (typeof role !== 'string' || !ROLES.includes(role)) throw bad('role must be user, support or admin');
-  if (!Array.isArray(businessIds) || !businessIds.every((b) => typeof b === 'string')) throw bad('businessIds must be an array of strings');
+  // Business ids are compared with those clients send and stored on rooms: the same rule as user ids.
+  if (!Array.isArray(businessIds) || !businessIds.every(isUserId)) throw bad('businessIds must be an array of ids of 1 to 128 characters, without control characters');
   return {
     userId: p.sub,
     name: typeof name === 'string' ? name : null,

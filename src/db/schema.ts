@@ -18,6 +18,8 @@ export const chatUser = pgTable('chat_user', {
   /** The role of the latest token seen; tells whether a user may be added to a support room as staff. */
   role: text('role').notNull().default('user'),
   lastSeenAt: ts('last_seen_at'),
+  /** false: appears offline to everyone else, with no last-seen time, and causes no presence events. */
+  showPresence: boolean('show_presence').notNull().default(true),
   updatedAt: ts('updated_at').notNull().defaultNow(),
 });
 

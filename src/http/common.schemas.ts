@@ -2,7 +2,20 @@ import { Type, type TSchema } from '@sinclair/typebox';
 
 /** Ids are opaque strings; a malformed one is simply not found (404), so params accept any string. */
 export const IdParam = Type.String({ minLength: 1, description: 'An opaque, time-ordered id (UUIDv7); one of another shape is simply not found' });
-export const UserIdString = Type.String({ minLength: 1, maxLength: 128, description: 'A user id: the `sub` of their token' });
+/**
+ * A user id follows the rules of a token's `sub` (auth/tokens.ts reads this pattern too): 1 to 128 code points, no
+ * C0/C1 control characters and no unpaired surrogates, which could not be logged safely or stored exactly.
+ */
+export const USER_ID_PATTERN = '^[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]+$';
+export const USER_ID_MESSAGE = 'must be a user id: 1 to 128 characters, without control characters or unpaired surrogates';
+export const UserIdString = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: USER_ID_PATTERN,
+  errorMessage: USER_ID_MESSAGE,
+  description: 'A user id: the `sub` of their token (1–128 characters, no control characters)',
+});
+/** Dates are validated by validation.ts's `date-time`: a real instant from 1970 to 9999, so any can be stored. */
 export const IsoDate = Type.String({ format: 'date-time' });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 

@@ -5,12 +5,12 @@ const BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
   Object.entries(ERROR_CATALOGUE).map(([code, { status }]) => [status, code as ErrorCode]),
 );
 
-interface ValidationIssue {
+export interface ValidationIssue {
   keyword?: string;
   instancePath?: string;
   message?: string;
   params?: Record<string, unknown>;
-  parentSchema?: { errorMessage?: unknown };
+  parentSchema?: object & { errorMessage?: unknown };
 }
 
 /**
@@ -22,22 +22,34 @@ function describe(v: ValidationIssue): string {
     const custom = v.parentSchema?.errorMessage;
     return typeof custom === 'string' ? custom : 'is not in the accepted form';
   }
-  return v.message ?? 'is invalid';
+  // The bounds of validation.ts's date formats, which ajv's 'must match format "date-time"' does not tell.
+  const format = v.keyword === 'format' ? DATE_FORMATS[String(v.params?.['format'])] : undefined;
+  return format ?? v.message ?? 'is invalid';
+}
+
+const DATE_FORMATS: Record<string, string> = {
+  'date-time': 'must be an ISO 8601 date-time with its offset (2024-05-01T12:00:00Z), from 1970 to 9999',
+  date: 'must be an ISO 8601 date (2024-05-01), from 1970 to 9999',
+};
+
+/**
+ * Ajv's errors (verbose) as VALIDATION_FAILED, worded for a client; `where` names the part ("body", "querystring",
+ * a socket payload). Paths are JSON pointers, as the services' own field errors are ("/content").
+ */
+export function validationFailed(issues: ValidationIssue[], where: string): AppError {
+  const errors = issues.map((v) => {
+    const missing = v.params?.['missingProperty'];
+    return { path: `${v.instancePath ?? ''}${missing ? `/${String(missing)}` : ''}`, message: describe(v) };
+  });
+  return new AppError('VALIDATION_FAILED', errors.map((x) => `${where}${x.path} ${x.message}`).join('; '), { errors });
 }
 
 /** Anything thrown in a request becomes one of the catalogue's codes; unknown errors never leak internals. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as Partial<FastifyError> & { validation?: ValidationIssue[] };
-  if (e.validation) {
-    // Paths are JSON pointers into the body or query, as the services' own field errors are ("/content").
-    const errors = e.validation.map((v) => {
-      const missing = v.params?.['missingProperty'];
-      return { path: `${v.instancePath ?? ''}${missing ? `/${String(missing)}` : ''}`, message: describe(v) };
-    });
-    const where = e.validationContext ?? 'request';
-    return new AppError('VALIDATION_FAILED', errors.map((x) => `${where}${x.path} ${x.message}`).join('; '), { errors });
-  }
+  if (e.validation) return validationFailed(e.validation, e.validationContext ?? 'request');
+  if (isClientAbort(err)) return new AppError('VALIDATION_FAILED', 'The client closed the connection before the request body was complete');
   if (isOutage(err)) return new AppError('UNAVAILABLE', 'A backing service is not answering; retry shortly', { retryAfter: 2 });
   const status = e.statusCode;
   if (status && status >= 400 && status < 500) {
@@ -57,6 +69,7 @@ const OUTAGE_CODES = new Set([
  * instead of hanging or reporting a bug. Drizzle and ioredis wrap the driver's error, so causes are followed.
  */
 export function isOutage(err: unknown): boolean {
+  if (isClientAbort(err)) return false;
   for (let e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
     if (e.name === 'MaxRetriesPerRequestError') return true;
@@ -65,10 +78,23 @@ export function isOutage(err: unknown): boolean {
   return false;
 }
 
+/**
+ * The client went away mid-request: Node fails the request stream with ECONNRESET "aborted" (the same code as a
+ * database connection reset, so it must be told apart before isOutage), or @fastify/multipart reports it. Anyone can
+ * cause this, so it is neither a bug nor an outage alarm.
+ */
+export function isClientAbort(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if ((e.code === 'ECONNRESET' && e.message === 'aborted') || e.code === 'FST_MP_PREMATURE_CLOSE') return true;
+  }
+  return false;
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);
-    if (appErr.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
+    if (isClientAbort(err)) request.log.info({ code: (err as { code?: unknown }).code }, 'client aborted the request');
+    else if (appErr.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
     else if (appErr.code === 'UNAVAILABLE') request.log.warn({ err }, 'backing service unavailable');
     if (appErr.retryAfter !== undefined) void reply.header('retry-after', String(appErr.retryAfter));
     // RFC 6750: a 401 names the scheme it wants, so generic HTTP clients know to send a bearer token.

@@ -5,12 +5,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import { MessageSchema } from '../messages/messages.schemas.js';
 import { ReadStateSchema } from '../reads/reads.schemas.js';
 import { RoomSchema } from '../rooms/rooms.schemas.js';
 import { ProblemSchema } from './common.schemas.js';
+import { onClientError, onFrameworkError, onUnmetExpectation, requireHost, serializeRequest } from './edges.js';
 import { registerErrorHandling } from './errors.js';
 import type { ValidatorCompilers } from './validation.js';
 
@@ -19,18 +21,37 @@ export const SHARED_SCHEMAS = [ProblemSchema, MessageSchema, RoomSchema, ReadSta
 
 export type HttpServer = FastifyInstance;
 
+export interface HttpServerOptions {
+  /** Where the log goes instead of stdout (tests read it). */
+  logStream?: DestinationStream;
+}
+
 /** Fastify with the cross-cutting pieces: logging, validation, problem+json errors, security headers, CORS, OpenAPI. */
-export async function createHttpServer(config: Config, validators: ValidatorCompilers): Promise<HttpServer> {
+export async function createHttpServer(config: Config, validators: ValidatorCompilers, options: HttpServerOptions = {}): Promise<HttpServer> {
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization'],
+      // Request URLs are logged with tokens and media signatures blanked (edges.ts).
+      serializers: { req: serializeRequest },
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
     bodyLimit: config.bodyLimitBytes,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
     },
-    // Ids go through schemas and the error handler; a trailing slash is the same route.
+    // Ids go through schemas and the error handler; a trailing slash is the same route. A longer segment is no id
+    // (404) and a path that does not decode is a 400, both answered as problem+json by onFrameworkError.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    frameworkErrors: onFrameworkError,
+    // Node would answer a missing Host with an empty 400 of its own; requireHost answers it as problem+json.
+    http: { requireHostHeader: false },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.removeAllListeners('clientError');
+  app.server.on('clientError', onClientError(app.log));
+  app.server.on('checkExpectation', onUnmetExpectation);
+  app.addHook('onRequest', requireHost);
 
   app.setValidatorCompiler(validators.compiler);
   for (const s of SHARED_SCHEMAS) app.addSchema(s);

@@ -6,10 +6,36 @@ import type { FastifySchemaCompiler } from 'fastify';
 type AddFormats = (ajv: Ajv) => Ajv;
 const addFormats = (addFormatsModule as unknown as { default: AddFormats }).default;
 
+/** The instants a client can mean, and that every layer below (JS Date, the drivers, PostgreSQL) can carry exactly. */
+export const EARLIEST_DATE = '1970-01-01T00:00:00Z';
+export const LATEST_DATE = '9999-12-31T23:59:59.999Z';
+const [EARLIEST_MS, LATEST_MS] = [Date.parse(EARLIEST_DATE), Date.parse(LATEST_DATE)];
+
+/**
+ * `date` and `date-time` as ajv-formats checks them, and also within 1970–9999 once the offset is applied, and
+ * readable by `new Date()` (which refuses a leap second or an hours-only offset): services turn them into Dates, so a
+ * year 0 or an Invalid Date would otherwise fail in the database as a 500.
+ */
+function boundedDates(ajv: Ajv): void {
+  for (const name of ['date', 'date-time'] as const) {
+    const base = ajv.formats[name] as { validate: (s: string) => boolean; compare: (a: string, b: string) => number | undefined };
+    ajv.addFormat(name, {
+      type: 'string',
+      validate: (s: string) => {
+        if (!base.validate(s)) return false;
+        const ms = Date.parse(s);
+        return ms >= EARLIEST_MS && ms <= LATEST_MS;
+      },
+      compare: base.compare,
+    });
+  }
+}
+
 function makeAjv(coerce: boolean, shared: AnySchema[]): Ajv {
   // verbose: errors carry their schema, whose `errorMessage` words a failed pattern (see http/errors.ts).
   const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false, verbose: true });
   addFormats(ajv);
+  boundedDates(ajv);
   for (const s of shared) ajv.addSchema(s);
   return ajv;
 }

@@ -48,12 +48,22 @@ function translate(err: unknown, config: { maxFiles: number }): unknown {
     case 'FST_PROTO_VIOLATION':
     case 'FST_INVALID_JSON_FIELD_ERROR':
       return new AppError('VALIDATION_FAILED', e.message ?? 'invalid form field');
+    case 'FST_MP_PREMATURE_CLOSE':
+      return new AppError('VALIDATION_FAILED', 'malformed multipart body: the request ended before the body was complete');
   }
-  // busboy's parse errors ("Unexpected end of form", "Malformed part header", …) mean a broken body.
-  if (typeof e.message === 'string' && /multipart|form|part|boundary/i.test(e.message) && !e.code) {
-    return new AppError('VALIDATION_FAILED', `malformed multipart body: ${e.message}`);
-  }
-  return err;
+  const broken = e.code === undefined && typeof e.message === 'string' ? brokenBody(e.message) : undefined;
+  return broken ? new AppError('VALIDATION_FAILED', `malformed multipart body: ${broken}`) : err;
+}
+
+/**
+ * busboy's (and its dicer's) words for a body it cannot parse, as plain Errors without a code: a body cut before its
+ * closing boundary, or a Content-Type boundary it cannot use. Matched exactly, so no other error passes as the client's.
+ */
+function brokenBody(message: string): string | undefined {
+  if (/^(Part terminated early due to unexpected end|Unexpected end) of multipart data$/.test(message)) return 'the body ends before its closing boundary';
+  if (message === 'Multipart: Boundary not found' || message === 'Boundary required') return 'the Content-Type names no boundary';
+  if (message.startsWith('The needle cannot')) return 'the boundary must be 1 to 70 characters';
+  return undefined;
 }
 
 type FieldValues = Map<string, unknown[]>;
@@ -97,7 +107,8 @@ async function uploadAll(req: FastifyRequest, media: MediaService, roomId: strin
     return await media.upload(req.auth, roomId, mediaFiles(req.parts(), values, { maxFiles }));
   } catch (err) {
     discardRest(req);
-    throw err;
+    // A file stream fails with busboy's error too while the service reads it, outside mediaFiles.
+    throw translate(err, { maxFiles });
   }
 }
 

@@ -5,6 +5,8 @@ import { AppError } from '../errors.js';
 import { movieInfo } from './bmff.js';
 import { scrubHeif } from './heif.js';
 import { mediaType, type MediaType } from './media.types.js';
+import { stripMovieLocation } from './strip-location.js';
+import { stripId3Location, stripOggLocation, stripWebmLocation } from './strip-tags.js';
 
 // Temp files are deleted right after processing; libvips must not keep them open in its file cache.
 sharp.cache({ files: 0 });
@@ -48,7 +50,7 @@ export async function processFile(type: MediaType, path: string, label: string, 
   const base: Processed = { type, path, size, width: null, height: null, durationMs: null, thumbnailPath: null };
   if (ENCODERS[type.mime]) return processImage(base, label, opts);
   if (type.kind === 'image') return processHeif(base, label, opts);
-  if (type.mime === 'video/mp4' || type.mime === 'video/quicktime' || type.mime === 'audio/mp4') return processMovie(base);
+  if (type.mime === 'video/mp4' || type.mime === 'video/quicktime' || type.mime === 'audio/mp4') return processMovie(base, label);
   if (type.kind === 'video' || type.kind === 'audio') return processAudio(base, label);
   return base;
 }
@@ -120,8 +122,16 @@ const duration = (ms: number | null | undefined): number | null =>
   typeof ms === 'number' && Number.isFinite(ms) && ms > 0 && ms <= MAX_INT ? Math.round(ms) : null;
 const dimension = (n: number | null | undefined): number | null => (typeof n === 'number' && n > 0 && n <= MAX_INT ? n : null);
 
-/** MP4, QuickTime and M4A: the movie header gives the duration, the track handlers tell video from sound only. */
-async function processMovie(p: Processed): Promise<Processed> {
+/**
+ * MP4, QuickTime and M4A: where it was recorded is blanked in place first (strip-location.ts), so every storage
+ * driver receives the stripped file; then the movie header gives the duration and the track handlers tell video
+ * from sound only.
+ */
+async function processMovie(p: Processed, label: string): Promise<Processed> {
+  // Refused rather than stored with a position we may have missed: a player would stumble on these sizes too.
+  if (!(await stripMovieLocation(p.path)).complete) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${label}: the movie's metadata is damaged, so where it was recorded cannot be removed`);
+  }
   const fh = await open(p.path, 'r');
   try {
     const info = await movieInfo(fh, p.size);
@@ -137,8 +147,14 @@ async function processMovie(p: Processed): Promise<Processed> {
   }
 }
 
-/** MP3 (Xing header or frame count), AAC, Ogg (last granule), WAV (header) and WebM/Matroska (Info/Duration). */
+/**
+ * MP3 (Xing header or frame count), AAC, Ogg (last granule), WAV (header) and WebM/Matroska (Info/Duration). A
+ * position a converter copied into WebM tags, ID3 frames or Vorbis comments is blanked first (strip-tags.ts).
+ */
 async function processAudio(p: Processed, label: string): Promise<Processed> {
+  if (p.type.mime === 'video/webm' || p.type.mime === 'audio/webm') await stripWebmLocation(p.path);
+  else if (p.type.mime === 'audio/mpeg' || p.type.mime === 'audio/aac') await stripId3Location(p.path);
+  else if (p.type.mime === 'audio/ogg') await stripOggLocation(p.path);
   const format = await parseFile(p.path, { duration: true, skipCovers: true }).then((m) => m.format, () => undefined);
   // MP3's signature is two bytes (a frame sync), which other files start with too (a UTF-16 text's byte order mark):
   // an MP3 must also have frames to count.

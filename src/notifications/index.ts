@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { EventBus } from '../events.js';
+import { systemResolver, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
 import { NotificationsRepository } from './notifications.repository.js';
 import { NotificationQueue, PushSubscriptionsService } from './notifications.service.js';
@@ -15,16 +16,19 @@ export interface Notifications {
   stop(): Promise<void>;
 }
 
-/** Offline notifications: queue on message.created, send from the outbox (webhook and Web Push). */
-export function createNotifications(config: Config, db: Db, bus: EventBus, presence: PresenceStore): Notifications {
+/**
+ * Offline notifications: queue on message.created, send from the outbox (webhook and Web Push). `resolve` answers
+ * for push endpoint hosts (tests answer without a network).
+ */
+export function createNotifications(config: Config, db: Db, bus: EventBus, presence: PresenceStore, resolve: Resolver = systemResolver): Notifications {
   const repo = new NotificationsRepository(db);
   let worker: OutboxWorker | undefined;
   let queue: NotificationQueue | undefined;
   let unsubscribe = () => {};
   return {
-    subscriptions: new PushSubscriptionsService(repo, config),
+    subscriptions: new PushSubscriptionsService(repo, config, resolve),
     start(log) {
-      worker = new OutboxWorker(repo, presence, config.notify, log);
+      worker = new OutboxWorker(repo, presence, config.notify, log, resolve);
       queue = new NotificationQueue(repo, presence, config.notify, log, (ms) => worker?.wake(ms));
       const vapid = config.notify.vapid;
       if (vapid?.generated) log.info({ file: `${config.dataDir}/vapid-keys.json` }, 'development VAPID keys in use (set VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY/VAPID_SUBJECT in production)');

@@ -15,6 +15,13 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ subscriptions: Pus
     schema: {
       tags,
       summary: "Register this browser's PushSubscription for the caller (200 when already registered; an endpoint registered by another user moves to the caller)",
+      description:
+        'The service POSTs to the endpoint whenever the caller is notified, so it must be an `https` URL whose host resolves to ' +
+        'public addresses only: loopback, private, link-local and reserved destinations (by address or by what the host name ' +
+        'resolves to) are refused with 400 `VALIDATION_FAILED` on `/endpoint`, as are unresolvable hosts, credentials in the URL ' +
+        'and control characters. The check is repeated at every send, and a subscription whose host has come to resolve to a ' +
+        'refused address is removed. An operator running a push service inside their network sets `PUSH_ALLOW_PRIVATE_ENDPOINTS=1` ' +
+        '(then `http` and loopback, private and link-local hosts are accepted).',
       body: SubscriptionBody,
       response: { 200: SubscriptionSchema, 201: SubscriptionSchema, ...errorResponses(400, 404) },
     },

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IsoDate, Nullable } from '../http/common.schemas.js';
+import { IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE } from '../http/common.schemas.js';
 
 // Browsers give the keys unpadded; padding is accepted too, since some client libraries add it.
 const BASE64URL = '^[A-Za-z0-9_-]+={0,2}$';
@@ -7,7 +7,12 @@ const BASE64URL = '^[A-Za-z0-9_-]+={0,2}$';
 /** What `JSON.stringify(pushSubscription)` gives in a browser. */
 export const SubscriptionBody = Type.Object(
   {
-    endpoint: Type.String({ minLength: 1, maxLength: 2048, description: 'The push service URL: https (http://localhost only in development)' }),
+    endpoint: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description:
+        'The push service URL: https, on a host that resolves to public addresses only (http and loopback, private or link-local hosts only where the operator sets PUSH_ALLOW_PRIVATE_ENDPOINTS=1)',
+    }),
     expirationTime: Type.Optional(Nullable(Type.Number({ minimum: 0, description: 'Milliseconds since the epoch, as the browser gives it' }))),
     keys: Type.Object(
       {
@@ -35,7 +40,7 @@ export type SubscriptionView = Static<typeof SubscriptionSchema>;
 export const SubscriptionList = Type.Object({ data: Type.Array(SubscriptionSchema) });
 
 export const DeleteSubscriptionBody = Type.Object(
-  { endpoint: Type.String({ minLength: 1, maxLength: 2048 }) },
+  { endpoint: Type.String({ minLength: 1, maxLength: 2048, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE }) },
   { additionalProperties: false },
 );
 

@@ -5,8 +5,10 @@ import { AppError, notFound } from '../errors.js';
 import type { DomainEvents } from '../events.js';
 import { isId } from '../ids.js';
 import type { MessageView } from '../messages/messages.schemas.js';
+import { checkDestination, DestinationRefused, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
 import { invalid } from '../rooms/rooms.access.js';
+import { pushEndpointPolicy } from './delivery.js';
 import type { NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
 import type { SubscriptionInput, SubscriptionView } from './notifications.schemas.js';
 
@@ -18,7 +20,8 @@ const PREVIEW_CODE_POINTS = 200;
 export class PushSubscriptionsService {
   constructor(
     private readonly repo: NotificationsRepository,
-    private readonly config: Pick<Config, 'env' | 'notify'>,
+    private readonly config: Pick<Config, 'notify'>,
+    private readonly resolve: Resolver,
   ) {}
 
   vapidPublicKey(): { publicKey: string } {
@@ -29,7 +32,6 @@ export class PushSubscriptionsService {
 
   async register(auth: AuthContext, input: SubscriptionInput): Promise<{ subscription: SubscriptionView; created: boolean }> {
     this.vapidPublicKey();
-    const endpoint = this.checkEndpoint(input.endpoint);
     const p256dh = decodeKey(input.keys.p256dh, 65, '/keys/p256dh');
     const authSecret = decodeKey(input.keys.auth, 16, '/keys/auth');
     try {
@@ -42,6 +44,8 @@ export class PushSubscriptionsService {
     }
     const expiresAt = input.expirationTime == null ? null : new Date(input.expirationTime);
     if (expiresAt && Number.isNaN(expiresAt.getTime())) throw invalid('must be a time in milliseconds since the epoch', '/expirationTime');
+    // Last: it asks DNS, which the checks above need not wait for.
+    const endpoint = await this.checkEndpoint(input.endpoint);
     const { row, created } = await this.repo.saveSubscription(
       auth.userId,
       { endpoint, p256dh: p256dh.toString('base64url'), auth: authSecret.toString('base64url'), expiresAt },
@@ -59,18 +63,17 @@ export class PushSubscriptionsService {
     if (!(await this.repo.deleteSubscription(auth.userId, by))) throw notFound('Subscription');
   }
 
-  /** https only; plain http just for a push service on this machine, and only outside production. */
-  private checkEndpoint(raw: string): string {
-    let url: URL;
+  /**
+   * The service will POST to this URL whenever the user is notified: it must not reach into the operator's network
+   * (API.md, "Privacy"). Checked again at every send, since the host's DNS answer may change.
+   */
+  private async checkEndpoint(raw: string): Promise<string> {
     try {
-      url = new URL(raw);
-    } catch {
-      throw invalid('must be an absolute URL', '/endpoint');
+      await checkDestination(raw, pushEndpointPolicy(this.config.notify, this.resolve));
+    } catch (err) {
+      if (err instanceof DestinationRefused) throw invalid(err.message, '/endpoint');
+      throw err;
     }
-    const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    const allowed = url.protocol === 'https:' || (url.protocol === 'http:' && local && this.config.env !== 'production');
-    if (!allowed) throw invalid(this.config.env === 'production' ? 'must be an https URL' : 'must be an https URL (or http://localhost in development)', '/endpoint');
-    if (url.username || url.password) throw invalid('must not carry credentials', '/endpoint');
     // Kept as given: the browser gives the same string again to unsubscribe.
     return raw;
   }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
+import type { DestinationPolicy, Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
-import { postWebhook, pushTopic, sendPush, type Attempt, type Outcome } from './delivery.js';
+import { postWebhook, pushEndpointPolicy, pushTopic, sendPush, type Attempt, type Outcome } from './delivery.js';
 import type { BatchRow, DeliveryRow, NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
 import type { NotificationPayload } from './notifications.schemas.js';
 import { truncate } from './notifications.service.js';
@@ -42,13 +43,18 @@ export class OutboxWorker {
   private saturated = false;
   private readonly halt = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Push endpoints are checked again at every send: the host's DNS answer may have changed since it was registered. */
+  private readonly pushPolicy: DestinationPolicy;
 
   constructor(
     private readonly repo: NotificationsRepository,
     private readonly presence: PresenceStore,
     private readonly notify: Config['notify'],
     private readonly log: Log,
-  ) {}
+    resolve: Resolver,
+  ) {
+    this.pushPolicy = pushEndpointPolicy(notify, resolve);
+  }
 
   start(): void {
     this.stopped = false;
@@ -183,7 +189,7 @@ export class OutboxWorker {
     } else {
       const p = JSON.parse(d.payload) as NotificationPayload;
       const urgency = p.roomType === 'direct' || p.mentioned ? 'high' : 'normal';
-      outcome = await sendPush(sub, d.payload, n.vapid, { topic: pushTopic(p.chatRoomId), urgency, ttlS: PUSH_TTL_S }, attempt);
+      outcome = await sendPush(sub, d.payload, n.vapid, { topic: pushTopic(p.chatRoomId), urgency, ttlS: PUSH_TTL_S }, attempt, this.pushPolicy);
     }
     await this.settle(d, outcome);
   }
@@ -195,6 +201,9 @@ export class OutboxWorker {
         return this.repo.deleteDelivery(d.id);
       case 'gone':
         this.log.info({ ...ctx, status: outcome.status }, 'push subscription expired or was unsubscribed; removed');
+        return this.repo.forgetSubscription(d.subscriptionId!);
+      case 'refused':
+        this.log.warn({ ...ctx, reason: outcome.reason, destination: outcome.origin }, 'push endpoint refused as a destination; subscription removed');
         return this.repo.forgetSubscription(d.subscriptionId!);
       case 'stopped':
         return this.repo.retryDelivery(d.id, 0, true);

@@ -12,8 +12,12 @@ export interface Departure {
  * are let go instead of staying online forever.
  */
 export interface PresenceStore {
-  /** A socket connected. true: announce the user online (first socket anywhere, and not back within the grace). */
-  join(userId: string): Promise<boolean>;
+  /**
+   * A socket wants to connect: counted unless the user already has `max` live sockets anywhere (then refused and not
+   * counted, atomically, so a burst of handshakes cannot overshoot). `announce`: the user is to be announced online
+   * (first socket anywhere, and not back within the grace).
+   */
+  join(userId: string, max: number): Promise<{ admitted: boolean; announce: boolean }>;
   /** A socket left; if it was the user's last anywhere, the grace period starts and ends at `deadline`. */
   leave(userId: string, leftAt: Date, deadline: Date): Promise<void>;
   /** Users whose grace period is over and who did not come back; each is returned to exactly one caller. */
@@ -31,11 +35,12 @@ export class MemoryPresenceStore implements PresenceStore {
   private readonly counts = new Map<string, number>();
   private readonly leaving = new Map<string, { leftAt: Date; deadline: Date }>();
 
-  async join(userId: string): Promise<boolean> {
+  async join(userId: string, max: number): Promise<{ admitted: boolean; announce: boolean }> {
     const count = (this.counts.get(userId) ?? 0) + 1;
+    if (count > max) return { admitted: false, announce: false };
     this.counts.set(userId, count);
     const wasLeaving = this.leaving.delete(userId);
-    return count === 1 && !wasLeaving;
+    return { admitted: true, announce: count === 1 && !wasLeaving };
   }
 
   async leave(userId: string, leftAt: Date, deadline: Date): Promise<void> {
@@ -70,7 +75,9 @@ export class MemoryPresenceStore implements PresenceStore {
   async close(): Promise<void> {}
 }
 
+// -1: refused (the user has ARGV[2] live sockets already); 1: admitted and to be announced; 0: admitted.
 const JOIN = `
+if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') >= tonumber(ARGV[2]) then return -1 end
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 local total = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 local wasLeaving = redis.call('ZREM', KEYS[3], ARGV[1])
@@ -141,10 +148,10 @@ export class RedisPresenceStore implements PresenceStore {
     };
   }
 
-  async join(userId: string): Promise<boolean> {
+  async join(userId: string, max: number): Promise<{ admitted: boolean; announce: boolean }> {
     const k = this.keys;
-    const r = await this.redis.eval(JOIN, 4, k.count, k.inst(this.instanceId), k.leaving, k.leftAt, userId);
-    return r === 1;
+    const r = await this.redis.eval(JOIN, 4, k.count, k.inst(this.instanceId), k.leaving, k.leftAt, userId, max);
+    return { admitted: r !== -1, announce: r === 1 };
   }
 
   async leave(userId: string, leftAt: Date, deadline: Date): Promise<void> {

@@ -1,11 +1,12 @@
-import type { Server as HttpServer } from 'node:http';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import type { Ajv, ValidateFunction } from 'ajv';
 import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
 import { bearerToken } from '../auth/auth.hook.js';
 import type { AuthContext, TokenVerifier } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { AppError, toAckError } from '../errors.js';
-import { toAppError } from '../http/errors.js';
+import { toAppError, validationFailed } from '../http/errors.js';
 import type { MessagesService } from '../messages/messages.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
 import type { ReadsService } from '../reads/reads.service.js';
@@ -15,6 +16,7 @@ import type { RateLimiter } from './rate-limiter.js';
 import type { Ack, ClientToServerEvents, ServerToClientEvents } from './realtime.events.js';
 import { SocketSchemas } from './realtime.schemas.js';
 import type { TypingTracker } from './typing.js';
+import { runAt, type LongTimer } from '../timers.js';
 
 export interface SocketData {
   auth: AuthContext;
@@ -42,8 +44,10 @@ export interface GatewayDeps {
   /** The rooms of a user with their last seqs; the lookups of a burst of handshakes are joined into one query. */
   roomsOf(userId: string): Promise<Array<{ roomId: string; lastSeq: number }>>;
   typing: TypingTracker;
+  /** The user's one write budget, shared with REST writes. */
   writeLimiter: RateLimiter;
   typingLimiter: RateLimiter;
+  joinLimiter: RateLimiter;
   /** Re-sends what a recovered socket missed of new_message (those carry acks, so Socket.IO does not keep them). */
   replayMissed(socket: ChatSocket): Promise<void>;
   log: { error(obj: object, msg: string): void };
@@ -74,9 +78,23 @@ export function drain(nsp: ChatNamespace): Promise<void> {
 export function attachChatNamespace(io: Server, deps: GatewayDeps): ChatNamespace {
   const nsp = io.of('/chat') as ChatNamespace;
   inFlight.set(nsp, { count: 0, draining: false, idle: [] });
+  guardRecovery(nsp, deps);
   nsp.use((socket, next) => {
     authenticateSocket(socket as ChatSocket, deps).then(
-      () => next(),
+      async () => {
+        const { userId } = (socket as ChatSocket).data.auth;
+        if (!(await deps.presence.admit(userId, deps.config.realtime.maxSocketsPerUser))) {
+          throw new AppError('RATE_LIMITED', `At most ${deps.config.realtime.maxSocketsPerUser} live sockets per user`);
+        }
+        counted.add(socket);
+        next();
+        // Socket.IO connects an accepted socket on the next tick, unless its client went away meanwhile: then it
+        // never connects nor disconnects, and its place is given back here.
+        setImmediate(() => {
+          if (!socket.connected) release(socket as ChatSocket, deps);
+        });
+      },
+    ).catch(
       (err: unknown) => {
         const appErr = toAppError(err);
         if (appErr.code === 'INTERNAL') deps.log.error({ err }, 'socket handshake failed');
@@ -88,44 +106,95 @@ export function attachChatNamespace(io: Server, deps: GatewayDeps): ChatNamespac
   return nsp;
 }
 
+/** Sockets counted against their user's MAX_SOCKETS_PER_USER (and presence) and not yet given back. */
+const counted = new WeakSet<object>();
+
+function release(socket: ChatSocket, deps: GatewayDeps): void {
+  if (counted.delete(socket)) deps.presence.disconnected(socket.data.auth.userId);
+}
+
+function handshakeToken(auth: unknown, headers: IncomingHttpHeaders): string | undefined {
+  const given = (auth as { token?: unknown } | undefined)?.token;
+  return typeof given === 'string' ? given : bearerToken(headers.authorization);
+}
+
+/** Socket.IO's private hook where a recovered session is restored, before any middleware runs. */
+type NamespaceInternals = { _createSocket?: (client: { request: { headers: IncomingHttpHeaders } }, auth: Record<string, unknown>) => Promise<unknown> };
+type Session = { data?: Partial<SocketData>; rooms: string[]; missedPackets: unknown[][] };
+
+/**
+ * Connection-state recovery hands a socket its old session (its id, rooms, data and the packets it missed) in the
+ * socket's constructor, before the auth middleware runs: a client presenting someone else's recovery `pid` would be
+ * given their session. So a session is restored only for a handshake whose token is valid and names the session's
+ * user, and only with the rooms the user is still in: packets of rooms they were removed from meanwhile are dropped.
+ */
+function guardRecovery(nsp: ChatNamespace, deps: GatewayDeps): void {
+  const internals = nsp as unknown as NamespaceInternals;
+  const create = internals._createSocket?.bind(nsp);
+  if (!create) throw new Error('socket.io internals changed: Namespace._createSocket is gone, recovery cannot be guarded');
+  const verifiedUser = new AsyncLocalStorage<string | null>();
+  internals._createSocket = async (client, auth) => {
+    if (typeof auth?.['pid'] !== 'string') return create(client, auth);
+    const token = handshakeToken(auth, client.request.headers);
+    const userId = token ? await deps.verifier.verify(token).then((a) => a.userId, () => null) : null;
+    return verifiedUser.run(userId, () => create(client, auth));
+  };
+  const adapter = nsp.adapter as unknown as { restoreSession(pid: string, offset: string): Promise<Session | null> };
+  const restore = adapter.restoreSession.bind(adapter);
+  adapter.restoreSession = async (pid, offset) => {
+    const userId = verifiedUser.getStore();
+    if (!userId) return null;
+    const session = await restore(pid, offset);
+    if (!session || session.data?.auth?.userId !== userId) return null;
+    const current = new Set((await deps.roomsOf(userId)).map((r) => roomChannel(r.roomId)));
+    session.rooms = session.rooms.filter((channel) => !channel.startsWith('room:') || current.has(channel));
+    session.missedPackets = session.missedPackets.filter((packet) => stillFor(userId, current, packet));
+    return session;
+  };
+}
+
+/** A missed event about a room is kept only while the user is still in it (or it tells them they were removed). */
+function stillFor(userId: string, current: Set<string>, [event, payload]: unknown[]): boolean {
+  const p = payload as { chatRoomId?: unknown; userId?: unknown } | null;
+  if (typeof p !== 'object' || p === null || typeof p.chatRoomId !== 'string') return true;
+  if (event === 'participant_removed' && p.userId === userId) return true;
+  return current.has(roomChannel(p.chatRoomId));
+}
+
 async function authenticateSocket(socket: ChatSocket, deps: GatewayDeps): Promise<void> {
-  const given = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-  const token = typeof given === 'string' ? given : bearerToken(socket.handshake.headers.authorization);
+  const token = handshakeToken(socket.handshake.auth, socket.handshake.headers);
   if (!token) throw new AppError('UNAUTHORIZED', 'Missing token');
   const auth = await deps.verifier.verify(token);
   await deps.users.remember(auth);
   const rooms = await deps.roomsOf(auth.userId);
-  // A recovered session keeps what it had seen and left; anything else starts now.
+  // A recovered session (guardRecovery: always the same user) keeps what it had seen and left; anything else starts now.
   const same = socket.recovered && socket.data.auth?.userId === auth.userId;
-  const seen: Record<string, number> = same ? socket.data.seen : {};
+  const seen: Record<string, number> = {};
   const left = new Set(same ? socket.data.left : []);
   const current = new Set(rooms.map((r) => roomChannel(r.roomId)));
-  for (const r of rooms) if (seen[r.roomId] === undefined) seen[r.roomId] = r.lastSeq;
-  for (const channel of socket.rooms) if (channel.startsWith('room:') && !current.has(channel)) socket.leave(channel);
-  socket.data = { auth, seen, left: [...left] };
+  for (const r of rooms) seen[r.roomId] = same ? (socket.data.seen[r.roomId] ?? r.lastSeq) : r.lastSeq;
+  const wanted = new Set([userChannel(auth.userId), ...[...current].filter((c) => !left.has(c))]);
+  // Whatever a restored session held beyond that (rooms left since, another user's channel) is dropped.
+  for (const channel of socket.rooms) if (channel !== socket.id && !wanted.has(channel)) socket.leave(channel);
+  socket.data = { auth, seen, left: [...left].filter((c) => current.has(c)) };
   // Joined before `connect` fires, so a message sent right after connecting is never missed.
-  socket.join([userChannel(auth.userId), ...[...current].filter((c) => !left.has(c))]);
+  socket.join([...wanted]);
 }
 
 function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps): void {
   const { auth } = socket.data;
-  deps.presence.connected(auth.userId);
-  let expiry: NodeJS.Timeout | undefined;
-  if (auth.exp !== undefined) {
-    // Disconnected at expiry; the client reconnects with a fresh token.
-    expiry = setTimeout(() => socket.disconnect(true), Math.max(0, auth.exp * 1000 - Date.now()));
-    expiry.unref();
-  }
+  // Disconnected at expiry, however far away; the client reconnects with a fresh token.
+  const expiry: LongTimer | undefined = auth.exp === undefined ? undefined : runAt(auth.exp * 1000, () => socket.disconnect(true));
   socket.on('disconnect', () => {
-    if (expiry) clearTimeout(expiry);
+    expiry?.clear();
     deps.typing.socketGone(socket.id);
-    deps.presence.disconnected(auth.userId);
+    release(socket, deps);
   });
   if (socket.recovered) void deps.replayMissed(socket).catch((err: unknown) => deps.log.error({ err }, 'replay failed'));
 
   const on = handlerFactory(socket, deps, inFlight.get(nsp)!);
   on('send_message', async (p) => {
-    await deps.writeLimiter.hit(`${auth.userId}:write`);
+    await deps.writeLimiter.hit(auth.userId);
     const { message } = await deps.messages.send(auth, p.chatRoomId, {
       content: p.content,
       ...(p.replyToId !== undefined ? { replyToId: p.replyToId } : {}),
@@ -136,7 +205,7 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
     return message;
   });
   on('mark_as_read', async (p) => {
-    await deps.writeLimiter.hit(`${auth.userId}:write`);
+    await deps.writeLimiter.hit(auth.userId);
     return deps.reads.markRoomRead(auth, p.chatRoomId, p.messageId);
   });
   on('typing_start', async (p) => {
@@ -152,6 +221,7 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
     return null;
   });
   on('join_chat', async (p) => {
+    await deps.joinLimiter.hit(auth.userId);
     const { room } = await deps.guard.member(auth, p.chatRoomId);
     socket.data.left = socket.data.left.filter((c) => c !== roomChannel(room.id));
     socket.data.seen[room.id] ??= room.lastSeq;
@@ -159,6 +229,7 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
     return null;
   });
   on('leave_chat', async (p) => {
+    await deps.joinLimiter.hit(auth.userId);
     const { room } = await deps.guard.member(auth, p.chatRoomId);
     if (!socket.data.left.includes(roomChannel(room.id))) socket.data.left.push(roomChannel(room.id));
     socket.leave(roomChannel(room.id));
@@ -180,10 +251,8 @@ function handlerFactory(socket: ChatSocket, deps: GatewayDeps, state: { count: n
       if (state.draining) return reply(toAckError(new AppError('UNAVAILABLE', 'The server is restarting; retry on reconnect')));
       state.count += 1;
       try {
-        if (!validate(payload)) {
-          const errors = (validate.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'is invalid' }));
-          throw new AppError('VALIDATION_FAILED', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
-        }
+        // Worded as REST words its body errors (a pattern says what it requires, never the regex).
+        if (!validate(payload)) throw validationFailed(validate.errors ?? [], 'payload');
         reply({ ok: true, data: await handler(payload as Payload<E>) });
       } catch (err) {
         const appErr = toAppError(err);

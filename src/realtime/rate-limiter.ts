@@ -2,12 +2,16 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../errors.js';
 
 /**
- * Fixed-window counters per key (user + kind of event) for socket events; in memory for one process, in Redis so
- * that a user's budget is shared across instances. HTTP writes use @fastify/rate-limit with the same per-user budget.
+ * Fixed-window counters per key (a user) for one kind of budget; in memory for one process, in Redis so that a user's
+ * budget is shared across instances. The write budget is one limiter used by socket handlers (hit) and by REST
+ * through @fastify/rate-limit (consume, see http/rate-limit-store.ts), so both transports spend the same budget.
  */
 export interface RateLimiter {
   /** Counts one hit; throws RATE_LIMITED (with the seconds to wait) past the budget. */
   hit(key: string): Promise<void>;
+  /** Counts one hit and tells where the window stands, without throwing. */
+  consume(key: string): Promise<{ count: number; resetInMs: number }>;
+  readonly max: number;
   close(): void;
 }
 
@@ -20,7 +24,7 @@ export class MemoryRateLimiter implements RateLimiter {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly max: number, private readonly windowMs: number) {
+  constructor(readonly max: number, private readonly windowMs: number) {
     this.sweeper = setInterval(() => {
       const now = Date.now();
       for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
@@ -29,6 +33,11 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   async hit(key: string): Promise<void> {
+    const { count, resetInMs } = await this.consume(key);
+    if (count > this.max) throw limited(resetInMs);
+  }
+
+  async consume(key: string): Promise<{ count: number; resetInMs: number }> {
     const now = Date.now();
     let w = this.windows.get(key);
     if (!w || w.resetAt <= now) {
@@ -36,7 +45,7 @@ export class MemoryRateLimiter implements RateLimiter {
       this.windows.set(key, w);
     }
     w.count += 1;
-    if (w.count > this.max) throw limited(w.resetAt - now);
+    return { count: w.count, resetInMs: w.resetAt - now };
   }
 
   close(): void {
@@ -50,11 +59,16 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return { n, redis.call('PTTL', KEYS[1]) }`;
 
 export class RedisRateLimiter implements RateLimiter {
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly max: number, private readonly windowMs: number) {}
+  constructor(private readonly redis: Redis, private readonly prefix: string, readonly max: number, private readonly windowMs: number) {}
 
   async hit(key: string): Promise<void> {
+    const { count, resetInMs } = await this.consume(key);
+    if (count > this.max) throw limited(resetInMs);
+  }
+
+  async consume(key: string): Promise<{ count: number; resetInMs: number }> {
     const [count, ttl] = (await this.redis.eval(HIT, 1, `${this.prefix}:rate:${key}`, this.windowMs)) as [number, number];
-    if (count > this.max) throw limited(ttl);
+    return { count, resetInMs: Math.max(0, ttl) };
   }
 
   close(): void {}

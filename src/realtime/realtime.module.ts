@@ -17,12 +17,15 @@ import { BatchLoader } from '../batch-loader.js';
 import { Fanout } from './fanout.js';
 import { attachChatNamespace, createSocketServer, drain, roomChannel, userChannel, type ChatNamespace } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { TypingTracker } from './typing.js';
 
 export interface RealtimeDeps {
   config: Config;
   shared: SharedState;
   verifier: TokenVerifier;
+  /** The per-user write budget shared with REST (app.ts owns it). */
+  writeLimiter: RateLimiter;
   ajv: Ajv;
   bus: EventBus;
   services: { users: UsersService; rooms: RoomsService; messages: MessagesService; reads: ReadsService; presence: PresenceService; guard: RoomAccessGuard };
@@ -44,9 +47,11 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
   const onError = (err: unknown) => log.error({ err }, 'realtime background work failed');
   const io = createSocketServer(httpServer, config, shared.socketAdapter);
   const typing = new TypingTracker(shared.typing, config.realtime.typingTimeoutMs, (e) => chat.to(roomChannel(e.chatRoomId)).except(userChannel(e.userId)).emit('user_typing', e), onError);
-  const writeLimiter = shared.limiter('socket-writes', config.rateLimitWritesPerMinute, 60_000);
+  const { writeLimiter } = deps;
   // Typing is throttled by the tracker; this only stops a client that floods regardless.
   const typingLimiter = shared.limiter('socket-typing', 120, 60_000);
+  // Each join or leave is a membership lookup.
+  const joinLimiter = shared.limiter('socket-joins', config.realtime.joinsPerMinute, 60_000);
   const roomsOf = new BatchLoader((userIds: string[]) => deps.repos.realtime.roomsOf(userIds));
   const chat: ChatNamespace = attachChatNamespace(io, {
     config,
@@ -61,6 +66,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
     typing,
     writeLimiter,
     typingLimiter,
+    joinLimiter,
     replayMissed: (socket) => fanout.replayMissed(socket),
     log,
   });
@@ -82,8 +88,8 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
       // io.close() also stops the HTTP listener; the sockets see a transport close and reconnect (to another instance).
       await new Promise<void>((resolve) => void io.close(() => resolve()));
       typing.close();
-      writeLimiter.close();
       typingLimiter.close();
+      joinLimiter.close();
       await fanout.close();
     },
   };

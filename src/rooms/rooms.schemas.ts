@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString } from '../http/common.schemas.js';
+import { IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, USER_ID_PATTERN, UserIdString } from '../http/common.schemas.js';
 import { MessageSchema } from '../messages/messages.schemas.js';
 
 export const ROOM_TYPES = ['direct', 'group', 'business', 'support'] as const;
@@ -51,7 +51,7 @@ export const CreateRoomBody = Type.Object({
   participantIds: Type.Optional(Type.Array(UserIdString, { maxItems: 1000 })),
   name: Type.Optional(Nullable(Name)),
   description: Type.Optional(Nullable(Description)),
-  businessId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  businessId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: USER_ID_PATTERN, errorMessage: 'must be 1 to 128 characters, without control characters' })),
 });
 export type CreateRoomInput = Static<typeof CreateRoomBody>;
 

@@ -4,7 +4,6 @@ import { chatMessage, chatParticipant } from '../db/schema.js';
 import { messageColumns, reply, type MessageRow } from '../messages/messages.repository.js';
 import type { MatchCondition } from './query.js';
 
-
 export interface SearchFilter {
   /** Only rooms this user participates in. */
   userId: string;
@@ -31,8 +30,20 @@ const matches = (m: MatchCondition): SQL => {
 export class SearchRepository {
   constructor(readonly db: Executor) {}
 
-  /** Matching messages newest first; the inner join on the caller's participation keeps other rooms out in SQL. */
-  async search(f: SearchFilter): Promise<MessageRow[]> {
+  /**
+   * Matching messages newest first. With a statement timeout the query runs in a transaction of its own that sets it
+   * (SET LOCAL: the pooled connection goes back without it), so PostgreSQL cancels a runaway search.
+   */
+  async search(f: SearchFilter, statementTimeoutMs?: number): Promise<MessageRow[]> {
+    if (statementTimeoutMs === undefined) return this.find(this.db, f);
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`);
+      return this.find(tx, f);
+    });
+  }
+
+  /** The inner join on the caller's participation keeps other rooms out in SQL. */
+  private async find(db: Executor, f: SearchFilter): Promise<MessageRow[]> {
     const conds: Array<SQL | undefined> = [
       isNull(chatMessage.deletedAt),
       ...f.must.map(matches),
@@ -45,7 +56,7 @@ export class SearchRepository {
       f.hasMedia === undefined ? undefined : eq(chatMessage.hasMedia, f.hasMedia),
       f.beforeId === undefined ? undefined : lt(chatMessage.id, f.beforeId),
     ];
-    return this.db
+    return db
       .select(messageColumns)
       .from(chatMessage)
       .innerJoin(chatParticipant, and(eq(chatParticipant.roomId, chatMessage.roomId), eq(chatParticipant.userId, f.userId)))

@@ -1,4 +1,4 @@
-import { inArray, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { chatUser } from '../db/schema.js';
 
@@ -10,10 +10,23 @@ export interface UserProfile {
   lastSeenAt: Date | null;
 }
 
+/** What GET /me answers: the profile of the latest token, and the user's own settings. */
+export interface OwnProfile {
+  userId: string;
+  name: string | null;
+  picture: string | null;
+  showPresence: boolean;
+}
+
+const ownColumns = { userId: chatUser.id, name: chatUser.name, picture: chatUser.picture, showPresence: chatUser.showPresence };
+
 export class UsersRepository {
   constructor(private readonly db: Executor) {}
 
-  /** One statement for many users (ids distinct): each row is created or takes the given name, picture and role. */
+  /**
+   * One statement for many users (ids distinct): each row is created or takes the given name, picture and role.
+   * Settings (show_presence) are the user's own: a new token never resets them.
+   */
   async upsertProfiles(profiles: Array<{ id: string; name: string | null; picture: string | null; role: string }>): Promise<void> {
     if (profiles.length === 0) return;
     await this.db
@@ -31,5 +44,20 @@ export class UsersRepository {
       .select({ id: chatUser.id, name: chatUser.name, picture: chatUser.picture, role: chatUser.role, lastSeenAt: chatUser.lastSeenAt })
       .from(chatUser)
       .where(inArray(chatUser.id, ids));
+  }
+
+  async findOwn(id: string): Promise<OwnProfile | undefined> {
+    const [row] = await this.db.select(ownColumns).from(chatUser).where(eq(chatUser.id, id));
+    return row;
+  }
+
+  /** Creates the row if the user was never seen (a write may race the profile's first write), else updates it. */
+  async setShowPresence(id: string, showPresence: boolean): Promise<OwnProfile> {
+    const [row] = await this.db
+      .insert(chatUser)
+      .values({ id, showPresence })
+      .onConflictDoUpdate({ target: chatUser.id, set: { showPresence, updatedAt: sql`now()` } })
+      .returning(ownColumns);
+    return row!;
   }
 }

@@ -1,12 +1,14 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { BatchLoader } from '../batch-loader.js';
-import type { UsersRepository } from './users.repository.js';
+import type { OwnProfile, UsersRepository } from './users.repository.js';
+import type { UpdateMeInput } from './users.schemas.js';
 
 const CACHE_LIMIT = 50_000;
 
 /**
  * Keeps each user's name, picture and role from the latest token seen. Writes only when they change, so an
- * authenticated request costs no database write in the common case.
+ * authenticated request costs no database write in the common case. The user's own settings (showPresence) are set
+ * only through PATCH /me; a token never changes them.
  */
 export class UsersService {
   private readonly seen = new Map<string, string>();
@@ -29,5 +31,19 @@ export class UsersService {
     await this.writes.one(auth.userId);
     if (this.seen.size >= CACHE_LIMIT) this.seen.delete(this.seen.keys().next().value as string);
     this.seen.set(auth.userId, fingerprint);
+  }
+
+  /** The caller's profile as stored (the authentication hook has just remembered it) and settings. */
+  async me(auth: AuthContext): Promise<OwnProfile> {
+    // The row exists once remember() ran; should it not (deleted by hand), the token's profile with defaults.
+    return (await this.repo.findOwn(auth.userId)) ?? { userId: auth.userId, name: auth.name, picture: auth.picture, showPresence: true };
+  }
+
+  /**
+   * Changes the caller's settings. Showing or hiding presence announces nothing by itself (as the contract says):
+   * room mates see the change on their next GET /presence, and the next connect or disconnect is announced or not.
+   */
+  async update(auth: AuthContext, changes: UpdateMeInput): Promise<OwnProfile> {
+    return this.repo.setShowPresence(auth.userId, changes.showPresence);
   }
 }

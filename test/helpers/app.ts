@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildApp, API_PREFIX, type App } from '../../src/app.js';
+import { buildApp, API_PREFIX, type App, type BuildOptions } from '../../src/app.js';
 import { mintToken, type MintOptions } from '../../src/auth/tokens.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabase } from '../../src/db/client.js';
@@ -47,8 +47,8 @@ export async function request(baseUrl: string, path: string, init: RequestInit =
   return { status: res.status, headers: res.headers, body };
 }
 
-/** The real app, built as main.ts builds it, on a fresh database, listening on port 0. */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+/** The real app, built as main.ts builds it, on a fresh database, listening on port 0. `opts.resolve`: DNS answers. */
+export async function startTestApp(env: Record<string, string> = {}, opts: Pick<BuildOptions, 'resolve'> = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
   const template = inject('template');
   const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...redisEnv(template.kind), ...env });
@@ -57,7 +57,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     if (config.redisUrl) await dropRedisKeys(config.redisUrl, config.redisPrefix);
     await db.drop();
     await rm(dataDir, { recursive: true, force: true });
-  });
+  }, opts);
 }
 
 /**
@@ -70,8 +70,8 @@ export async function startPeer(of: TestApp): Promise<TestApp> {
   return launch(of.config, { ...of.db, database, drop: async () => {} }, async () => {});
 }
 
-async function launch(config: Config, db: TestDatabase, cleanup: () => Promise<void>): Promise<TestApp> {
-  const app = await buildApp(config, { database: db.database });
+async function launch(config: Config, db: TestDatabase, cleanup: () => Promise<void>, opts: Pick<BuildOptions, 'resolve'> = {}): Promise<TestApp> {
+  const app = await buildApp(config, { database: db.database, ...opts });
   await app.http.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.http.server.address();
   const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;

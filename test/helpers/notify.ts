@@ -1,7 +1,8 @@
 import { createDecipheriv, createECDH, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, isIP, type AddressInfo, type Socket } from 'node:net';
 import { importJWK, jwtVerify } from 'jose';
+import { systemResolver, type Resolver } from '../../src/net/outbound.js';
 import { sleep } from './sockets.js';
 
 /** What a push service or webhook receiver does with one request: answer with a status, never answer, or drop the connection. */
@@ -56,8 +57,11 @@ export interface TestBrowser {
   script: Behaviour[];
 }
 
-/** A stand-in for a browser vendor's push service on 127.0.0.1: decrypts, checks VAPID, answers as scripted. */
-export async function startPushService() {
+/**
+ * A stand-in for a browser vendor's push service on 127.0.0.1: decrypts, checks VAPID, answers as scripted.
+ * `host`: the name its endpoints are given with (a test resolver answers 127.0.0.1 for it); 127.0.0.1 by default.
+ */
+export async function startPushService(opts: { host?: string } = {}) {
   const browsers = new Map<string, TestBrowser & { decrypt(b: Buffer): string }>();
   const receipts: PushReceipt[] = [];
   const errors: unknown[] = [];
@@ -83,7 +87,7 @@ export async function startPushService() {
       })();
     });
   });
-  const origin = await listen(server);
+  const origin = await listen(server, opts.host);
   return {
     origin,
     receipts,
@@ -170,9 +174,54 @@ export async function until<T>(check: () => T | undefined | false | Promise<T | 
   }
 }
 
-async function listen(server: Server): Promise<string> {
+async function listen(server: Server, host = '127.0.0.1'): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return `http://${host}:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * DNS without a network: each name answers with its addresses (changeable while the test runs, as a rebinding
+ * server's would); `localhost` asks the real resolver; any other name does not resolve. `asked` records every query.
+ */
+export function testResolver(answers: Record<string, string[]>) {
+  const table = new Map(Object.entries(answers));
+  const asked: string[] = [];
+  const resolve: Resolver = async (hostname) => {
+    asked.push(hostname);
+    if (hostname === 'localhost') return systemResolver(hostname);
+    const addresses = table.get(hostname);
+    if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+    return addresses.map((address) => ({ address, family: isIP(address) }));
+  };
+  return { resolve, answers: table, asked };
+}
+
+/** A listener on 127.0.0.1 that only counts the connections it gets (and what they sent first): a host that must not be reached. */
+export async function startConnectionCounter() {
+  const first: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.once('data', (chunk: Buffer) => {
+      first.push(chunk);
+      socket.destroy();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  let connections = 0;
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections: () => connections,
+    /** The first bytes of each connection (a TLS ClientHello carries the SNI name in clear). */
+    first,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 async function closeServer(server: Server): Promise<void> {

@@ -1,0 +1,1 @@
+ALTER TABLE "chat_user" ADD COLUMN "show_presence" boolean DEFAULT true NOT NULL;
