@@ -59,12 +59,42 @@ loopbackOnly('BENCH_REDIS_URL', redisUrl);
 if (engines.includes('postgres') && !pgUrl) throw new Error('--engines=postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
 const SIZES: Sizes = quick
-  ? { idleSockets: 200, fanoutParticipants: 100, roomSizes: [2, 10, 100], reconnectRooms: 5, reconnectRoomSize: 20, dataMessages: 50_000, dataRooms: 200, unreadMessages: 10_000, unreadUsers: 60 }
-  : { idleSockets: 10_000, fanoutParticipants: 100, roomSizes: [2, 10, 100], reconnectRooms: 20, reconnectRoomSize: 50, dataMessages: 1_000_000, dataRooms: 2000, unreadMessages: 10_000, unreadUsers: 400 };
+  ? {
+      idleSockets: 200,
+      fanoutParticipants: 100,
+      roomSizes: [2, 10, 100],
+      reconnectRooms: 5,
+      reconnectRoomSize: 20,
+      dataMessages: 50_000,
+      dataRooms: 200,
+      unreadMessages: 10_000,
+      unreadUsers: 60,
+    }
+  : {
+      idleSockets: 10_000,
+      fanoutParticipants: 100,
+      roomSizes: [2, 10, 100],
+      reconnectRooms: 20,
+      reconnectRoomSize: 50,
+      dataMessages: 1_000_000,
+      dataRooms: 2000,
+      unreadMessages: 10_000,
+      unreadUsers: 400,
+    };
 
 const RAMP: Omit<RampOptions, 'start'> = quick
   ? { factor: 2, seconds: 1, minMessages: 4, drainMs: 1000, maxSteps: 4, maxRate: 20_000, budgetMs: 4_000, refine: false, confirm: false }
-  : { factor: Math.SQRT2, seconds: 2, minMessages: 20, drainMs: 2000, maxSteps: 14, maxRate: 20_000, budgetMs: 25_000, refine: true, confirm: true };
+  : {
+      factor: Math.SQRT2,
+      seconds: 2,
+      minMessages: 20,
+      drainMs: 2000,
+      maxSteps: 14,
+      maxRate: 20_000,
+      budgetMs: 25_000,
+      refine: true,
+      confirm: true,
+    };
 /** The bare baseline climbs in doubling steps (then refines once in full runs): it goes far higher than the service. */
 const BARE_RAMP: Omit<RampOptions, 'start'> = { ...RAMP, factor: 2, maxSteps: quick ? 3 : 8 };
 /**
@@ -96,7 +126,9 @@ const results: BenchResult = {
   },
   commit: (() => {
     try {
-      return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+      return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
     } catch {
       return null;
     }
@@ -104,7 +136,11 @@ const results: BenchResult = {
   // Read-only: GIT_OPTIONAL_LOCKS=0 keeps `git status` from refreshing the index.
   uncommitted: (() => {
     try {
-      return execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' }, stdio: ['ignore', 'pipe', 'ignore'] })
+      return execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+        cwd: ROOT,
+        env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
         .toString()
         .split('\n')
         .filter(Boolean)
@@ -126,7 +162,12 @@ const profiles: Array<{ title: string; file: string; sql: Record<string, number>
  * With --profile: the V8 CPU profile of the server and the SQL statements it sent, during `fn` only (both started
  * and stopped through the probe); `per` names what the statement counts are divided by (e.g. persisted messages).
  */
-async function profiled<T>(server: ServerProcess, title: string, fn: () => Promise<T>, per?: (r: T) => { n: number; unit: string }): Promise<T> {
+async function profiled<T>(
+  server: ServerProcess,
+  title: string,
+  fn: () => Promise<T>,
+  per?: (r: T) => { n: number; unit: string },
+): Promise<T> {
   if (!profileDir) return fn();
   const file = path.join(profileDir, `${profiles.length}.cpuprofile`);
   await server.sqlStart();
@@ -145,8 +186,11 @@ function profileText(p: (typeof profiles)[number]): string {
   const lines = [`## ${p.title}`, summariseProfile(path.dirname(p.file), [path.basename(p.file)])];
   const entries = Object.entries(p.sql).sort((a, b) => b[1] - a[1]);
   const total = entries.reduce((a, [, n]) => a + n, 0);
-  lines.push(`SQL statements: ${total}${p.per ? ` for ${p.per.n} ${p.per.unit} = ${(total / Math.max(1, p.per.n)).toFixed(2)} per ${p.per.unit.replace(/s$/, '')}` : ''}`);
-  for (const [q, n] of entries.slice(0, 20)) lines.push(`  ${String(n).padStart(7)}${p.per ? ` (${(n / Math.max(1, p.per.n)).toFixed(2)})` : ''}  ${q}`);
+  lines.push(
+    `SQL statements: ${total}${p.per ? ` for ${p.per.n} ${p.per.unit} = ${(total / Math.max(1, p.per.n)).toFixed(2)} per ${p.per.unit.replace(/s$/, '')}` : ''}`,
+  );
+  for (const [q, n] of entries.slice(0, 20))
+    lines.push(`  ${String(n).padStart(7)}${p.per ? ` (${(n / Math.max(1, p.per.n)).toFixed(2)})` : ''}  ${q}`);
   return lines.join('\n') + '\n';
 }
 
@@ -157,7 +201,16 @@ function profileText(p: (typeof profiles)[number]): string {
 const PRESENCE_GRACE_MS = quick ? 1200 : 5000;
 
 function serviceEnv(extra: Record<string, string>): Record<string, string> {
-  return { JWT_SECRET, RATE_LIMIT_WRITES_PER_MINUTE: '1000000', RATE_LIMIT_SEARCHES_PER_MINUTE: '1000000', RATE_LIMIT_JOINS_PER_MINUTE: '1000000', MAX_SOCKETS_PER_USER: '100000', LOG_LEVEL: 'warn', PRESENCE_GRACE_MS: String(PRESENCE_GRACE_MS), ...extra };
+  return {
+    JWT_SECRET,
+    RATE_LIMIT_WRITES_PER_MINUTE: '1000000',
+    RATE_LIMIT_SEARCHES_PER_MINUTE: '1000000',
+    RATE_LIMIT_JOINS_PER_MINUTE: '1000000',
+    MAX_SOCKETS_PER_USER: '100000',
+    LOG_LEVEL: 'warn',
+    PRESENCE_GRACE_MS: String(PRESENCE_GRACE_MS),
+    ...extra,
+  };
 }
 
 /** After sockets left: their offline announcements (after the presence grace) run before anything is measured again. */
@@ -225,19 +278,27 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     const raw = await db.open();
     let rawSide: DatasetSide | undefined;
     const plan = only.has('dataset')
-      ? planDataset(m, quick
-          ? { historySamples: 200, historyBudgetMs: 2500, searchSamples: 12, searchBudgetMs: 1200, countSamples: 30 }
-          : { historySamples: 1000, historyBudgetMs: 6000, searchSamples: 100, searchBudgetMs: 4000, countSamples: 200 })
+      ? planDataset(
+          m,
+          quick
+            ? { historySamples: 200, historyBudgetMs: 2500, searchSamples: 12, searchBudgetMs: 1200, countSamples: 30 }
+            : { historySamples: 1000, historyBudgetMs: 6000, searchSamples: 100, searchBudgetMs: 4000, countSamples: 200 },
+        )
       : undefined;
     try {
       const seeded = await seedAll(raw, m, engine);
       e.seed = { ...seeded, messages: m.all.reduce((a, r) => a + r.n, 0), rooms: m.all.length };
       log(`  seeded in ${seeded.seconds.toFixed(1)} s`);
-      if (only.has('fanout')) await guarded(e, 'raw INSERT baseline', async () => void (e.rawInsert = await rawInserts(raw, m.rawRooms, quick ? 1 : 3)));
+      if (only.has('fanout'))
+        await guarded(e, 'raw INSERT baseline', async () => void (e.rawInsert = await rawInserts(raw, m.rawRooms, quick ? 1 : 3)));
       if (only.has('dataset')) {
         await guarded(e, 'raw SQL baselines', async () => {
           rawSide = await rawDataset(raw, m, plan!);
-          log(`    raw SQL: history p99 ${rawSide.history.p99} ms; search p99 ${Object.entries(rawSide.search).map(([k, v]) => `${k} ${v.p99}`).join(', ')} ms; UPDATE p99 ${rawSide.markAllRead.p99} ms`);
+          log(
+            `    raw SQL: history p99 ${rawSide.history.p99} ms; search p99 ${Object.entries(rawSide.search)
+              .map(([k, v]) => `${k} ${v.p99}`)
+              .join(', ')} ms; UPDATE p99 ${rawSide.markAllRead.p99} ms`,
+          );
         });
       }
     } finally {
@@ -253,7 +314,11 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
       await guarded(e, 'history/search/read state over REST', async () => {
         const rest = await profiled(svc, `${label}: history, search, read state over REST`, () => restDataset(svc.url, token, m, plan));
         e.dataset = { messages: m.data.total, raw: rawSide!, rest, receiptRows: Number.NaN, marks: plan.marks, markedTo: rest.markedTo };
-        log(`    REST: history p99 ${rest.history.p99} ms; search p99 ${Object.entries(rest.search).map(([k, v]) => `${k} ${v.p99}`).join(', ')} ms; mark read p99 ${rest.markAllRead.p99} ms; rooms p99 ${rest.unreadCounts.p99} ms`);
+        log(
+          `    REST: history p99 ${rest.history.p99} ms; search p99 ${Object.entries(rest.search)
+            .map(([k, v]) => `${k} ${v.p99}`)
+            .join(', ')} ms; mark read p99 ${rest.markAllRead.p99} ms; rooms p99 ${rest.unreadCounts.p99} ms`,
+        );
       });
     }
 
@@ -303,7 +368,10 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     if (only.has('reconnect')) {
       await guarded(e, 'reconnect', async () => {
         e.reconnect = await profiled(svc, `${label}: reconnect storm`, () => reconnectStorm(svc.url, token, m, quick ? 50 : 100));
-        for (const r of e.reconnect) log(`  reconnect (${r.variant}): all arrived in ${r.allArrivedMs?.toFixed(0) ?? 'never'} ms, lost ${r.lost}, recovered ${r.recovered}, REST ${r.restCatchUps}`);
+        for (const r of e.reconnect)
+          log(
+            `  reconnect (${r.variant}): all arrived in ${r.allArrivedMs?.toFixed(0) ?? 'never'} ms, lost ${r.lost}, recovered ${r.recovered}, REST ${r.restCatchUps}`,
+          );
       });
     }
     if (only.has('reconnect')) await quiet(svc);
@@ -311,13 +379,22 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     if (only.has('idle')) {
       await guarded(e, 'idle sockets', async () => {
         const auths = await Promise.all(m.idle.users.map(async (u) => ({ token: await token(u) })));
-        e.idle = await profiled(svc, `${label}: ${auths.length} idle sockets connecting`, () => idleSockets(svc, auths, 64), (r) => ({ n: r.sockets, unit: 'sockets' }));
-        log(`  idle: ${e.idle.sockets} sockets, heap ${(e.idle.heapPerSocket / 1024).toFixed(1)} KiB/socket, RSS ${(e.idle.rssPerSocket / 1024).toFixed(1)} KiB/socket, connect p99 ${e.idle.connect.p99} ms`);
+        e.idle = await profiled(
+          svc,
+          `${label}: ${auths.length} idle sockets connecting`,
+          () => idleSockets(svc, auths, 64),
+          (r) => ({ n: r.sockets, unit: 'sockets' }),
+        );
+        log(
+          `  idle: ${e.idle.sockets} sockets, heap ${(e.idle.heapPerSocket / 1024).toFixed(1)} KiB/socket, RSS ${(e.idle.rssPerSocket / 1024).toFixed(1)} KiB/socket, connect p99 ${e.idle.connect.p99} ms`,
+        );
         await settle(svc, 10_000);
         if (bare) {
           const bareAuths = m.idle.users.map((u) => ({ rooms: [`user:${u}`, ...m.idle.rooms.get(u)!.map((r) => `room:${r}`)] }));
           results.bare.idle = await idleSockets(bare, bareAuths, 64);
-          log(`  idle (bare): heap ${(results.bare.idle.heapPerSocket / 1024).toFixed(1)} KiB/socket, RSS ${(results.bare.idle.rssPerSocket / 1024).toFixed(1)} KiB/socket, connect p99 ${results.bare.idle.connect.p99} ms`);
+          log(
+            `  idle (bare): heap ${(results.bare.idle.heapPerSocket / 1024).toFixed(1)} KiB/socket, RSS ${(results.bare.idle.rssPerSocket / 1024).toFixed(1)} KiB/socket, connect p99 ${results.bare.idle.connect.p99} ms`,
+          );
         }
       });
     }
@@ -331,7 +408,10 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     if (e.dataset) {
       const check = await db.open(1);
       try {
-        const [row] = await check.query<{ n: string }>(`select count(*) as n from message_read_receipt where room_id = $1 and kind = 'read' and user_id like 'ur-%'`, [m.unread.room.id]);
+        const [row] = await check.query<{ n: string }>(
+          `select count(*) as n from message_read_receipt where room_id = $1 and kind = 'read' and user_id like 'ur-%'`,
+          [m.unread.room.id],
+        );
         e.dataset.receiptRows = Number(row!.n);
       } finally {
         await check.close();
@@ -354,8 +434,13 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
         const phases = !quick && engine === 'pglite' ? await startupPhases(db.dataDir) : undefined;
         const compiled = engine === 'pglite' ? await compiledStartToReady({ JWT_SECRET, ...db.serverEnv() }, quick ? 1 : 3) : undefined;
         e.startup = { prepared, ...(fresh ? { fresh } : {}), ...(phases ? { phases } : {}), ...(compiled ? { compiled } : {}) };
-        if (phases) log(`  start phases: node+tsx ${phases.nodeAndTsxBootMs.toFixed(0)} ms, import app ${phases.importAppMs.toFixed(0)} ms, open PGlite ${phases.openPgliteMs.toFixed(0)} ms, migrate ${phases.migrateMs.toFixed(0)} ms, build app ${phases.buildAppMs.toFixed(0)} ms, listen ${phases.listenMs.toFixed(0)} ms`);
-        log(`  start to ready: ${prepared.map((v) => (v / 1000).toFixed(2)).join(', ')} s${fresh ? `; empty DATA_DIR ${(fresh[0]! / 1000).toFixed(2)} s` : ''}${compiled ? `; compiled ${compiled.map((v) => (v / 1000).toFixed(2)).join(', ')} s` : ''}`);
+        if (phases)
+          log(
+            `  start phases: node+tsx ${phases.nodeAndTsxBootMs.toFixed(0)} ms, import app ${phases.importAppMs.toFixed(0)} ms, open PGlite ${phases.openPgliteMs.toFixed(0)} ms, migrate ${phases.migrateMs.toFixed(0)} ms, build app ${phases.buildAppMs.toFixed(0)} ms, listen ${phases.listenMs.toFixed(0)} ms`,
+          );
+        log(
+          `  start to ready: ${prepared.map((v) => (v / 1000).toFixed(2)).join(', ')} s${fresh ? `; empty DATA_DIR ${(fresh[0]! / 1000).toFixed(2)} s` : ''}${compiled ? `; compiled ${compiled.map((v) => (v / 1000).toFixed(2)).join(', ')} s` : ''}`,
+        );
       });
     }
 
@@ -375,7 +460,9 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
             await warm(rig, 1);
             const two = await rig.step('cluster', rate, RAMP.seconds * 2, RAMP.drainMs);
             e.cluster = { rate, size, two, one };
-            log(`  two instances + Redis at ${Math.round(rate)} msg/s: p50 ${two.all.p50} / p99 ${two.all.p99} ms, lost ${two.lost} (one instance: p99 ${one?.all.p99 ?? '–'} ms)`);
+            log(
+              `  two instances + Redis at ${Math.round(rate)} msg/s: p50 ${two.all.p50} / p99 ${two.all.p99} ms, lost ${two.lost} (one instance: p99 ${one?.all.p99 ?? '–'} ms)`,
+            );
           } finally {
             await rig.close();
           }
@@ -440,8 +527,12 @@ async function main(): Promise<void> {
   if (renderFile) return render(path.resolve(renderFile));
   pinSelf();
   const t0 = performance.now();
-  log(`chat service benchmark (${quick ? 'quick' : 'full'}): engines ${engines.join(', ')}${redisUrl && engines.includes('postgres') ? ' + Redis' : ''}; scenarios ${[...only].join(', ')}`);
-  log(`machine: ${results.machine.cpus} cores, load average ${results.machine.loadAvgStart.map((v) => v.toFixed(2)).join(' ')}; ${pinning ? `servers on core ${pinning.server}, load generator on core ${pinning.loadgen}` : 'no CPU pinning'}`);
+  log(
+    `chat service benchmark (${quick ? 'quick' : 'full'}): engines ${engines.join(', ')}${redisUrl && engines.includes('postgres') ? ' + Redis' : ''}; scenarios ${[...only].join(', ')}`,
+  );
+  log(
+    `machine: ${results.machine.cpus} cores, load average ${results.machine.loadAvgStart.map((v) => v.toFixed(2)).join(' ')}; ${pinning ? `servers on core ${pinning.server}, load generator on core ${pinning.loadgen}` : 'no CPU pinning'}`,
+  );
   for (const [i, engine] of engines.entries()) await runEngine(engine, i === 0);
   results.seconds = (performance.now() - t0) / 1000;
   results.machine.loadAvgEnd = os.loadavg();
@@ -464,14 +555,19 @@ async function main(): Promise<void> {
   }
   const readme = !quick && !flag('no-readme') && updateReadme(path.join(ROOT, 'README.md'), md, jsonFile);
   process.stdout.write(`\n${md}\n`);
-  log(`wrote bench/results/${stamp}.json and ${stamp}.md${quick ? '' : ' and latest.md'}${readme ? '; README updated' : ''} (${results.seconds.toFixed(0)} s)`);
+  log(
+    `wrote bench/results/${stamp}.json and ${stamp}.md${quick ? '' : ' and latest.md'}${readme ? '; README updated' : ''} (${results.seconds.toFixed(0)} s)`,
+  );
 }
 
 // Everything stops by itself: a watchdog ends a run that overstays, and signals clean up servers and databases.
-const watchdog = setTimeout(() => {
-  log('watchdog: the run took too long; stopping');
-  void cleanup().finally(() => process.exit(2));
-}, (quick ? 5 : 40) * 60_000);
+const watchdog = setTimeout(
+  () => {
+    log('watchdog: the run took too long; stopping');
+    void cleanup().finally(() => process.exit(2));
+  },
+  (quick ? 5 : 40) * 60_000,
+);
 watchdog.unref();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

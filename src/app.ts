@@ -67,7 +67,14 @@ export interface BuildOptions {
   logStream?: HttpServerOptions['logStream'];
 }
 
-function buildServices(config: Config, database: Database, bus: EventBus, shared: SharedState, onError: (err: unknown) => void, resolve?: Resolver) {
+function buildServices(
+  config: Config,
+  database: Database,
+  bus: EventBus,
+  shared: SharedState,
+  onError: (err: unknown) => void,
+  resolve?: Resolver,
+) {
   const { db } = database;
   const roomsRepo = new RoomsRepository(db);
   const messagesRepo = new MessagesRepository(db);
@@ -127,7 +134,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         // Reads are cheap keyset queries; the limit guards writes.
         allowList: (req) => req.method === 'GET' || req.method === 'HEAD',
         errorResponseBuilder: (_req, ctx) =>
-          new AppError('RATE_LIMITED', `Too many writes; retry in ${Math.ceil(ctx.ttl / 1000)} s`, { retryAfter: Math.ceil(ctx.ttl / 1000) }),
+          new AppError('RATE_LIMITED', `Too many writes; retry in ${Math.ceil(ctx.ttl / 1000)} s`, {
+            retryAfter: Math.ceil(ctx.ttl / 1000),
+          }),
       });
       await registerMultipart(api, config);
       await api.register(roomsRoutes, { rooms: services.rooms });

@@ -36,7 +36,10 @@ export async function createSharedState(config: Config, onRedisError: (err: Erro
     };
   }
   // ioredis and the adapter load only here: a single instance never needs them.
-  const [{ adapterClient, createRedis }, { createAdapter }] = await Promise.all([import('./redis.js'), import('@socket.io/redis-streams-adapter')]);
+  const [{ adapterClient, createRedis }, { createAdapter }] = await Promise.all([
+    import('./redis.js'),
+    import('@socket.io/redis-streams-adapter'),
+  ]);
   const prefix = config.redisPrefix;
   const redis = createRedis(config.redisUrl, onRedisError);
   const forAdapter = adapterClient(redis, onRedisError);

@@ -199,7 +199,9 @@ export function loadConfig(env: Env = process.env): Config {
   const mediaUrlSecret = str('MEDIA_URL_SECRET');
   if (mediaUrlSecret !== undefined && Buffer.byteLength(mediaUrlSecret) < 32) problems.push('MEDIA_URL_SECRET must be at least 32 bytes');
   if (storage === 'local' && production && !mediaUrlSecret && !secret) {
-    problems.push('MEDIA_URL_SECRET (at least 32 bytes) is required with MEDIA_STORAGE=local when NODE_ENV=production and JWT_SECRET is not set');
+    problems.push(
+      'MEDIA_URL_SECRET (at least 32 bytes) is required with MEDIA_STORAGE=local when NODE_ENV=production and JWT_SECRET is not set',
+    );
   }
   const s3 = storage === 's3' ? s3Config(str, url, bool, problems) : undefined;
   const cloudinary = storage === 'cloudinary' ? cloudinaryConfig(str, url, problems) : undefined;
@@ -215,7 +217,16 @@ export function loadConfig(env: Env = process.env): Config {
 
   const corsRaw = str('CORS_ORIGINS');
   const corsOrigins: Config['corsOrigins'] =
-    corsRaw === undefined ? (production ? false : '*') : corsRaw === '*' ? '*' : corsRaw.split(',').map((o) => o.trim()).filter(Boolean);
+    corsRaw === undefined
+      ? production
+        ? false
+        : '*'
+      : corsRaw === '*'
+        ? '*'
+        : corsRaw
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean);
 
   const logLevel = str('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -314,7 +325,9 @@ function cloudinaryConfig(str: Read, url: ReadUrl, problems: string[]): MediaClo
     ...(apiSecret ? [] : ['CLOUDINARY_API_SECRET']),
   ];
   if (missing.length && raw === undefined) {
-    problems.push(`MEDIA_STORAGE=cloudinary needs CLOUDINARY_URL, or CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET (missing: ${missing.join(', ')})`);
+    problems.push(
+      `MEDIA_STORAGE=cloudinary needs CLOUDINARY_URL, or CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET (missing: ${missing.join(', ')})`,
+    );
   }
   return {
     cloudName: cloudName ?? '',
@@ -359,7 +372,8 @@ function vapidConfig(str: Read, dataDir: string, production: boolean, problems: 
 function vapidKeyProblem(publicKey: string, privateKey: string): string | undefined {
   const b64url = /^[A-Za-z0-9_-]+$/;
   const pub = b64url.test(publicKey) ? Buffer.from(publicKey, 'base64url') : Buffer.alloc(0);
-  if (pub.length !== 65 || pub[0] !== 4) return 'VAPID_PUBLIC_KEY must be the base64url (no padding) of an uncompressed P-256 point (65 bytes)';
+  if (pub.length !== 65 || pub[0] !== 4)
+    return 'VAPID_PUBLIC_KEY must be the base64url (no padding) of an uncompressed P-256 point (65 bytes)';
   const priv = b64url.test(privateKey) ? Buffer.from(privateKey, 'base64url') : Buffer.alloc(0);
   if (priv.length !== 32) return 'VAPID_PRIVATE_KEY must be the base64url (no padding) of a 32-byte P-256 private key';
   try {

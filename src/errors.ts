@@ -40,6 +40,9 @@ export class AppError extends Error {
 }
 
 export const notFound = (what = 'Resource'): AppError => new AppError('NOT_FOUND', `${what} not found`);
+export const forbidden = (detail: string): AppError => new AppError('FORBIDDEN', detail);
+export const invalid = (detail: string, path?: string): AppError =>
+  new AppError('VALIDATION_FAILED', detail, path ? { errors: [{ path, message: detail }] } : {});
 
 export interface Problem {
   type: string;

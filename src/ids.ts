@@ -12,7 +12,10 @@ export function encodeCursor(value: Record<string, string | number>): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-export function decodeCursor<T extends Record<string, string | number>>(cursor: string, keys: { [K in keyof T]: 'string' | 'number' }): T | null {
+export function decodeCursor<T extends Record<string, string | number>>(
+  cursor: string,
+  keys: { [K in keyof T]: 'string' | 'number' },
+): T | null {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
     for (const [k, type] of Object.entries(keys)) if (typeof parsed[k] !== type) return null;

@@ -27,7 +27,9 @@ async function main(): Promise<void> {
   await app.http.listen({ port: config.port, host: config.host });
   log.info({ database: app.database.kind, publicUrl: config.publicUrl }, 'chat service ready');
   if (config.jwt.generated) {
-    log.warn(`development JWT secret generated into ${config.dataDir}/jwt-secret; mint a token with: npm run token -- <userId> --name "Ada"`);
+    log.warn(
+      `development JWT secret generated into ${config.dataDir}/jwt-secret; mint a token with: npm run token -- <userId> --name "Ada"`,
+    );
   }
 
   let stopping = false;

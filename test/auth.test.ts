@@ -32,7 +32,10 @@ const call = (app: Served, token?: string, authorization = token === undefined ?
  * The app built as startTestApp builds it, with other settings, on the file's database: a fresh database per
  * configuration would only cost time, since these tests are about tokens.
  */
-async function withApp(env: Record<string, string>, fn: (app: Served & { config: ReturnType<typeof loadConfig> }) => Promise<void>): Promise<void> {
+async function withApp(
+  env: Record<string, string>,
+  fn: (app: Served & { config: ReturnType<typeof loadConfig> }) => Promise<void>,
+): Promise<void> {
   const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: t.config.dataDir, LOG_LEVEL: 'silent', ...env });
   const app = await buildApp(config, { database: t.app.database });
   try {
@@ -130,7 +133,13 @@ describe('configured issuer, audience and production', () => {
     await withApp({ JWT_ISSUER: 'https://id.example', JWT_AUDIENCE: 'chat' }, async (app) => {
       const right = { issuer: 'https://id.example', audience: 'chat' };
       expect((await call(app, await t.token('alice', right))).status).toBe(200);
-      for (const opts of [{}, { ...right, issuer: 'https://evil.example' }, { ...right, audience: 'other' }, { issuer: right.issuer }, { audience: 'chat' }]) {
+      for (const opts of [
+        {},
+        { ...right, issuer: 'https://evil.example' },
+        { ...right, audience: 'other' },
+        { issuer: right.issuer },
+        { audience: 'chat' },
+      ]) {
         expectUnauthorized(await call(app, await t.token('alice', opts)));
       }
     });
@@ -193,7 +202,9 @@ describe('token CLI', () => {
     const res = await call(t, token);
     expect(res.status).toBe(200);
     const room = await request(t.baseUrl, '/rooms', {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'group', name: 'cli' }),
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'group', name: 'cli' }),
     });
     expect(room.body.participants).toEqual([expect.objectContaining({ userId: 'alice', name: 'Ada' })]);
   }, 60_000);

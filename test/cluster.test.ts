@@ -110,7 +110,10 @@ describe.runIf(clustered)('two instances behave as one', () => {
     await aliceA.post('/rooms', { type: 'direct', participantIds: ['erin'] });
     const sa = await open(a, aliceA.token);
     const child = await startService({
-      DATABASE_URL: a.db.url!, REDIS_URL: a.config.redisUrl!, REDIS_PREFIX: a.config.redisPrefix, JWT_SECRET: TEST_JWT_SECRET,
+      DATABASE_URL: a.db.url!,
+      REDIS_URL: a.config.redisUrl!,
+      REDIS_PREFIX: a.config.redisPrefix,
+      JWT_SECRET: TEST_JWT_SECRET,
       DATA_DIR: a.config.dataDir,
     });
     try {

@@ -40,7 +40,15 @@ describe('config', () => {
   });
 
   it('names every bad variable at once', () => {
-    const found = problems({ DATA_DIR: tmp(), PORT: 'abc', DATABASE_URL: 'mysql://x', MEDIA_STORAGE: 'ftp', LOG_LEVEL: 'loud', JWT_SECRET: 'short', MEDIA_MAX_FILES: '0' });
+    const found = problems({
+      DATA_DIR: tmp(),
+      PORT: 'abc',
+      DATABASE_URL: 'mysql://x',
+      MEDIA_STORAGE: 'ftp',
+      LOG_LEVEL: 'loud',
+      JWT_SECRET: 'short',
+      MEDIA_MAX_FILES: '0',
+    });
     expect(found).toHaveLength(6);
     for (const name of ['PORT', 'DATABASE_URL', 'MEDIA_STORAGE', 'LOG_LEVEL', 'JWT_SECRET', 'MEDIA_MAX_FILES']) {
       expect(found.some((p) => p.startsWith(name))).toBe(true);
@@ -49,8 +57,12 @@ describe('config', () => {
 
   it('reads lists and URLs', () => {
     const config = loadConfig({
-      DATA_DIR: tmp(), JWT_SECRET: 'y'.repeat(40), CORS_ORIGINS: 'https://a.example, https://b.example', PUBLIC_URL: 'https://chat.example/',
-      DATABASE_URL: 'postgres://u@db/chat', REDIS_URL: 'redis://cache:6379',
+      DATA_DIR: tmp(),
+      JWT_SECRET: 'y'.repeat(40),
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      PUBLIC_URL: 'https://chat.example/',
+      DATABASE_URL: 'postgres://u@db/chat',
+      REDIS_URL: 'redis://cache:6379',
     });
     expect(config.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(config.publicUrl).toBe('https://chat.example');

@@ -38,10 +38,15 @@ describe('durability under kill -9', () => {
     const token = await mintToken(TEST_JWT_SECRET, 'alice');
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const send = (svc: ServiceProcess, roomId: string, i: number) =>
-      request(svc.url, `/rooms/${roomId}/messages`, { method: 'POST', headers, body: JSON.stringify({ content: `m${i}`, clientMessageId: `c${i}` }) });
+      request(svc.url, `/rooms/${roomId}/messages`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ content: `m${i}`, clientMessageId: `c${i}` }),
+      });
 
     let svc = await startService(env);
-    const room = (await request(svc.url, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'durable' }) })).body;
+    const room = (await request(svc.url, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'durable' }) }))
+      .body;
 
     // Several senders stream messages; the process is killed mid-stream.
     const acked = new Map<number, { id: string; seq: number }>();
@@ -75,7 +80,7 @@ describe('durability under kill -9', () => {
         acked.set(i, { id: res.body.id, seq: res.body.seq });
       }
       const stored: Array<{ id: string; seq: number; content: string }> = [];
-      for (let after = 0; ; ) {
+      for (let after = 0; ;) {
         const page = (await request(svc.url, `/rooms/${room.id}/messages?after=${after}&limit=100`, { headers })).body;
         stored.push(...page.data);
         if (!page.hasMore) break;
@@ -96,11 +101,13 @@ describe('graceful shutdown', () => {
     const token = await mintToken(TEST_JWT_SECRET, 'alice');
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     let svc = await startService(env);
-    const room = (await request(svc.url, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'term' }) })).body;
+    const room = (await request(svc.url, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'term' }) }))
+      .body;
     const socket = await connect(svc.url, token);
     const N = 60;
     const answers = new Map<number, AckResponse<any>>();
-    for (let i = 0; i < N; i++) void call(socket, 'send_message', { chatRoomId: room.id, content: `t${i}`, clientMessageId: `t${i}` }).then((a) => answers.set(i, a));
+    for (let i = 0; i < N; i++)
+      void call(socket, 'send_message', { chatRoomId: room.id, content: `t${i}`, clientMessageId: `t${i}` }).then((a) => answers.set(i, a));
     while (answers.size < 5) await new Promise((r) => setTimeout(r, 2));
     const gone = new Promise<string>((resolve) => socket.on('disconnect', resolve));
     expect(await svc.kill('SIGTERM')).toBe(0);
@@ -115,7 +122,11 @@ describe('graceful shutdown', () => {
     try {
       for (let i = 0; i < N; i++) {
         if (stored.has(i)) continue;
-        const res = await request(svc.url, `/rooms/${room.id}/messages`, { method: 'POST', headers, body: JSON.stringify({ content: `t${i}`, clientMessageId: `t${i}` }) });
+        const res = await request(svc.url, `/rooms/${room.id}/messages`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ content: `t${i}`, clientMessageId: `t${i}` }),
+        });
         expect([200, 201]).toContain(res.status);
       }
       const all = (await request(svc.url, `/rooms/${room.id}/messages?limit=100`, { headers })).body.data;

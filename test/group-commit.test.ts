@@ -8,7 +8,15 @@ import { documentVector } from '../src/search/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 
 const row = (roomId: string, senderId: string, content: string, clientMessageId: string | null = null): NewMessage => ({
-  id: newId(), roomId, senderId, type: 'text', content, mentions: [], replyToSeq: null, clientMessageId, hasMedia: false,
+  id: newId(),
+  roomId,
+  senderId,
+  type: 'text',
+  content,
+  mentions: [],
+  replyToSeq: null,
+  clientMessageId,
+  hasMedia: false,
   searchDoc: documentVector(content),
 });
 
@@ -52,7 +60,12 @@ describe('GroupCommit', () => {
     const { repo, statements, flush } = fakeRepo((rows) => rows.some((r) => r.content === 'bad'));
     const commits = new GroupCommit(repo);
     const first = commits.insert(row('r', 'u', 'a'));
-    const later = ['b', 'bad', 'c'].map((c) => commits.insert(row('r', 'u', c)).then((s) => s!.seq, (e: Error) => e.message));
+    const later = ['b', 'bad', 'c'].map((c) =>
+      commits.insert(row('r', 'u', c)).then(
+        (s) => s!.seq,
+        (e: Error) => e.message,
+      ),
+    );
     for (let i = 0; i < 5; i++) await flush();
     expect(statements).toEqual([['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
     expect((await first)!.seq).toBe(1);
@@ -91,13 +104,18 @@ describe('a batch of sends in one statement', () => {
     const batch = [row(r1, 'alice', 'one'), row(r2, 'bob', 'x'), row(r1, 'bob', 'two'), row(r1, 'alice', 'three'), row(r2, 'alice', 'y')];
     const stored = await t.app.services.repos.messages.insertMany(batch);
     expect(batch.map((m) => stored.get(m.id)!.seq)).toEqual([2, 1, 3, 4, 2]);
-    const rooms = await rows<{ id: string; last_seq: number }>(sql`select id, last_seq from chat_room where id in (${r1}, ${r2}) order by id`);
+    const rooms = await rows<{ id: string; last_seq: number }>(
+      sql`select id, last_seq from chat_room where id in (${r1}, ${r2}) order by id`,
+    );
     expect(Object.fromEntries(rooms.map((r) => [r.id, Number(r.last_seq)]))).toEqual({ [r1]: 4, [r2]: 2 });
     const positions = await rows<{ room_id: string; user_id: string; last_read_seq: number }>(
       sql`select room_id, user_id, last_read_seq from chat_participant where room_id in (${r1}, ${r2})`,
     );
     expect(Object.fromEntries(positions.map((p) => [`${p.room_id === r1 ? 'r1' : 'r2'}:${p.user_id}`, Number(p.last_read_seq)]))).toEqual({
-      'r1:alice': 4, 'r1:bob': 3, 'r2:alice': 2, 'r2:bob': 1,
+      'r1:alice': 4,
+      'r1:bob': 3,
+      'r2:alice': 2,
+      'r2:bob': 1,
     });
     const receipts = await rows<{ user_id: string; up_to_seq: number }>(
       sql`select user_id, up_to_seq from message_read_receipt where room_id = ${r1} and kind = 'read' order by up_to_seq`,
@@ -109,7 +127,7 @@ describe('a batch of sends in one statement', () => {
 
   it('stores any text exactly: quotes, backslashes, SQL, line breaks and emoji', async () => {
     const r = await group();
-    const tricky = ["it's", "''", "\\'; drop table chat_message; --", 'a\nb\tc', '$1 $$ :name ?', '😀 𝄞 東京', "\\x00 \\u0000"];
+    const tricky = ["it's", "''", "\\'; drop table chat_message; --", 'a\nb\tc', '$1 $$ :name ?', '😀 𝄞 東京', '\\x00 \\u0000'];
     const sent = await Promise.all(tricky.map((content) => alice.post(`/rooms/${r}/messages`, { content })));
     expect(sent.map((m) => m.status)).toEqual(tricky.map(() => 201));
     const stored = (await bob.get(`/rooms/${r}/messages?limit=100`)).body.data.map((m: any) => m.content);
@@ -120,7 +138,11 @@ describe('a batch of sends in one statement', () => {
     const r = await group();
     const [stranger, member, gone] = [row(r, 'mallory', 'intrude'), row(r, 'bob', 'hello'), row(newId(), 'alice', 'nowhere')];
     const stored = await t.app.services.repos.messages.insertMany([stranger, member, gone]);
-    expect([stored.has(stranger.id), stored.get(member.id), stored.has(gone.id)]).toEqual([false, { seq: 1, createdAt: expect.any(Date), roomType: 'group' }, false]);
+    expect([stored.has(stranger.id), stored.get(member.id), stored.has(gone.id)]).toEqual([
+      false,
+      { seq: 1, createdAt: expect.any(Date), roomType: 'group' },
+      false,
+    ]);
     const refused = await (await t.as('mallory')).post(`/rooms/${r}/messages`, { content: 'again' });
     expect(refused.status).toBe(404);
     expect(refused.body.code).toBe('NOT_FOUND');
@@ -154,7 +176,9 @@ describe('a batch of sends in one statement', () => {
       const seqs = (await alice.get(`/rooms/${roomId}/messages?limit=100`)).body.data.map((m: any) => m.seq);
       expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     }
-    const total = (await alice.get(`/rooms/${r1}/messages?limit=100`)).body.data.length + (await alice.get(`/rooms/${r2}/messages?limit=100`)).body.data.length;
+    const total =
+      (await alice.get(`/rooms/${r1}/messages?limit=100`)).body.data.length +
+      (await alice.get(`/rooms/${r2}/messages?limit=100`)).body.data.length;
     expect(total).toBe(36);
     const ids = new Set(results.map((r) => r.body.id));
     expect(ids.size).toBe(36);

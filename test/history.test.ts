@@ -20,7 +20,8 @@ const page = (query = '', c: Client = bob, roomId = room) => c.get(`/rooms/${roo
 beforeAll(async () => {
   t = await startTestApp();
   [alice, bob, stranger] = await Promise.all([t.as('alice'), t.as('bob'), t.as('stranger')]);
-  const create = async (c: Client, others: string[]) => (await c.post('/rooms', { type: 'group', name: 'h', participantIds: others })).body.id as string;
+  const create = async (c: Client, others: string[]) =>
+    (await c.post('/rooms', { type: 'group', name: 'h', participantIds: others })).body.id as string;
   room = await create(alice, ['bob']);
   empty = await create(alice, ['bob']);
   otherRoom = await create(alice, ['stranger']);
@@ -51,7 +52,20 @@ describe('GET /rooms/:id/messages', () => {
     expect(flags(hundred)).toEqual({ hasMore: true, hasOlder: true, hasNewer: false });
     const all = await page('?limit=100&after=20');
     expect(flags(all)).toEqual({ hasMore: false, hasOlder: true, hasNewer: false });
-    for (const q of ['?limit=101', '?limit=0', '?limit=-1', '?limit=abc', '?limit=1.5', '?before=-1', '?after=x', '?before=1&after=2', '?before=99999999999999999999', '?after=1e300', '?after=9007199254740992', `?after=1&around=${ids[0]}`]) {
+    for (const q of [
+      '?limit=101',
+      '?limit=0',
+      '?limit=-1',
+      '?limit=abc',
+      '?limit=1.5',
+      '?before=-1',
+      '?after=x',
+      '?before=1&after=2',
+      '?before=99999999999999999999',
+      '?after=1e300',
+      '?after=9007199254740992',
+      `?after=1&around=${ids[0]}`,
+    ]) {
       expectProblem(await page(q), 400, 'VALIDATION_FAILED');
     }
   });

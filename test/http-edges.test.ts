@@ -53,7 +53,13 @@ beforeAll(async () => {
   baseUrl = `http://127.0.0.1:${port}`;
   aliceToken = await t.token('alice');
   await api('/rooms', {}, await t.token('bob'));
-  roomId = (await api('/rooms', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'group', name: 'edges', participantIds: ['bob'] }) })).body.id;
+  roomId = (
+    await api('/rooms', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'group', name: 'edges', participantIds: ['bob'] }),
+    })
+  ).body.id;
 });
 afterAll(async () => {
   await app?.close();
@@ -129,7 +135,9 @@ describe('URLs the router cannot take (finding 11)', () => {
   });
 
   it('a query string larger than Node accepts is 413 PAYLOAD_TOO_LARGE as problem+json', async () => {
-    const res = await raw(`GET ${API_PREFIX}/rooms?x=${'a'.repeat(100_000)} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${aliceToken}\r\n\r\n`);
+    const res = await raw(
+      `GET ${API_PREFIX}/rooms?x=${'a'.repeat(100_000)} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${aliceToken}\r\n\r\n`,
+    );
     expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
   });
 
@@ -164,7 +172,9 @@ describe('URLs the router cannot take (finding 11)', () => {
   });
 
   it('an Expect the server cannot meet is 400 VALIDATION_FAILED as problem+json', async () => {
-    const res = await raw(`GET ${API_PREFIX}/rooms HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\nAuthorization: Bearer ${aliceToken}\r\n\r\n`);
+    const res = await raw(
+      `GET ${API_PREFIX}/rooms HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\nAuthorization: Bearer ${aliceToken}\r\n\r\n`,
+    );
     expectProblem(res, 400, 'VALIDATION_FAILED');
   });
 
@@ -225,8 +235,10 @@ describe('multipart bodies cut short (finding 7)', () => {
     `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"${file ? `; filename="${file}"\r\nContent-Type: image/png` : ''}\r\n\r\n`;
 
   async function cutRequest(path: string, body: Buffer, declared = body.length): Promise<string> {
-    return `POST ${API_PREFIX}${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${aliceToken}\r\n` +
-      `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${declared}\r\nConnection: close\r\n\r\n`;
+    return (
+      `POST ${API_PREFIX}${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${aliceToken}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${declared}\r\nConnection: close\r\n\r\n`
+    );
   }
 
   /** The media rows and files (stored and temporary) there are now. */
@@ -267,7 +279,11 @@ describe('multipart bodies cut short (finding 7)', () => {
     const rows = await stored();
     const before = log.length;
     for (const path of [`/rooms/${roomId}/media`, `/rooms/${roomId}/messages`]) {
-      const res = await api(path, { method: 'POST', headers: { 'content-type': type }, body: `--x\r\nContent-Disposition: form-data; name="content"\r\n\r\nhi\r\n--x--\r\n` });
+      const res = await api(path, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: `--x\r\nContent-Disposition: form-data; name="content"\r\n\r\nhi\r\n--x--\r\n`,
+      });
       expectProblem(res, 400, 'VALIDATION_FAILED');
     }
     await expectNothingKept(rows);
@@ -286,7 +302,8 @@ describe('multipart bodies cut short (finding 7)', () => {
     await raw(Buffer.concat([Buffer.from(head), body.subarray(0, 150_000)]), { destroyAfterMs: 150 });
     await expectNothingKept(rows);
     // The request is logged as finished (its answer went nowhere), and nothing of it as a bug or an outage.
-    for (let i = 0; i < 40 && !log.slice(before).some((l) => l.msg === 'request completed' || l.msg === 'client aborted the request'); i++) await sleep(50);
+    for (let i = 0; i < 40 && !log.slice(before).some((l) => l.msg === 'request completed' || l.msg === 'client aborted the request'); i++)
+      await sleep(50);
     const lines = log.slice(before);
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
     expect(lines.some((l) => /backing service/.test(String(l.msg)))).toBe(false);
@@ -294,8 +311,14 @@ describe('multipart bodies cut short (finding 7)', () => {
 
   it('a request stream abort is not an outage; a database connection reset still is', () => {
     expect(isOutage(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))).toBe(false);
-    expect(isOutage(Object.assign(new Error('wrapper'), { cause: Object.assign(new Error('aborted'), { code: 'ECONNRESET' }) }))).toBe(false);
+    expect(isOutage(Object.assign(new Error('wrapper'), { cause: Object.assign(new Error('aborted'), { code: 'ECONNRESET' }) }))).toBe(
+      false,
+    );
     expect(isOutage(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' }))).toBe(true);
-    expect(isOutage(Object.assign(new Error('query failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }))).toBe(true);
+    expect(
+      isOutage(
+        Object.assign(new Error('query failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }),
+      ),
+    ).toBe(true);
   });
 });

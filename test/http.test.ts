@@ -30,10 +30,18 @@ describe('service endpoints', () => {
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
     const paths = doc.body.paths;
-    for (const p of ['/api/v1/chat/rooms', '/api/v1/chat/rooms/{id}/messages', '/api/v1/chat/messages/{id}/read', '/api/v1/chat/rooms/{id}/read', '/api/v1/chat/messages/{id}/receipts']) {
+    for (const p of [
+      '/api/v1/chat/rooms',
+      '/api/v1/chat/rooms/{id}/messages',
+      '/api/v1/chat/messages/{id}/read',
+      '/api/v1/chat/rooms/{id}/read',
+      '/api/v1/chat/messages/{id}/receipts',
+    ]) {
       expect(paths, p).toHaveProperty([p]);
     }
-    expect(Object.keys(paths['/api/v1/chat/rooms/{id}/messages'].post.responses)).toEqual(expect.arrayContaining(['200', '201', '400', '401', '404', '413', '429']));
+    expect(Object.keys(paths['/api/v1/chat/rooms/{id}/messages'].post.responses)).toEqual(
+      expect.arrayContaining(['200', '201', '400', '401', '404', '413', '429']),
+    );
     expect(doc.body.components.schemas).toHaveProperty('Message');
   });
 
@@ -60,7 +68,11 @@ describe('service endpoints', () => {
   it('answers a CORS preflight without a token', async () => {
     const res = await request(t.baseUrl, '/api/v1/chat/rooms', {
       method: 'OPTIONS',
-      headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: {
+        origin: 'http://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe('http://app.example');
@@ -83,10 +95,17 @@ describe('service endpoints', () => {
       return { detail: res.body.detail, errors: res.body.errors };
     };
     // JSON pointers, as the services' own field errors are; the detail says which part of the request.
-    expect(await problems(`/rooms/${room}/messages`, { content: 42 })).toEqual({ detail: 'body/content must be string', errors: [{ path: '/content', message: 'must be string' }] });
+    expect(await problems(`/rooms/${room}/messages`, { content: 42 })).toEqual({
+      detail: 'body/content must be string',
+      errors: [{ path: '/content', message: 'must be string' }],
+    });
     expect((await problems(`/rooms/${room}/messages`, {})).errors).toEqual([{ path: '/content', message: expect.any(String) }]);
-    expect((await problems(`/rooms/${room}/messages`, { content: 'x', mentions: ['bob', 7] })).errors).toEqual([{ path: '/mentions/1', message: 'must be string' }]);
-    expect((await problems(`/rooms/${room}/messages?limit=500`)).errors).toEqual([{ path: '/limit', message: expect.stringContaining('100') }]);
+    expect((await problems(`/rooms/${room}/messages`, { content: 'x', mentions: ['bob', 7] })).errors).toEqual([
+      { path: '/mentions/1', message: 'must be string' },
+    ]);
+    expect((await problems(`/rooms/${room}/messages?limit=500`)).errors).toEqual([
+      { path: '/limit', message: expect.stringContaining('100') },
+    ]);
     expect((await problems(`/rooms/${room}/messages`, { content: 'bell\u0007' })).errors).toEqual([
       { path: '/content', message: expect.stringMatching(/^must not contain control characters/) },
     ]);

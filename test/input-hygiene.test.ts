@@ -40,14 +40,20 @@ afterAll(async () => {
 });
 
 const roomIds = async (c: Client): Promise<string[]> => (await c.get('/rooms')).body.data.map((r: { id: string }) => r.id);
-const participants = async (): Promise<string[]> => (await alice.get(`/rooms/${roomId}`)).body.participants.map((p: { userId: string }) => p.userId).sort();
-const contents = async (): Promise<string[]> => (await alice.get(`/rooms/${roomId}/messages`)).body.data.map((m: { content: string }) => m.content);
+const participants = async (): Promise<string[]> =>
+  (await alice.get(`/rooms/${roomId}`)).body.participants.map((p: { userId: string }) => p.userId).sort();
+const contents = async (): Promise<string[]> =>
+  (await alice.get(`/rooms/${roomId}/messages`)).body.data.map((m: { content: string }) => m.content);
 
 describe('user ids in bodies', () => {
   it.each(BAD_USER_IDS)('POST /rooms with a participant id with %s is 400 and creates no room', async (_what, id) => {
     const before = await roomIds(alice);
     for (const type of ['group', 'direct'] as const) {
-      expectProblem(await alice.post('/rooms', { type, name: type === 'group' ? 'g' : undefined, participantIds: [id] }), 400, 'VALIDATION_FAILED');
+      expectProblem(
+        await alice.post('/rooms', { type, name: type === 'group' ? 'g' : undefined, participantIds: [id] }),
+        400,
+        'VALIDATION_FAILED',
+      );
     }
     expect(await roomIds(alice)).toEqual(before);
   });
@@ -77,7 +83,10 @@ describe('user ids in bodies', () => {
     ['a control character', ['a\u0001b']],
   ])('a multipart message mentioning %s is 400 and keeps nothing', async (_what, mentions) => {
     const rows = await mediaRows(t);
-    const res = await alice.raw(`/rooms/${roomId}/messages`, { method: 'POST', body: form([{ name: 'a.png', data: await png() }], { content: 'hi', mentions }) });
+    const res = await alice.raw(`/rooms/${roomId}/messages`, {
+      method: 'POST',
+      body: form([{ name: 'a.png', data: await png() }], { content: 'hi', mentions }),
+    });
     expectProblem(res, 400, 'VALIDATION_FAILED');
     expect(await contents()).toEqual([]);
     expect(await mediaRows(t)).toBe(rows);
@@ -154,12 +163,15 @@ describe('dates a client cannot mean', () => {
     expect(res.body.errors).toContainEqual({ path: '/mutedUntil', message: expect.stringMatching(/1970.*9999/) });
   });
 
-  it.each(['1970-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59+01:00'])('mutedUntil %s at the edges is accepted', async (date) => {
-    const res = await alice.patch(`/rooms/${roomId}/notifications`, { muted: true, mutedUntil: date });
-    expect(res.status).toBe(200);
-    expect(new Date(res.body.mutedUntil).getTime()).toBe(Date.parse(date));
-    expect((await alice.patch(`/rooms/${roomId}/notifications`, { muted: false })).status).toBe(200);
-  });
+  it.each(['1970-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59+01:00'])(
+    'mutedUntil %s at the edges is accepted',
+    async (date) => {
+      const res = await alice.patch(`/rooms/${roomId}/notifications`, { muted: true, mutedUntil: date });
+      expect(res.status).toBe(200);
+      expect(new Date(res.body.mutedUntil).getTime()).toBe(Date.parse(date));
+      expect((await alice.patch(`/rooms/${roomId}/notifications`, { muted: false })).status).toBe(200);
+    },
+  );
 
   it.each([
     ['from', '0000-01-01'],
@@ -219,17 +231,19 @@ describe('over the socket', () => {
 });
 
 describe('push endpoints', () => {
-  const keys = { p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM', auth: 'tBHItJI5svbpez7KI4CCXg' };
+  const keys = {
+    p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+    auth: 'tBHItJI5svbpez7KI4CCXg',
+  };
   const subscriptions = async () => (await alice.get('/push/subscriptions')).body.data;
 
-  it.each([
-    'https://push.example.com/send/a\u0000b',
-    'https://push.example.com/send/a\u0001b',
-    'https://push.example.com/send/\uD800',
-  ])('registering the endpoint %j is 400 and stores nothing', async (endpoint) => {
-    expectProblem(await alice.post('/push/subscriptions', { endpoint, keys }), 400, 'VALIDATION_FAILED');
-    expect(await subscriptions()).toEqual([]);
-  });
+  it.each(['https://push.example.com/send/a\u0000b', 'https://push.example.com/send/a\u0001b', 'https://push.example.com/send/\uD800'])(
+    'registering the endpoint %j is 400 and stores nothing',
+    async (endpoint) => {
+      expectProblem(await alice.post('/push/subscriptions', { endpoint, keys }), 400, 'VALIDATION_FAILED');
+      expect(await subscriptions()).toEqual([]);
+    },
+  );
 
   it('unregistering by an endpoint with a NUL is 400', async () => {
     const res = await alice.raw('/push/subscriptions', {
@@ -263,7 +277,10 @@ describe('opaque ids with a NUL', () => {
   });
 
   it('a replyToId or clientMessageId with a NUL stores nothing', async () => {
-    for (const body of [{ content: 'x', replyToId: 'a\u0000b' }, { content: 'x', clientMessageId: 'a\u0000b' }]) {
+    for (const body of [
+      { content: 'x', replyToId: 'a\u0000b' },
+      { content: 'x', clientMessageId: 'a\u0000b' },
+    ]) {
       const res = await alice.post(`/rooms/${roomId}/messages`, body);
       expect([400, 404]).toContain(res.status);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -305,7 +322,7 @@ describe('other socket payloads with a NUL', () => {
     ['mark_as_read', { chatRoomId: 'ROOM', messageId: 'a\u0000b' }],
     ['join_chat', { chatRoomId: 'a\u0000b' }],
     ['typing_start', { chatRoomId: 'a\u0000b' }],
-  ])('%s %j is refused as the client\'s error, never INTERNAL, and stores nothing', async (event, payload) => {
+  ])("%s %j is refused as the client's error, never INTERNAL, and stores nothing", async (event, payload) => {
     const withRoom = JSON.parse(JSON.stringify(payload).replace('"ROOM"', JSON.stringify(roomId))) as unknown;
     const res = await call(a, event as never, withRoom);
     expect(res).toMatchObject({ ok: false, error: { code: expect.stringMatching(/^(VALIDATION_FAILED|NOT_FOUND)$/) } });

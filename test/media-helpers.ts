@@ -25,10 +25,19 @@ export const upload = (client: Client, roomId: string, files: UploadFile[], fiel
   client.raw(`/rooms/${roomId}/media`, { method: 'POST', body: form(files, fields) });
 
 /** The auth context a token for `userId` gives, for calling services directly. */
-export const authOf = (userId: string): AuthContext => ({ userId, name: null, picture: null, role: 'user', businessIds: [], exp: undefined });
+export const authOf = (userId: string): AuthContext => ({
+  userId,
+  name: null,
+  picture: null,
+  role: 'user',
+  businessIds: [],
+  exp: undefined,
+});
 
 export async function mediaRows(t: TestApp): Promise<number> {
-  const res = (await t.app.database.db.execute(sql`select count(*)::int as n from chat_media`)) as unknown as { rows: Array<{ n: number }> };
+  const res = (await t.app.database.db.execute(sql`select count(*)::int as n from chat_media`)) as unknown as {
+    rows: Array<{ n: number }>;
+  };
   return res.rows[0]!.n;
 }
 
@@ -78,7 +87,9 @@ function signature(params: Record<string, string>, secret: string): string {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k}=${v}`.replace(/&/g, '%26'))
     .join('&');
-  return createHash('sha1').update(toSign + secret).digest('hex');
+  return createHash('sha1')
+    .update(toSign + secret)
+    .digest('hex');
 }
 
 const signed = (params: Record<string, string>, secret: string, apiKey: string) => {
@@ -88,7 +99,12 @@ const signed = (params: Record<string, string>, secret: string, apiKey: string) 
 };
 
 async function formParams(req: IncomingMessage): Promise<{ params: Record<string, string>; file: Buffer | undefined }> {
-  const request = new Request('http://fake/', { method: 'POST', headers: req.headers as Record<string, string>, body: Readable.toWeb(req) as ReadableStream, duplex: 'half' } as RequestInit);
+  const request = new Request('http://fake/', {
+    method: 'POST',
+    headers: req.headers as Record<string, string>,
+    body: Readable.toWeb(req) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
   const fd = await request.formData();
   const params: Record<string, string> = {};
   let file: Buffer | undefined;
@@ -118,16 +134,25 @@ export async function startFakeCloudinary(): Promise<FakeCloudinary> {
       const m = /^\/v1_1\/([^/]+)\/(image|video|raw)\/(upload|destroy|download)$/.exec(url.pathname);
       if (!m || m[1] !== cloudName) return json(res, 404, { error: { message: 'Resource not found' } });
       const [, , resourceType, action] = m;
-      const { params, file } = req.method === 'POST' ? await formParams(req) : { params: Object.fromEntries(url.searchParams), file: undefined };
+      const { params, file } =
+        req.method === 'POST' ? await formParams(req) : { params: Object.fromEntries(url.searchParams), file: undefined };
       requests.push({ method: req.method ?? '', path: url.pathname, params });
       if (!signed(params, apiSecret, apiKey)) return json(res, 401, { error: { message: 'Invalid Signature' } });
       const id = `${resourceType}/${params['type'] ?? 'upload'}/${params['public_id']}`;
       if (action === 'upload') {
-        if (!file || !params['public_id'] || !params['timestamp']) return json(res, 400, { error: { message: 'Missing required parameter' } });
+        if (!file || !params['public_id'] || !params['timestamp'])
+          return json(res, 400, { error: { message: 'Missing required parameter' } });
         assets.set(id, file);
         return json(res, 200, {
-          asset_id: createHash('md5').update(id).digest('hex'), public_id: params['public_id'], version: 1, signature: 'x',
-          resource_type: resourceType, type: params['type'], bytes: file.length, created_at: new Date().toISOString(), format: 'bin',
+          asset_id: createHash('md5').update(id).digest('hex'),
+          public_id: params['public_id'],
+          version: 1,
+          signature: 'x',
+          resource_type: resourceType,
+          type: params['type'],
+          bytes: file.length,
+          created_at: new Date().toISOString(),
+          format: 'bin',
           url: `http://res.cloudinary.com/${cloudName}/${resourceType}/${params['type']}/v1/${params['public_id']}`,
           secure_url: `https://res.cloudinary.com/${cloudName}/${resourceType}/${params['type']}/v1/${params['public_id']}`,
         });
@@ -144,14 +169,27 @@ export async function startFakeCloudinary(): Promise<FakeCloudinary> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, cloudName, apiKey, apiSecret, assets, requests,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    url: `http://127.0.0.1:${port}`,
+    cloudName,
+    apiKey,
+    apiSecret,
+    assets,
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
 // ---- s3rver
 
-export interface FakeS3 { endpoint: string; bucket: string; close(): Promise<void> }
+export interface FakeS3 {
+  endpoint: string;
+  bucket: string;
+  close(): Promise<void>;
+}
 
 export async function startS3rver(directory: string): Promise<FakeS3> {
   const { default: S3rver } = await import('s3rver');
@@ -163,11 +201,18 @@ export async function startS3rver(directory: string): Promise<FakeS3> {
 
 /** Environment for startTestApp that selects each driver. */
 export const s3Env = (s3: FakeS3) => ({
-  MEDIA_STORAGE: 's3', S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_REGION: 'us-east-1',
-  S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', S3_FORCE_PATH_STYLE: 'true',
+  MEDIA_STORAGE: 's3',
+  S3_BUCKET: s3.bucket,
+  S3_ENDPOINT: s3.endpoint,
+  S3_REGION: 'us-east-1',
+  S3_ACCESS_KEY_ID: 'S3RVER',
+  S3_SECRET_ACCESS_KEY: 'S3RVER',
+  S3_FORCE_PATH_STYLE: 'true',
 });
 export const cloudinaryEnv = (c: FakeCloudinary) => ({
-  MEDIA_STORAGE: 'cloudinary', CLOUDINARY_URL: `cloudinary://${c.apiKey}:${c.apiSecret}@${c.cloudName}`, CLOUDINARY_UPLOAD_PREFIX: c.url,
+  MEDIA_STORAGE: 'cloudinary',
+  CLOUDINARY_URL: `cloudinary://${c.apiKey}:${c.apiSecret}@${c.cloudName}`,
+  CLOUDINARY_UPLOAD_PREFIX: c.url,
 });
 
 const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -180,7 +225,8 @@ export function verifySigV4(url: string, secretAccessKey: string): boolean {
   const u = new URL(url);
   const q = u.searchParams;
   const [, date, region, service] = (q.get('X-Amz-Credential') ?? '').split('/');
-  if (q.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' || q.get('X-Amz-SignedHeaders') !== 'host' || !date || !region || !service) return false;
+  if (q.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' || q.get('X-Amz-SignedHeaders') !== 'host' || !date || !region || !service)
+    return false;
   const query = [...q.entries()]
     .filter(([k]) => k !== 'X-Amz-Signature')
     .map(([k, v]) => [rfc3986(k), rfc3986(v)] as const)

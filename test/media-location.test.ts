@@ -65,7 +65,11 @@ describe('stripMovieLocation on files', () => {
     expect(complete).toBe(true);
     expectNoLocation(out);
     expectChangedOnlyIn(data, out, spans);
-    for (const r of ranges) expect(spans.some(([s, e]) => r.start >= s && r.end <= e), JSON.stringify(r)).toBe(true);
+    for (const r of ranges)
+      expect(
+        spans.some(([s, e]) => r.start >= s && r.end <= e),
+        JSON.stringify(r),
+      ).toBe(true);
     expect(await duration(file, out.length)).toBe(opts.durationMs);
     // The moov-level udta now holds only skippable boxes (and the iTunes meta, whose title survives).
     const moov = find(await withFile(file, (fh) => children(fh, 0, out.length)), 'moov')!;
@@ -175,7 +179,11 @@ describe('WebM tags, ID3 frames and Vorbis comments that a converter copied a po
       for (let at = data.indexOf(needle); at !== -1; at = data.indexOf(needle, at + 1)) out.push([at, at + needle.length]);
       return out;
     });
-  const WEBM_TAGS: Array<[string, string]> = [['TITLE', 'Holiday'], ['LOCATION', fx.ISO6709], ['COM.APPLE.QUICKTIME.LOCATION.ISO6709', fx.ISO6709]];
+  const WEBM_TAGS: Array<[string, string]> = [
+    ['TITLE', 'Holiday'],
+    ['LOCATION', fx.ISO6709],
+    ['COM.APPLE.QUICKTIME.LOCATION.ISO6709', fx.ISO6709],
+  ];
 
   it.each([false, true])('WebM (tags behind a live cluster: %s): blanks the location values, keeps the title', async (live) => {
     const data = fx.webm({ tags: WEBM_TAGS, live });
@@ -190,14 +198,28 @@ describe('WebM tags, ID3 frames and Vorbis comments that a converter copied a po
     const plain = fx.webm();
     expect(await run(stripWebmLocation, plain)).toEqual({ count: 0, out: plain });
     const tagged = fx.webm({ tags: WEBM_TAGS });
-    for (const bad of [tagged.subarray(0, tagged.length - 12), Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x00]), Buffer.alloc(64, 0xff), Buffer.alloc(0)]) {
+    for (const bad of [
+      tagged.subarray(0, tagged.length - 12),
+      Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x00]),
+      Buffer.alloc(64, 0xff),
+      Buffer.alloc(0),
+    ]) {
       await expect(run(stripWebmLocation, bad)).resolves.toMatchObject({ out: expect.any(Buffer) });
     }
   });
 
   it('zeroes ID3 TXXX location values in v2.3 (Latin-1, UTF-16) and v2.4 (UTF-8), keeping other frames', async () => {
-    for (const [version, utf16] of [[3, false], [3, true], [4, false]] as const) {
-      const frames = [fx.tit2('Holiday'), fx.txxx(version, 'location', fx.ISO6709, utf16), fx.txxx(version, 'mood', 'sunny', utf16), fx.txxx(version, 'GPS', fx.ISO6709, utf16)];
+    for (const [version, utf16] of [
+      [3, false],
+      [3, true],
+      [4, false],
+    ] as const) {
+      const frames = [
+        fx.tit2('Holiday'),
+        fx.txxx(version, 'location', fx.ISO6709, utf16),
+        fx.txxx(version, 'mood', 'sunny', utf16),
+        fx.txxx(version, 'GPS', fx.ISO6709, utf16),
+      ];
       const data = fx.mp3WithId3(version, frames);
       const { count, out } = await run(stripId3Location, data);
       expect(count, `v2.${version} utf16=${utf16}`).toBe(2);
@@ -206,26 +228,38 @@ describe('WebM tags, ID3 frames and Vorbis comments that a converter copied a po
       expect(out.includes(Buffer.from('sunny', utf16 ? 'utf16le' : 'utf8'))).toBe(true);
       // The value with its terminator (and in UTF-16 its byte order mark) is zeroed.
       const value = spansOf(data, [Buffer.from(fx.ISO6709, utf16 ? 'utf16le' : 'utf8')]);
-      expectChangedOnlyIn(data, out, value.map(([s, e]) => (utf16 ? [s - 2, e + 2] : [s, e + 1])));
+      expectChangedOnlyIn(
+        data,
+        out,
+        value.map(([s, e]) => (utf16 ? [s - 2, e + 2] : [s, e + 1])),
+      );
     }
   });
 
-  it.each([undefined, 255])('Ogg Opus (comment packet split at %s): blanks LOCATION values, keeps the rest, CRCs valid', async (splitAt) => {
-    // The ENCODER comment's length puts the LOCATION value across byte 255 of the packet, so across the split.
-    const comments = [`ENCODER=${'x'.repeat(202)}`, `LOCATION=${fx.ISO6709}`, 'TITLE=Holiday', `com.apple.quicktime.location.ISO6709=${fx.ISO6709}`];
-    const data = fx.oggOpus(2000, { comments, splitAt });
-    expect(fx.oggCrcsValid(data)).toBe(true);
-    const { count, out } = await run(stripOggLocation, data);
-    expect(count).toBe(2);
-    // Split, the value's two halves sit on two pages: each must go.
-    for (const part of ['+37.3', '-122.0312']) {
-      expect(data.includes(Buffer.from(part))).toBe(true);
-      expect(out.includes(Buffer.from(part)), part).toBe(false);
-    }
-    expect(out.includes(Buffer.from('TITLE=Holiday'))).toBe(true);
-    expect(fx.oggCrcsValid(out)).toBe(true);
-    expect(out.length).toBe(data.length);
-  });
+  it.each([undefined, 255])(
+    'Ogg Opus (comment packet split at %s): blanks LOCATION values, keeps the rest, CRCs valid',
+    async (splitAt) => {
+      // The ENCODER comment's length puts the LOCATION value across byte 255 of the packet, so across the split.
+      const comments = [
+        `ENCODER=${'x'.repeat(202)}`,
+        `LOCATION=${fx.ISO6709}`,
+        'TITLE=Holiday',
+        `com.apple.quicktime.location.ISO6709=${fx.ISO6709}`,
+      ];
+      const data = fx.oggOpus(2000, { comments, splitAt });
+      expect(fx.oggCrcsValid(data)).toBe(true);
+      const { count, out } = await run(stripOggLocation, data);
+      expect(count).toBe(2);
+      // Split, the value's two halves sit on two pages: each must go.
+      for (const part of ['+37.3', '-122.0312']) {
+        expect(data.includes(Buffer.from(part))).toBe(true);
+        expect(out.includes(Buffer.from(part)), part).toBe(false);
+      }
+      expect(out.includes(Buffer.from('TITLE=Holiday'))).toBe(true);
+      expect(fx.oggCrcsValid(out)).toBe(true);
+      expect(out.length).toBe(data.length);
+    },
+  );
 
   it('leaves Ogg without location comments, and damaged pages, as they are', async () => {
     const plain = fx.oggOpus(2000, { comments: ['TITLE=Holiday'] });
@@ -276,7 +310,8 @@ describe('uploads of videos and voice memos with a location', () => {
     alice.raw(`/rooms/${roomId}/messages`, { method: 'POST', body: form([{ name, type, data }], { content: 'where was this?' }) });
   const reach = (url: string) => url.replace(t.config.publicUrl, t.baseUrl);
   const messageCount = async () =>
-    ((await t.app.database.db.execute(sql`select count(*)::int as n from chat_message`)) as unknown as { rows: Array<{ n: number }> }).rows[0]!.n;
+    ((await t.app.database.db.execute(sql`select count(*)::int as n from chat_message`)) as unknown as { rows: Array<{ n: number }> })
+      .rows[0]!.n;
 
   it.each(VARIANTS)('$name: stores and serves the file without its position, same size and duration', async ({ file, mime, opts }) => {
     const roomId = await room(alice);
@@ -346,7 +381,10 @@ describe('a remote storage driver', () => {
       await (await t.as('bob')).get('/rooms');
       const roomId = await room(alice);
       const { data, spans } = fx.taggedMovie({ brand: 'qt  ' });
-      const res = await alice.raw(`/rooms/${roomId}/messages`, { method: 'POST', body: form([{ name: 'IMG_1.MOV', type: 'video/quicktime', data }]) });
+      const res = await alice.raw(`/rooms/${roomId}/messages`, {
+        method: 'POST',
+        body: form([{ name: 'IMG_1.MOV', type: 'video/quicktime', data }]),
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       const [stored] = [...cloud.assets.values()];
       expectNoLocation(stored!);

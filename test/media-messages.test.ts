@@ -21,7 +21,8 @@ const sendForm = (client: Client, roomId: string, fd: FormData) => client.raw(`/
 /** Local URLs name PUBLIC_URL; the test reaches the app on its real port. */
 const reach = (url: string) => url.replace(t.config.publicUrl, t.baseUrl);
 const messageCount = async () =>
-  ((await t.app.database.db.execute(sql`select count(*)::int as n from chat_message`)) as unknown as { rows: Array<{ n: number }> }).rows[0]!.n;
+  ((await t.app.database.db.execute(sql`select count(*)::int as n from chat_message`)) as unknown as { rows: Array<{ n: number }> })
+    .rows[0]!.n;
 
 describe('messages with media', () => {
   it('sends a multipart message with several files, fields and mentions, and serves its files to the room', async () => {
@@ -39,9 +40,22 @@ describe('messages with media', () => {
       ),
     );
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ type: 'image', content: 'holiday', mentions: ['bob'], replyToId: first.id, clientMessageId: 'mp-1', seq: 2 });
+    expect(res.body).toMatchObject({
+      type: 'image',
+      content: 'holiday',
+      mentions: ['bob'],
+      replyToId: first.id,
+      clientMessageId: 'mp-1',
+      seq: 2,
+    });
     expect(res.body.media).toHaveLength(2);
-    expect(res.body.media[0]).toMatchObject({ kind: 'image', mimeType: 'image/jpeg', fileName: 'a.jpg', width: expect.any(Number), height: expect.any(Number) });
+    expect(res.body.media[0]).toMatchObject({
+      kind: 'image',
+      mimeType: 'image/jpeg',
+      fileName: 'a.jpg',
+      width: expect.any(Number),
+      height: expect.any(Number),
+    });
     const file = await fetchBytes(reach(res.body.media[1].url));
     expect(file.status).toBe(200);
     expect(file.headers.get('content-type')).toBe('image/png');
@@ -52,7 +66,11 @@ describe('messages with media', () => {
     expect((await bob.get(`/rooms/${roomId}`)).body.lastMessage.media).toHaveLength(2);
     // A retry of the same clientMessageId returns the stored message and keeps no second copy of the files.
     const rowsBefore = await mediaRows(t);
-    const again = await sendForm(alice, roomId, form([{ name: 'c.png', type: 'image/png', data: await png() }], { content: 'holiday', clientMessageId: 'mp-1' }));
+    const again = await sendForm(
+      alice,
+      roomId,
+      form([{ name: 'c.png', type: 'image/png', data: await png() }], { content: 'holiday', clientMessageId: 'mp-1' }),
+    );
     expect(again.status).toBe(200);
     expect(again.body.id).toBe(res.body.id);
     expect(await mediaRows(t)).toBe(rowsBefore);
@@ -64,16 +82,37 @@ describe('messages with media', () => {
     expect(audio.status).toBe(201);
     expect(audio.body).toMatchObject({ type: 'audio', content: '' });
     expect(audio.body.media[0].durationMs).toBe(1500);
-    const mixed = await sendForm(alice, roomId, form([{ name: 'd.pdf', type: 'application/pdf', data: pdf() }, { name: 'e.png', type: 'image/png', data: await png() }]));
+    const mixed = await sendForm(
+      alice,
+      roomId,
+      form([
+        { name: 'd.pdf', type: 'application/pdf', data: pdf() },
+        { name: 'e.png', type: 'image/png', data: await png() },
+      ]),
+    );
     expect(mixed.body.type).toBe('document');
   });
 
   it('refuses the whole message when one file is refused, keeping nothing', async () => {
     const roomId = await room(alice);
     const before = { messages: await messageCount(), media: await mediaRows(t) };
-    const res = await sendForm(alice, roomId, form([{ name: 'ok.png', type: 'image/png', data: await png() }, { name: 'x.png', type: 'image/png', data: elf() }], { content: 'hi' }));
+    const res = await sendForm(
+      alice,
+      roomId,
+      form(
+        [
+          { name: 'ok.png', type: 'image/png', data: await png() },
+          { name: 'x.png', type: 'image/png', data: elf() },
+        ],
+        { content: 'hi' },
+      ),
+    );
     expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
-    const badField = await sendForm(alice, roomId, form([{ name: 'ok.png', type: 'image/png', data: await png() }], { content: 'bell\u0007' }));
+    const badField = await sendForm(
+      alice,
+      roomId,
+      form([{ name: 'ok.png', type: 'image/png', data: await png() }], { content: 'bell\u0007' }),
+    );
     expectProblem(badField, 400, 'VALIDATION_FAILED');
     const stranger = await sendForm(mallory, roomId, form([{ name: 'ok.png', type: 'image/png', data: await png() }], { content: 'hi' }));
     expectProblem(stranger, 404, 'NOT_FOUND');
@@ -103,8 +142,14 @@ describe('messages with media', () => {
       expect((await fetchBytes(reach(live.media[0]!.url))).status).toBe(200);
       // Used once: a second send with the same ids is refused and stores nothing.
       const before = await messageCount();
-      expect(await call(sa, 'send_message', { chatRoomId: roomId, content: 'again', mediaIds: ids })).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
-      expect(await call(sa, 'send_message', { chatRoomId: roomId, content: 'x', mediaIds: ['not-an-id'] })).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
+      expect(await call(sa, 'send_message', { chatRoomId: roomId, content: 'again', mediaIds: ids })).toMatchObject({
+        ok: false,
+        error: { code: 'VALIDATION_FAILED' },
+      });
+      expect(await call(sa, 'send_message', { chatRoomId: roomId, content: 'x', mediaIds: ['not-an-id'] })).toMatchObject({
+        ok: false,
+        error: { code: 'VALIDATION_FAILED' },
+      });
       expect(await messageCount()).toBe(before);
     } finally {
       sa.close();

@@ -56,15 +56,27 @@ describe('refused uploads leave nothing behind', () => {
     await refused([{ name: 'a.zip', type: 'application/zip', data: fx.zip({ 'a.txt': 'hello' }) }], 415, 'UNSUPPORTED_MEDIA_TYPE');
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
     await refused([{ name: 'x.svg', type: 'image/svg+xml', data: svg }], 415, 'UNSUPPORTED_MEDIA_TYPE');
-    await refused([{ name: 'installer.msi', type: 'application/octet-stream', data: fx.cfb(['SummaryInformation']) }], 415, 'UNSUPPORTED_MEDIA_TYPE');
-    const body = await refused([{ name: 'm.doc', type: 'application/msword', data: fx.cfb(['WordDocument', 'Macros']) }], 415, 'UNSUPPORTED_MEDIA_TYPE');
+    await refused(
+      [{ name: 'installer.msi', type: 'application/octet-stream', data: fx.cfb(['SummaryInformation']) }],
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    const body = await refused(
+      [{ name: 'm.doc', type: 'application/msword', data: fx.cfb(['WordDocument', 'Macros']) }],
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
     expect(body.detail).toContain('macros');
   });
 
   it('bytes that only start like an accepted type: an image that cannot be decoded, a UTF-16 text (an MP3 frame sync): 415', async () => {
     const broken = Buffer.concat([(await fx.png()).subarray(0, 40), Buffer.alloc(100, 7)]);
     await refused([{ name: 'broken.png', type: 'image/png', data: broken }], 415, 'UNSUPPORTED_MEDIA_TYPE');
-    await refused([{ name: 'notes.txt', type: 'application/octet-stream', data: Buffer.from('\ufeffnotes in UTF-16', 'utf16le') }], 415, 'UNSUPPORTED_MEDIA_TYPE');
+    await refused(
+      [{ name: 'notes.txt', type: 'application/octet-stream', data: Buffer.from('\ufeffnotes in UTF-16', 'utf16le') }],
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
   });
 
   it('an empty file: 400', async () => {
@@ -72,7 +84,13 @@ describe('refused uploads leave nothing behind', () => {
   });
 
   it('a file over MEDIA_MAX_FILE_BYTES: 413', async () => {
-    const body = await refused([{ name: 'big.txt', type: 'text/plain', data: Buffer.alloc(1001, 0x61) }], 413, 'PAYLOAD_TOO_LARGE', smallAlice, smallRoomId);
+    const body = await refused(
+      [{ name: 'big.txt', type: 'text/plain', data: Buffer.alloc(1001, 0x61) }],
+      413,
+      'PAYLOAD_TOO_LARGE',
+      smallAlice,
+      smallRoomId,
+    );
     expect(body.detail).toContain('1000 bytes');
     // Exactly the limit is fine (and is removed again for the afterEach check).
     const ok = await upload(smallAlice, smallRoomId, [{ name: 'edge.txt', type: 'text/plain', data: Buffer.alloc(1000, 0x61) }]);
@@ -82,7 +100,17 @@ describe('refused uploads leave nothing behind', () => {
 
   it('more files than MEDIA_MAX_FILES: 413, and the files already stored are removed', async () => {
     const tiny = { type: 'text/plain', data: Buffer.from('hi') };
-    await refused([{ name: '1.txt', ...tiny }, { name: '2.txt', ...tiny }, { name: '3.txt', ...tiny }], 413, 'PAYLOAD_TOO_LARGE', smallAlice, smallRoomId);
+    await refused(
+      [
+        { name: '1.txt', ...tiny },
+        { name: '2.txt', ...tiny },
+        { name: '3.txt', ...tiny },
+      ],
+      413,
+      'PAYLOAD_TOO_LARGE',
+      smallAlice,
+      smallRoomId,
+    );
     const eleven = Array.from({ length: 11 }, (_, i) => ({ name: `${i}.txt`, ...tiny }));
     await refused(eleven, 413, 'PAYLOAD_TOO_LARGE');
   });
@@ -97,21 +125,38 @@ describe('refused uploads leave nothing behind', () => {
   });
 
   it('all or nothing: a good file before a refused one is not kept', async () => {
-    await refused([
-      { name: 'good.png', type: 'image/png', data: await fx.png() },
-      { name: 'good.pdf', type: 'application/pdf', data: fx.pdf() },
-      { name: 'bad.elf', type: 'application/octet-stream', data: fx.elf() },
-    ], 415, 'UNSUPPORTED_MEDIA_TYPE');
-    await refused([
-      { name: 'good.txt', type: 'text/plain', data: Buffer.from('fine') },
-      { name: 'big.txt', type: 'text/plain', data: Buffer.alloc(5000, 0x61) },
-    ], 413, 'PAYLOAD_TOO_LARGE', smallAlice, smallRoomId);
+    await refused(
+      [
+        { name: 'good.png', type: 'image/png', data: await fx.png() },
+        { name: 'good.pdf', type: 'application/pdf', data: fx.pdf() },
+        { name: 'bad.elf', type: 'application/octet-stream', data: fx.elf() },
+      ],
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    await refused(
+      [
+        { name: 'good.txt', type: 'text/plain', data: Buffer.from('fine') },
+        { name: 'big.txt', type: 'text/plain', data: Buffer.alloc(5000, 0x61) },
+      ],
+      413,
+      'PAYLOAD_TOO_LARGE',
+      smallAlice,
+      smallRoomId,
+    );
   });
 
   it('a request that is not multipart (415), has no files (400), or puts files under another field (400)', async () => {
     const json = await alice.post(`/rooms/${roomId}/media`, { media: 'x' });
     expect([json.status, json.body.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
-    const none = await alice.raw(`/rooms/${roomId}/media`, { method: 'POST', body: (() => { const f = new FormData(); f.append('note', 'x'); return f; })() });
+    const none = await alice.raw(`/rooms/${roomId}/media`, {
+      method: 'POST',
+      body: (() => {
+        const f = new FormData();
+        f.append('note', 'x');
+        return f;
+      })(),
+    });
     expect([none.status, none.body.code]).toEqual([400, 'VALIDATION_FAILED']);
     const wrong = new FormData();
     wrong.append('file', new Blob([fx.pdf()], { type: 'application/pdf' }), 'a.pdf');
@@ -127,7 +172,8 @@ describe('file names', () => {
     expect(res.body.data[0].fileName).toBe('passwd.png');
     const files = await leftoverFiles(t);
     expect(files).toHaveLength(2);
-    for (const f of files) expect(path.relative(path.join(t.config.dataDir, 'media'), f)).toMatch(new RegExp(`^${roomId}/[0-9a-f-]{36}(-thumb)?\\.(png|webp)$`));
+    for (const f of files)
+      expect(path.relative(path.join(t.config.dataDir, 'media'), f)).toMatch(new RegExp(`^${roomId}/[0-9a-f-]{36}(-thumb)?\\.(png|webp)$`));
     expect(await readdir(path.dirname(t.config.dataDir))).not.toContain('etc');
     await t.app.services.media.discard(authOf('alice'), [res.body.data[0].id]);
   });
@@ -139,19 +185,28 @@ describe('file names', () => {
     ]);
     expect(res.status).toBe(201);
     expect(res.body.data.map((m: any) => m.fileName)).toEqual(['invoicegnp.exe.pdf', 'file.pdf']);
-    await t.app.services.media.discard(authOf('alice'), res.body.data.map((m: any) => m.id));
+    await t.app.services.media.discard(
+      authOf('alice'),
+      res.body.data.map((m: any) => m.id),
+    );
   });
 });
 
 /** A multipart upload of `bytes` generated on the fly, stopping as soon as the server answers. */
 function streamUpload(baseUrl: string, roomId: string, token: string, bytes: number): Promise<{ status: number; body: any }> {
   const boundary = `----chat${Date.now()}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="huge.txt"\r\nContent-Type: text/plain\r\n\r\n`);
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="huge.txt"\r\nContent-Type: text/plain\r\n\r\n`,
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${baseUrl}/api/v1/chat/rooms/${roomId}/media`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': head.length + bytes + tail.length },
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': head.length + bytes + tail.length,
+      },
     });
     let answered = false;
     req.on('response', (res) => {
@@ -164,7 +219,9 @@ function streamUpload(baseUrl: string, roomId: string, token: string, bytes: num
         req.destroy();
       });
     });
-    req.on('error', (err) => { if (!answered) reject(err); });
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let sent = 0;
     const pump = (): void => {

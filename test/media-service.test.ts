@@ -30,7 +30,9 @@ afterAll(async () => t?.close());
 const media = () => t.app.services.media;
 
 async function uploadIds(client: Client, id: string, n = 1): Promise<string[]> {
-  const files = await Promise.all(Array.from({ length: n }, async (_, i) => ({ name: `f${i}.png`, type: 'image/png', data: await fx.png(10 + i, 10) })));
+  const files = await Promise.all(
+    Array.from({ length: n }, async (_, i) => ({ name: `f${i}.png`, type: 'image/png', data: await fx.png(10 + i, 10) })),
+  );
   const res = await upload(client, id, files);
   expect(res.status).toBe(201);
   return res.body.data.map((m: any) => m.id);
@@ -41,8 +43,16 @@ async function sendWithMedia(auth: AuthContext, id: string, mediaIds: string[], 
   const messageId = newId();
   await t.app.database.db.transaction(async (tx) => {
     await t.app.services.repos.messages.with(tx).insertNext({
-      id: messageId, roomId: id, senderId: auth.userId, type: 'image', content, mentions: [], replyToSeq: null,
-      clientMessageId: null, hasMedia: true, searchDoc: documentVector(content),
+      id: messageId,
+      roomId: id,
+      senderId: auth.userId,
+      type: 'image',
+      content,
+      mentions: [],
+      replyToSeq: null,
+      clientMessageId: null,
+      hasMedia: true,
+      searchDoc: documentVector(content),
     });
     await media().claim(tx, auth, id, mediaIds, messageId);
   });
@@ -50,10 +60,14 @@ async function sendWithMedia(auth: AuthContext, id: string, mediaIds: string[], 
 }
 
 const messageCount = async () =>
-  ((await t.app.database.db.execute(sql`select count(*)::int as n from chat_message`)) as unknown as { rows: Array<{ n: number }> }).rows[0]!.n;
+  ((await t.app.database.db.execute(sql`select count(*)::int as n from chat_message`)) as unknown as { rows: Array<{ n: number }> })
+    .rows[0]!.n;
 
 async function expectRefused(promise: Promise<unknown>, code: string) {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(AppError);
   expect((err as AppError).code).toBe(code);
 }
@@ -182,12 +196,18 @@ describe('withMultipartMessage', () => {
   });
   afterAll(async () => server?.close());
 
-  const post = (fd: FormData, user = 'alice') => fetch(`${url}/rooms/${roomId}/messages`, { method: 'POST', body: fd, headers: { 'x-user': user } });
+  const post = (fd: FormData, user = 'alice') =>
+    fetch(`${url}/rooms/${roomId}/messages`, { method: 'POST', body: fd, headers: { 'x-user': user } });
 
   it('reads the fields (mentions as a JSON array or repeated) and claims the files', async () => {
     behaviour = 'claim';
-    const fd = form([{ name: 'a.pdf', type: 'application/pdf', data: fx.pdf() }, { name: 'b.txt', type: 'text/plain', data: fx.text() }],
-      { content: 'see attached', replyToId: '', clientMessageId: 'c-1', mentions: '["bob"]' });
+    const fd = form(
+      [
+        { name: 'a.pdf', type: 'application/pdf', data: fx.pdf() },
+        { name: 'b.txt', type: 'text/plain', data: fx.text() },
+      ],
+      { content: 'see attached', replyToId: '', clientMessageId: 'c-1', mentions: '["bob"]' },
+    );
     const res = await post(fd);
     expect(res.status).toBe(201);
     const { messageId } = (await res.json()) as { messageId: string };

@@ -8,8 +8,19 @@ import type { MediaStorage } from '../src/media/storage/index.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import * as fx from './media-fixtures.js';
 import {
-  authOf, cloudinaryEnv, fetchBytes, leftoverFiles, mediaRows, room, s3Env, startFakeCloudinary, startS3rver, upload, verifySigV4,
-  type FakeCloudinary, type FakeS3,
+  authOf,
+  cloudinaryEnv,
+  fetchBytes,
+  leftoverFiles,
+  mediaRows,
+  room,
+  s3Env,
+  startFakeCloudinary,
+  startS3rver,
+  upload,
+  verifySigV4,
+  type FakeCloudinary,
+  type FakeS3,
 } from './media-helpers.js';
 
 let s3: FakeS3;
@@ -38,7 +49,12 @@ const drivers: Driver[] = [
     name: 's3',
     env: () => s3Env(s3),
     objects: async () => {
-      const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+      const client = new S3Client({
+        region: 'us-east-1',
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
       const res = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
       client.destroy();
       return res.KeyCount ?? 0;
@@ -90,7 +106,8 @@ describe.each(drivers)('the $name driver', (driver) => {
     const res = await fetchBytes(reach(await urlFor(k, 'attachment')));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toMatch(/^attachment/);
-    if (driver.name !== 'cloudinary') expect(res.headers.get('content-disposition')).toContain("filename*=UTF-8''r%C3%A9sum%C3%A9%20final.pdf");
+    if (driver.name !== 'cloudinary')
+      expect(res.headers.get('content-disposition')).toContain("filename*=UTF-8''r%C3%A9sum%C3%A9%20final.pdf");
   });
 
   it('refuses a tampered URL and an expired one', async () => {
@@ -99,7 +116,10 @@ describe.each(drivers)('the $name driver', (driver) => {
     const url = new URL(reach(await urlFor(k, 'attachment')));
     const sigParam = driver.name === 's3' ? 'X-Amz-Signature' : driver.name === 'cloudinary' ? 'signature' : 'sig';
     const tampered = new URL(url);
-    tampered.searchParams.set(sigParam, url.searchParams.get(sigParam)!.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')));
+    tampered.searchParams.set(
+      sigParam,
+      url.searchParams.get(sigParam)!.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')),
+    );
     // The same URL for another object: the key's room part changed (it appears unencoded in every driver's URL).
     const otherKey = new URL(url.toString().replace(k.split('/')[0]!, newId()));
     // Local: 403 problem+json. The Cloudinary stand-in answers as its API does for a bad signature (401) or expiry.
@@ -151,7 +171,10 @@ describe.each(drivers)('the $name driver', (driver) => {
     expect(image.body.includes(Buffer.from('TestCam'))).toBe(false);
     expect((await fetchBytes(reach(view!.thumbnailUrl!))).status).toBe(200);
 
-    await t.app.services.media.discard(authOf('alice'), rows.map((r) => r.id));
+    await t.app.services.media.discard(
+      authOf('alice'),
+      rows.map((r) => r.id),
+    );
     expect(await driver.objects(t)).toBe(before);
   });
 });

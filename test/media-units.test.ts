@@ -75,7 +75,10 @@ describe('detection by content', () => {
   const detect = async (data: Buffer, declared = 'application/octet-stream') => {
     const file = path.join(dir, `f${Math.random()}`);
     await writeFile(file, data);
-    return detectType(file, declared, '"f"').then((t) => t.mime, (e: AppError) => e.code);
+    return detectType(file, declared, '"f"').then(
+      (t) => t.mime,
+      (e: AppError) => e.code,
+    );
   };
 
   it('tells text from binary: UTF-8 with a BOM or ANSI colours is text; NULs and broken UTF-8 are not', async () => {
@@ -131,21 +134,49 @@ describe('media settings', () => {
 
   it('needs S3_BUCKET for s3, and the key id with its secret', () => {
     expect(problems({ MEDIA_STORAGE: 's3' })).toEqual(['S3_BUCKET is required with MEDIA_STORAGE=s3']);
-    expect(problems({ MEDIA_STORAGE: 's3', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'k' }).join()).toMatch(/S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together/);
-    expect(problems({ MEDIA_STORAGE: 's3', S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: 'maybe' }).join()).toMatch(/S3_FORCE_PATH_STYLE must be true or false/);
+    expect(problems({ MEDIA_STORAGE: 's3', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'k' }).join()).toMatch(
+      /S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together/,
+    );
+    expect(problems({ MEDIA_STORAGE: 's3', S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: 'maybe' }).join()).toMatch(
+      /S3_FORCE_PATH_STYLE must be true or false/,
+    );
     expect(problems({ MEDIA_STORAGE: 's3', S3_BUCKET: 'b', S3_ENDPOINT: 'ftp://x' }).join()).toMatch(/S3_ENDPOINT must use/);
-    const config = loadConfig({ DATA_DIR: dir(), MEDIA_STORAGE: 's3', S3_BUCKET: 'b', S3_ENDPOINT: 'http://127.0.0.1:9000/', S3_FORCE_PATH_STYLE: 'true' });
-    expect(config.media.s3).toEqual({ bucket: 'b', region: 'us-east-1', endpoint: 'http://127.0.0.1:9000', accessKeyId: undefined, secretAccessKey: undefined, forcePathStyle: true });
+    const config = loadConfig({
+      DATA_DIR: dir(),
+      MEDIA_STORAGE: 's3',
+      S3_BUCKET: 'b',
+      S3_ENDPOINT: 'http://127.0.0.1:9000/',
+      S3_FORCE_PATH_STYLE: 'true',
+    });
+    expect(config.media.s3).toEqual({
+      bucket: 'b',
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:9000',
+      accessKeyId: undefined,
+      secretAccessKey: undefined,
+      forcePathStyle: true,
+    });
     expect(config.media.cloudinary).toBeUndefined();
   });
 
   it('reads Cloudinary from CLOUDINARY_URL or its three parts', () => {
-    expect(problems({ MEDIA_STORAGE: 'cloudinary' }).join()).toMatch(/needs CLOUDINARY_URL, or CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET/);
+    expect(problems({ MEDIA_STORAGE: 'cloudinary' }).join()).toMatch(
+      /needs CLOUDINARY_URL, or CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET/,
+    );
     expect(problems({ MEDIA_STORAGE: 'cloudinary', CLOUDINARY_URL: 'https://x' }).join()).toMatch(/CLOUDINARY_URL must look like/);
     const fromUrl = loadConfig({ DATA_DIR: dir(), MEDIA_STORAGE: 'cloudinary', CLOUDINARY_URL: 'cloudinary://123:s%2Fecret@my-cloud' });
-    expect(fromUrl.media.cloudinary).toEqual({ cloudName: 'my-cloud', apiKey: '123', apiSecret: 's/ecret', uploadPrefix: 'https://api.cloudinary.com' });
+    expect(fromUrl.media.cloudinary).toEqual({
+      cloudName: 'my-cloud',
+      apiKey: '123',
+      apiSecret: 's/ecret',
+      uploadPrefix: 'https://api.cloudinary.com',
+    });
     const parts = loadConfig({
-      DATA_DIR: dir(), MEDIA_STORAGE: 'cloudinary', CLOUDINARY_CLOUD_NAME: 'c', CLOUDINARY_API_KEY: 'k', CLOUDINARY_API_SECRET: 's',
+      DATA_DIR: dir(),
+      MEDIA_STORAGE: 'cloudinary',
+      CLOUDINARY_CLOUD_NAME: 'c',
+      CLOUDINARY_API_KEY: 'k',
+      CLOUDINARY_API_SECRET: 's',
       CLOUDINARY_UPLOAD_PREFIX: 'https://api-eu.cloudinary.com/',
     });
     expect(parts.media.cloudinary).toEqual({ cloudName: 'c', apiKey: 'k', apiSecret: 's', uploadPrefix: 'https://api-eu.cloudinary.com' });
@@ -153,8 +184,12 @@ describe('media settings', () => {
 
   it('needs a URL signing secret for local media in production when there is no JWT_SECRET to derive it from', () => {
     const pem = '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----';
-    expect(problems({ NODE_ENV: 'production', JWT_PUBLIC_KEY: pem }).join()).toMatch(/MEDIA_URL_SECRET .* is required with MEDIA_STORAGE=local/);
-    expect(problems({ NODE_ENV: 'production', JWT_PUBLIC_KEY: pem, MEDIA_URL_SECRET: 'short' }).join()).toMatch(/MEDIA_URL_SECRET must be at least 32 bytes/);
+    expect(problems({ NODE_ENV: 'production', JWT_PUBLIC_KEY: pem }).join()).toMatch(
+      /MEDIA_URL_SECRET .* is required with MEDIA_STORAGE=local/,
+    );
+    expect(problems({ NODE_ENV: 'production', JWT_PUBLIC_KEY: pem, MEDIA_URL_SECRET: 'short' }).join()).toMatch(
+      /MEDIA_URL_SECRET must be at least 32 bytes/,
+    );
     expect(problems({ NODE_ENV: 'production', JWT_PUBLIC_KEY: pem, MEDIA_URL_SECRET: 'm'.repeat(32) })).toEqual([]);
     expect(problems({ NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(32) })).toEqual([]);
   });

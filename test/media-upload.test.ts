@@ -82,10 +82,20 @@ describe('uploads of each accepted kind', () => {
   it('reads durations: MP4 and QuickTime (mvhd), WebM (Info/Duration), WAV, MP3, Ogg Opus', async () => {
     const cases: Array<[UploadFile, string, string, number]> = [
       [{ name: 'clip.mp4', type: 'video/mp4', data: fx.isoMovie({ durationMs: 2500 }) }, 'video', 'video/mp4', 2500],
-      [{ name: 'clip.mov', type: 'video/quicktime', data: fx.isoMovie({ brand: 'qt  ', durationMs: 4000 }) }, 'video', 'video/quicktime', 4000],
+      [
+        { name: 'clip.mov', type: 'video/quicktime', data: fx.isoMovie({ brand: 'qt  ', durationMs: 4000 }) },
+        'video',
+        'video/quicktime',
+        4000,
+      ],
       [{ name: 'clip.webm', type: 'video/webm', data: fx.webm({ durationMs: 3200 }) }, 'video', 'video/webm', 3200],
       [{ name: 'voice.webm', type: 'audio/webm', data: fx.webm({ durationMs: 1800, video: false }) }, 'audio', 'audio/webm', 1800],
-      [{ name: 'voice.m4a', type: 'audio/x-m4a', data: fx.isoMovie({ brand: 'M4A ', tracks: ['soun'], durationMs: 1200 }) }, 'audio', 'audio/mp4', 1200],
+      [
+        { name: 'voice.m4a', type: 'audio/x-m4a', data: fx.isoMovie({ brand: 'M4A ', tracks: ['soun'], durationMs: 1200 }) },
+        'audio',
+        'audio/mp4',
+        1200,
+      ],
       [{ name: 'sound.mp4', type: 'video/mp4', data: fx.isoMovie({ tracks: ['soun'], durationMs: 900 }) }, 'audio', 'audio/mp4', 900],
       [{ name: 'tone.wav', type: 'audio/x-wav', data: fx.wav(1500) }, 'audio', 'audio/wav', 1500],
       [{ name: 'song.mp3', type: 'audio/mpeg', data: fx.mp3(100) }, 'audio', 'audio/mpeg', 2612],
@@ -135,7 +145,11 @@ describe('uploads of each accepted kind', () => {
       { name: 'three.wav', type: 'audio/wav', data: fx.wav(200) },
     ]);
     expect(res.status).toBe(201);
-    expect(res.body.data.map((m: any) => [m.fileName, m.kind])).toEqual([['one.png', 'image'], ['two.pdf', 'document'], ['three.wav', 'audio']]);
+    expect(res.body.data.map((m: any) => [m.fileName, m.kind])).toEqual([
+      ['one.png', 'image'],
+      ['two.pdf', 'document'],
+      ['three.wav', 'audio'],
+    ]);
   });
 });
 
@@ -168,10 +182,18 @@ describe('serving local files', () => {
       return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as { code: string } };
     };
     for (const edit of [
-      (u: URL) => u.searchParams.set('sig', u.searchParams.get('sig')!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'))),
+      (u: URL) =>
+        u.searchParams.set(
+          'sig',
+          u.searchParams.get('sig')!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')),
+        ),
       (u: URL) => u.searchParams.set('exp', String(Number(u.searchParams.get('exp')) + 1)),
       (u: URL) => u.searchParams.set('name', 'other.pdf'),
-      (u: URL) => (u.pathname = u.pathname.replace(row.id, row.id.replace(/.$/, (c) => (c === '0' ? '1' : '0')))),
+      (u: URL) =>
+        (u.pathname = u.pathname.replace(
+          row.id,
+          row.id.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
+        )),
       (u: URL) => u.searchParams.delete('sig'),
     ]) {
       const res = await tamper(edit);
@@ -181,7 +203,12 @@ describe('serving local files', () => {
     }
     const storage = t.app.services.media.storage;
     const past = Math.floor(Date.now() / 1000) - 10;
-    const expired = await storage.signedUrl(row.storageKey, { issuedAt: past - 60, expiresAt: past, disposition: 'attachment', fileName: row.fileName });
+    const expired = await storage.signedUrl(row.storageKey, {
+      issuedAt: past - 60,
+      expiresAt: past,
+      disposition: 'attachment',
+      fileName: row.fileName,
+    });
     const res = await fetch(expired.replace(t.config.publicUrl, t.baseUrl));
     expect(res.status).toBe(403);
     expect(((await res.json()) as { code: string }).code).toBe('FORBIDDEN');
@@ -194,7 +221,7 @@ describe('serving local files', () => {
 
 describe('the upload endpoint', () => {
   it('is in the OpenAPI document', async () => {
-    const doc = await (await fetch(`${t.baseUrl}/docs/json`)).json() as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await (await fetch(`${t.baseUrl}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     expect(Object.keys(doc.paths['/api/v1/chat/rooms/{id}/media'] ?? {})).toContain('post');
   });
 
@@ -205,7 +232,9 @@ describe('the upload endpoint', () => {
     const res = await upload(mallory, roomId, [{ name: 'x.png', type: 'image/png', data: await fx.png() }]);
     expect(res.status).toBe(404);
     expect(res.body.code).toBe('NOT_FOUND');
-    const missing = await upload(mallory, '01900000-0000-7000-8000-000000000000', [{ name: 'x.png', type: 'image/png', data: await fx.png() }]);
+    const missing = await upload(mallory, '01900000-0000-7000-8000-000000000000', [
+      { name: 'x.png', type: 'image/png', data: await fx.png() },
+    ]);
     expect(missing.status).toBe(404);
     const anon = await fetch(`${t.baseUrl}/api/v1/chat/rooms/${roomId}/media`, { method: 'POST', body: new FormData() });
     expect(anon.status).toBe(401);

@@ -36,7 +36,10 @@ const send = (c: Client, roomId: string, body: unknown) => c.post(`/rooms/${room
 beforeAll(async () => {
   t = await startTestApp();
   [alice, bob, carol, stranger] = await Promise.all([
-    t.as('alice', { name: 'Alice' }), t.as('bob', { name: 'Bob' }), t.as('carol'), t.as('stranger'),
+    t.as('alice', { name: 'Alice' }),
+    t.as('bob', { name: 'Bob' }),
+    t.as('carol'),
+    t.as('stranger'),
   ]);
   room = await newGroup(alice, ['bob', 'carol']);
   otherRoom = await newGroup(alice, ['stranger']);
@@ -49,12 +52,37 @@ describe('POST /rooms/:id/messages', () => {
     const res = await send(alice, r, { content: 'hello' });
     expect(res.status).toBe(201);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(Object.keys(res.body).sort()).toEqual(
-      ['chatRoomId', 'clientMessageId', 'content', 'createdAt', 'deletedAt', 'editedAt', 'id', 'media', 'mentions', 'replyTo', 'replyToId', 'senderId', 'seq', 'type'],
-    );
+    expect(Object.keys(res.body).sort()).toEqual([
+      'chatRoomId',
+      'clientMessageId',
+      'content',
+      'createdAt',
+      'deletedAt',
+      'editedAt',
+      'id',
+      'media',
+      'mentions',
+      'replyTo',
+      'replyToId',
+      'senderId',
+      'seq',
+      'type',
+    ]);
     expect(res.body).toEqual({
-      id: expect.stringMatching(UUID), chatRoomId: r, seq: 1, senderId: 'alice', type: 'text', content: 'hello', mentions: [],
-      replyToId: null, replyTo: null, media: [], clientMessageId: null, createdAt: expect.stringMatching(ISO), editedAt: null, deletedAt: null,
+      id: expect.stringMatching(UUID),
+      chatRoomId: r,
+      seq: 1,
+      senderId: 'alice',
+      type: 'text',
+      content: 'hello',
+      mentions: [],
+      replyToId: null,
+      replyTo: null,
+      media: [],
+      clientMessageId: null,
+      createdAt: expect.stringMatching(ISO),
+      editedAt: null,
+      deletedAt: null,
     });
     const hist = await bob.get(`/rooms/${r}/messages`);
     expect(hist.body.data).toEqual([res.body]);
@@ -64,7 +92,14 @@ describe('POST /rooms/:id/messages', () => {
     const r1 = await newGroup(alice, ['bob']);
     const r2 = await newGroup(alice, ['bob']);
     const seqs = [];
-    for (const [c, r] of [[alice, r1], [bob, r1], [alice, r2], [alice, r1], [bob, r2]] as const) seqs.push((await send(c, r, { content: 'x' })).body.seq);
+    for (const [c, r] of [
+      [alice, r1],
+      [bob, r1],
+      [alice, r2],
+      [alice, r1],
+      [bob, r2],
+    ] as const)
+      seqs.push((await send(c, r, { content: 'x' })).body.seq);
     expect(seqs).toEqual([1, 2, 1, 3, 2]);
     expect(await stored(r1)).toEqual({ lastSeq: 3, count: 3 });
   });
@@ -220,7 +255,12 @@ describe('POST /rooms/:id/messages', () => {
     });
 
     it('keeps \\n, \\r, \\t, HTML and any script exactly as sent', async () => {
-      for (const content of ['line1\nline2\r\n\tindented', '<b>x</b> & <script>alert("x")</script>', '  padded  ', 'مرحبا 你好 👩‍👩‍👧 e\u0301']) {
+      for (const content of [
+        'line1\nline2\r\n\tindented',
+        '<b>x</b> & <script>alert("x")</script>',
+        '  padded  ',
+        'مرحبا 你好 👩‍👩‍👧 e\u0301',
+      ]) {
         const res = await send(alice, room, { content });
         expect(res.status).toBe(201);
         expect(res.body.content).toBe(content);

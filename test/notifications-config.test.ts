@@ -39,30 +39,54 @@ describe('notification settings', () => {
     const ecdh = createECDH('prime256v1');
     ecdh.setPrivateKey(Buffer.from(vapid.privateKey, 'base64url'));
     expect(ecdh.getPublicKey('base64url')).toBe(vapid.publicKey);
-    expect(JSON.parse(await readFile(path.join(dataDir, 'vapid-keys.json'), 'utf8'))).toEqual({ publicKey: vapid.publicKey, privateKey: vapid.privateKey });
+    expect(JSON.parse(await readFile(path.join(dataDir, 'vapid-keys.json'), 'utf8'))).toEqual({
+      publicKey: vapid.publicKey,
+      privateKey: vapid.privateKey,
+    });
     expect(loadConfig({ JWT_SECRET: SECRET, DATA_DIR: dataDir }).notify.vapid).toEqual(vapid);
   });
 
   it('takes configured keys and subject as given', () => {
     const keys = keyPair();
-    const config = loadConfig({ JWT_SECRET: SECRET, DATA_DIR: dataDir, NODE_ENV: 'production', ...keys, VAPID_SUBJECT: 'https://chat.example.com/contact' });
-    expect(config.notify.vapid).toEqual({ publicKey: keys.VAPID_PUBLIC_KEY, privateKey: keys.VAPID_PRIVATE_KEY, subject: 'https://chat.example.com/contact', generated: false });
+    const config = loadConfig({
+      JWT_SECRET: SECRET,
+      DATA_DIR: dataDir,
+      NODE_ENV: 'production',
+      ...keys,
+      VAPID_SUBJECT: 'https://chat.example.com/contact',
+    });
+    expect(config.notify.vapid).toEqual({
+      publicKey: keys.VAPID_PUBLIC_KEY,
+      privateKey: keys.VAPID_PRIVATE_KEY,
+      subject: 'https://chat.example.com/contact',
+      generated: false,
+    });
   });
 
   it('turns Web Push off in production without keys, and wants all three once keys are given', () => {
     expect(loadConfig({ JWT_SECRET: SECRET, DATA_DIR: dataDir, NODE_ENV: 'production' }).notify.vapid).toBeUndefined();
     expect(problems({ NODE_ENV: 'production', ...keyPair() })).toEqual([expect.stringContaining('VAPID_SUBJECT')]);
-    expect(problems({ NODE_ENV: 'production', VAPID_SUBJECT: 'mailto:ops@example.com' })).toEqual([expect.stringContaining('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY')]);
+    expect(problems({ NODE_ENV: 'production', VAPID_SUBJECT: 'mailto:ops@example.com' })).toEqual([
+      expect.stringContaining('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY'),
+    ]);
     expect(problems({ VAPID_PUBLIC_KEY: keyPair().VAPID_PUBLIC_KEY })).toEqual(['VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together']);
   });
 
   it('refuses keys that are not a P-256 pair, and subjects that are neither mailto: nor https:', () => {
     const a = keyPair();
     const b = keyPair();
-    expect(problems({ VAPID_PUBLIC_KEY: a.VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: b.VAPID_PRIVATE_KEY })).toEqual(['VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY']);
-    expect(problems({ ...a, VAPID_PUBLIC_KEY: a.VAPID_PUBLIC_KEY.slice(0, 40) })).toEqual([expect.stringContaining('VAPID_PUBLIC_KEY must be')]);
-    expect(problems({ ...a, VAPID_PRIVATE_KEY: `${a.VAPID_PRIVATE_KEY}AAAA` })).toEqual([expect.stringContaining('VAPID_PRIVATE_KEY must be')]);
-    expect(problems({ ...a, VAPID_SUBJECT: 'http://chat.example.com' })).toEqual(['VAPID_SUBJECT must be a mailto: address or an https: URL']);
+    expect(problems({ VAPID_PUBLIC_KEY: a.VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: b.VAPID_PRIVATE_KEY })).toEqual([
+      'VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY',
+    ]);
+    expect(problems({ ...a, VAPID_PUBLIC_KEY: a.VAPID_PUBLIC_KEY.slice(0, 40) })).toEqual([
+      expect.stringContaining('VAPID_PUBLIC_KEY must be'),
+    ]);
+    expect(problems({ ...a, VAPID_PRIVATE_KEY: `${a.VAPID_PRIVATE_KEY}AAAA` })).toEqual([
+      expect.stringContaining('VAPID_PRIVATE_KEY must be'),
+    ]);
+    expect(problems({ ...a, VAPID_SUBJECT: 'http://chat.example.com' })).toEqual([
+      'VAPID_SUBJECT must be a mailto: address or an https: URL',
+    ]);
     expect(problems({ ...a, VAPID_SUBJECT: 'ops@example.com' })).toEqual(['VAPID_SUBJECT must be a mailto: address or an https: URL']);
   });
 
@@ -70,6 +94,9 @@ describe('notification settings', () => {
     expect(problems({ NOTIFY_TIMEOUT_MS: '5' })).toEqual([expect.stringContaining('NOTIFY_TIMEOUT_MS')]);
     expect(problems({ NOTIFY_MAX_ATTEMPTS: '0' })).toEqual([expect.stringContaining('NOTIFY_MAX_ATTEMPTS')]);
     expect(problems({ NOTIFY_RETRY_BASE_MS: 'soon' })).toEqual([expect.stringContaining('NOTIFY_RETRY_BASE_MS')]);
-    expect(loadConfig({ JWT_SECRET: SECRET, DATA_DIR: dataDir, NOTIFY_TIMEOUT_MS: '2500', NOTIFY_MAX_ATTEMPTS: '3', NOTIFY_RETRY_BASE_MS: '50' }).notify).toMatchObject({ timeoutMs: 2500, maxAttempts: 3, retryBaseMs: 50 });
+    expect(
+      loadConfig({ JWT_SECRET: SECRET, DATA_DIR: dataDir, NOTIFY_TIMEOUT_MS: '2500', NOTIFY_MAX_ATTEMPTS: '3', NOTIFY_RETRY_BASE_MS: '50' })
+        .notify,
+    ).toMatchObject({ timeoutMs: 2500, maxAttempts: 3, retryBaseMs: 50 });
   });
 });

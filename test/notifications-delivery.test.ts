@@ -1,7 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { connect, sleep, type ClientSocket } from './helpers/sockets.js';
-import { startPushService, startWebhookReceiver, until, UUIDV7, type PushService, type TestBrowser, type WebhookReceiver } from './helpers/notify.js';
+import {
+  startPushService,
+  startWebhookReceiver,
+  until,
+  UUIDV7,
+  type PushService,
+  type TestBrowser,
+  type WebhookReceiver,
+} from './helpers/notify.js';
 import { png } from './media-fixtures.js';
 
 const SECRET = 'webhook-secret-for-the-notification-tests';
@@ -18,7 +26,13 @@ beforeAll(async () => {
   push = await startPushService();
   hook = await startWebhookReceiver(SECRET);
   // The stand-in push service listens on 127.0.0.1 over http: the operator switch that allows such endpoints.
-  t = await startTestApp({ NOTIFY_COALESCE_MS: String(COALESCE_MS), NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PRESENCE_GRACE_MS: '100', PUSH_ALLOW_PRIVATE_ENDPOINTS: '1' });
+  t = await startTestApp({
+    NOTIFY_COALESCE_MS: String(COALESCE_MS),
+    NOTIFY_WEBHOOK_URL: hook.url,
+    NOTIFY_WEBHOOK_SECRET: SECRET,
+    PRESENCE_GRACE_MS: '100',
+    PUSH_ALLOW_PRIVATE_ENDPOINTS: '1',
+  });
   alice = await t.as('alice', { name: 'Alice' });
   bob = await t.as('bob', { name: 'Bob' });
   bobBrowser = push.browser();
@@ -35,14 +49,19 @@ afterAll(async () => {
   await hook?.close();
 });
 
-const group = async (name: string, members = ['bob', 'carol']) => (await alice.post('/rooms', { type: 'group', name, participantIds: members })).body;
+const group = async (name: string, members = ['bob', 'carol']) =>
+  (await alice.post('/rooms', { type: 'group', name, participantIds: members })).body;
 const send = async (c: Client, roomId: string, content: string, mentions?: string[]) => {
   const res = await c.post(`/rooms/${roomId}/messages`, { content, ...(mentions ? { mentions } : {}) });
   expect(res.status).toBe(201);
   return res.body;
 };
 const hookFor = (userId: string, roomId: string) => hook.delivered(userId, roomId);
-const pushFor = (b: TestBrowser, roomId: string) => push.to(b).filter((r) => r.payload.chatRoomId === roomId).map((r) => r.payload);
+const pushFor = (b: TestBrowser, roomId: string) =>
+  push
+    .to(b)
+    .filter((r) => r.payload.chatRoomId === roomId)
+    .map((r) => r.payload);
 /** Long enough for a second notification of the same burst to have shown up, were there one. */
 const settle = () => sleep(COALESCE_MS + 600);
 
@@ -83,7 +102,12 @@ describe('offline notifications', () => {
     // The push request itself: VAPID with the key the API hands out, aes128gcm, a TTL, a topic per room.
     const receipt = push.to(bobBrowser).find((r) => r.payload.id === viaHook.id)!;
     expect(receipt.vapidKey).toBe((await bob.get('/push/vapid-public-key')).body.publicKey);
-    expect(receipt.headers).toMatchObject({ 'content-encoding': 'aes128gcm', ttl: expect.stringMatching(/^\d+$/), urgency: 'normal', topic: expect.stringMatching(/^[A-Za-z0-9_-]{1,32}$/) });
+    expect(receipt.headers).toMatchObject({
+      'content-encoding': 'aes128gcm',
+      ttl: expect.stringMatching(/^\d+$/),
+      urgency: 'normal',
+      topic: expect.stringMatching(/^[A-Za-z0-9_-]{1,32}$/),
+    });
   });
 
   it('counts unread from where the recipient read, and previews files by kind', async () => {
@@ -106,11 +130,11 @@ describe('offline notifications', () => {
     const room = await group('mentions');
     await send(alice, room.id, 'hello all');
     await send(alice, room.id, 'carol, look', ['carol']);
-    const forCarol = await until(() => hookFor('carol', room.id)[0], 'carol\'s notification');
-    const forBob = await until(() => hookFor('bob', room.id)[0], 'bob\'s notification');
+    const forCarol = await until(() => hookFor('carol', room.id)[0], "carol's notification");
+    const forBob = await until(() => hookFor('bob', room.id)[0], "bob's notification");
     expect(forCarol).toMatchObject({ count: 2, mentioned: true, preview: 'carol, look' });
     expect(forBob).toMatchObject({ count: 2, mentioned: false });
-    const viaPush = await until(() => push.to(bobBrowser).find((r) => r.payload.id === forBob.id), 'bob\'s push');
+    const viaPush = await until(() => push.to(bobBrowser).find((r) => r.payload.id === forBob.id), "bob's push");
     expect(viaPush.headers.urgency).toBe('normal');
   });
 
@@ -120,7 +144,7 @@ describe('offline notifications', () => {
     await send(alice, room.id, 'plain 1');
     await send(alice, room.id, 'plain 2');
     // Carol's notification for the same messages is the sign that Bob's would have left by now.
-    await until(() => hookFor('carol', room.id).length === 1, 'carol\'s notification');
+    await until(() => hookFor('carol', room.id).length === 1, "carol's notification");
     await settle();
     expect(hookFor('bob', room.id)).toEqual([]);
     expect(pushFor(bobBrowser, room.id)).toEqual([]);
@@ -136,12 +160,16 @@ describe('offline notifications', () => {
     // Muted until a time that has passed: not muted.
     await bob.patch(`/rooms/${room.id}/notifications`, { muted: true, mutedUntil: new Date(Date.now() - 60_000).toISOString() });
     await send(alice, room.id, 'plain 4');
-    expect(await until(() => hookFor('bob', room.id)[1], 'the plain message after the mute')).toMatchObject({ count: 1, mentioned: false, preview: 'plain 4' });
+    expect(await until(() => hookFor('bob', room.id)[1], 'the plain message after the mute')).toMatchObject({
+      count: 1,
+      mentioned: false,
+      preview: 'plain 4',
+    });
 
     // Muted until a time to come: muted.
     await bob.patch(`/rooms/${room.id}/notifications`, { muted: true, mutedUntil: new Date(Date.now() + 3_600_000).toISOString() });
     const plain5 = await send(alice, room.id, 'plain 5');
-    await until(() => hookFor('carol', room.id).some((n) => n.messageIds.includes(plain5.id)), 'carol\'s notification of plain 5');
+    await until(() => hookFor('carol', room.id).some((n) => n.messageIds.includes(plain5.id)), "carol's notification of plain 5");
     await settle();
     expect(hookFor('bob', room.id)).toHaveLength(2);
   });
@@ -176,14 +204,19 @@ describe('offline notifications', () => {
     sockets.push(await connect(t.baseUrl, bob.token));
     await send(alice, room.id, 'you are here');
     await send(alice, room.id, 'bob, you are here', ['bob']);
-    await until(() => hookFor('carol', room.id).length === 1, 'carol\'s notification');
+    await until(() => hookFor('carol', room.id).length === 1, "carol's notification");
     await settle();
     expect(hookFor('bob', room.id)).toEqual([]);
     expect(pushFor(bobBrowser, room.id)).toEqual([]);
   });
 
   it('notifies a user whose last socket just left, though others still see them online during the grace period', async () => {
-    const graceful = await startTestApp({ NOTIFY_COALESCE_MS: '200', NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PRESENCE_GRACE_MS: '10000' });
+    const graceful = await startTestApp({
+      NOTIFY_COALESCE_MS: '200',
+      NOTIFY_WEBHOOK_URL: hook.url,
+      NOTIFY_WEBHOOK_SECRET: SECRET,
+      PRESENCE_GRACE_MS: '10000',
+    });
     try {
       const a = await graceful.as('alice');
       const b = await graceful.as('bob');

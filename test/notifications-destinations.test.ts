@@ -20,7 +20,8 @@ const subscription = (endpoint: string) => {
   const k = browserKeys();
   return { endpoint, expirationTime: null, keys: { p256dh: k.p256dh, auth: k.auth } };
 };
-const endpoints = async (c: Client) => ((await c.get('/push/subscriptions')).body.data as Array<{ endpoint: string }>).map((s) => s.endpoint);
+const endpoints = async (c: Client) =>
+  ((await c.get('/push/subscriptions')).body.data as Array<{ endpoint: string }>).map((s) => s.endpoint);
 
 /** A fresh offline user subscribed at `endpoint`, in a direct room with alice: her next message there is pushed. */
 async function subscribed(endpoint: string): Promise<{ user: Client; roomId: string }> {

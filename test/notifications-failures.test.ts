@@ -2,7 +2,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { startProxy, type Proxy } from './helpers/proxy.js';
 import { sleep } from './helpers/sockets.js';
-import { startPushService, startWebhookReceiver, until, type PushService, type TestBrowser, type WebhookReceiver } from './helpers/notify.js';
+import {
+  startPushService,
+  startWebhookReceiver,
+  until,
+  type PushService,
+  type TestBrowser,
+  type WebhookReceiver,
+} from './helpers/notify.js';
 
 const SECRET = 'webhook-secret-for-the-failure-tests';
 const MAX_ATTEMPTS = 5;
@@ -48,7 +55,8 @@ async function recipient(...browsers: TestBrowser[]): Promise<{ user: Client; ro
   const roomId = (await alice.post('/rooms', { type: 'direct', participantIds: [user.userId] })).body.id;
   return { user, roomId };
 }
-const endpoints = async (c: Client) => ((await c.get('/push/subscriptions')).body.data as Array<{ endpoint: string }>).map((s) => s.endpoint);
+const endpoints = async (c: Client) =>
+  ((await c.get('/push/subscriptions')).body.data as Array<{ endpoint: string }>).map((s) => s.endpoint);
 const send = async (roomId: string, content: string) => {
   const res = await alice.post(`/rooms/${roomId}/messages`, { content });
   expect(res.status).toBe(201);

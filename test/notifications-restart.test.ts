@@ -34,7 +34,12 @@ describe('the outbox across restarts and instances', () => {
   it('loses no notification when the service restarts in the middle of a burst, and sends each once', async () => {
     // A window far longer than the test: whatever is sent below can only leave after the restart.
     // PUSH_ALLOW_PRIVATE_ENDPOINTS: the stand-in push service listens on 127.0.0.1 over http.
-    const t = await startTestApp({ NOTIFY_COALESCE_MS: '600000', NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET, PUSH_ALLOW_PRIVATE_ENDPOINTS: '1' });
+    const t = await startTestApp({
+      NOTIFY_COALESCE_MS: '600000',
+      NOTIFY_WEBHOOK_URL: hook.url,
+      NOTIFY_WEBHOOK_SECRET: SECRET,
+      PUSH_ALLOW_PRIVATE_ENDPOINTS: '1',
+    });
     let second: App | undefined;
     try {
       const [alice, bob] = [await t.as('alice', { name: 'Alice' }), await t.as('bob', { name: 'Bob' })];
@@ -52,7 +57,8 @@ describe('the outbox across restarts and instances', () => {
       second = await buildApp({ ...t.config, notify: { ...t.config.notify, coalesceMs: 300 } }, { database });
       const baseUrl = await listen(second);
       const after = [];
-      for (let i = 1; i <= 2; i++) after.push((await request(baseUrl, `/rooms/${room.id}/messages`, json(alice.token, 'POST', { content: `after ${i}` }))).body);
+      for (let i = 1; i <= 2; i++)
+        after.push((await request(baseUrl, `/rooms/${room.id}/messages`, json(alice.token, 'POST', { content: `after ${i}` }))).body);
 
       const all = [...before, ...after].map((m) => m.id);
       // Whether the messages after the restart joined the first notification or made a second one, every message is
@@ -66,7 +72,12 @@ describe('the outbox across restarts and instances', () => {
       expect(notes[0]).toMatchObject({ messageIds: expect.arrayContaining(before.map((m) => m.id)), senderName: 'Alice' });
       expect(notes.reduce((sum, n) => sum + n.count, 0)).toBe(5);
       const byId = (x: { id: string }, y: { id: string }) => x.id.localeCompare(y.id);
-      expect(push.to(browser).map((r) => r.payload).sort(byId)).toEqual([...notes].sort(byId));
+      expect(
+        push
+          .to(browser)
+          .map((r) => r.payload)
+          .sort(byId),
+      ).toEqual([...notes].sort(byId));
       expect(hook.receipts.every((r) => r.signed)).toBe(true);
     } finally {
       await second?.close();

@@ -21,8 +21,12 @@ const subscription = (endpoint = `https://push.example.com/send/${randomBytes(12
   return { endpoint, expirationTime: null, keys: { p256dh: k.p256dh, auth: k.auth } };
 };
 const del = (c: Client, path: string, body?: unknown) =>
-  c.raw(path, { method: 'DELETE', ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });
-const endpoints = async (c: Client) => ((await c.get('/push/subscriptions')).body.data as Array<{ endpoint: string }>).map((s) => s.endpoint);
+  c.raw(path, {
+    method: 'DELETE',
+    ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+  });
+const endpoints = async (c: Client) =>
+  ((await c.get('/push/subscriptions')).body.data as Array<{ endpoint: string }>).map((s) => s.endpoint);
 
 beforeAll(async () => {
   t = await startTestApp({}, { resolve: dns.resolve });
@@ -48,7 +52,13 @@ describe('Web Push subscriptions', () => {
     const one = subscription();
     const created = await alice.post('/push/subscriptions', one);
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ id: expect.any(String), endpoint: one.endpoint, expirationTime: null, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(created.body).toEqual({
+      id: expect.any(String),
+      endpoint: one.endpoint,
+      expirationTime: null,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
     expect(created.body).not.toHaveProperty('keys');
     // A browser re-sending its subscription, possibly with rotated keys.
     const again = await alice.post('/push/subscriptions', { ...subscription(one.endpoint), expirationTime: 4102444800000 });
@@ -74,7 +84,7 @@ describe('Web Push subscriptions', () => {
     expectProblem(await del(alice, `/push/subscriptions/${first.body.id}`), 404, 'NOT_FOUND');
   });
 
-  it('deletes by endpoint or by id, 204; a second time, or another user\'s, is 404 and leaves it in place', async () => {
+  it("deletes by endpoint or by id, 204; a second time, or another user's, is 404 and leaves it in place", async () => {
     const a = subscription();
     const b = subscription();
     await bob.post('/push/subscriptions', a);
@@ -118,7 +128,11 @@ describe('Web Push subscriptions', () => {
       ['a very long endpoint', { endpoint: `https://push.example.com/${'a'.repeat(2100)}`, keys: k }, '/endpoint'],
       ['a userId (for another user)', { ...good, userId: 'carol' }, ''],
       ['p256dh of 64 bytes', { endpoint: good.endpoint, keys: { ...k, p256dh: b64(randomBytes(64)) } }, '/keys/p256dh'],
-      ['a compressed p256dh', { endpoint: good.endpoint, keys: { ...k, p256dh: b64(compressed.getPublicKey(null, 'compressed')) } }, '/keys/p256dh'],
+      [
+        'a compressed p256dh',
+        { endpoint: good.endpoint, keys: { ...k, p256dh: b64(compressed.getPublicKey(null, 'compressed')) } },
+        '/keys/p256dh',
+      ],
       ['a p256dh off the curve', { endpoint: good.endpoint, keys: { ...k, p256dh: b64(offCurve) } }, '/keys/p256dh'],
       ['auth of 15 bytes', { endpoint: good.endpoint, keys: { ...k, auth: b64(randomBytes(15)) } }, '/keys/auth'],
       ['auth of 17 bytes', { endpoint: good.endpoint, keys: { ...k, auth: b64(randomBytes(17)) } }, '/keys/auth'],
@@ -237,10 +251,26 @@ describe('endpoint destinations (API.md, "Privacy": no requests into the operato
     const inside = await startTestApp({ PUSH_ALLOW_PRIVATE_ENDPOINTS: '1' }, { resolve: dns.resolve });
     try {
       const olga = await inside.as('olga');
-      const ok = ['http://127.0.0.1:8123/push/abc', 'http://localhost:8123/push/abc', 'https://10.0.0.1/x', 'https://intranet.example.com/x', 'http://[::1]:8123/x'];
-      for (const endpoint of ok) expect({ endpoint, status: (await olga.post('/push/subscriptions', subscription(endpoint))).status }).toEqual({ endpoint, status: 201 });
+      const ok = [
+        'http://127.0.0.1:8123/push/abc',
+        'http://localhost:8123/push/abc',
+        'https://10.0.0.1/x',
+        'https://intranet.example.com/x',
+        'http://[::1]:8123/x',
+      ];
+      for (const endpoint of ok)
+        expect({ endpoint, status: (await olga.post('/push/subscriptions', subscription(endpoint))).status }).toEqual({
+          endpoint,
+          status: 201,
+        });
       // Still never: another scheme, credentials, a reserved address, a name that does not resolve.
-      for (const endpoint of ['ftp://10.0.0.1/x', 'http://user:pw@127.0.0.1/x', 'http://0.0.0.0:8123/x', 'http://224.0.0.251/x', 'https://nowhere.example.com/x']) {
+      for (const endpoint of [
+        'ftp://10.0.0.1/x',
+        'http://user:pw@127.0.0.1/x',
+        'http://0.0.0.0:8123/x',
+        'http://224.0.0.251/x',
+        'https://nowhere.example.com/x',
+      ]) {
         const res = await olga.post('/push/subscriptions', subscription(endpoint));
         expect({ endpoint, status: res.status, code: res.body?.code }).toEqual({ endpoint, status: 400, code: 'VALIDATION_FAILED' });
       }

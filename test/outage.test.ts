@@ -37,8 +37,13 @@ describe.runIf(withServers)('outages of PostgreSQL and Redis', () => {
     redisUrl.host = `127.0.0.1:${redisProxy.port}`;
     prefix = uniquePrefix();
     const config = loadConfig({
-      NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent',
-      DATABASE_URL: pgUrl.toString(), REDIS_URL: redisUrl.toString(), REDIS_PREFIX: prefix,
+      NODE_ENV: 'test',
+      JWT_SECRET: TEST_JWT_SECRET,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: pgUrl.toString(),
+      REDIS_URL: redisUrl.toString(),
+      REDIS_PREFIX: prefix,
     });
     app = await buildApp(config, { database: await openDatabase({ url: config.databaseUrl }) });
     await app.http.listen({ port: 0, host: '127.0.0.1' });
@@ -57,21 +62,32 @@ describe.runIf(withServers)('outages of PostgreSQL and Redis', () => {
   });
 
   const health = async () => (await request(baseUrl, '/health')).status;
-  const count = async () => (await db.database.db.execute('select count(*)::int as n from chat_message' as never) as unknown as { rows: Array<{ n: number }> }).rows[0]!.n;
+  const count = async () =>
+    ((await db.database.db.execute('select count(*)::int as n from chat_message' as never)) as unknown as { rows: Array<{ n: number }> })
+      .rows[0]!.n;
 
   it('answers 503 while PostgreSQL is away, stores nothing half-written, and recovers by itself', async () => {
-    const room = (await request(baseUrl, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'outage' }) })).body;
+    const room = (await request(baseUrl, '/rooms', { method: 'POST', headers, body: JSON.stringify({ type: 'group', name: 'outage' }) }))
+      .body;
     expect(await health()).toBe(200);
     await pgProxy.cut();
     await eventually(async () => (await health()) === 503);
-    const during = await request(baseUrl, `/rooms/${room.id}/messages`, { method: 'POST', headers, body: JSON.stringify({ content: 'during', clientMessageId: 'd1' }) });
+    const during = await request(baseUrl, `/rooms/${room.id}/messages`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ content: 'during', clientMessageId: 'd1' }),
+    });
     expect(during.status).toBe(503);
     expect(during.body.code).toBe('UNAVAILABLE');
     expect(during.headers.get('retry-after')).not.toBeNull();
     expect(await count()).toBe(0);
     await pgProxy.restore();
     await eventually(async () => (await health()) === 200);
-    const after = await request(baseUrl, `/rooms/${room.id}/messages`, { method: 'POST', headers, body: JSON.stringify({ content: 'after', clientMessageId: 'd1' }) });
+    const after = await request(baseUrl, `/rooms/${room.id}/messages`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ content: 'after', clientMessageId: 'd1' }),
+    });
     expect(after.status).toBe(201);
     expect(after.body.seq).toBe(1);
   }, 60_000);

@@ -143,7 +143,8 @@ describe('checkDestination', () => {
       'http://255.255.255.255/',
     ];
     const resolve = testResolver({}).resolve;
-    for (const url of urls) expect({ url, refusal: await refusal(url, { ...strictAddresses, resolve }) }).toEqual({ url, refusal: 'not-public' });
+    for (const url of urls)
+      expect({ url, refusal: await refusal(url, { ...strictAddresses, resolve }) }).toEqual({ url, refusal: 'not-public' });
   });
 
   it('resolves host names and refuses when any address they give is not public', async () => {
@@ -156,7 +157,10 @@ describe('checkDestination', () => {
       'empty.example.com': [],
     });
     const policy = { ...strict, resolve: dns.resolve };
-    expect(await checkDestination('https://push.example.com/send/abc', policy)).toMatchObject({ address: PUBLIC, origin: 'https://push.example.com' });
+    expect(await checkDestination('https://push.example.com/send/abc', policy)).toMatchObject({
+      address: PUBLIC,
+      origin: 'https://push.example.com',
+    });
     expect(await refusal('https://metadata.example.com/x', policy)).toBe('not-public');
     expect(await refusal('https://mixed.example.com/x', policy)).toBe('not-public');
     expect(await refusal('https://mixed6.example.com/x', policy)).toBe('not-public');
@@ -208,10 +212,24 @@ describe('checkDestination', () => {
 
   it('with private destinations allowed: loopback, private and link-local pass; unspecified, multicast and broadcast still do not', async () => {
     const resolve = testResolver({}).resolve;
-    for (const url of ['http://127.0.0.1:8123/p', 'http://[::1]:8123/p', 'http://10.1.2.3/p', 'https://169.254.10.10/p', 'http://[fd00::5]/p', 'http://localhost:8123/p']) {
+    for (const url of [
+      'http://127.0.0.1:8123/p',
+      'http://[::1]:8123/p',
+      'http://10.1.2.3/p',
+      'https://169.254.10.10/p',
+      'http://[fd00::5]/p',
+      'http://localhost:8123/p',
+    ]) {
       expect({ url, refusal: await refusal(url, { ...permissive, resolve }) }).toEqual({ url, refusal: 'accepted' });
     }
-    for (const url of ['http://0.0.0.0/p', 'http://[::]/p', 'http://224.0.0.251/p', 'http://255.255.255.255/p', 'http://[ff02::1]/p', 'http://192.0.2.1/p']) {
+    for (const url of [
+      'http://0.0.0.0/p',
+      'http://[::]/p',
+      'http://224.0.0.251/p',
+      'http://255.255.255.255/p',
+      'http://[ff02::1]/p',
+      'http://192.0.2.1/p',
+    ]) {
       expect({ url, refusal: await refusal(url, { ...permissive, resolve }) }).toEqual({ url, refusal: 'not-public' });
     }
   });
@@ -274,7 +292,10 @@ describe('postTo', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const dest = await checkDestination(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/x`, permissive);
-      await expect(postTo(dest, { headers: {}, body: 'x', signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ name: 'AbortError', cause: { name: 'TimeoutError' } });
+      await expect(postTo(dest, { headers: {}, body: 'x', signal: AbortSignal.timeout(100) })).rejects.toMatchObject({
+        name: 'AbortError',
+        cause: { name: 'TimeoutError' },
+      });
     } finally {
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));

@@ -61,7 +61,10 @@ describe('POST /rooms/:id/participants', () => {
     expect((await admin.post(`/rooms/${room.id}/participants`, { userIds: [e, owner.userId] })).status).toBe(201);
     expect(await roles(owner, room.id)).toEqual({ [owner.userId]: 'owner', [a]: 'admin', [e]: 'member' });
     // Admins manage the room's name and description too.
-    expect((await admin.patch(`/rooms/${room.id}`, { name: 'Renamed', description: 'by an admin' })).body).toMatchObject({ name: 'Renamed', description: 'by an admin' });
+    expect((await admin.patch(`/rooms/${room.id}`, { name: 'Renamed', description: 'by an admin' })).body).toMatchObject({
+      name: 'Renamed',
+      description: 'by an admin',
+    });
   });
 
   it('refuses members (403), strangers as if the room did not exist (404) and bad bodies (400)', async () => {
@@ -93,7 +96,8 @@ describe('POST /rooms/:id/participants', () => {
 });
 
 describe('PATCH /rooms/:id/participants/:userId/remove', () => {
-  const remove = (c: Client, roomId: string, userId: string) => c.patch(`/rooms/${roomId}/participants/${encodeURIComponent(userId)}/remove`);
+  const remove = (c: Client, roomId: string, userId: string) =>
+    c.patch(`/rooms/${roomId}/participants/${encodeURIComponent(userId)}/remove`);
 
   it('lets the owner remove others; the removed user no longer finds the room', async () => {
     const [m, n] = [uid('member'), uid('member')];

@@ -43,7 +43,10 @@ async function observe(observerId: string, target: string) {
 describe('GET /me, PATCH /me', () => {
   it('answers the profile of the latest token with showPresence true by default', async () => {
     const me = await t.as('me-default', { name: 'Dee', picture: 'https://example.com/dee.png' });
-    expect(await me.get('/me')).toMatchObject({ status: 200, body: { userId: 'me-default', name: 'Dee', picture: 'https://example.com/dee.png', showPresence: true } });
+    expect(await me.get('/me')).toMatchObject({
+      status: 200,
+      body: { userId: 'me-default', name: 'Dee', picture: 'https://example.com/dee.png', showPresence: true },
+    });
     const anon = await t.as('me-anon');
     expect((await anon.get('/me')).body).toEqual({ userId: 'me-anon', name: null, picture: null, showPresence: true });
   });
@@ -57,13 +60,20 @@ describe('GET /me, PATCH /me', () => {
   });
 
   it('refuses a request without a token', async () => {
-    const res = await fetch(`${t.baseUrl}/api/v1/chat/me`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"showPresence":false}' });
+    const res = await fetch(`${t.baseUrl}/api/v1/chat/me`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: '{"showPresence":false}',
+    });
     expect(res.status).toBe(401);
   });
 
   it('sets showPresence and answers the profile', async () => {
     const me = await t.as('me-set', { name: 'Set' });
-    expect(await me.patch('/me', { showPresence: false })).toMatchObject({ status: 200, body: { userId: 'me-set', name: 'Set', picture: null, showPresence: false } });
+    expect(await me.patch('/me', { showPresence: false })).toMatchObject({
+      status: 200,
+      body: { userId: 'me-set', name: 'Set', picture: null, showPresence: false },
+    });
     expect((await me.get('/me')).body.showPresence).toBe(false);
     expect((await storedUser('me-set'))?.showPresence).toBe(false);
     expect((await me.patch('/me', { showPresence: true })).body.showPresence).toBe(true);
@@ -93,21 +103,29 @@ describe('GET /me, PATCH /me', () => {
       for (const [label, body] of bad) {
         // Each bad body asks for the opposite of the setting: one wrongly accepted would show in GET /me.
         const flipped = body?.replace('false', String(!wanted));
-        const res = await me.raw('/me', { method: 'PATCH', ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: flipped } : {}) });
+        const res = await me.raw('/me', {
+          method: 'PATCH',
+          ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: flipped } : {}),
+        });
         expect({ label, status: res.status, code: res.body?.code }).toEqual({ label, status: 400, code: 'VALIDATION_FAILED' });
         expectProblem(res, 400, 'VALIDATION_FAILED');
         expect({ label, showPresence: (await me.get('/me')).body.showPresence }).toEqual({ label, showPresence: wanted });
       }
     }
     expect((await other.get('/me')).body.showPresence).toBe(true);
-    expect((await storedUser('me-bad'))).toMatchObject({ showPresence: false, name: null });
+    expect(await storedUser('me-bad')).toMatchObject({ showPresence: false, name: null });
   });
 
   it('keeps the setting when a new token brings a new name, picture or role', async () => {
     const first = await t.as('me-keep', { name: 'Old' });
     await first.patch('/me', { showPresence: false });
     const renamed = await t.as('me-keep', { name: 'New', picture: 'https://example.com/new.png', role: 'support' });
-    expect((await renamed.get('/me')).body).toEqual({ userId: 'me-keep', name: 'New', picture: 'https://example.com/new.png', showPresence: false });
+    expect((await renamed.get('/me')).body).toEqual({
+      userId: 'me-keep',
+      name: 'New',
+      picture: 'https://example.com/new.png',
+      showPresence: false,
+    });
     expect(await storedUser('me-keep')).toMatchObject({ name: 'New', role: 'support', showPresence: false });
   });
 });
@@ -133,7 +151,9 @@ describe('hidden presence', () => {
       { userId: 'celebrity', online: false, lastSeenAt: null },
       { userId: 'fan', online: true, lastSeenAt: null },
     ]);
-    expect((await celebrity.get('/presence?userIds=celebrity')).body.data).toEqual([{ userId: 'celebrity', online: true, lastSeenAt: null }]);
+    expect((await celebrity.get('/presence?userIds=celebrity')).body.data).toEqual([
+      { userId: 'celebrity', online: true, lastSeenAt: null },
+    ]);
 
     const fanOffline = waitFor(socket, 'user_offline', (e) => e.userId === 'fan');
     f.close();
@@ -143,7 +163,9 @@ describe('hidden presence', () => {
 
     // The departure is recorded, but never shown while hidden.
     expect((await storedUser('celebrity'))?.lastSeenAt).toBeInstanceOf(Date);
-    expect((await observer.get('/presence?userIds=celebrity')).body.data).toEqual([{ userId: 'celebrity', online: false, lastSeenAt: null }]);
+    expect((await observer.get('/presence?userIds=celebrity')).body.data).toEqual([
+      { userId: 'celebrity', online: false, lastSeenAt: null },
+    ]);
     expect((await celebrity.get('/presence?userIds=celebrity')).body.data[0].lastSeenAt).toEqual(expect.any(String));
   });
 

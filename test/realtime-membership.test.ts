@@ -116,7 +116,8 @@ describe('membership changes reach every live socket', () => {
     ]);
     const delivered = async (roomId: string) =>
       Object.fromEntries((await alice.get(`/rooms/${roomId}`)).body.participants.map((p: any) => [p.userId, p.lastDeliveredSeq]));
-    let g: Record<string, number> = {}, p: Record<string, number> = {};
+    let g: Record<string, number> = {},
+      p: Record<string, number> = {};
     for (let i = 0; i < 60; i++) {
       [g, p] = await Promise.all([delivered(group.id), delivered(pair.id)]);
       if (g['bob'] === 3 && g['carol'] === 3 && p['bob'] === 2) break;

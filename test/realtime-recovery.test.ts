@@ -57,10 +57,12 @@ describe('short drops', () => {
     const tokens = [...clients.map((c) => c.token), clients[0]!.token];
     const sockets = await Promise.all(tokens.map((token) => connect(t.baseUrl, token, { reconnection: true })));
     const received = sockets.map(() => [] as string[]);
-    sockets.forEach((s, i) => s.on('new_message', (m, ack) => {
-      received[i]!.push(`${m.chatRoomId === group.id ? 'g' : 's'}${m.seq}:${m.content}`);
-      ack();
-    }));
+    sockets.forEach((s, i) =>
+      s.on('new_message', (m, ack) => {
+        received[i]!.push(`${m.chatRoomId === group.id ? 'g' : 's'}${m.seq}:${m.content}`);
+        ack();
+      }),
+    );
     await sleep(100);
     await alice.post(`/rooms/${group.id}/messages`, { content: 'before' });
     await sleep(300); // acks reach the server: the replay starts above this message

@@ -18,7 +18,12 @@ const recoveryOf = (s: ClientSocket) => s as unknown as { _pid?: string; _lastOf
 /** A socket that presents `pid`/`offset` as a recovering client does, recording every packet the server sends it. */
 function hijack(token: string, pid: string, offset: string) {
   const packets: Array<{ type: number; data?: unknown[] }> = [];
-  const socket: ClientSocket = io(`${t.baseUrl}/chat`, { auth: { token, pid, offset }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket: ClientSocket = io(`${t.baseUrl}/chat`, {
+    auth: { token, pid, offset },
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+  });
   socket.io.on('packet', (p) => packets.push(p as { type: number; data?: unknown[] }));
   const outcome = new Promise<'connected' | string>((resolve) => {
     socket.once('connect', () => resolve('connected'));
@@ -172,7 +177,8 @@ describe('socket limits', () => {
       const u = await limited.as('hank');
       const room = (await u.post('/rooms', { type: 'direct', participantIds: ['ivy'] })).body;
       const s = await connect(limited.baseUrl, u.token);
-      for (const event of ['leave_chat', 'join_chat', 'leave_chat'] as const) expect((await call(s, event, { chatRoomId: room.id })).ok).toBe(true);
+      for (const event of ['leave_chat', 'join_chat', 'leave_chat'] as const)
+        expect((await call(s, event, { chatRoomId: room.id })).ok).toBe(true);
       expect(await call(s, 'join_chat', { chatRoomId: room.id })).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED' } });
       s.close();
     } finally {
@@ -244,7 +250,10 @@ describe.runIf(clustered)('limits hold across instances', () => {
       expect((await onB.post(`/rooms/${room.id}/messages`, { content: 'b rest' })).status).toBe(201); // 3
       expect((await call(sockets[0]!, 'send_message', { chatRoomId: room.id, content: 'a socket' })).ok).toBe(true); // 4
       expect((await onA.post(`/rooms/${room.id}/messages`, { content: 'over' })).status).toBe(429);
-      expect(await call(sockets[2]!, 'send_message', { chatRoomId: room.id, content: 'over' })).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED' } });
+      expect(await call(sockets[2]!, 'send_message', { chatRoomId: room.id, content: 'over' })).toMatchObject({
+        ok: false,
+        error: { code: 'RATE_LIMITED' },
+      });
       sockets.forEach((s) => s.close());
     } finally {
       await b.close();

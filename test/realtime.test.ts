@@ -92,7 +92,9 @@ describe('socket gateway', () => {
     const c2 = await open(carol);
     await online;
     // Users who share no room with the caller (or do not exist) are left out.
-    expect((await alice.get('/presence?userIds=carol,nobody')).body.data).toEqual([{ userId: 'carol', online: true, lastSeenAt: expect.anything() }]);
+    expect((await alice.get('/presence?userIds=carol,nobody')).body.data).toEqual([
+      { userId: 'carol', online: true, lastSeenAt: expect.anything() },
+    ]);
     const offline = waitFor(a, 'user_offline', (e) => e.userId === 'carol');
     c1.close();
     await sleep(500);

@@ -20,8 +20,22 @@ const roomIds = async (c: Client): Promise<string[]> => {
 };
 
 const ROOM_KEYS = [
-  'businessId', 'createdAt', 'createdBy', 'description', 'hidePreviews', 'id', 'lastMessage', 'lastSeq', 'muted', 'mutedUntil', 'name',
-  'participants', 'status', 'type', 'unreadCount', 'updatedAt',
+  'businessId',
+  'createdAt',
+  'createdBy',
+  'description',
+  'hidePreviews',
+  'id',
+  'lastMessage',
+  'lastSeq',
+  'muted',
+  'mutedUntil',
+  'name',
+  'participants',
+  'status',
+  'type',
+  'unreadCount',
+  'updatedAt',
 ].sort();
 const PARTICIPANT_KEYS = ['joinedAt', 'lastDeliveredSeq', 'lastReadSeq', 'name', 'picture', 'role', 'userId'];
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -36,8 +50,17 @@ describe('POST /rooms: direct', () => {
     const room = res.body;
     expect(Object.keys(room).sort()).toEqual(ROOM_KEYS);
     expect(room).toMatchObject({
-      type: 'direct', name: null, description: null, businessId: null, status: null, createdBy: a,
-      lastSeq: 0, lastMessage: null, unreadCount: 0, muted: false, mutedUntil: null,
+      type: 'direct',
+      name: null,
+      description: null,
+      businessId: null,
+      status: null,
+      createdBy: a,
+      lastSeq: 0,
+      lastMessage: null,
+      unreadCount: 0,
+      muted: false,
+      mutedUntil: null,
     });
     expect(room.createdAt).toMatch(ISO);
     expect(room.updatedAt).toMatch(ISO);
@@ -99,7 +122,11 @@ describe('POST /rooms: direct', () => {
   ])('refuses a direct room with %s (400) and stores nothing', async (_label, extra: any) => {
     const a = uid('alice');
     const alice = await t.as(a, { businessIds: ['b1'] });
-    const body = { type: 'direct', ...extra, ...(extra.participantIds ? { participantIds: extra.participantIds.map((p: string) => (p === 'SELF' ? a : p)) } : {}) };
+    const body = {
+      type: 'direct',
+      ...extra,
+      ...(extra.participantIds ? { participantIds: extra.participantIds.map((p: string) => (p === 'SELF' ? a : p)) } : {}),
+    };
     expectProblem(await alice.post('/rooms', body), 400, 'VALIDATION_FAILED');
     expect(await roomIds(alice)).toEqual([]);
   });
@@ -123,7 +150,12 @@ describe('POST /rooms: group and business', () => {
     const res = await alice.post('/rooms', { type: 'business', businessId: 'globex', name: 'Deals', participantIds: [b] });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ type: 'business', businessId: 'globex', name: 'Deals', status: null });
-    expect(res.body.participants.map((p: any) => [p.userId, p.role])).toEqual(expect.arrayContaining([[a, 'owner'], [b, 'member']]));
+    expect(res.body.participants.map((p: any) => [p.userId, p.role])).toEqual(
+      expect.arrayContaining([
+        [a, 'owner'],
+        [b, 'member'],
+      ]),
+    );
   });
 
   it('refuses a business the caller does not belong to (403) and stores nothing', async () => {
@@ -183,8 +215,14 @@ describe('authentication', () => {
     const foreign = await mintToken('another-secret-another-secret-0123456789', a);
     const expired = await t.token(a, { expiresIn: Math.floor(Date.now() / 1000) - 3600 });
     const unsigned = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: a })).toString('base64url')}.`;
-    for (const headers of [json, { ...json, authorization: 'Bearer nonsense' }, { ...json, authorization: `Bearer ${foreign}` },
-      { ...json, authorization: `Bearer ${expired}` }, { ...json, authorization: `Bearer ${unsigned}` }, { ...json, authorization: alice.token }]) {
+    for (const headers of [
+      json,
+      { ...json, authorization: 'Bearer nonsense' },
+      { ...json, authorization: `Bearer ${foreign}` },
+      { ...json, authorization: `Bearer ${expired}` },
+      { ...json, authorization: `Bearer ${unsigned}` },
+      { ...json, authorization: alice.token },
+    ]) {
       expectProblem(await request(t.baseUrl, '/rooms', { method: 'POST', headers, body }), 401, 'UNAUTHORIZED');
     }
     expectProblem(await request(t.baseUrl, '/rooms', {}), 401, 'UNAUTHORIZED');
@@ -204,8 +242,9 @@ describe('GET /rooms/:id', () => {
 
     const stranger = await t.as(uid('eve'), { role: 'admin' });
     const answers = await Promise.all(
-      [room.id, '018f4e9c-0000-7000-8000-000000000000', crypto.randomUUID(), 'abc', '1', `${room.id}x`, 'x'.repeat(300)]
-        .map((id) => stranger.get(`/rooms/${encodeURIComponent(id)}`)),
+      [room.id, '018f4e9c-0000-7000-8000-000000000000', crypto.randomUUID(), 'abc', '1', `${room.id}x`, 'x'.repeat(300)].map((id) =>
+        stranger.get(`/rooms/${encodeURIComponent(id)}`),
+      ),
     );
     for (const res of answers) expectProblem(res, 404, 'NOT_FOUND');
     expect(new Set(answers.map((r) => JSON.stringify(r.body))).size).toBe(1);
@@ -238,10 +277,23 @@ describe('PATCH /rooms/:id', () => {
     expectProblem(await member.patch(`/rooms/${room.id}`, { name: 'Hijacked' }), 403, 'FORBIDDEN');
     expectProblem(await stranger.patch(`/rooms/${room.id}`, { name: 'Hijacked' }), 404, 'NOT_FOUND');
     expectProblem(await stranger.patch(`/rooms/${crypto.randomUUID()}`, { name: 'Hijacked' }), 404, 'NOT_FOUND');
-    for (const body of [{}, { status: 'closed' }, { name: '' }, { name: 'a\u001bb' }, { name: 5 }, { topic: 'x' }, { description: 'x'.repeat(2001) }]) {
+    for (const body of [
+      {},
+      { status: 'closed' },
+      { name: '' },
+      { name: 'a\u001bb' },
+      { name: 5 },
+      { topic: 'x' },
+      { description: 'x'.repeat(2001) },
+    ]) {
       expectProblem(await owner.patch(`/rooms/${room.id}`, body), 400, 'VALIDATION_FAILED');
     }
-    expect((await owner.get(`/rooms/${room.id}`)).body).toMatchObject({ name: 'Before', description: 'old', status: null, updatedAt: room.updatedAt });
+    expect((await owner.get(`/rooms/${room.id}`)).body).toMatchObject({
+      name: 'Before',
+      description: 'old',
+      status: null,
+      updatedAt: room.updatedAt,
+    });
   });
 
   it('lets the owner of a business room rename it', async () => {
@@ -272,9 +324,15 @@ describe('PATCH /rooms/:id/notifications', () => {
     expect((await alice.get('/rooms')).body.data[0]).toMatchObject({ id: room.id, muted: true });
 
     const until = new Date(Date.now() + 3_600_000).toISOString();
-    expect((await alice.patch(`/rooms/${room.id}/notifications`, { muted: true, mutedUntil: until })).body).toMatchObject({ muted: true, mutedUntil: until });
+    expect((await alice.patch(`/rooms/${room.id}/notifications`, { muted: true, mutedUntil: until })).body).toMatchObject({
+      muted: true,
+      mutedUntil: until,
+    });
     const past = new Date(Date.now() - 60_000).toISOString();
-    expect((await alice.patch(`/rooms/${room.id}/notifications`, { muted: true, mutedUntil: past })).body).toMatchObject({ muted: false, mutedUntil: null });
+    expect((await alice.patch(`/rooms/${room.id}/notifications`, { muted: true, mutedUntil: past })).body).toMatchObject({
+      muted: false,
+      mutedUntil: null,
+    });
     await alice.patch(`/rooms/${room.id}/notifications`, { muted: true });
     expect((await alice.patch(`/rooms/${room.id}/notifications`, { muted: false })).body.muted).toBe(false);
   });
@@ -301,7 +359,8 @@ describe('GET /rooms', () => {
     const alice = await t.as(a);
     const bob = await t.as(b);
     const ids: string[] = [];
-    for (const name of ['one', 'two', 'three']) ids.push((await alice.post('/rooms', { type: 'group', name, participantIds: [b] })).body.id);
+    for (const name of ['one', 'two', 'three'])
+      ids.push((await alice.post('/rooms', { type: 'group', name, participantIds: [b] })).body.id);
     expect(await roomIds(alice)).toEqual([...ids].reverse());
 
     await send(bob, ids[0]!, 'first');
@@ -310,7 +369,11 @@ describe('GET /rooms', () => {
     const list = (await alice.get('/rooms')).body;
     expect(list.nextCursor).toBeNull();
     expect(list.data.map((r: any) => r.id)).toEqual([ids[1], ids[0], ids[2]]);
-    expect(list.data.map((r: any) => [r.unreadCount, r.lastSeq, r.lastMessage?.content ?? null])).toEqual([[0, 1, 'mine'], [2, 2, 'second'], [0, 0, null]]);
+    expect(list.data.map((r: any) => [r.unreadCount, r.lastSeq, r.lastMessage?.content ?? null])).toEqual([
+      [0, 1, 'mine'],
+      [2, 2, 'second'],
+      [0, 0, null],
+    ]);
     expect(list.data[1].lastMessage).toMatchObject({ chatRoomId: ids[0], seq: 2, senderId: b });
     expect((await bob.get('/rooms')).body.data.map((r: any) => r.unreadCount)).toEqual([1, 0, 0]);
   });
@@ -322,7 +385,12 @@ describe('GET /rooms', () => {
     const direct = (await alice.post('/rooms', { type: 'direct', participantIds: [uid('bob')] })).body.id;
     const business = (await alice.post('/rooms', { type: 'business', businessId: 'acme' })).body.id;
     const ofType = async (type: string) => (await alice.get(`/rooms?type=${type}`)).body.data.map((r: any) => r.id);
-    expect([await ofType('group'), await ofType('direct'), await ofType('business'), await ofType('support')]).toEqual([[group], [direct], [business], []]);
+    expect([await ofType('group'), await ofType('direct'), await ofType('business'), await ofType('support')]).toEqual([
+      [group],
+      [direct],
+      [business],
+      [],
+    ]);
     expectProblem(await alice.get('/rooms?type=channel'), 400, 'VALIDATION_FAILED');
   });
 
@@ -349,10 +417,15 @@ describe('GET /rooms', () => {
   });
 
   it.each([
-    ['limit=101'], ['limit=0'], ['limit=abc'], ['cursor=abc'], ['cursor=' + Buffer.from('{"t":1}').toString('base64url')],
+    ['limit=101'],
+    ['limit=0'],
+    ['limit=abc'],
+    ['cursor=abc'],
+    ['cursor=' + Buffer.from('{"t":1}').toString('base64url')],
     ['cursor=' + Buffer.from('{"t":1,"id":"not-an-id"}').toString('base64url')],
     ['cursor=' + Buffer.from(`{"t":1e20,"id":"${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}"}`).toString('base64url')],
-    ['status=open'], ['scope=everything'],
+    ['status=open'],
+    ['scope=everything'],
   ])('refuses ?%s with 400', async (query) => {
     const alice = await t.as(uid('alice'));
     await alice.post('/rooms', { type: 'group' });

@@ -49,7 +49,28 @@ function holdSearches() {
   };
 }
 
-const SYLLABLES = ['the', 'ing', 'ion', 'ent', 'and', 'er', 're', 'on', 'at', 'es', 'st', 'en', 'an', 'ti', 'or', 'al', 'ar', 'te', 'ed', 'is'];
+const SYLLABLES = [
+  'the',
+  'ing',
+  'ion',
+  'ent',
+  'and',
+  'er',
+  're',
+  'on',
+  'at',
+  'es',
+  'st',
+  'en',
+  'an',
+  'ti',
+  'or',
+  'al',
+  'ar',
+  'te',
+  'ed',
+  'is',
+];
 /** Text whose 3-letter runs are few and common, the worst case for partial words (each matches much of the table). */
 function wordySentence(i: number): string {
   const words: string[] = [];
@@ -70,7 +91,9 @@ async function seedMessages(t: TestApp, roomId: string, sender: string, count: n
   }
   const db = t.app.database.db;
   for (let i = 0; i < rows.length; i += 500) {
-    await db.execute(sql`insert into chat_message (id, room_id, seq, sender_id, type, content, search_doc) values ${sql.join(rows.slice(i, i + 500), sql`, `)}`);
+    await db.execute(
+      sql`insert into chat_message (id, room_id, seq, sender_id, type, content, search_doc) values ${sql.join(rows.slice(i, i + 500), sql`, `)}`,
+    );
   }
   await db.execute(sql`update chat_room set last_seq = ${count} where id = ${roomId}`);
 }
@@ -97,7 +120,9 @@ describe('GET /messages/search: caps on the query', () => {
     for (const q of ['北 京 東 会 开', 'fox -北 -京 -東 -会 -开']) {
       const res = await search(alice, { q });
       expectProblem(res, 400, 'VALIDATION_FAILED');
-      expect(res.body.errors, q).toEqual([{ path: '/q', message: expect.stringContaining(`at most ${MAX_INFIX_TERMS} single CJK characters`) }]);
+      expect(res.body.errors, q).toEqual([
+        { path: '/q', message: expect.stringContaining(`at most ${MAX_INFIX_TERMS} single CJK characters`) },
+      ]);
       expect(res.body.detail).toContain('"quotes"');
     }
   });
@@ -115,7 +140,9 @@ describe('GET /messages/search: caps on the query', () => {
     for (const q of ['the and ing ent ion', 'fox dog cat owl -北 -京']) expect((await search(alice, { q })).status, q).toBe(200);
     const hits = await search(alice, { q: 'Deployment finished for the staging cluster' });
     expect(hits.status).toBe(200);
-    expect(hits.body.data.map((h: { message: { content: string } }) => h.message.content)).toEqual(['Deployment finished for the staging cluster']);
+    expect(hits.body.data.map((h: { message: { content: string } }) => h.message.content)).toEqual([
+      'Deployment finished for the staging cluster',
+    ]);
   });
 
   it('accepts the most a query may hold, and whole words quoted beyond the partial-word cap', async () => {
@@ -229,7 +256,10 @@ describe('GET /messages/search: concurrency and time', () => {
     })();
     const [sent] = await Promise.all([sends, ...Array.from({ length: 8 }, loop)]);
     expect(sent).toEqual(Array(20).fill(201));
-    expect([...statuses.keys()].every((s) => [200, 429, 503].includes(s)), JSON.stringify([...statuses])).toBe(true);
+    expect(
+      [...statuses.keys()].every((s) => [200, 429, 503].includes(s)),
+      JSON.stringify([...statuses]),
+    ).toBe(true);
     expect(statuses.get(200)).toBeGreaterThan(0);
     const history = await bob.get(`/rooms/${team}/messages?limit=20`);
     expect(history.body.data.map((m: any) => m.content)).toEqual(expect.arrayContaining(['send 0 under load', 'send 19 under load']));
@@ -246,7 +276,9 @@ describe('GET /messages/search: concurrency and time', () => {
       expect(res.body.detail).toContain(`${TIMEOUT_MS} ms`);
     });
     // The timeout was local to the search's transaction: no pooled connection keeps it.
-    const settings = await Promise.all(Array.from({ length: 10 }, () => db.execute(sql`select current_setting('statement_timeout') as v, pg_sleep(0.05)`)));
+    const settings = await Promise.all(
+      Array.from({ length: 10 }, () => db.execute(sql`select current_setting('statement_timeout') as v, pg_sleep(0.05)`)),
+    );
     for (const s of settings) expect((s as unknown as { rows: Array<{ v: string }> }).rows[0]!.v).toBe('0');
     expect((await search(alice, { q: 'fox' })).status).toBe(200);
   });
@@ -270,7 +302,9 @@ describe('SearchLimits', () => {
     const pg = new SearchLimits(limiter, { engine: 'postgres', timeoutMs: 2500 });
     await pg.run('u', async (ms) => seen.push(ms));
     expect(seen).toEqual([undefined, 2500]);
-    const cancelled = Object.assign(new Error('wrapped'), { cause: Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }) });
+    const cancelled = Object.assign(new Error('wrapped'), {
+      cause: Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }),
+    });
     const err = await pg.run('u', async () => Promise.reject(cancelled)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect(err).toMatchObject({ code: 'UNAVAILABLE', retryAfter: 3 });

@@ -82,7 +82,10 @@ describe('highlight', () => {
   it('marks words, prefixes and infixes by code point', () => {
     const h = highlight('Deployment of the quick fox 🦊 is done', pos('deplo fox'));
     expect(h.snippet).toBe('Deployment of the quick fox 🦊 is done');
-    expect(h.ranges).toEqual([[0, 5], [24, 27]]);
+    expect(h.ranges).toEqual([
+      [0, 5],
+      [24, 27],
+    ]);
     expect(texts(highlight('redeployment', pos('ployment')))).toEqual(['ployment']);
   });
 
@@ -92,14 +95,20 @@ describe('highlight', () => {
 
   it('merges overlapping CJK bigrams into one range', () => {
     const h = highlight('東京タワーに行きました', pos('東京タワー 行きました'));
-    expect(h.ranges).toEqual([[0, 5], [6, 11]]);
+    expect(h.ranges).toEqual([
+      [0, 5],
+      [6, 11],
+    ]);
     expect(texts(highlight('我们明天去北京开会', pos('北京')))).toEqual(['北京']);
   });
 
   it('maps folded text back to the original code points', () => {
     // Decomposed é (2 code points) and a full-width word; an emoji before them shifts code points, not UTF-16 units.
     const content = '🙂 cafe\u0301 ＨＥＬＬＯ';
-    expect(matchRanges(content, pos('CAFÉ hello'))).toEqual([[2, 7], [8, 13]]);
+    expect(matchRanges(content, pos('CAFÉ hello'))).toEqual([
+      [2, 7],
+      [8, 13],
+    ]);
   });
 
   it('cuts long content to a window around the first match, ranges indexing the snippet', () => {

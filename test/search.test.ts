@@ -12,7 +12,8 @@ const search = (who: Client, params: Record<string, string | number | boolean>):
   who.get(`/messages/search?${new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString()}`);
 const contents = (res: Res): string[] => res.body.data.map((h: any) => h.message.content);
 /** The marked text of each hit's highlight. */
-const marked = (hit: any): string[] => hit.highlight.ranges.map(([s, e]: [number, number]) => [...hit.highlight.snippet].slice(s, e).join(''));
+const marked = (hit: any): string[] =>
+  hit.highlight.ranges.map(([s, e]: [number, number]) => [...hit.highlight.snippet].slice(s, e).join(''));
 
 async function post(who: Client, room: string, key: string, content: string, extra: Record<string, unknown> = {}) {
   const res = await who.post(`/rooms/${room}/messages`, { content, ...extra });
@@ -99,7 +100,13 @@ describe('GET /messages/search: matching', () => {
     expect(contents(await search(alice, { q: '서울' }))).toEqual([sent['ko'].content]);
     expect(contents(await search(alice, { q: '만나' }))).toEqual([sent['ko'].content]);
     const hit = (await search(alice, { q: '東京タワー 行きました' })).body.data[0];
-    expect(hit.highlight).toEqual({ snippet: '東京タワーに行きました', ranges: [[0, 5], [6, 11]] });
+    expect(hit.highlight).toEqual({
+      snippet: '東京タワーに行きました',
+      ranges: [
+        [0, 5],
+        [6, 11],
+      ],
+    });
   });
 
   it('treats LIKE wildcards in the query as text', async () => {

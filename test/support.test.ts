@@ -141,7 +141,12 @@ describe('support staff', () => {
 
     const added = await staff.post(`/rooms/${room.id}/participants`, { userIds: [colleague.userId, admin.userId] });
     expect(added.status).toBe(201);
-    expect(rolesOf(added.body)).toEqual({ [u.userId]: 'member', [staff.userId]: 'agent', [colleague.userId]: 'agent', [admin.userId]: 'agent' });
+    expect(rolesOf(added.body)).toEqual({
+      [u.userId]: 'member',
+      [staff.userId]: 'agent',
+      [colleague.userId]: 'agent',
+      [admin.userId]: 'agent',
+    });
   });
 
   it('refuse to add anyone whose latest token is not staff (400), and only staff may add (403)', async () => {

@@ -20,28 +20,31 @@ const seqs = new Map<string, number>();
 chat.on('connection', (socket) => {
   const rooms = (socket.handshake.auth as { rooms?: unknown }).rooms;
   if (Array.isArray(rooms)) socket.join(rooms.filter((r): r is string => typeof r === 'string'));
-  socket.on('send_message', (p: { chatRoomId: string; content: string; clientMessageId?: string; senderId?: string }, ack?: (r: unknown) => void) => {
-    const seq = (seqs.get(p.chatRoomId) ?? 0) + 1;
-    seqs.set(p.chatRoomId, seq);
-    const message = {
-      id: uuidv7(),
-      chatRoomId: p.chatRoomId,
-      seq,
-      senderId: p.senderId ?? socket.id,
-      type: 'text',
-      content: p.content,
-      mentions: [],
-      replyToId: null,
-      replyTo: null,
-      media: [],
-      clientMessageId: p.clientMessageId ?? null,
-      createdAt: new Date().toISOString(),
-      editedAt: null,
-      deletedAt: null,
-    };
-    chat.to(`room:${p.chatRoomId}`).emit('new_message', message);
-    if (typeof ack === 'function') ack({ ok: true, data: message });
-  });
+  socket.on(
+    'send_message',
+    (p: { chatRoomId: string; content: string; clientMessageId?: string; senderId?: string }, ack?: (r: unknown) => void) => {
+      const seq = (seqs.get(p.chatRoomId) ?? 0) + 1;
+      seqs.set(p.chatRoomId, seq);
+      const message = {
+        id: uuidv7(),
+        chatRoomId: p.chatRoomId,
+        seq,
+        senderId: p.senderId ?? socket.id,
+        type: 'text',
+        content: p.content,
+        mentions: [],
+        replyToId: null,
+        replyTo: null,
+        media: [],
+        clientMessageId: p.clientMessageId ?? null,
+        createdAt: new Date().toISOString(),
+        editedAt: null,
+        deletedAt: null,
+      };
+      chat.to(`room:${p.chatRoomId}`).emit('new_message', message);
+      if (typeof ack === 'function') ack({ ok: true, data: message });
+    },
+  );
 });
 
 http.listen(port, '127.0.0.1');

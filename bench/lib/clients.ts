@@ -77,7 +77,11 @@ export async function closeAll(sockets: ClientSocket[]): Promise<void> {
  * slow server cannot slow the offered load (no coordinated omission). `intendedAt` is when message n was due; latency
  * measured from it includes any lag of the load generator itself. Bounded by count (rate × duration) and time.
  */
-export async function openLoop(rate: number, durationMs: number, fire: (n: number, intendedAt: number) => void): Promise<{ sent: number; maxLagMs: number }> {
+export async function openLoop(
+  rate: number,
+  durationMs: number,
+  fire: (n: number, intendedAt: number) => void,
+): Promise<{ sent: number; maxLagMs: number }> {
   const total = Math.max(1, Math.round((rate * durationMs) / 1000));
   const t0 = performance.now();
   const interval = 1000 / rate;

@@ -150,7 +150,10 @@ export async function createBenchDatabase(engine: Engine, adminUrl?: string): Pr
         drizzle: drizzlePglite(client, { schema, logger }) as unknown as Db,
         captured,
         concurrency: 1,
-        connection: async () => ({ query: async (text, params) => (await client.query(text, params as unknown[])).rows as any[], release: () => {} }),
+        connection: async () => ({
+          query: async (text, params) => (await client.query(text, params as unknown[])).rows as any[],
+          release: () => {},
+        }),
         close: () => client.close(),
       };
     },

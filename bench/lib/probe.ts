@@ -57,12 +57,18 @@ if (process.send) {
       void post('Profiler.enable')
         .then(() => post('Profiler.setSamplingInterval', { interval: 500 }))
         .then(() => post('Profiler.start'))
-        .then(() => answer(m.id), (err: Error) => answer(m.id, { error: err.message }));
+        .then(
+          () => answer(m.id),
+          (err: Error) => answer(m.id, { error: err.message }),
+        );
     } else if (m?.type === 'sql-start') {
-      void patchSqlCounter().then(() => {
-        sqlCounts = new Map();
-        answer(m.id);
-      }, (err: Error) => answer(m.id, { error: err.message }));
+      void patchSqlCounter().then(
+        () => {
+          sqlCounts = new Map();
+          answer(m.id);
+        },
+        (err: Error) => answer(m.id, { error: err.message }),
+      );
     } else if (m?.type === 'sql-stop') {
       answer(m.id, { sql: Object.fromEntries(sqlCounts ?? []) });
       sqlCounts = undefined;

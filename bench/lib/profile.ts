@@ -2,7 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    hitCount?: number;
+    children?: number[];
+  }>;
   startTime: number;
   endTime: number;
   samples?: number[];
@@ -24,7 +29,11 @@ function owner(url: string): string {
 }
 
 /** Self time by function and by owner (package or source file) from .cpuprofile files, as text. */
-export function summariseProfile(dir: string, files: string[] = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')), top = 25): string {
+export function summariseProfile(
+  dir: string,
+  files: string[] = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')),
+  top = 25,
+): string {
   const byFn = new Map<string, number>();
   const byOwner = new Map<string, number>();
   let total = 0;
@@ -57,7 +66,11 @@ export function summariseProfile(dir: string, files: string[] = readdirSync(dir)
   }
   const pct = (t: number) => `${((100 * t) / Math.max(1, total)).toFixed(1).padStart(5)}%`;
   const lines = [`busy CPU in profile: ${(total / 1e6).toFixed(1)} s (idle excluded)`, 'self time by package / source file:'];
-  for (const [k, t] of [...byOwner].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${k}`);
+  for (const [k, t] of [...byOwner]
+    .filter(([k]) => k !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top))
+    lines.push(`  ${pct(t)}  ${k}`);
   lines.push('self time by function:');
   for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${k}`);
   return lines.join('\n') + '\n';

@@ -15,7 +15,19 @@ export interface EngineResult {
   rawInsert?: RawInsertResult;
   dataset?: { messages: number; raw: DatasetSide; rest: DatasetSide; receiptRows: number; marks: number; markedTo: number[] };
   reconnect?: ReconnectResult[];
-  startup?: { prepared: number[]; fresh?: number[]; compiled?: number[]; phases?: { nodeAndTsxBootMs: number; importAppMs: number; openPgliteMs: number; migrateMs: number; buildAppMs: number; listenMs: number } };
+  startup?: {
+    prepared: number[];
+    fresh?: number[];
+    compiled?: number[];
+    phases?: {
+      nodeAndTsxBootMs: number;
+      importAppMs: number;
+      openPgliteMs: number;
+      migrateMs: number;
+      buildAppMs: number;
+      listenMs: number;
+    };
+  };
   cluster?: { rate: number; size: number; two: StepResult; one: StepResult | null };
   serverErrors: string[];
   failures: string[];
@@ -25,7 +37,15 @@ export interface BenchResult {
   date: string;
   mode: 'quick' | 'full';
   seconds: number;
-  machine: { cpus: number; model: string; memoryGiB: number; loadAvgStart: number[]; loadAvgEnd: number[]; node: string; pinned: string | null };
+  machine: {
+    cpus: number;
+    model: string;
+    memoryGiB: number;
+    loadAvgStart: number[];
+    loadAvgEnd: number[];
+    node: string;
+    pinned: string | null;
+  };
   commit: string | null;
   /** Files under src/ that differ from the commit (the code measured is the working tree). */
   uncommitted: string[];
@@ -51,11 +71,13 @@ const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v >= 
 const pp = (l: LatencySummary | undefined) => (l && l.count ? `${ms(l.p50)} / ${ms(l.p99)} ms` : '–');
 const kb = (b: number) => (Number.isFinite(b) ? `${(b / 1024).toFixed(1)} KiB` : '–');
 /** RSS grows in steps (the allocator keeps freed pages): a delta under 2 MiB over all sockets is noise, not a number. */
-const rssKb = (perSocket: number, sockets: number) => (Number.isFinite(perSocket) && perSocket * sockets < 2 * 2 ** 20 ? 'below noise' : kb(perSocket));
+const rssKb = (perSocket: number, sockets: number) =>
+  Number.isFinite(perSocket) && perSocket * sockets < 2 * 2 ** 20 ? 'below noise' : kb(perSocket);
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : Number.NaN);
 const x = (r: number) => (Number.isFinite(r) ? `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×` : '–');
 /** Ratio of p50s and of p99s, service over baseline. */
-const xx = (a: LatencySummary | undefined, b: LatencySummary | undefined) => (a && b ? `${x(ratio(a.p50, b.p50))} / ${x(ratio(a.p99, b.p99))}` : '–');
+const xx = (a: LatencySummary | undefined, b: LatencySummary | undefined) =>
+  a && b ? `${x(ratio(a.p50, b.p50))} / ${x(ratio(a.p99, b.p99))}` : '–';
 const rate = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? `${Math.round(v).toLocaleString('en')}/s` : '–');
 
 export function buildRows(r: BenchResult): Row[] {
@@ -69,7 +91,15 @@ export function buildRows(r: BenchResult): Row[] {
       const heap = ratio(s.heapPerSocket, b.heapPerSocket);
       const rss = ratio(s.rssPerSocket, b.rssPerSocket);
       const conn = ratio(s.connect.p99, b.connect.p99);
-      add({ scenario: name, metric: 'heap per socket', service: kb(s.heapPerSocket), baseline: `${kb(b.heapPerSocket)} bare Socket.IO`, ratio: x(heap), target: '≤ 1.5×', met: Number.isFinite(heap) ? heap <= 1.5 : null });
+      add({
+        scenario: name,
+        metric: 'heap per socket',
+        service: kb(s.heapPerSocket),
+        baseline: `${kb(b.heapPerSocket)} bare Socket.IO`,
+        ratio: x(heap),
+        target: '≤ 1.5×',
+        met: Number.isFinite(heap) ? heap <= 1.5 : null,
+      });
       const rssNoise = s.rssPerSocket * s.sockets < 2 * 2 ** 20 || b.rssPerSocket * b.sockets < 2 * 2 ** 20;
       add({
         scenario: name,
@@ -109,7 +139,15 @@ export function buildRows(r: BenchResult): Row[] {
       });
       if (e.rawInsert) {
         const vsRaw = ratio(max?.persistedPerS ?? Number.NaN, e.rawInsert.insertPerS);
-        add({ scenario: name, metric: 'max persisted msgs/s vs raw INSERTs', service: rate(max?.persistedPerS), baseline: `${rate(e.rawInsert.insertPerS)} raw INSERT (${rate(e.rawInsert.txPerS)} raw send tx)`, ratio: x(vsRaw), target: '', met: null });
+        add({
+          scenario: name,
+          metric: 'max persisted msgs/s vs raw INSERTs',
+          service: rate(max?.persistedPerS),
+          baseline: `${rate(e.rawInsert.insertPerS)} raw INSERT (${rate(e.rawInsert.txPerS)} raw send tx)`,
+          ratio: x(vsRaw),
+          target: '',
+          met: null,
+        });
       }
       const half = ramp.half;
       add({
@@ -123,16 +161,40 @@ export function buildRows(r: BenchResult): Row[] {
       });
       const cpu = max?.serverCpuUsPerDelivery ?? Number.NaN;
       const bcpu = bmax?.serverCpuUsPerDelivery ?? Number.NaN;
-      add({ scenario: name, metric: 'server CPU per delivered message (at max)', service: Number.isFinite(cpu) ? `${cpu.toFixed(0)} µs` : '–', baseline: Number.isFinite(bcpu) ? `${bcpu.toFixed(0)} µs` : '–', ratio: x(ratio(cpu, bcpu)), target: '', met: null });
+      add({
+        scenario: name,
+        metric: 'server CPU per delivered message (at max)',
+        service: Number.isFinite(cpu) ? `${cpu.toFixed(0)} µs` : '–',
+        baseline: Number.isFinite(bcpu) ? `${bcpu.toFixed(0)} µs` : '–',
+        ratio: x(ratio(cpu, bcpu)),
+        target: '',
+        met: null,
+      });
     }
     if (e.dataset) {
       const d = e.dataset;
-      const msgs = `${(d.messages / 1e6 >= 1 ? `${d.messages / 1e6}M` : `${Math.round(d.messages / 1000)}k`)} messages`;
+      const msgs = `${d.messages / 1e6 >= 1 ? `${d.messages / 1e6}M` : `${Math.round(d.messages / 1000)}k`} messages`;
       const h = ratio(d.rest.history.p99, d.raw.history.p99);
-      add({ scenario: `history page (50), ${msgs}`, metric: 'p50 / p99 via REST', service: pp(d.rest.history), baseline: `${pp(d.raw.history)} same SQL`, ratio: xx(d.rest.history, d.raw.history), target: 'p99 ≤ 5 ms and ≤ 3×', met: d.rest.history.p99 <= 5 && h <= 3 });
+      add({
+        scenario: `history page (50), ${msgs}`,
+        metric: 'p50 / p99 via REST',
+        service: pp(d.rest.history),
+        baseline: `${pp(d.raw.history)} same SQL`,
+        ratio: xx(d.rest.history, d.raw.history),
+        target: 'p99 ≤ 5 ms and ≤ 3×',
+        met: d.rest.history.p99 <= 5 && h <= 3,
+      });
       for (const [term, lat] of Object.entries(d.rest.search)) {
         const raw = d.raw.search[term as keyof typeof d.raw.search];
-        add({ scenario: `search "${term}", ${msgs}`, metric: `p50 / p99 (${lat.hits} hits)`, service: pp(lat), baseline: `${pp(raw)} same SQL`, ratio: xx(lat, raw), target: 'p99 ≤ 100 ms', met: lat.p99 <= 100 });
+        add({
+          scenario: `search "${term}", ${msgs}`,
+          metric: `p50 / p99 (${lat.hits} hits)`,
+          service: pp(lat),
+          baseline: `${pp(raw)} same SQL`,
+          ratio: xx(lat, raw),
+          target: 'p99 ≤ 100 ms',
+          met: lat.p99 <= 100,
+        });
       }
       const perMark = d.receiptRows / Math.max(1, d.marks);
       const allRead = d.markedTo.every((s) => s === d.markedTo[0]);
@@ -145,7 +207,15 @@ export function buildRows(r: BenchResult): Row[] {
         target: '≤ 5 ms, no per-message rows',
         met: d.rest.markAllRead.p99 <= 5 && perMark <= 1 && allRead,
       });
-      add({ scenario: 'unread counts, 50 rooms (GET /rooms)', metric: 'p50 / p99', service: pp(d.rest.unreadCounts), baseline: `${pp(d.raw.unreadCounts)} raw SQL`, ratio: xx(d.rest.unreadCounts, d.raw.unreadCounts), target: '', met: null });
+      add({
+        scenario: 'unread counts, 50 rooms (GET /rooms)',
+        metric: 'p50 / p99',
+        service: pp(d.rest.unreadCounts),
+        baseline: `${pp(d.raw.unreadCounts)} raw SQL`,
+        ratio: xx(d.rest.unreadCounts, d.raw.unreadCounts),
+        target: '',
+        met: null,
+      });
     }
     for (const rc of e.reconnect ?? []) {
       add({
@@ -188,7 +258,10 @@ export function buildRows(r: BenchResult): Row[] {
         add({
           scenario: 'where the start goes (diagnostic, phases one after the other; the service overlaps PGlite with the imports)',
           metric: 'node + tsx / import modules / open PGlite / migrate / build app',
-          service: [ph.nodeAndTsxBootMs, ph.importAppMs, ph.openPgliteMs, ph.migrateMs, ph.buildAppMs].map((v) => `${(v / 1000).toFixed(2)}`).join(' / ') + ' s',
+          service:
+            [ph.nodeAndTsxBootMs, ph.importAppMs, ph.openPgliteMs, ph.migrateMs, ph.buildAppMs]
+              .map((v) => `${(v / 1000).toFixed(2)}`)
+              .join(' / ') + ' s',
           baseline: '—',
           ratio: '',
           target: '',
@@ -218,20 +291,28 @@ const mark = (m: boolean | null) => (m === null ? '' : m ? '✅' : '❌');
 export function markdown(r: BenchResult): string {
   const out: string[] = [];
   const when = r.date.replace('T', ' ').slice(0, 16) + ' UTC';
-  out.push(`Run ${when} (${r.mode}${r.mode === 'quick' ? ': scaled down' : ''}, ${Math.round(r.seconds)} s) on ${r.machine.cpus} cores (${r.machine.model}), ` +
-    `${r.machine.memoryGiB} GiB, Node ${r.machine.node}${r.commit ? `, commit ${r.commit.slice(0, 10)}` : ''}${r.uncommitted.length ? ` plus uncommitted changes to ${r.uncommitted.length} file(s) under src/` : ''}; ` +
-    `${r.machine.pinned ? `servers pinned to core ${r.machine.pinned.split('|')[0]}, load generator to core ${r.machine.pinned.split('|')[1]}` : 'unpinned'}; ` +
-    `load average ${r.machine.loadAvgStart.map((v) => v.toFixed(1)).join(' ')} at start. ` +
-    `**Numbers from a small, busy machine are indicative**: compare ratios within one run, not absolute values across runs.`);
+  out.push(
+    `Run ${when} (${r.mode}${r.mode === 'quick' ? ': scaled down' : ''}, ${Math.round(r.seconds)} s) on ${r.machine.cpus} cores (${r.machine.model}), ` +
+      `${r.machine.memoryGiB} GiB, Node ${r.machine.node}${r.commit ? `, commit ${r.commit.slice(0, 10)}` : ''}${r.uncommitted.length ? ` plus uncommitted changes to ${r.uncommitted.length} file(s) under src/` : ''}; ` +
+      `${r.machine.pinned ? `servers pinned to core ${r.machine.pinned.split('|')[0]}, load generator to core ${r.machine.pinned.split('|')[1]}` : 'unpinned'}; ` +
+      `load average ${r.machine.loadAvgStart.map((v) => v.toFixed(1)).join(' ')} at start. ` +
+      `**Numbers from a small, busy machine are indicative**: compare ratios within one run, not absolute values across runs.`,
+  );
   for (const e of r.engines) {
-    out.push('', `**${e.label}**${e.seed ? ` — seeded ${e.seed.messages.toLocaleString('en')} messages in ${e.seed.seconds.toFixed(0)} s` : ''}`, '');
+    out.push(
+      '',
+      `**${e.label}**${e.seed ? ` — seeded ${e.seed.messages.toLocaleString('en')} messages in ${e.seed.seconds.toFixed(0)} s` : ''}`,
+      '',
+    );
     out.push('| scenario | metric | chat service | baseline (same run) | ratio (p50 / p99) | target | |', '|---|---|---|---|---|---|---|');
     for (const row of r.rows.filter((x) => x.engine === e.label)) {
       out.push(`| ${row.scenario} | ${row.metric} | ${row.service} | ${row.baseline} | ${row.ratio} | ${row.target} | ${mark(row.met)} |`);
     }
     const notes = [...e.failures.map((f) => `⚠️ ${f}`)];
     if (e.cluster && r.machine.pinned && !r.machine.pinned.split('|')[0]!.includes('-')) {
-      notes.push('The two instances share the one core the servers are pinned to (the other runs the load generator), so the added p99 includes their contention for it.');
+      notes.push(
+        'The two instances share the one core the servers are pinned to (the other runs the load generator), so the added p99 includes their contention for it.',
+      );
     }
     if (e.serverErrors.length) notes.push(`The service logged ${e.serverErrors.length} error line(s) during the run (in the JSON).`);
     if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));

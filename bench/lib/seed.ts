@@ -90,14 +90,25 @@ export function planData(s: Sizes): Manifest {
   );
 
   const unreadUsers = Array.from({ length: s.unreadUsers }, (_, i) => `ur-${i}`);
-  const unreadRoom = add({ id: uuidv7(), type: 'group', members: ['uw', ...unreadUsers], n: s.unreadMessages, lastRead: (u) => (u === 'uw' ? s.unreadMessages : 0) });
+  const unreadRoom = add({
+    id: uuidv7(),
+    type: 'group',
+    members: ['uw', ...unreadUsers],
+    n: s.unreadMessages,
+    lastRead: (u) => (u === 'uw' ? s.unreadMessages : 0),
+  });
 
   return {
     idle: { users: idleUsers, rooms: idleRooms },
     fanout,
     rawRooms,
     reconnect: { rooms: reconnectRooms, writer },
-    data: { rooms: dataRooms, reader, readerRooms: dataRooms.filter((r) => r.members.includes(reader)), total: counts.reduce((a, b) => a + b, 0) },
+    data: {
+      rooms: dataRooms,
+      reader,
+      readerRooms: dataRooms.filter((r) => r.members.includes(reader)),
+      total: counts.reduce((a, b) => a + b, 0),
+    },
     unread: { room: unreadRoom, users: unreadUsers },
     all,
   };
@@ -128,7 +139,14 @@ async function seedRooms(raw: RawDb, rooms: RoomPlan[]): Promise<void> {
       ],
     );
   });
-  const parts = rooms.flatMap((r) => r.members.map((u, k) => ({ room: r.id, user: u, role: k === 0 && r.type !== 'direct' ? 'owner' : 'member', read: r.lastRead ? r.lastRead(u) : r.n })));
+  const parts = rooms.flatMap((r) =>
+    r.members.map((u, k) => ({
+      room: r.id,
+      user: u,
+      role: k === 0 && r.type !== 'direct' ? 'owner' : 'member',
+      read: r.lastRead ? r.lastRead(u) : r.n,
+    })),
+  );
   await chunked(parts, 5000, async (chunk) => {
     await raw.query(
       `insert into chat_participant (room_id, user_id, role, joined_at, last_read_seq, last_delivered_seq)
@@ -212,7 +230,9 @@ async function seedMessages(raw: RawDb, rooms: RoomPlan[], total: number, label:
     );
     done += b.reduce((a, s) => a + s.to - s.from + 1, 0);
     const rate = done / ((performance.now() - t0) / 1000);
-    progress(`  seeding ${label}: ${done.toLocaleString('en')}/${total.toLocaleString('en')} messages (${Math.round((100 * done) / total)}%, ${Math.round(rate).toLocaleString('en')} rows/s)`);
+    progress(
+      `  seeding ${label}: ${done.toLocaleString('en')}/${total.toLocaleString('en')} messages (${Math.round((100 * done) / total)}%, ${Math.round(rate).toLocaleString('en')} rows/s)`,
+    );
   }
 }
 
@@ -220,7 +240,9 @@ async function seedMessages(raw: RawDb, rooms: RoomPlan[], total: number, label:
 export async function seedAll(raw: RawDb, m: Manifest, label: string): Promise<{ seconds: number; rowsPerS: number }> {
   const t0 = performance.now();
   const pool = makePool();
-  await raw.exec(`drop table if exists bench_text; create table bench_text (i int primary key, content text not null, doc tsvector not null)`);
+  await raw.exec(
+    `drop table if exists bench_text; create table bench_text (i int primary key, content text not null, doc tsvector not null)`,
+  );
   await chunked(
     pool.map((p, i) => ({ ...p, i })),
     500,
@@ -244,20 +266,26 @@ export async function seedAll(raw: RawDb, m: Manifest, label: string): Promise<{
   const tm = performance.now();
   await seedMessages(raw, messageRooms, total, label);
   const rowsPerS = total / ((performance.now() - tm) / 1000);
-  log(`  ${label}: ${total.toLocaleString('en')} messages in ${((performance.now() - tm) / 1000).toFixed(1)} s; building ${gin.length} GIN indexes…`);
+  log(
+    `  ${label}: ${total.toLocaleString('en')} messages in ${((performance.now() - tm) / 1000).toFixed(1)} s; building ${gin.length} GIN indexes…`,
+  );
   if (raw.engine === 'postgres') await raw.exec(`set maintenance_work_mem = '256MB'`).catch(() => {});
   for (const ix of gin) {
     const ti = performance.now();
     await raw.exec(raw.engine === 'postgres' ? `set maintenance_work_mem = '256MB'; ${ix.indexdef}` : ix.indexdef);
     log(`  ${label}: ${ix.indexname} in ${((performance.now() - ti) / 1000).toFixed(1)} s`);
   }
-  for (const stmt of ['drop table bench_text', 'vacuum analyze chat_message', 'analyze chat_room', 'analyze chat_participant']) await raw.exec(stmt);
+  for (const stmt of ['drop table bench_text', 'vacuum analyze chat_message', 'analyze chat_room', 'analyze chat_participant'])
+    await raw.exec(stmt);
 
   // The seeded search_doc must be what the service would have stored for that content.
-  const sample = await raw.query<{ content: string; doc: string }>(`select content, search_doc::text as doc from chat_message order by random() limit 5`);
+  const sample = await raw.query<{ content: string; doc: string }>(
+    `select content, search_doc::text as doc from chat_message order by random() limit 5`,
+  );
   for (const row of sample) {
     const [want] = await raw.query<{ doc: string }>(`select $1::tsvector::text as doc`, [documentVector(row.content)]);
-    if (want!.doc !== row.doc) throw new Error(`seeded search_doc differs from documentVector for ${JSON.stringify(row.content)}: ${row.doc} vs ${want!.doc}`);
+    if (want!.doc !== row.doc)
+      throw new Error(`seeded search_doc differs from documentVector for ${JSON.stringify(row.content)}: ${row.doc} vs ${want!.doc}`);
   }
   if (pool.length !== POOL_SIZE) throw new Error('pool size');
   return { seconds: (performance.now() - t0) / 1000, rowsPerS };

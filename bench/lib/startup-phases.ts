@@ -24,6 +24,13 @@ await app.http.listen({ port: 0, host: '127.0.0.1' });
 const t5 = performance.now();
 await app.close();
 process.stdout.write(
-  JSON.stringify({ nodeAndTsxBootMs: boot, importAppMs: t1 - t0, openPgliteMs: t2 - t1, migrateMs: t3 - t2, buildAppMs: t4 - t3, listenMs: t5 - t4 }) + '\n',
+  JSON.stringify({
+    nodeAndTsxBootMs: boot,
+    importAppMs: t1 - t0,
+    openPgliteMs: t2 - t1,
+    migrateMs: t3 - t2,
+    buildAppMs: t4 - t3,
+    listenMs: t5 - t4,
+  }) + '\n',
 );
 process.exit(0);

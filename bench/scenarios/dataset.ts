@@ -37,7 +37,10 @@ function rng(seed: number): () => number {
 }
 
 /** History pages over the reader's rooms, rooms picked by their size (busy rooms are read more), half latest, half deep. */
-export function planDataset(m: Manifest, o: { historySamples: number; historyBudgetMs: number; searchSamples: number; searchBudgetMs: number; countSamples: number }): DatasetPlan {
+export function planDataset(
+  m: Manifest,
+  o: { historySamples: number; historyBudgetMs: number; searchSamples: number; searchBudgetMs: number; countSamples: number },
+): DatasetPlan {
   const rand = rng(7);
   // Rooms with at least two pages, so every page is full.
   const rooms = m.data.readerRooms.filter((r) => r.n >= 100);
@@ -48,7 +51,14 @@ export function planDataset(m: Manifest, o: { historySamples: number; historyBud
     const deep = i % 2 === 1 && room.n > 120;
     return { roomId: room.id, before: deep ? 51 + Math.floor(rand() * (room.n - 50)) : undefined };
   });
-  return { history, historyBudgetMs: o.historyBudgetMs, searchSamples: o.searchSamples, searchBudgetMs: o.searchBudgetMs, marks: Math.floor(m.unread.users.length / 2), countSamples: o.countSamples };
+  return {
+    history,
+    historyBudgetMs: o.historyBudgetMs,
+    searchSamples: o.searchSamples,
+    searchBudgetMs: o.searchBudgetMs,
+    marks: Math.floor(m.unread.users.length / 2),
+    countSamples: o.countSamples,
+  };
 }
 
 /** Replaces, in a captured parameter list, each value of `from` by the value at the same index of `to`. */
@@ -117,7 +127,12 @@ export async function rawDataset(raw: RawDb, m: Manifest, p: DatasetPlan): Promi
 }
 
 /** The same reads through the service's REST API, one request at a time, as the reader and the unread room's users. */
-export async function restDataset(baseUrl: string, token: (userId: string) => Promise<string>, m: Manifest, p: DatasetPlan): Promise<DatasetSide & { markedTo: number[] }> {
+export async function restDataset(
+  baseUrl: string,
+  token: (userId: string) => Promise<string>,
+  m: Manifest,
+  p: DatasetPlan,
+): Promise<DatasetSide & { markedTo: number[] }> {
   const api = `${baseUrl}/api/v1/chat`;
   const reader = await token(m.data.reader);
   const ok = (res: { status: number; body: any }, what: string) => {
@@ -126,7 +141,10 @@ export async function restDataset(baseUrl: string, token: (userId: string) => Pr
   };
   const history = await timeSerial(p.history.length, p.historyBudgetMs, async (i) => {
     const h = p.history[i % p.history.length]!;
-    const body = ok(await httpJson('GET', `${api}/rooms/${h.roomId}/messages?limit=50${h.before === undefined ? '' : `&before=${h.before}`}`, reader), 'history');
+    const body = ok(
+      await httpJson('GET', `${api}/rooms/${h.roomId}/messages?limit=50${h.before === undefined ? '' : `&before=${h.before}`}`, reader),
+      'history',
+    );
     if (body.data.length !== 50) throw new Error(`history page of ${body.data.length}`);
   });
 
@@ -201,14 +219,23 @@ export async function rawInserts(raw: RawDb, rooms: string[], seconds: number): 
               );
             } else {
               await conn.query('begin');
-              const [r] = await conn.query<{ last_seq: string }>(`update chat_room set last_seq = last_seq + 1, last_activity_at = now() where id = $1 returning last_seq`, [room]);
+              const [r] = await conn.query<{ last_seq: string }>(
+                `update chat_room set last_seq = last_seq + 1, last_activity_at = now() where id = $1 returning last_seq`,
+                [room],
+              );
               await conn.query(
                 `insert into chat_message (id, room_id, seq, sender_id, type, content, mentions, client_message_id, has_media, search_doc)
                  values (gen_random_uuid(), $1, $2, $3, 'text', $4, '{}', $5, false, $6::tsvector)`,
                 [room, Number(r!.last_seq), sender, content, key, documentVector(content)],
               );
-              await conn.query(`update chat_participant set last_read_seq = greatest(last_read_seq, $3), last_read_at = now(), last_delivered_seq = greatest(last_delivered_seq, $3), last_delivered_at = now() where room_id = $1 and user_id = $2`, [room, sender, Number(r!.last_seq)]);
-              await conn.query(`insert into message_read_receipt (room_id, user_id, kind, up_to_seq) values ($1, $2, 'read', $3) on conflict do nothing`, [room, sender, Number(r!.last_seq)]);
+              await conn.query(
+                `update chat_participant set last_read_seq = greatest(last_read_seq, $3), last_read_at = now(), last_delivered_seq = greatest(last_delivered_seq, $3), last_delivered_at = now() where room_id = $1 and user_id = $2`,
+                [room, sender, Number(r!.last_seq)],
+              );
+              await conn.query(
+                `insert into message_read_receipt (room_id, user_id, kind, up_to_seq) values ($1, $2, 'read', $3) on conflict do nothing`,
+                [room, sender, Number(r!.last_seq)],
+              );
               await conn.query('commit');
             }
             lat.record(performance.now() - t0);
@@ -225,6 +252,8 @@ export async function rawInserts(raw: RawDb, rooms: string[], seconds: number): 
   const rows = await raw.query<{ id: string; last_seq: string }>(`select id, last_seq from chat_room where id = any($1::uuid[])`, [rooms]);
   for (const r of rows) seqs.set(r.id, Number(r.last_seq));
   const insert = await run('insert');
-  log(`    raw INSERT ${Math.round(insert.count / seconds)}/s, raw send transaction ${Math.round(tx.count / seconds)}/s (${workers} connection${workers > 1 ? 's' : ''})`);
+  log(
+    `    raw INSERT ${Math.round(insert.count / seconds)}/s, raw send transaction ${Math.round(tx.count / seconds)}/s (${workers} connection${workers > 1 ? 's' : ''})`,
+  );
   return { insertPerS: insert.count / seconds, insert: insert.summary(), txPerS: tx.count / seconds, tx: tx.summary(), workers };
 }

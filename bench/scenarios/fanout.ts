@@ -82,18 +82,22 @@ export class FanoutRig {
       byUrl.set(url, [...(byUrl.get(url) ?? []), i]);
     });
     for (const [url, idx] of byUrl) {
-      const res = await connectAll(url, idx.map((i) => auths[i]!), {
-        concurrency,
-        waitReady: false,
-        onSocket: (s, j) => {
-          const userId = members[idx[j]!]!.u;
-          s.on('new_message', (m: { senderId: string; clientMessageId: string | null }, ack?: () => void) => {
-            if (typeof ack === 'function') ack();
-            if (m.senderId === userId || !m.clientMessageId) return;
-            this.onDelivery(m.clientMessageId);
-          });
+      const res = await connectAll(
+        url,
+        idx.map((i) => auths[i]!),
+        {
+          concurrency,
+          waitReady: false,
+          onSocket: (s, j) => {
+            const userId = members[idx[j]!]!.u;
+            s.on('new_message', (m: { senderId: string; clientMessageId: string | null }, ack?: () => void) => {
+              if (typeof ack === 'function') ack();
+              if (m.senderId === userId || !m.clientMessageId) return;
+              this.onDelivery(m.clientMessageId);
+            });
+          },
         },
-      });
+      );
       if (res.failed) throw new Error(`${this.target.name}: ${res.failed} sockets failed to connect (${res.errors.join('; ')})`);
       idx.forEach((i, j) => this.sockets.set(members[i]!.u, res.sockets[j]!));
     }
@@ -136,7 +140,12 @@ export class FanoutRig {
       this.inflight.set(key, { due, expected: room.members.length - 1, got: 0 });
       this.sockets.get(sender)!.emit(
         'send_message',
-        { chatRoomId: room.id, content: `bench ${key} ${filler}`, clientMessageId: key, ...(this.target.bare ? { senderId: sender } : {}) },
+        {
+          chatRoomId: room.id,
+          content: `bench ${key} ${filler}`,
+          clientMessageId: key,
+          ...(this.target.bare ? { senderId: sender } : {}),
+        },
         (res: { ok: boolean; error?: { code: string; message: string } }) => {
           acked++;
           ack.record(performance.now() - due);

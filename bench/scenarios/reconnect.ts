@@ -39,12 +39,27 @@ const TIMEOUT_MS = 30_000;
  * replays what was not acknowledged), falling back to REST catch-up for any socket not recovered; then as after a
  * long absence: new connections that page `GET /rooms/:id/messages?after=<last seq held>`.
  */
-export async function reconnectStorm(baseUrl: string, token: (u: string) => Promise<string>, m: Manifest, messages: number): Promise<ReconnectResult[]> {
+export async function reconnectStorm(
+  baseUrl: string,
+  token: (u: string) => Promise<string>,
+  m: Manifest,
+  messages: number,
+): Promise<ReconnectResult[]> {
   const api = `${baseUrl}/api/v1/chat`;
   const writer = await token(m.reconnect.writer);
-  const members = m.reconnect.rooms.flatMap((r) => r.members.filter((u) => u !== m.reconnect.writer).map((u) => ({ userId: u, roomId: r.id })));
+  const members = m.reconnect.rooms.flatMap((r) =>
+    r.members.filter((u) => u !== m.reconnect.writer).map((u) => ({ userId: u, roomId: r.id })),
+  );
   const tokens = await Promise.all(members.map((x) => token(x.userId)));
-  const clients: Client[] = members.map((x, i) => ({ ...x, token: tokens[i]!, socket: undefined as unknown as ClientSocket, have: new Set(), expected: [], doneAt: null, lastSeq: 0 }));
+  const clients: Client[] = members.map((x, i) => ({
+    ...x,
+    token: tokens[i]!,
+    socket: undefined as unknown as ClientSocket,
+    have: new Set(),
+    expected: [],
+    doneAt: null,
+    lastSeq: 0,
+  }));
   let duplicates = 0;
   let measuring = false;
   const check = (c: Client) => {
@@ -76,15 +91,27 @@ export async function reconnectStorm(baseUrl: string, token: (u: string) => Prom
   const sendMissed = async (): Promise<Map<string, string[]>> => {
     const ids = new Map<string, string[]>();
     const rooms = m.reconnect.rooms;
-    await pool(Array.from({ length: messages }, (_, i) => i), 8, async (i) => {
-      const room = rooms[i % rooms.length]!;
-      const res = await httpJson('POST', `${api}/rooms/${room.id}/messages`, writer, { content: `missed ${i} while away`, clientMessageId: `rc-${Date.now()}-${i}` });
-      if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
-      ids.set(room.id, [...(ids.get(room.id) ?? []), res.body.id]);
-    });
+    await pool(
+      Array.from({ length: messages }, (_, i) => i),
+      8,
+      async (i) => {
+        const room = rooms[i % rooms.length]!;
+        const res = await httpJson('POST', `${api}/rooms/${room.id}/messages`, writer, {
+          content: `missed ${i} while away`,
+          clientMessageId: `rc-${Date.now()}-${i}`,
+        });
+        if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+        ids.set(room.id, [...(ids.get(room.id) ?? []), res.body.id]);
+      },
+    );
     return ids;
   };
-  const finish = async (variant: ReconnectResult['variant'], t0: number, recovered: () => number, rest: () => number): Promise<ReconnectResult> => {
+  const finish = async (
+    variant: ReconnectResult['variant'],
+    t0: number,
+    recovered: () => number,
+    rest: () => number,
+  ): Promise<ReconnectResult> => {
     await until(() => clients.every((c) => c.doneAt !== null), TIMEOUT_MS, 5);
     const per = new Latency();
     let lost = 0;
@@ -109,7 +136,11 @@ export async function reconnectStorm(baseUrl: string, token: (u: string) => Prom
   };
 
   // Connected, each socket has its recovery offset (the service's `ready` broadcast).
-  const res = await connectAll(baseUrl, clients.map((c) => ({ token: c.token })), { concurrency: 50, waitReady: true, onSocket: (s, i) => attach(clients[i]!, s) });
+  const res = await connectAll(
+    baseUrl,
+    clients.map((c) => ({ token: c.token })),
+    { concurrency: 50, waitReady: true, onSocket: (s, i) => attach(clients[i]!, s) },
+  );
   if (res.failed) throw new Error(`${res.failed} sockets failed to connect: ${res.errors.join('; ')}`);
   await sleep(300);
 
@@ -137,7 +168,12 @@ export async function reconnectStorm(baseUrl: string, token: (u: string) => Prom
     });
     c.socket.connect();
   }
-  const recovery = await finish('state recovery', t0, () => recovered, () => restCalls);
+  const recovery = await finish(
+    'state recovery',
+    t0,
+    () => recovered,
+    () => restCalls,
+  );
 
   // 2. A long absence: sessions gone, new connections catch up over REST.
   for (const c of clients) c.socket.disconnect();
@@ -159,7 +195,12 @@ export async function reconnectStorm(baseUrl: string, token: (u: string) => Prom
       void catchUp(c, after).catch(() => {});
     });
   }
-  const rest = await finish('REST catch-up', t0, () => 0, () => restCalls);
+  const rest = await finish(
+    'REST catch-up',
+    t0,
+    () => 0,
+    () => restCalls,
+  );
   for (const c of clients) c.socket.close();
   await sleep(500);
   return [recovery, rest];

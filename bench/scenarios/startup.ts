@@ -56,8 +56,11 @@ export async function compiledStartToReady(env: Record<string, string>, samples:
   const out = mkdtempSync(path.join(ROOT, '.bench-dist-'));
   try {
     await new Promise<void>((resolve, reject) =>
-      execFile(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'], { cwd: ROOT, timeout: 300_000 }, (err, stdout) =>
-        err ? reject(new Error(`tsc failed: ${stdout || err.message}`)) : resolve(),
+      execFile(
+        process.execPath,
+        ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'],
+        { cwd: ROOT, timeout: 300_000 },
+        (err, stdout) => (err ? reject(new Error(`tsc failed: ${stdout || err.message}`)) : resolve()),
       ),
     );
     cpSync(path.join(ROOT, 'src/db/migrations'), path.join(out, 'db/migrations'), { recursive: true });

@@ -51,7 +51,12 @@ export function createTokenVerifier(config: Config): TokenVerifier {
     const publicKey = createPublicKey(jwt.publicKey);
     key = publicKey;
     const type = publicKey.asymmetricKeyType;
-    algorithms = type === 'ec' ? ['ES256', 'ES384', 'ES512'] : type === 'ed25519' ? ['EdDSA', 'Ed25519'] : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    algorithms =
+      type === 'ec'
+        ? ['ES256', 'ES384', 'ES512']
+        : type === 'ed25519'
+          ? ['EdDSA', 'Ed25519']
+          : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
   } else if (jwt.secret) {
     key = new TextEncoder().encode(jwt.secret);
     algorithms = ['HS256'];
@@ -99,11 +104,14 @@ function claimsToAuth(p: JWTPayload): AuthContext {
   const role = p['role'] ?? 'user';
   const businessIds = p['businessIds'] ?? [];
   // Refused rather than cleaned, as `sub` is: the issuer has a bug, and a NUL could not even be stored.
-  if (name !== undefined && name !== null && !(typeof name === 'string' && CLAIM_TEXT.test(name))) throw bad('name must be a string without control characters');
-  if (picture !== undefined && picture !== null && !(typeof picture === 'string' && CLAIM_TEXT.test(picture))) throw bad('picture must be a string without control characters');
+  if (name !== undefined && name !== null && !(typeof name === 'string' && CLAIM_TEXT.test(name)))
+    throw bad('name must be a string without control characters');
+  if (picture !== undefined && picture !== null && !(typeof picture === 'string' && CLAIM_TEXT.test(picture)))
+    throw bad('picture must be a string without control characters');
   if (typeof role !== 'string' || !ROLES.includes(role)) throw bad('role must be user, support or admin');
   // Business ids are compared with those clients send and stored on rooms: the same rule as user ids.
-  if (!Array.isArray(businessIds) || !businessIds.every(isUserId)) throw bad('businessIds must be an array of ids of 1 to 128 characters, without control characters');
+  if (!Array.isArray(businessIds) || !businessIds.every(isUserId))
+    throw bad('businessIds must be an array of ids of 1 to 128 characters, without control characters');
   return {
     userId: p.sub,
     name: typeof name === 'string' ? name : null,

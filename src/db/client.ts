@@ -49,7 +49,12 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       import('drizzle-orm/node-postgres/migrator'),
     ]);
     // A request during an outage fails within seconds (503) instead of queueing forever for a connection.
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types: pgTypes(pg.types), connectionTimeoutMillis: 5000 });
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      types: pgTypes(pg.types),
+      connectionTimeoutMillis: 5000,
+    });
     // An idle client that loses its server must not crash the process; the next query reports the outage.
     pool.on('error', () => {});
     const db = drizzlePg(pool, { schema }) as unknown as Db;

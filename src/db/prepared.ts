@@ -37,7 +37,10 @@ export function hotStatement<T>(name: string, types: string[], build: (...params
         if (!p) {
           p = client.exec(`prepare ${name} (${types.join(', ')}) as ${text}`);
           preparing.set(client, p);
-          p.then(() => preparedOn.add(client), () => preparing.delete(client));
+          p.then(
+            () => preparedOn.add(client),
+            () => preparing.delete(client),
+          );
         }
         await p;
       }

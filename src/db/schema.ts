@@ -1,6 +1,19 @@
 import { sql } from 'drizzle-orm';
 import {
-  pgTable, text, uuid, bigint, integer, timestamp, boolean, primaryKey, index, unique, uniqueIndex, foreignKey, check, customType,
+  pgTable,
+  text,
+  uuid,
+  bigint,
+  integer,
+  timestamp,
+  boolean,
+  primaryKey,
+  index,
+  unique,
+  uniqueIndex,
+  foreignKey,
+  check,
+  customType,
 } from 'drizzle-orm/pg-core';
 
 /** PostgreSQL's tsvector; filled by the message repository from our own tokenizer (see search/tokenize.ts). */
@@ -44,20 +57,31 @@ export const chatRoom = pgTable(
   },
   (t) => [
     check('chat_room_type_check', sql`${t.type} in ('direct', 'group', 'business', 'support')`),
-    check('chat_room_status_check', sql`(${t.type} = 'support') = (${t.status} is not null) and (${t.status} is null or ${t.status} in ('open', 'closed'))`),
+    check(
+      'chat_room_status_check',
+      sql`(${t.type} = 'support') = (${t.status} is not null) and (${t.status} is null or ${t.status} in ('open', 'closed'))`,
+    ),
     check('chat_room_direct_key_check', sql`(${t.type} = 'direct') = (${t.directKey} is not null)`),
     check('chat_room_business_check', sql`(${t.type} = 'business') = (${t.businessId} is not null)`),
-    uniqueIndex('chat_room_direct_key_uq').on(t.directKey).where(sql`${t.directKey} is not null`),
+    uniqueIndex('chat_room_direct_key_uq')
+      .on(t.directKey)
+      .where(sql`${t.directKey} is not null`),
     // One open support room per user, even under concurrent opening.
-    uniqueIndex('chat_room_open_support_uq').on(t.createdBy).where(sql`${t.type} = 'support' and ${t.status} = 'open'`),
-    index('chat_room_support_queue_idx').on(t.status, t.lastActivityAt.desc(), t.id.desc()).where(sql`${t.type} = 'support'`),
+    uniqueIndex('chat_room_open_support_uq')
+      .on(t.createdBy)
+      .where(sql`${t.type} = 'support' and ${t.status} = 'open'`),
+    index('chat_room_support_queue_idx')
+      .on(t.status, t.lastActivityAt.desc(), t.id.desc())
+      .where(sql`${t.type} = 'support'`),
   ],
 );
 
 export const chatParticipant = pgTable(
   'chat_participant',
   {
-    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    roomId: uuid('room_id')
+      .notNull()
+      .references(() => chatRoom.id, { onDelete: 'cascade' }),
     userId: text('user_id').notNull(),
     role: text('role').notNull(),
     joinedAt: ts('joined_at').notNull().defaultNow(),
@@ -82,12 +106,17 @@ export const chatMessage = pgTable(
   'chat_message',
   {
     id: uuid('id').primaryKey(),
-    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    roomId: uuid('room_id')
+      .notNull()
+      .references(() => chatRoom.id, { onDelete: 'cascade' }),
     seq: seq('seq').notNull(),
     senderId: text('sender_id').notNull(),
     type: text('type').notNull(),
     content: text('content').notNull(),
-    mentions: text('mentions').array().notNull().default(sql`'{}'::text[]`),
+    mentions: text('mentions')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     /** A reply points at (room_id, seq) of its target: the foreign key keeps replies inside the room. */
     replyToSeq: seq('reply_to_seq'),
     clientMessageId: text('client_message_id'),
@@ -100,7 +129,9 @@ export const chatMessage = pgTable(
   (t) => [
     // A constraint (not just an index) so the reply foreign key below can reference it.
     unique('chat_message_room_seq_uq').on(t.roomId, t.seq),
-    uniqueIndex('chat_message_client_id_uq').on(t.roomId, t.senderId, t.clientMessageId).where(sql`${t.clientMessageId} is not null`),
+    uniqueIndex('chat_message_client_id_uq')
+      .on(t.roomId, t.senderId, t.clientMessageId)
+      .where(sql`${t.clientMessageId} is not null`),
     foreignKey({ name: 'chat_message_reply_fk', columns: [t.roomId, t.replyToSeq], foreignColumns: [t.roomId, t.seq] }),
     check('chat_message_type_check', sql`${t.type} in ('text', 'image', 'video', 'audio', 'document', 'system')`),
     check('chat_message_seq_check', sql`${t.seq} > 0`),
@@ -116,7 +147,9 @@ export const chatMessage = pgTable(
 export const messageReadReceipt = pgTable(
   'message_read_receipt',
   {
-    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    roomId: uuid('room_id')
+      .notNull()
+      .references(() => chatRoom.id, { onDelete: 'cascade' }),
     userId: text('user_id').notNull(),
     kind: text('kind').notNull(),
     upToSeq: seq('up_to_seq').notNull(),
@@ -136,7 +169,9 @@ export const chatMedia = pgTable(
   'chat_media',
   {
     id: uuid('id').primaryKey(),
-    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    roomId: uuid('room_id')
+      .notNull()
+      .references(() => chatRoom.id, { onDelete: 'cascade' }),
     uploaderId: text('uploader_id').notNull(),
     messageId: uuid('message_id').references(() => chatMessage.id, { onDelete: 'cascade' }),
     /** Order within its message: the order of the mediaIds it was sent with. */
@@ -153,9 +188,13 @@ export const chatMedia = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [
-    index('chat_media_message_idx').on(t.messageId, t.position).where(sql`${t.messageId} is not null`),
+    index('chat_media_message_idx')
+      .on(t.messageId, t.position)
+      .where(sql`${t.messageId} is not null`),
     // The sweep of unused uploads reads the oldest pending rows only.
-    index('chat_media_pending_idx').on(t.createdAt).where(sql`${t.messageId} is null`),
+    index('chat_media_pending_idx')
+      .on(t.createdAt)
+      .where(sql`${t.messageId} is null`),
     check('chat_media_kind_check', sql`${t.kind} in ('image', 'video', 'audio', 'document')`),
     check('chat_media_size_check', sql`${t.size} > 0`),
   ],
@@ -175,10 +214,7 @@ export const pushSubscription = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
-  (t) => [
-    uniqueIndex('push_subscription_endpoint_uq').on(t.endpoint),
-    index('push_subscription_user_idx').on(t.userId, t.updatedAt),
-  ],
+  (t) => [uniqueIndex('push_subscription_endpoint_uq').on(t.endpoint), index('push_subscription_user_idx').on(t.userId, t.updatedAt)],
 );
 
 /**
@@ -192,7 +228,9 @@ export const notificationOutbox = pgTable(
     /** The notification's id, as sent. */
     id: uuid('id').primaryKey(),
     userId: text('user_id').notNull(),
-    roomId: uuid('room_id').notNull().references(() => chatRoom.id, { onDelete: 'cascade' }),
+    roomId: uuid('room_id')
+      .notNull()
+      .references(() => chatRoom.id, { onDelete: 'cascade' }),
     roomType: text('room_type').notNull(),
     firstAt: ts('first_at').notNull().defaultNow(),
     count: integer('count').notNull().default(1),
@@ -206,9 +244,15 @@ export const notificationOutbox = pgTable(
     claimedUntil: ts('claimed_until'),
   },
   (t) => [
-    uniqueIndex('notification_outbox_open_uq').on(t.userId, t.roomId).where(sql`${t.claimedUntil} is null`),
-    index('notification_outbox_open_idx').on(t.firstAt).where(sql`${t.claimedUntil} is null`),
-    index('notification_outbox_claimed_idx').on(t.claimedUntil).where(sql`${t.claimedUntil} is not null`),
+    uniqueIndex('notification_outbox_open_uq')
+      .on(t.userId, t.roomId)
+      .where(sql`${t.claimedUntil} is null`),
+    index('notification_outbox_open_idx')
+      .on(t.firstAt)
+      .where(sql`${t.claimedUntil} is null`),
+    index('notification_outbox_claimed_idx')
+      .on(t.claimedUntil)
+      .where(sql`${t.claimedUntil} is not null`),
   ],
 );
 
@@ -231,6 +275,9 @@ export const notificationDelivery = pgTable(
   },
   (t) => [
     index('notification_delivery_due_idx').on(t.nextAttemptAt),
-    check('notification_delivery_channel_check', sql`(${t.channel} = 'push') = (${t.subscriptionId} is not null) and ${t.channel} in ('push', 'webhook')`),
+    check(
+      'notification_delivery_channel_check',
+      sql`(${t.channel} = 'push') = (${t.subscriptionId} is not null) and ${t.channel} in ('push', 'webhook')`,
+    ),
   ],
 );

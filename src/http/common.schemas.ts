@@ -1,7 +1,10 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 
 /** Ids are opaque strings; a malformed one is simply not found (404), so params accept any string. */
-export const IdParam = Type.String({ minLength: 1, description: 'An opaque, time-ordered id (UUIDv7); one of another shape is simply not found' });
+export const IdParam = Type.String({
+  minLength: 1,
+  description: 'An opaque, time-ordered id (UUIDv7); one of another shape is simply not found',
+});
 /**
  * A user id follows the rules of a token's `sub` (auth/tokens.ts reads this pattern too): 1 to 128 code points, no
  * C0/C1 control characters and no unpaired surrogates, which could not be logged safely or stored exactly.
@@ -32,8 +35,7 @@ export const ProblemSchema = Type.Object(
 );
 
 /** The error responses every authenticated route can give, for the OpenAPI document. */
-export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries([401, 429, ...statuses].map((s) => [s, Type.Ref('Problem')]));
+export const errorResponses = (...statuses: number[]) => Object.fromEntries([401, 429, ...statuses].map((s) => [s, Type.Ref('Problem')]));
 
 /**
  * Plain text: no C0/C1 control characters other than \n, \r and \t, and no unpaired surrogates (JSON can carry them,

@@ -8,8 +8,15 @@ import { AppError, toProblem } from '../errors.js';
  * with the request), the signature of a local media URL (a working URL for an hour), and those of S3 presigned URLs.
  */
 const SECRET_PARAMS = new Set([
-  'token', 'access_token', 'id_token', 'refresh_token', 'sig', 'signature',
-  'x-amz-signature', 'x-amz-credential', 'x-amz-security-token',
+  'token',
+  'access_token',
+  'id_token',
+  'refresh_token',
+  'sig',
+  'signature',
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
 ]);
 
 function paramName(raw: string): string {
@@ -24,11 +31,14 @@ function paramName(raw: string): string {
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q < 0) return url;
-  const query = url.slice(q + 1).split('&').map((pair) => {
-    const eq = pair.indexOf('=');
-    const name = eq < 0 ? pair : pair.slice(0, eq);
-    return SECRET_PARAMS.has(paramName(name)) ? `${name}=[redacted]` : pair;
-  });
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      return SECRET_PARAMS.has(paramName(name)) ? `${name}=[redacted]` : pair;
+    });
   return `${url.slice(0, q)}?${query.join('&')}`;
 }
 
@@ -48,9 +58,13 @@ export function serializeRequest(req: FastifyRequest): Record<string, unknown> {
  * bad request; a path segment longer than any id is a resource that does not exist, as any id of the wrong shape.
  */
 export function onFrameworkError(err: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply): void {
-  const appErr = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-    ? new AppError('NOT_FOUND', 'No such resource: a path segment is longer than any id')
-    : new AppError('VALIDATION_FAILED', err.code === 'FST_ERR_BAD_URL' ? 'The URL path is not valid percent-encoded UTF-8' : 'The request could not be routed');
+  const appErr =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new AppError('NOT_FOUND', 'No such resource: a path segment is longer than any id')
+      : new AppError(
+          'VALIDATION_FAILED',
+          err.code === 'FST_ERR_BAD_URL' ? 'The URL path is not valid percent-encoded UTF-8' : 'The request could not be routed',
+        );
   request.log.info({ code: err.code }, 'request refused by the router');
   void reply.status(appErr.status).type('application/problem+json').send(toProblem(appErr));
 }
@@ -63,11 +77,12 @@ export function onClientError(log: { debug: (obj: object, msg: string) => void }
   return (err: Error & { code?: string }, socket: Socket): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     log.debug({ code: err.code }, 'malformed HTTP request refused');
-    const appErr = err.code === 'HPE_HEADER_OVERFLOW'
-      ? new AppError('PAYLOAD_TOO_LARGE', 'The request line and headers are larger than the server accepts')
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? new AppError('VALIDATION_FAILED', 'The request did not arrive in time')
-        : new AppError('VALIDATION_FAILED', 'The request is not valid HTTP');
+    const appErr =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? new AppError('PAYLOAD_TOO_LARGE', 'The request line and headers are larger than the server accepts')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new AppError('VALIDATION_FAILED', 'The request did not arrive in time')
+          : new AppError('VALIDATION_FAILED', 'The request is not valid HTTP');
     const problem = toProblem(appErr);
     const body = JSON.stringify(problem);
     if (socket.writable) {
@@ -92,5 +107,6 @@ export function onUnmetExpectation(_req: IncomingMessage, res: ServerResponse): 
  * is made here instead (Node's is turned off in server.ts), with a problem body.
  */
 export async function requireHost(request: FastifyRequest): Promise<void> {
-  if (request.raw.httpVersion !== '1.0' && !request.headers.host) throw new AppError('VALIDATION_FAILED', 'HTTP/1.1 requests need a Host header');
+  if (request.raw.httpVersion !== '1.0' && !request.headers.host)
+    throw new AppError('VALIDATION_FAILED', 'HTTP/1.1 requests need a Host header');
 }

@@ -60,8 +60,21 @@ export function toAppError(err: unknown): AppError {
 }
 
 const OUTAGE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
-  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', // PostgreSQL: shutting down, cannot connect
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006', // PostgreSQL: shutting down, cannot connect
 ]);
 
 /**
@@ -70,10 +83,18 @@ const OUTAGE_CODES = new Set([
  */
 export function isOutage(err: unknown): boolean {
   if (isClientAbort(err)) return false;
-  for (let e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
     if (e.name === 'MaxRetriesPerRequestError') return true;
-    if (typeof e.message === 'string' && /Connection terminated|connection timeout|Connection is closed|timeout exceeded when trying to connect/i.test(e.message)) return true;
+    if (
+      typeof e.message === 'string' &&
+      /Connection terminated|connection timeout|Connection is closed|timeout exceeded when trying to connect/i.test(e.message)
+    )
+      return true;
   }
   return false;
 }
@@ -84,7 +105,11 @@ export function isOutage(err: unknown): boolean {
  * cause this, so it is neither a bug nor an outage alarm.
  */
 export function isClientAbort(err: unknown): boolean {
-  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if ((e.code === 'ECONNRESET' && e.message === 'aborted') || e.code === 'FST_MP_PREMATURE_CLOSE') return true;
   }
   return false;
@@ -102,6 +127,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     void reply.status(appErr.status).type('application/problem+json').send(toProblem(appErr));
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).type('application/problem+json').send(toProblem(new AppError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
+    void reply
+      .status(404)
+      .type('application/problem+json')
+      .send(toProblem(new AppError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
   });
 }

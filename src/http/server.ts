@@ -27,7 +27,11 @@ export interface HttpServerOptions {
 }
 
 /** Fastify with the cross-cutting pieces: logging, validation, problem+json errors, security headers, CORS, OpenAPI. */
-export async function createHttpServer(config: Config, validators: ValidatorCompilers, options: HttpServerOptions = {}): Promise<HttpServer> {
+export async function createHttpServer(
+  config: Config,
+  validators: ValidatorCompilers,
+  options: HttpServerOptions = {},
+): Promise<HttpServer> {
   const app = Fastify({
     logger: {
       level: config.logLevel,

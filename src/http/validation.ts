@@ -33,7 +33,14 @@ function boundedDates(ajv: Ajv): void {
 
 function makeAjv(coerce: boolean, shared: AnySchema[]): Ajv {
   // verbose: errors carry their schema, whose `errorMessage` words a failed pattern (see http/errors.ts).
-  const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false, verbose: true });
+  const ajv = new Ajv({
+    coerceTypes: coerce ? 'array' : false,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+    verbose: true,
+  });
   addFormats(ajv);
   boundedDates(ajv);
   for (const s of shared) ajv.addSchema(s);
@@ -67,7 +74,8 @@ export function compileStrict<T>(schema: AnySchema): (value: unknown) => T {
   standalone ??= makeAjv(false, []);
   const validate = standalone.compile(schema);
   return (value) => {
-    if (!validate(value)) throw Object.assign(new Error('validation failed'), { validation: validate.errors ?? [], validationContext: 'body' });
+    if (!validate(value))
+      throw Object.assign(new Error('validation failed'), { validation: validate.errors ?? [], validationContext: 'body' });
     return value as T;
   };
 }

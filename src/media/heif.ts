@@ -14,8 +14,14 @@ export interface HeifInfo {
   height: number | null;
 }
 
-interface Extent { offset: number; length: number }
-interface Location { method: number; extents: Extent[] }
+interface Extent {
+  offset: number;
+  length: number;
+}
+interface Location {
+  method: number;
+  extents: Extent[];
+}
 
 function uint(b: Buffer, at: number, size: number): number {
   if (size === 0) return 0;

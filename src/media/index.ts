@@ -16,6 +16,10 @@ export type { MediaRow } from './media.repository.js';
 export function createMediaService(config: Config, db: Db, guard: RoomAccessGuard): MediaService {
   const { maxFileBytes, maxFiles, maxPixels, urlTtlS } = config.media;
   return new MediaService(new MediaRepository(db), guard, createStorage(config), {
-    maxFileBytes, maxFiles, maxPixels, urlTtlS, tmpDir: path.join(config.dataDir, 'tmp'),
+    maxFileBytes,
+    maxFiles,
+    maxPixels,
+    urlTtlS,
+    tmpDir: path.join(config.dataDir, 'tmp'),
   });
 }

@@ -31,7 +31,10 @@ export async function detectType(path: string, declared: string | undefined, lab
   if (!type) throw unsupported(`${label}: ${mime ? `files of type ${mime} are` : 'this kind of file is'} not accepted`);
   if (!declaredAgrees(declared, type)) {
     // A part sent without a Content-Type reaches us as text/plain, the multipart default; say how to avoid that.
-    const hint = bareMime(declared) === 'text/plain' ? ' (a file part without a Content-Type counts as text/plain: label it, or send application/octet-stream)' : '';
+    const hint =
+      bareMime(declared) === 'text/plain'
+        ? ' (a file part without a Content-Type counts as text/plain: label it, or send application/octet-stream)'
+        : '';
     throw unsupported(`${label}: declared as ${bareMime(declared)} but its content is ${type.mime}${hint}`);
   }
   return type;

@@ -39,47 +39,51 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
  */
 export const mediaFileRoutes: FastifyPluginAsyncTypebox<{ storage: MediaStorage }> = async (app, { storage }) => {
   if (!(storage instanceof LocalStorage)) return;
-  app.get('/media/*', {
-    schema: { tags: ['media'], summary: 'A stored file, by the signed URL a Message carries', security: [], querystring: Query },
-  }, async (req, reply) => {
-    const key = (req.params as { '*': string })['*'];
-    const { exp = '', sig = '', name = '' } = req.query;
-    if (!/^\d{1,12}$/.test(exp) || !storage.verify(key, exp, name, sig)) throw new AppError('FORBIDDEN', 'The media URL is not valid');
-    const remaining = Number(exp) - Math.floor(Date.now() / 1000);
-    if (remaining < 0) throw new AppError('FORBIDDEN', 'The media URL has expired');
-    const file = storage.file(key);
-    const type = typeOfKey(key);
-    if (!file || !type) throw notFound('Media');
-    let fh: FileHandle;
-    try {
-      fh = await open(file, 'r');
-    } catch {
-      throw notFound('Media');
-    }
-    const { size } = await fh.stat();
-    const range = parseRange(req.headers.range, size);
-    void reply.headers({
-      'content-type': servedContentType(type),
-      'content-disposition': contentDisposition(dispositionOf(type), name || `file.${type.ext}`),
-      'x-content-type-options': 'nosniff',
-      'accept-ranges': 'bytes',
-      'cache-control': `private, max-age=${remaining}`,
-      // Chat clients on other origins embed these files; the signature, not the origin, guards them.
-      'cross-origin-resource-policy': 'cross-origin',
-      'content-security-policy': FILE_CSP,
-    });
-    if (range === 'unsatisfiable') {
-      await fh.close();
-      return reply.status(416).header('content-range', `bytes */${size}`).send();
-    }
-    const { start, end } = range ?? { start: 0, end: size - 1 };
-    void reply.header('content-length', String(Math.max(0, end - start + 1)));
-    if (range) void reply.status(206).header('content-range', `bytes ${start}-${end}/${size}`);
-    // HEAD (Fastify's automatic route) would read the whole file to discard it; an empty stream keeps the headers.
-    if (size === 0 || req.method === 'HEAD') {
-      await fh.close();
-      return reply.send(Readable.from([]));
-    }
-    return reply.send(fh.createReadStream({ start, end }));
-  });
+  app.get(
+    '/media/*',
+    {
+      schema: { tags: ['media'], summary: 'A stored file, by the signed URL a Message carries', security: [], querystring: Query },
+    },
+    async (req, reply) => {
+      const key = (req.params as { '*': string })['*'];
+      const { exp = '', sig = '', name = '' } = req.query;
+      if (!/^\d{1,12}$/.test(exp) || !storage.verify(key, exp, name, sig)) throw new AppError('FORBIDDEN', 'The media URL is not valid');
+      const remaining = Number(exp) - Math.floor(Date.now() / 1000);
+      if (remaining < 0) throw new AppError('FORBIDDEN', 'The media URL has expired');
+      const file = storage.file(key);
+      const type = typeOfKey(key);
+      if (!file || !type) throw notFound('Media');
+      let fh: FileHandle;
+      try {
+        fh = await open(file, 'r');
+      } catch {
+        throw notFound('Media');
+      }
+      const { size } = await fh.stat();
+      const range = parseRange(req.headers.range, size);
+      void reply.headers({
+        'content-type': servedContentType(type),
+        'content-disposition': contentDisposition(dispositionOf(type), name || `file.${type.ext}`),
+        'x-content-type-options': 'nosniff',
+        'accept-ranges': 'bytes',
+        'cache-control': `private, max-age=${remaining}`,
+        // Chat clients on other origins embed these files; the signature, not the origin, guards them.
+        'cross-origin-resource-policy': 'cross-origin',
+        'content-security-policy': FILE_CSP,
+      });
+      if (range === 'unsatisfiable') {
+        await fh.close();
+        return reply.status(416).header('content-range', `bytes */${size}`).send();
+      }
+      const { start, end } = range ?? { start: 0, end: size - 1 };
+      void reply.header('content-length', String(Math.max(0, end - start + 1)));
+      if (range) void reply.status(206).header('content-range', `bytes ${start}-${end}/${size}`);
+      // HEAD (Fastify's automatic route) would read the whole file to discard it; an empty stream keeps the headers.
+      if (size === 0 || req.method === 'HEAD') {
+        await fh.close();
+        return reply.send(Readable.from([]));
+      }
+      return reply.send(fh.createReadStream({ start, end }));
+    },
+  );
 };

@@ -1,8 +1,7 @@
 import multipart, { type Multipart } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
-import { invalid } from '../rooms/rooms.access.js';
+import { AppError, invalid } from '../errors.js';
 import type { IncomingFile, MediaService, PendingMedia } from './media.service.js';
 
 export const MEDIA_FIELD = 'media';
@@ -60,7 +59,8 @@ function translate(err: unknown, config: { maxFiles: number }): unknown {
  * closing boundary, or a Content-Type boundary it cannot use. Matched exactly, so no other error passes as the client's.
  */
 function brokenBody(message: string): string | undefined {
-  if (/^(Part terminated early due to unexpected end|Unexpected end) of multipart data$/.test(message)) return 'the body ends before its closing boundary';
+  if (/^(Part terminated early due to unexpected end|Unexpected end) of multipart data$/.test(message))
+    return 'the body ends before its closing boundary';
   if (message === 'Multipart: Boundary not found' || message === 'Boundary required') return 'the Content-Type names no boundary';
   if (message.startsWith('The needle cannot')) return 'the boundary must be 1 to 70 characters';
   return undefined;
@@ -69,7 +69,11 @@ function brokenBody(message: string): string | undefined {
 type FieldValues = Map<string, unknown[]>;
 
 /** The files under `media`, in order; other fields are collected into `fields` as they pass. */
-async function* mediaFiles(parts: AsyncIterable<Multipart>, fields: FieldValues, limits: { maxFiles: number }): AsyncGenerator<IncomingFile> {
+async function* mediaFiles(
+  parts: AsyncIterable<Multipart>,
+  fields: FieldValues,
+  limits: { maxFiles: number },
+): AsyncGenerator<IncomingFile> {
   try {
     for await (const part of parts) {
       if (part.type === 'file') {
@@ -79,7 +83,8 @@ async function* mediaFiles(parts: AsyncIterable<Multipart>, fields: FieldValues,
         }
         yield { filename: part.filename, mimetype: part.mimetype, file: part.file };
       } else {
-        if (part.valueTruncated || part.fieldnameTruncated) throw new AppError('PAYLOAD_TOO_LARGE', `the field "${part.fieldname}" is too large`);
+        if (part.valueTruncated || part.fieldnameTruncated)
+          throw new AppError('PAYLOAD_TOO_LARGE', `the field "${part.fieldname}" is too large`);
         const list = fields.get(part.fieldname) ?? [];
         list.push(part.value);
         fields.set(part.fieldname, list);
@@ -101,7 +106,13 @@ function discardRest(req: FastifyRequest): void {
   req.raw.resume();
 }
 
-async function uploadAll(req: FastifyRequest, media: MediaService, roomId: string, values: FieldValues, maxFiles: number): Promise<PendingMedia[]> {
+async function uploadAll(
+  req: FastifyRequest,
+  media: MediaService,
+  roomId: string,
+  values: FieldValues,
+  maxFiles: number,
+): Promise<PendingMedia[]> {
   requireMultipart(req);
   try {
     return await media.upload(req.auth, roomId, mediaFiles(req.parts(), values, { maxFiles }));

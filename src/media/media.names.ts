@@ -27,7 +27,12 @@ export function sanitiseFileName(raw: string | undefined, type?: MediaType): str
   const dot = name.lastIndexOf('.');
   const ext = dot > 0 ? [...name.slice(dot)] : [];
   const keep = ext.length > 1 && ext.length <= MAX_EXT_CODE_POINTS + 1 ? ext : [];
-  return points.slice(0, MAX_CODE_POINTS - keep.length).join('').replace(/[\s.]+$/, '') + keep.join('');
+  return (
+    points
+      .slice(0, MAX_CODE_POINTS - keep.length)
+      .join('')
+      .replace(/[\s.]+$/, '') + keep.join('')
+  );
 }
 
 /**

@@ -138,7 +138,13 @@ async function processMovie(p: Processed, label: string): Promise<Processed> {
     const audioOnly = !info.hasVideo && info.hasAudio;
     const type = p.type.mime === 'video/mp4' && audioOnly ? mediaType('audio/mp4')! : p.type;
     const visual = type.kind === 'video';
-    return { ...p, type, durationMs: duration(info.durationMs), width: visual ? dimension(info.width) : null, height: visual ? dimension(info.height) : null };
+    return {
+      ...p,
+      type,
+      durationMs: duration(info.durationMs),
+      width: visual ? dimension(info.width) : null,
+      height: visual ? dimension(info.height) : null,
+    };
   } catch {
     // A container we cannot walk is still the type its signature says; it just has no duration.
     return p;
@@ -155,7 +161,10 @@ async function processAudio(p: Processed, label: string): Promise<Processed> {
   if (p.type.mime === 'video/webm' || p.type.mime === 'audio/webm') await stripWebmLocation(p.path);
   else if (p.type.mime === 'audio/mpeg' || p.type.mime === 'audio/aac') await stripId3Location(p.path);
   else if (p.type.mime === 'audio/ogg') await stripOggLocation(p.path);
-  const format = await parseFile(p.path, { duration: true, skipCovers: true }).then((m) => m.format, () => undefined);
+  const format = await parseFile(p.path, { duration: true, skipCovers: true }).then(
+    (m) => m.format,
+    () => undefined,
+  );
   // MP3's signature is two bytes (a frame sync), which other files start with too (a UTF-16 text's byte order mark):
   // an MP3 must also have frames to count.
   if (p.type.mime === 'audio/mpeg' && !(format?.duration && format.duration > 0)) {

@@ -4,7 +4,11 @@ import { chatMedia } from '../db/schema.js';
 
 export type MediaRow = typeof chatMedia.$inferSelect;
 export type NewMediaRow = typeof chatMedia.$inferInsert;
-export interface StoredKeys { id: string; storageKey: string; thumbnailKey: string | null }
+export interface StoredKeys {
+  id: string;
+  storageKey: string;
+  thumbnailKey: string | null;
+}
 
 const keys = { id: chatMedia.id, storageKey: chatMedia.storageKey, thumbnailKey: chatMedia.thumbnailKey };
 
@@ -27,11 +31,16 @@ export class MediaRepository {
    */
   async claim(ids: string[], roomId: string, uploaderId: string, messageId: string): Promise<MediaRow[]> {
     if (ids.length === 0) return [];
-    const order = sql`array_position(array[${sql.join(ids.map((id) => sql`${id}`), sql`, `)}]::uuid[], ${chatMedia.id}) - 1`;
+    const order = sql`array_position(array[${sql.join(
+      ids.map((id) => sql`${id}`),
+      sql`, `,
+    )}]::uuid[], ${chatMedia.id}) - 1`;
     const rows = await this.db
       .update(chatMedia)
       .set({ messageId, position: order })
-      .where(and(inArray(chatMedia.id, ids), eq(chatMedia.roomId, roomId), eq(chatMedia.uploaderId, uploaderId), isNull(chatMedia.messageId)))
+      .where(
+        and(inArray(chatMedia.id, ids), eq(chatMedia.roomId, roomId), eq(chatMedia.uploaderId, uploaderId), isNull(chatMedia.messageId)),
+      )
       .returning();
     return rows.sort((a, b) => a.position - b.position);
   }
@@ -42,13 +51,19 @@ export class MediaRepository {
     const rows = await this.db
       .select()
       .from(chatMedia)
-      .where(and(inArray(chatMedia.id, ids), eq(chatMedia.roomId, roomId), eq(chatMedia.uploaderId, uploaderId), isNull(chatMedia.messageId)));
+      .where(
+        and(inArray(chatMedia.id, ids), eq(chatMedia.roomId, roomId), eq(chatMedia.uploaderId, uploaderId), isNull(chatMedia.messageId)),
+      );
     return rows.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
   }
 
   async byMessageIds(messageIds: string[]): Promise<MediaRow[]> {
     if (messageIds.length === 0) return [];
-    return this.db.select().from(chatMedia).where(inArray(chatMedia.messageId, messageIds)).orderBy(asc(chatMedia.messageId), asc(chatMedia.position));
+    return this.db
+      .select()
+      .from(chatMedia)
+      .where(inArray(chatMedia.messageId, messageIds))
+      .orderBy(asc(chatMedia.messageId), asc(chatMedia.position));
   }
 
   /** Removes pending uploads created before `before`, oldest first, at most `limit`; returns what to delete from storage. */

@@ -11,4 +11,3 @@ export const PendingMediaSchema = Type.Object({
 });
 
 export const UploadResponse = Type.Object({ data: Type.Array(PendingMediaSchema) });
-

@@ -8,10 +8,10 @@ import { pipeline } from 'node:stream/promises';
 import type { Static } from '@sinclair/typebox';
 import type { AuthContext } from '../auth/tokens.js';
 import type { Executor } from '../db/client.js';
-import { AppError } from '../errors.js';
+import { AppError, invalid } from '../errors.js';
 import { isId, newId } from '../ids.js';
 import type { MediaSchema } from '../messages/messages.schemas.js';
-import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
+import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { detectType } from './media.detect.js';
 import { sanitiseFileName } from './media.names.js';
 import { processFile } from './media.process.js';
@@ -20,9 +20,19 @@ import { dispositionOf, servedContentType, THUMBNAIL_TYPE, typeOfKey, type Media
 import type { MediaStorage } from './storage/storage.js';
 
 export type MediaView = Static<typeof MediaSchema>;
-export interface PendingMedia { id: string; kind: MediaKind; mimeType: string; size: number; fileName: string }
+export interface PendingMedia {
+  id: string;
+  kind: MediaKind;
+  mimeType: string;
+  size: number;
+  fileName: string;
+}
 /** One uploaded file as a transport hands it over: busboy's file stream, the client's name and declared type. */
-export interface IncomingFile { filename: string; mimetype: string; file: Readable }
+export interface IncomingFile {
+  filename: string;
+  mimetype: string;
+  file: Readable;
+}
 
 export interface MediaOptions {
   maxFileBytes: number;
@@ -81,7 +91,8 @@ export class MediaService {
         }
         const tmp = tempPath();
         const size = await receive(incoming.file, tmp, this.opts.maxFileBytes, label);
-        if (size === 0) throw new AppError('VALIDATION_FAILED', `${label} is empty`, { errors: [{ path: '/media', message: `${label} is empty` }] });
+        if (size === 0)
+          throw new AppError('VALIDATION_FAILED', `${label} is empty`, { errors: [{ path: '/media', message: `${label} is empty` }] });
         const detected = await detectType(tmp, incoming.mimetype, label);
         const p = await processFile(detected, tmp, label, { maxPixels: this.opts.maxPixels, tempPath });
         const id = newId();
@@ -89,17 +100,37 @@ export class MediaService {
         const key = `${room.id}/${id}.${p.type.ext}`;
         // Recorded before the call: a put that fails halfway may still have left an object behind.
         stored.push(key);
-        await this.storage.put(key, p.path, { contentType: servedContentType(p.type), disposition: dispositionOf(p.type), fileName, size: p.size });
+        await this.storage.put(key, p.path, {
+          contentType: servedContentType(p.type),
+          disposition: dispositionOf(p.type),
+          fileName,
+          size: p.size,
+        });
         let thumbnailKey: string | null = null;
         if (p.thumbnailPath) {
           thumbnailKey = `${room.id}/${id}-thumb.webp`;
           stored.push(thumbnailKey);
           const thumbSize = (await stat(p.thumbnailPath)).size;
-          await this.storage.put(thumbnailKey, p.thumbnailPath, { contentType: THUMBNAIL_TYPE.mime, disposition: 'inline', fileName: 'thumbnail.webp', size: thumbSize });
+          await this.storage.put(thumbnailKey, p.thumbnailPath, {
+            contentType: THUMBNAIL_TYPE.mime,
+            disposition: 'inline',
+            fileName: 'thumbnail.webp',
+            size: thumbSize,
+          });
         }
         rows.push({
-          id, roomId: room.id, uploaderId: auth.userId, kind: p.type.kind, mimeType: p.type.mime, size: p.size, fileName,
-          storageKey: key, thumbnailKey, width: p.width, height: p.height, durationMs: p.durationMs,
+          id,
+          roomId: room.id,
+          uploaderId: auth.userId,
+          kind: p.type.kind,
+          mimeType: p.type.mime,
+          size: p.size,
+          fileName,
+          storageKey: key,
+          thumbnailKey,
+          width: p.width,
+          height: p.height,
+          durationMs: p.durationMs,
         });
       }
       await this.repo.insertMany(rows);
@@ -172,11 +203,21 @@ export class MediaService {
         const disposition = type ? dispositionOf(type) : 'attachment';
         const [url, thumbnailUrl] = await Promise.all([
           this.storage.signedUrl(r.storageKey, { issuedAt, expiresAt, disposition, fileName: r.fileName }),
-          r.thumbnailKey ? this.storage.signedUrl(r.thumbnailKey, { issuedAt, expiresAt, disposition: 'inline', fileName: 'thumbnail.webp' }) : null,
+          r.thumbnailKey
+            ? this.storage.signedUrl(r.thumbnailKey, { issuedAt, expiresAt, disposition: 'inline', fileName: 'thumbnail.webp' })
+            : null,
         ]);
         return {
-          id: r.id, kind: r.kind as MediaKind, mimeType: r.mimeType, size: r.size, fileName: r.fileName,
-          url, thumbnailUrl, width: r.width, height: r.height, durationMs: r.durationMs,
+          id: r.id,
+          kind: r.kind as MediaKind,
+          mimeType: r.mimeType,
+          size: r.size,
+          fileName: r.fileName,
+          url,
+          thumbnailUrl,
+          width: r.width,
+          height: r.height,
+          durationMs: r.durationMs,
         };
       }),
     );
@@ -213,11 +254,14 @@ export class MediaService {
   start(log: Logger): void {
     this.log = log;
     if (this.timer) return;
-    this.timer = setInterval(() => {
-      this.sweeping ??= this.cleanupPending()
-        .catch((err: unknown) => log.error({ err }, 'sweeping unused uploads failed'))
-        .finally(() => (this.sweeping = undefined));
-    }, this.opts.sweepIntervalMs ?? 5 * 60 * 1000);
+    this.timer = setInterval(
+      () => {
+        this.sweeping ??= this.cleanupPending()
+          .catch((err: unknown) => log.error({ err }, 'sweeping unused uploads failed'))
+          .finally(() => (this.sweeping = undefined));
+      },
+      this.opts.sweepIntervalMs ?? 5 * 60 * 1000,
+    );
     this.timer.unref();
   }
 
@@ -242,7 +286,9 @@ export class MediaService {
   /** Best effort: the request is already failing (or the rows are gone); a failed delete is logged, not thrown. */
   private async removeObjects(keys: string[]): Promise<void> {
     await Promise.all(
-      keys.map((key) => this.storage.delete(key).catch((err: unknown) => this.log?.warn({ err, key }, 'could not delete a stored media object'))),
+      keys.map((key) =>
+        this.storage.delete(key).catch((err: unknown) => this.log?.warn({ err, key }, 'could not delete a stored media object')),
+      ),
     );
   }
 }

@@ -64,7 +64,10 @@ class Walker {
   complete = true;
   private seen = 0;
 
-  constructor(private readonly fh: FileHandle, private readonly fileSize: number) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly fileSize: number,
+  ) {}
 
   async file(): Promise<void> {
     for (const box of await this.boxes(0, this.fileSize)) {

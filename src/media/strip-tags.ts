@@ -42,7 +42,13 @@ const TAG_NAME = 0x45a3;
 const TAG_STRING = 0x4487;
 const TAG_BINARY = 0x4485;
 
-interface Element { id: number; start: number; body: number; end: number; unknownSize: boolean }
+interface Element {
+  id: number;
+  start: number;
+  body: number;
+  end: number;
+  unknownSize: boolean;
+}
 
 const vintLength = (first: number): number => (first === 0 ? 0 : 8 - Math.floor(Math.log2(first)));
 
@@ -92,10 +98,16 @@ class Ebml {
   private async simpleTag(simple: Element, depth: number): Promise<void> {
     const fields = await this.children(simple.body, simple.end);
     const name = fields.find((f) => f.id === TAG_NAME);
-    const nameText = name && name.end - name.body <= 1024 ? (await readSome(this.fh, name.body, name.end - name.body)).toString('utf8') : '';
+    const nameText =
+      name && name.end - name.body <= 1024 ? (await readSome(this.fh, name.body, name.end - name.body)).toString('utf8') : '';
     if (LOCATION_NAME.test(nameText)) {
       for (const value of fields.filter((f) => f.id === TAG_STRING || f.id === TAG_BINARY)) {
-        await this.fh.write(Buffer.alloc(value.end - value.body, value.id === TAG_STRING ? 0x20 : 0), 0, value.end - value.body, value.body);
+        await this.fh.write(
+          Buffer.alloc(value.end - value.body, value.id === TAG_STRING ? 0x20 : 0),
+          0,
+          value.end - value.body,
+          value.body,
+        );
         this.blanked++;
       }
     }
@@ -124,7 +136,7 @@ class Ebml {
   /** The elements between `from` and `to`; an element of unknown size (a live cluster) ends the list. */
   private async children(from: number, to: number): Promise<Element[]> {
     const out: Element[] = [];
-    for (let pos = from; pos < to && ++this.seen <= MAX_ELEMENTS; ) {
+    for (let pos = from; pos < to && ++this.seen <= MAX_ELEMENTS;) {
       const el = await this.element(pos, to);
       if (!el) break;
       out.push(el);
@@ -204,7 +216,12 @@ const MAX_COMMENT_BYTES = 4 * 1024 * 1024;
 const MAX_PAGES = 4096;
 
 /** Where a run of the comment packet sits: `length` bytes at `file`, from `offset` in the packet, on the page at `page`. */
-interface Piece { file: number; offset: number; length: number; page: number }
+interface Piece {
+  file: number;
+  offset: number;
+  length: number;
+  page: number;
+}
 
 const OGG_CRC = (() => {
   const table = new Uint32Array(256);

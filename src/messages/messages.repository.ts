@@ -64,8 +64,11 @@ export interface NewMessage {
 }
 
 /** See insertMany. Its one parameter is the batch as JSON: one statement text whatever the batch size. */
-const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date | string; room_type: string }>('chat_insert_messages', ['jsonb'], (input) =>
-  sql`with input as (
+const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date | string; room_type: string }>(
+  'chat_insert_messages',
+  ['jsonb'],
+  (input) =>
+    sql`with input as (
         select * from jsonb_to_recordset(${input}) as i(ord int, id uuid, "roomId" uuid, "senderId" text, type text,
           content text, mentions text[], "replyToSeq" bigint, "clientMessageId" text, "hasMedia" boolean, "searchDoc" text)),
       -- Only participants' messages are written: a sender removed since their room check (or never checked) gets no row.
@@ -134,7 +137,10 @@ export class MessagesRepository {
 
   /** Just enough of a message to check access and position: its room and seq. */
   async locate(id: string): Promise<{ roomId: string; seq: number } | undefined> {
-    const [row] = await this.db.select({ roomId: chatMessage.roomId, seq: chatMessage.seq }).from(chatMessage).where(eq(chatMessage.id, id));
+    const [row] = await this.db
+      .select({ roomId: chatMessage.roomId, seq: chatMessage.seq })
+      .from(chatMessage)
+      .where(eq(chatMessage.id, id));
     return row;
   }
 

@@ -63,7 +63,9 @@ export const SendMessageBody = Type.Object({
   replyToId: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
   // Repeats are harmless (the service keeps each user once); refusing them would only fail sloppy clients.
   mentions: Type.Optional(Type.Array(UserIdString, { maxItems: 100 })),
-  clientMessageId: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 128, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE }))),
+  clientMessageId: Type.Optional(
+    Nullable(Type.String({ minLength: 1, maxLength: 128, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE })),
+  ),
 });
 export type SendMessageInput = Static<typeof SendMessageBody> & { mediaIds?: string[] };
 

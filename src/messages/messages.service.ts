@@ -1,9 +1,9 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db } from '../db/client.js';
-import { AppError, notFound } from '../errors.js';
+import { AppError, notFound, invalid } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { isId, newId } from '../ids.js';
-import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
+import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import { documentVector } from '../search/tokenize.js';
 import type { MediaRow } from '../media/media.repository.js';
@@ -77,7 +77,13 @@ export class MessagesService {
     if (input.replyToId != null) {
       const target = isId(input.replyToId) ? await this.messages.findById(input.replyToId) : undefined;
       if (!target || target.roomId !== roomId) throw invalid('replyToId must name a message of the same room', '/replyToId');
-      replyTo = { id: target.id, seq: target.seq, senderId: target.senderId, type: target.type, content: [...target.content].slice(0, REPLY_PREVIEW_CODE_POINTS).join('') };
+      replyTo = {
+        id: target.id,
+        seq: target.seq,
+        senderId: target.senderId,
+        type: target.type,
+        content: [...target.content].slice(0, REPLY_PREVIEW_CODE_POINTS).join(''),
+      };
     }
     const type = this.media.messageType(pending);
     const row: NewMessage = {

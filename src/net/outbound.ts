@@ -71,7 +71,9 @@ export async function checkDestination(raw: string, policy: DestinationPolicy): 
   for (const { address } of addresses) {
     const { kind, range } = classifyAddress(address);
     if (kind === 'public' || (kind === 'private' && policy.allowPrivate)) continue;
-    const what = policy.allowPrivate ? 'must not point at a reserved address' : 'must point at a public address, not a loopback, private or link-local one';
+    const what = policy.allowPrivate
+      ? 'must not point at a reserved address'
+      : 'must point at a public address, not a loopback, private or link-local one';
     throw new DestinationRefused('not-public', what, range);
   }
   return { url, address: addresses[0]!.address, origin: url.origin };

@@ -69,7 +69,14 @@ const loadWebPush = (): Promise<typeof webpush> => (webPush ??= import('web-push
  * the address checked just before (the endpoint's host may resolve elsewhere than when it was registered), with the
  * timeout and shutdown applied, and over http when the operator allows private endpoints.
  */
-export async function sendPush(target: PushTarget, payload: string, vapid: VapidConfig, opts: PushOptions, a: Attempt, policy: DestinationPolicy): Promise<Outcome> {
+export async function sendPush(
+  target: PushTarget,
+  payload: string,
+  vapid: VapidConfig,
+  opts: PushOptions,
+  a: Attempt,
+  policy: DestinationPolicy,
+): Promise<Outcome> {
   let dest: Destination;
   try {
     dest = await checkDestination(target.endpoint, policy);
@@ -80,17 +87,25 @@ export async function sendPush(target: PushTarget, payload: string, vapid: Vapid
     return { kind: 'refused', reason: err.range ? `${err.message} (${err.range})` : err.message, origin: originOf(target.endpoint) };
   }
   const webpush = await loadWebPush();
-  const details = webpush.generateRequestDetails({ endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } }, payload, {
-    vapidDetails: { subject: vapid.subject, publicKey: vapid.publicKey, privateKey: vapid.privateKey },
-    contentEncoding: 'aes128gcm',
-    TTL: opts.ttlS,
-    urgency: opts.urgency,
-    topic: opts.topic,
-  });
+  const details = webpush.generateRequestDetails(
+    { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } },
+    payload,
+    {
+      vapidDetails: { subject: vapid.subject, publicKey: vapid.publicKey, privateKey: vapid.privateKey },
+      contentEncoding: 'aes128gcm',
+      TTL: opts.ttlS,
+      urgency: opts.urgency,
+      topic: opts.topic,
+    },
+  );
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(details.headers)) if (k.toLowerCase() !== 'content-length') headers[k] = String(v);
   return send(a, 'push', async () => {
-    const res = await postTo(dest, { headers, body: details.body ?? '', signal: AbortSignal.any([a.stop, AbortSignal.timeout(a.timeoutMs)]) });
+    const res = await postTo(dest, {
+      headers,
+      body: details.body ?? '',
+      signal: AbortSignal.any([a.stop, AbortSignal.timeout(a.timeoutMs)]),
+    });
     return { status: res.status, retryAfter: res.header('retry-after') };
   });
 }
@@ -120,7 +135,9 @@ async function send(a: Attempt, channel: 'webhook' | 'push', request: () => Prom
     // fetch wraps the cause (TypeError "fetch failed"); node:http gives it directly, an abort carries the timeout.
     const e = err as { name?: string; code?: string; cause?: { name?: string; code?: string; message?: string }; message?: string };
     const timedOut = e.name === 'TimeoutError' || e.cause?.name === 'TimeoutError';
-    const reason = timedOut ? `no answer within ${a.timeoutMs} ms` : (e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? 'request failed');
+    const reason = timedOut
+      ? `no answer within ${a.timeoutMs} ms`
+      : (e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? 'request failed');
     return { kind: 'retry', reason };
   }
   const status = res.status;

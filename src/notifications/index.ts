@@ -20,7 +20,13 @@ export interface Notifications {
  * Offline notifications: queue on message.created, send from the outbox (webhook and Web Push). `resolve` answers
  * for push endpoint hosts (tests answer without a network).
  */
-export function createNotifications(config: Config, db: Db, bus: EventBus, presence: PresenceStore, resolve: Resolver = systemResolver): Notifications {
+export function createNotifications(
+  config: Config,
+  db: Db,
+  bus: EventBus,
+  presence: PresenceStore,
+  resolve: Resolver = systemResolver,
+): Notifications {
   const repo = new NotificationsRepository(db);
   let worker: OutboxWorker | undefined;
   let queue: NotificationQueue | undefined;
@@ -31,7 +37,11 @@ export function createNotifications(config: Config, db: Db, bus: EventBus, prese
       worker = new OutboxWorker(repo, presence, config.notify, log, resolve);
       queue = new NotificationQueue(repo, presence, config.notify, log, (ms) => worker?.wake(ms));
       const vapid = config.notify.vapid;
-      if (vapid?.generated) log.info({ file: `${config.dataDir}/vapid-keys.json` }, 'development VAPID keys in use (set VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY/VAPID_SUBJECT in production)');
+      if (vapid?.generated)
+        log.info(
+          { file: `${config.dataDir}/vapid-keys.json` },
+          'development VAPID keys in use (set VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY/VAPID_SUBJECT in production)',
+        );
       if (!vapid) log.info({}, 'Web Push is off: no VAPID keys configured');
       if (!queue.enabled) return;
       unsubscribe = bus.on('message.created', (e) => queue?.onMessage(e));

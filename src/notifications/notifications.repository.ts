@@ -1,7 +1,15 @@
 import { and, asc, desc, eq, inArray, isNull, notInArray, or, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../db/client.js';
 import { queryRows } from '../db/client.js';
-import { chatMessage, chatParticipant, chatRoom, chatUser, notificationDelivery, notificationOutbox, pushSubscription } from '../db/schema.js';
+import {
+  chatMessage,
+  chatParticipant,
+  chatRoom,
+  chatUser,
+  notificationDelivery,
+  notificationOutbox,
+  pushSubscription,
+} from '../db/schema.js';
 import { hotStatement } from '../db/prepared.js';
 import { newId } from '../ids.js';
 
@@ -30,8 +38,11 @@ export interface Recipient {
 }
 
 /** Run for every message sent while notifications are on, so prepared (see db/prepared.ts). */
-const RECIPIENTS = hotStatement<Recipient>('chat_notification_recipients', ['uuid', 'text', 'boolean', 'jsonb', 'boolean'], (roomId, senderId, direct, mentions, withSubscription) =>
-  sql`select p.user_id as "userId", p.hide_previews as "hidePreviews" from chat_participant p
+const RECIPIENTS = hotStatement<Recipient>(
+  'chat_notification_recipients',
+  ['uuid', 'text', 'boolean', 'jsonb', 'boolean'],
+  (roomId, senderId, direct, mentions, withSubscription) =>
+    sql`select p.user_id as "userId", p.hide_previews as "hidePreviews" from chat_participant p
       where p.room_id = ${roomId} and p.user_id <> ${senderId}
         and (${direct} or not (p.muted and (p.muted_until is null or p.muted_until > now()))
              or p.user_id in (select jsonb_array_elements_text(${mentions})))
@@ -47,7 +58,11 @@ export class NotificationsRepository {
    * Registers an endpoint for the user. The same user again: keys refreshed (created: false). Another user's: the row
    * is replaced (a new id, so deliveries queued for the previous owner go with it).
    */
-  async saveSubscription(userId: string, s: { endpoint: string; p256dh: string; auth: string; expiresAt: Date | null }, max: number): Promise<{ row: SubscriptionRow; created: boolean }> {
+  async saveSubscription(
+    userId: string,
+    s: { endpoint: string; p256dh: string; auth: string; expiresAt: Date | null },
+    max: number,
+  ): Promise<{ row: SubscriptionRow; created: boolean }> {
     return this.db.transaction(async (tx) => {
       const [existing] = await tx.select().from(pushSubscription).where(eq(pushSubscription.endpoint, s.endpoint)).for('update');
       if (existing?.userId === userId) {
@@ -59,21 +74,36 @@ export class NotificationsRepository {
         return { row: row!, created: false };
       }
       if (existing) await tx.delete(pushSubscription).where(eq(pushSubscription.id, existing.id));
-      const [row] = await tx.insert(pushSubscription).values({ id: newId(), userId, ...s }).returning();
+      const [row] = await tx
+        .insert(pushSubscription)
+        .values({ id: newId(), userId, ...s })
+        .returning();
       // Browsers re-subscribe over time and never tell us about the old endpoints; keep each user's latest few.
-      const keep = tx.select({ id: pushSubscription.id }).from(pushSubscription).where(eq(pushSubscription.userId, userId)).orderBy(desc(pushSubscription.updatedAt), desc(pushSubscription.id)).limit(max);
+      const keep = tx
+        .select({ id: pushSubscription.id })
+        .from(pushSubscription)
+        .where(eq(pushSubscription.userId, userId))
+        .orderBy(desc(pushSubscription.updatedAt), desc(pushSubscription.id))
+        .limit(max);
       await tx.delete(pushSubscription).where(and(eq(pushSubscription.userId, userId), notInArray(pushSubscription.id, keep)));
       return { row: row!, created: true };
     });
   }
 
   listSubscriptions(userId: string): Promise<SubscriptionRow[]> {
-    return this.db.select().from(pushSubscription).where(eq(pushSubscription.userId, userId)).orderBy(asc(pushSubscription.createdAt), asc(pushSubscription.id));
+    return this.db
+      .select()
+      .from(pushSubscription)
+      .where(eq(pushSubscription.userId, userId))
+      .orderBy(asc(pushSubscription.createdAt), asc(pushSubscription.id));
   }
 
   async deleteSubscription(userId: string, by: { id: string } | { endpoint: string }): Promise<boolean> {
     const match = 'id' in by ? eq(pushSubscription.id, by.id) : eq(pushSubscription.endpoint, by.endpoint);
-    const rows = await this.db.delete(pushSubscription).where(and(match, eq(pushSubscription.userId, userId))).returning({ id: pushSubscription.id });
+    const rows = await this.db
+      .delete(pushSubscription)
+      .where(and(match, eq(pushSubscription.userId, userId)))
+      .returning({ id: pushSubscription.id });
     return rows.length > 0;
   }
 
@@ -141,28 +171,49 @@ export class NotificationsRepository {
     const due = this.db
       .select({ id: t.id })
       .from(t)
-      .where(or(and(isNull(t.claimedUntil), sql`${t.firstAt} <= now() - ${coalesceMs}::int * interval '1 millisecond'`), sql`${t.claimedUntil} < now()`))
+      .where(
+        or(
+          and(isNull(t.claimedUntil), sql`${t.firstAt} <= now() - ${coalesceMs}::int * interval '1 millisecond'`),
+          sql`${t.claimedUntil} < now()`,
+        ),
+      )
       .orderBy(asc(t.firstAt))
       .limit(limit)
       .for('update', { skipLocked: true });
-    return this.db.update(t).set({ claimedUntil: sql`now() + ${leaseMs}::int * interval '1 millisecond'` }).where(inArray(t.id, due)).returning();
+    return this.db
+      .update(t)
+      .set({ claimedUntil: sql`now() + ${leaseMs}::int * interval '1 millisecond'` })
+      .where(inArray(t.id, due))
+      .returning();
   }
 
   /** What the notification says at the moment it leaves; undefined if the recipient is no longer in the room. */
-  async recipientState(batch: BatchRow): Promise<{ lastReadSeq: number; roomLastSeq: number; senderName: string | null; messageIds: string[] } | undefined> {
+  async recipientState(
+    batch: BatchRow,
+  ): Promise<{ lastReadSeq: number; roomLastSeq: number; senderName: string | null; messageIds: string[] } | undefined> {
     const [state] = await this.db
-      .select({ lastReadSeq: chatParticipant.lastReadSeq, roomLastSeq: chatRoom.lastSeq, senderName: sql<string | null>`(select ${chatUser.name} from ${chatUser} where ${chatUser.id} = ${batch.senderId})` })
+      .select({
+        lastReadSeq: chatParticipant.lastReadSeq,
+        roomLastSeq: chatRoom.lastSeq,
+        senderName: sql<string | null>`(select ${chatUser.name} from ${chatUser} where ${chatUser.id} = ${batch.senderId})`,
+      })
       .from(chatParticipant)
       .innerJoin(chatRoom, eq(chatRoom.id, chatParticipant.roomId))
       .where(and(eq(chatParticipant.roomId, batch.roomId), eq(chatParticipant.userId, batch.userId)));
     if (!state) return undefined;
-    const ordered = await this.db.select({ id: chatMessage.id }).from(chatMessage).where(inArray(chatMessage.id, batch.messageIds)).orderBy(asc(chatMessage.seq));
+    const ordered = await this.db
+      .select({ id: chatMessage.id })
+      .from(chatMessage)
+      .where(inArray(chatMessage.id, batch.messageIds))
+      .orderBy(asc(chatMessage.seq));
     return { ...state, messageIds: ordered.map((m) => m.id) };
   }
 
   /** A notification that will not be sent (recipient back online, already read, left the room). */
   async dropBatch(batch: BatchRow): Promise<void> {
-    await this.db.delete(notificationOutbox).where(and(eq(notificationOutbox.id, batch.id), eq(notificationOutbox.claimedUntil, batch.claimedUntil!)));
+    await this.db
+      .delete(notificationOutbox)
+      .where(and(eq(notificationOutbox.id, batch.id), eq(notificationOutbox.claimedUntil, batch.claimedUntil!)));
   }
 
   /**
@@ -179,7 +230,8 @@ export class NotificationsRepository {
       const rows: Array<typeof notificationDelivery.$inferInsert> = [];
       if (targets.webhook) rows.push({ id: newId(), notificationId: batch.id, channel: 'webhook', payload });
       if (targets.push) {
-        for (const s of await this.liveSubscriptions(tx, batch.userId)) rows.push({ id: newId(), notificationId: batch.id, channel: 'push', subscriptionId: s.id, payload });
+        for (const s of await this.liveSubscriptions(tx, batch.userId))
+          rows.push({ id: newId(), notificationId: batch.id, channel: 'push', subscriptionId: s.id, payload });
       }
       if (rows.length) await tx.insert(notificationDelivery).values(rows);
       return rows.length;
@@ -188,14 +240,23 @@ export class NotificationsRepository {
 
   private async liveSubscriptions(tx: Executor, userId: string): Promise<Array<{ id: string }>> {
     const s = pushSubscription;
-    return tx.select({ id: s.id }).from(s).where(and(eq(s.userId, userId), or(isNull(s.expiresAt), sql`${s.expiresAt} > now()`)));
+    return tx
+      .select({ id: s.id })
+      .from(s)
+      .where(and(eq(s.userId, userId), or(isNull(s.expiresAt), sql`${s.expiresAt} > now()`)));
   }
 
   /** Takes due deliveries; the lease keeps other workers off them while this one sends (and expires if it dies). */
   async claimDeliveries(leaseMs: number, limit: number): Promise<DeliveryRow[]> {
     if (limit <= 0) return [];
     const d = notificationDelivery;
-    const due = this.db.select({ id: d.id }).from(d).where(sql`${d.nextAttemptAt} <= now()`).orderBy(asc(d.nextAttemptAt)).limit(limit).for('update', { skipLocked: true });
+    const due = this.db
+      .select({ id: d.id })
+      .from(d)
+      .where(sql`${d.nextAttemptAt} <= now()`)
+      .orderBy(asc(d.nextAttemptAt))
+      .limit(limit)
+      .for('update', { skipLocked: true });
     return this.db
       .update(d)
       .set({ attempts: sql`${d.attempts} + 1`, nextAttemptAt: sql`now() + ${leaseMs}::int * interval '1 millisecond'` })
@@ -212,7 +273,10 @@ export class NotificationsRepository {
     const d = notificationDelivery;
     await this.db
       .update(d)
-      .set({ nextAttemptAt: sql`now() + ${Math.round(delayMs)}::int * interval '1 millisecond'`, ...(refund ? { attempts: sql`greatest(${d.attempts} - 1, 0)` } : {}) })
+      .set({
+        nextAttemptAt: sql`now() + ${Math.round(delayMs)}::int * interval '1 millisecond'`,
+        ...(refund ? { attempts: sql`greatest(${d.attempts} - 1, 0)` } : {}),
+      })
       .where(eq(d.id, id));
   }
 

@@ -13,7 +13,9 @@ export const SubscriptionBody = Type.Object(
       description:
         'The push service URL: https, on a host that resolves to public addresses only (http and loopback, private or link-local hosts only where the operator sets PUSH_ALLOW_PRIVATE_ENDPOINTS=1)',
     }),
-    expirationTime: Type.Optional(Nullable(Type.Number({ minimum: 0, description: 'Milliseconds since the epoch, as the browser gives it' }))),
+    expirationTime: Type.Optional(
+      Nullable(Type.Number({ minimum: 0, description: 'Milliseconds since the epoch, as the browser gives it' })),
+    ),
     keys: Type.Object(
       {
         p256dh: Type.String({ minLength: 1, maxLength: 200, pattern: BASE64URL, errorMessage: 'must be base64url' }),

@@ -1,13 +1,12 @@
 import { createECDH } from 'node:crypto';
 import type { AuthContext } from '../auth/tokens.js';
 import type { Config } from '../config.js';
-import { AppError, notFound } from '../errors.js';
+import { AppError, notFound, invalid } from '../errors.js';
 import type { DomainEvents } from '../events.js';
 import { isId } from '../ids.js';
 import type { MessageView } from '../messages/messages.schemas.js';
 import { checkDestination, DestinationRefused, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
-import { invalid } from '../rooms/rooms.access.js';
 import { pushEndpointPolicy } from './delivery.js';
 import type { NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
 import type { SubscriptionInput, SubscriptionView } from './notifications.schemas.js';

@@ -114,7 +114,7 @@ export class OutboxWorker {
   }
 
   private async tick(): Promise<void> {
-    for (let full = true; full && !this.stopped; ) {
+    for (let full = true; full && !this.stopped;) {
       const batches = await this.repo.claimBatches(this.notify.coalesceMs, BATCH_LEASE_MS, CLAIM_BATCHES);
       if (batches.length) await this.release(batches);
       full = batches.length === CLAIM_BATCHES;
@@ -181,7 +181,10 @@ export class OutboxWorker {
     let outcome: Outcome;
     if (this.halt.signal.aborted) outcome = { kind: 'stopped' };
     else if (d.channel === 'webhook') {
-      outcome = n.webhookUrl && n.webhookSecret ? await postWebhook(n.webhookUrl, n.webhookSecret, d.payload, attempt) : { kind: 'failed', reason: 'no webhook is configured now' };
+      outcome =
+        n.webhookUrl && n.webhookSecret
+          ? await postWebhook(n.webhookUrl, n.webhookSecret, d.payload, attempt)
+          : { kind: 'failed', reason: 'no webhook is configured now' };
     } else if (!sub) {
       return this.repo.deleteDelivery(d.id); // the subscription was removed meanwhile
     } else if (!n.vapid) {
@@ -189,13 +192,25 @@ export class OutboxWorker {
     } else {
       const p = JSON.parse(d.payload) as NotificationPayload;
       const urgency = p.roomType === 'direct' || p.mentioned ? 'high' : 'normal';
-      outcome = await sendPush(sub, d.payload, n.vapid, { topic: pushTopic(p.chatRoomId), urgency, ttlS: PUSH_TTL_S }, attempt, this.pushPolicy);
+      outcome = await sendPush(
+        sub,
+        d.payload,
+        n.vapid,
+        { topic: pushTopic(p.chatRoomId), urgency, ttlS: PUSH_TTL_S },
+        attempt,
+        this.pushPolicy,
+      );
     }
     await this.settle(d, outcome);
   }
 
   private async settle(d: DeliveryRow, outcome: Outcome): Promise<void> {
-    const ctx = { notificationId: d.notificationId, channel: d.channel, subscriptionId: d.subscriptionId ?? undefined, attempts: d.attempts };
+    const ctx = {
+      notificationId: d.notificationId,
+      channel: d.channel,
+      subscriptionId: d.subscriptionId ?? undefined,
+      attempts: d.attempts,
+    };
     switch (outcome.kind) {
       case 'sent':
         return this.repo.deleteDelivery(d.id);
@@ -203,7 +218,10 @@ export class OutboxWorker {
         this.log.info({ ...ctx, status: outcome.status }, 'push subscription expired or was unsubscribed; removed');
         return this.repo.forgetSubscription(d.subscriptionId!);
       case 'refused':
-        this.log.warn({ ...ctx, reason: outcome.reason, destination: outcome.origin }, 'push endpoint refused as a destination; subscription removed');
+        this.log.warn(
+          { ...ctx, reason: outcome.reason, destination: outcome.origin },
+          'push endpoint refused as a destination; subscription removed',
+        );
         return this.repo.forgetSubscription(d.subscriptionId!);
       case 'stopped':
         return this.repo.retryDelivery(d.id, 0, true);

@@ -26,7 +26,10 @@ export class PresenceRepository {
    * Of `candidates`, those who share at least one room with `userId`, with their last-seen time and whether they
    * show their presence (null: never seen, so the default).
    */
-  async roomMates(userId: string, candidates: string[]): Promise<Array<{ userId: string; lastSeenAt: Date | null; showPresence: boolean | null }>> {
+  async roomMates(
+    userId: string,
+    candidates: string[],
+  ): Promise<Array<{ userId: string; lastSeenAt: Date | null; showPresence: boolean | null }>> {
     if (candidates.length === 0) return [];
     const rows = await this.db
       .selectDistinct({ userId: chatParticipant.userId, lastSeenAt: chatUser.lastSeenAt, showPresence: chatUser.showPresence })

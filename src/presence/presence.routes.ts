@@ -1,14 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { invalid } from '../errors.js';
 import { isUserId } from '../auth/tokens.js';
 import { errorResponses } from '../http/common.schemas.js';
-import { invalid } from '../rooms/rooms.access.js';
 import { PresenceList, PresenceQuery } from './presence.schemas.js';
 import type { PresenceService } from './presence.service.js';
 
 export const presenceRoutes: FastifyPluginAsyncTypebox<{ presence: PresenceService }> = async (app, { presence }) => {
-  app.get('/presence', {
-    schema: { tags: ['presence'], summary: 'Online state of users who share a room with the caller', querystring: PresenceQuery, response: { 200: PresenceList, ...errorResponses(400) } },
-  }, async (req) => presence.query(req.auth, userIdList(req.query.userIds)));
+  app.get(
+    '/presence',
+    {
+      schema: {
+        tags: ['presence'],
+        summary: 'Online state of users who share a room with the caller',
+        querystring: PresenceQuery,
+        response: { 200: PresenceList, ...errorResponses(400) },
+      },
+    },
+    async (req) => presence.query(req.auth, userIdList(req.query.userIds)),
+  );
 };
 
 /** Each id of the list as any user id is checked (blanks between commas are skipped, as before). */

@@ -1,7 +1,7 @@
 import type { AuthContext } from '../auth/tokens.js';
+import { invalid } from '../errors.js';
 import { BatchLoader } from '../batch-loader.js';
 import type { EventBus } from '../events.js';
-import { invalid } from '../rooms/rooms.access.js';
 import type { PresenceRepository } from './presence.repository.js';
 import type { PresenceStore } from './presence.store.js';
 
@@ -21,7 +21,9 @@ export class PresenceService {
   private readonly sweeper: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<unknown>>();
   // A deploy reconnects everyone at once: the settings of one burst of announcements are read in one statement.
-  private readonly hiddenLoader = new BatchLoader<string, true>(async (ids) => new Map([...(await this.repo.hidden(ids))].map((id) => [id, true as const])));
+  private readonly hiddenLoader = new BatchLoader<string, true>(
+    async (ids) => new Map([...(await this.repo.hidden(ids))].map((id) => [id, true as const])),
+  );
 
   constructor(
     private readonly repo: PresenceRepository,
@@ -44,9 +46,11 @@ export class PresenceService {
     const { admitted, announce } = await this.store.join(userId, max);
     if (announce) {
       // A failed read of the setting announces nothing (tracked as an error): privacy over promptness.
-      this.track(this.hiddenLoader.one(userId).then((hidden) => {
-        if (!hidden) this.bus.publish('presence.online', { userId });
-      }));
+      this.track(
+        this.hiddenLoader.one(userId).then((hidden) => {
+          if (!hidden) this.bus.publish('presence.online', { userId });
+        }),
+      );
     }
     return admitted;
   }
@@ -81,7 +85,10 @@ export class PresenceService {
    * Online state of users who share a room with the caller; others are left out (no leak of who exists). A room mate
    * who hides their presence is offline with no last-seen time; the caller asking about themself gets the truth.
    */
-  async query(auth: AuthContext, userIds: string[]): Promise<{ data: Array<{ userId: string; online: boolean; lastSeenAt: string | null }> }> {
+  async query(
+    auth: AuthContext,
+    userIds: string[],
+  ): Promise<{ data: Array<{ userId: string; online: boolean; lastSeenAt: string | null }> }> {
     const wanted = [...new Set(userIds.map((u) => u.trim()).filter(Boolean))];
     if (wanted.length === 0) throw invalid('userIds must name at least one user', '/userIds');
     if (wanted.length > MAX_QUERY_USERS) throw invalid(`at most ${MAX_QUERY_USERS} userIds`, '/userIds');

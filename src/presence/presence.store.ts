@@ -156,7 +156,17 @@ export class RedisPresenceStore implements PresenceStore {
 
   async leave(userId: string, leftAt: Date, deadline: Date): Promise<void> {
     const k = this.keys;
-    await this.redis.eval(LEAVE, 4, k.count, k.inst(this.instanceId), k.leaving, k.leftAt, userId, leftAt.toISOString(), deadline.getTime());
+    await this.redis.eval(
+      LEAVE,
+      4,
+      k.count,
+      k.inst(this.instanceId),
+      k.leaving,
+      k.leftAt,
+      userId,
+      leftAt.toISOString(),
+      deadline.getTime(),
+    );
   }
 
   async due(now: Date): Promise<Departure[]> {
@@ -192,7 +202,18 @@ export class RedisPresenceStore implements PresenceStore {
       // One survivor releases a dead instance's users.
       const claimed = await this.redis.set(`${k.inst(id)}:released`, this.instanceId, 'PX', 60_000, 'NX');
       if (claimed !== 'OK') continue;
-      await this.redis.eval(RELEASE, 5, k.count, k.inst(id), k.leaving, k.leftAt, k.alive, lastBeat.toISOString(), now.getTime() + this.graceMs, id);
+      await this.redis.eval(
+        RELEASE,
+        5,
+        k.count,
+        k.inst(id),
+        k.leaving,
+        k.leftAt,
+        k.alive,
+        lastBeat.toISOString(),
+        now.getTime() + this.graceMs,
+        id,
+      );
     }
   }
 
@@ -200,6 +221,17 @@ export class RedisPresenceStore implements PresenceStore {
   async close(): Promise<void> {
     const k = this.keys;
     const now = Date.now();
-    await this.redis.eval(RELEASE, 5, k.count, k.inst(this.instanceId), k.leaving, k.leftAt, k.alive, new Date(now).toISOString(), now + this.graceMs, this.instanceId);
+    await this.redis.eval(
+      RELEASE,
+      5,
+      k.count,
+      k.inst(this.instanceId),
+      k.leaving,
+      k.leftAt,
+      k.alive,
+      new Date(now).toISOString(),
+      now + this.graceMs,
+      this.instanceId,
+    );
   }
 }

@@ -61,7 +61,9 @@ export class ReadsRepository {
    * its seq, with one receipt row per move. Returns the moves that happened. The rows travel as one JSON parameter,
    * which both drivers pass the same way.
    */
-  async advanceDelivered(marks: Array<{ roomId: string; userId: string; seq: number }>): Promise<Array<{ roomId: string; userId: string; seq: number; at: Date }>> {
+  async advanceDelivered(
+    marks: Array<{ roomId: string; userId: string; seq: number }>,
+  ): Promise<Array<{ roomId: string; userId: string; seq: number; at: Date }>> {
     if (marks.length === 0) return [];
     const rows = await queryRows<{ room_id: string; user_id: string; seq: number; at: Date | string }>(
       this.db,

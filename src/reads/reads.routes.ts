@@ -8,15 +8,42 @@ const Params = Type.Object({ id: IdParam });
 const tags = ['read state'];
 
 export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = async (app, { reads }) => {
-  app.patch('/messages/:id/read', {
-    schema: { tags, summary: 'Mark this message, and everything before it, read', params: Params, response: { 200: ReadState, ...errorResponses(404) } },
-  }, async (req) => reads.markMessageRead(req.auth, req.params.id));
+  app.patch(
+    '/messages/:id/read',
+    {
+      schema: {
+        tags,
+        summary: 'Mark this message, and everything before it, read',
+        params: Params,
+        response: { 200: ReadState, ...errorResponses(404) },
+      },
+    },
+    async (req) => reads.markMessageRead(req.auth, req.params.id),
+  );
 
-  app.patch('/rooms/:id/read', {
-    schema: { tags, summary: 'Mark the whole room read (constant time)', params: Params, response: { 200: ReadState, ...errorResponses(404) } },
-  }, async (req) => reads.markRoomRead(req.auth, req.params.id));
+  app.patch(
+    '/rooms/:id/read',
+    {
+      schema: {
+        tags,
+        summary: 'Mark the whole room read (constant time)',
+        params: Params,
+        response: { 200: ReadState, ...errorResponses(404) },
+      },
+    },
+    async (req) => reads.markRoomRead(req.auth, req.params.id),
+  );
 
-  app.get('/messages/:id/receipts', {
-    schema: { tags, summary: 'Delivery and read state of one message for every participant', params: Params, response: { 200: ReceiptsSchema, ...errorResponses(404) } },
-  }, async (req) => reads.receipts(req.auth, req.params.id));
+  app.get(
+    '/messages/:id/receipts',
+    {
+      schema: {
+        tags,
+        summary: 'Delivery and read state of one message for every participant',
+        params: Params,
+        response: { 200: ReceiptsSchema, ...errorResponses(404) },
+      },
+    },
+    async (req) => reads.receipts(req.auth, req.params.id),
+  );
 };

@@ -59,17 +59,29 @@ export class ReadsService {
    */
   async markDelivered(marks: Array<{ roomId: string; userId: string; seq: number }>): Promise<void> {
     for (const mark of await this.reads.advanceDelivered(marks)) {
-      this.bus.publish('delivery.advanced', { chatRoomId: mark.roomId, userId: mark.userId, lastDeliveredSeq: mark.seq, deliveredAt: mark.at.toISOString() });
+      this.bus.publish('delivery.advanced', {
+        chatRoomId: mark.roomId,
+        userId: mark.userId,
+        lastDeliveredSeq: mark.seq,
+        deliveredAt: mark.at.toISOString(),
+      });
     }
   }
 
-  async receipts(auth: AuthContext, messageId: string): Promise<{ data: Array<{ userId: string; deliveredAt: string | null; readAt: string | null }> }> {
+  async receipts(
+    auth: AuthContext,
+    messageId: string,
+  ): Promise<{ data: Array<{ userId: string; deliveredAt: string | null; readAt: string | null }> }> {
     const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!target) throw notFound('Message');
     await this.guard.reader(auth, target.roomId).catch(asMessageNotFound);
     const rows = await this.reads.receipts(target.roomId, target.seq);
     return {
-      data: rows.map((r) => ({ userId: r.userId, deliveredAt: r.deliveredAt?.toISOString() ?? null, readAt: r.readAt?.toISOString() ?? null })),
+      data: rows.map((r) => ({
+        userId: r.userId,
+        deliveredAt: r.deliveredAt?.toISOString() ?? null,
+        readAt: r.readAt?.toISOString() ?? null,
+      })),
     };
   }
 }

@@ -43,7 +43,10 @@ export class Fanout {
   /** Presence changes come in bursts (a deploy reconnects everyone): one query finds the room mates of a burst. */
   private readonly roomMates: BatchLoader<string, string[]>;
 
-  constructor(private readonly nsp: ChatNamespace, private readonly deps: FanoutDeps) {
+  constructor(
+    private readonly nsp: ChatNamespace,
+    private readonly deps: FanoutDeps,
+  ) {
     const { bus } = deps;
     this.replayer = new Replayer(deps.repo, deps.messagesRepo, deps.presenter);
     this.roomMates = new BatchLoader((userIds) => deps.repo.roomMatesOf(userIds));
@@ -64,7 +67,8 @@ export class Fanout {
         for (const userId of userIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
         const views = await this.deps.rooms.memberViews(roomId);
         for (const added of userIds) {
-          for (const [userId, room] of views) this.nsp.to(userChannel(userId)).emit('participant_added', { chatRoomId: roomId, userId: added, room });
+          for (const [userId, room] of views)
+            this.nsp.to(userChannel(userId)).emit('participant_added', { chatRoomId: roomId, userId: added, room });
         }
       }),
       bus.on('participant.removed', ({ roomId, userId }) => {
@@ -106,11 +110,16 @@ export class Fanout {
     }, DELIVERY_ACK_TIMEOUT_MS);
     timer.unref();
     const acked = (socket: ChatSocket) => this.acked(socket, message);
-    this.nsp.adapter.broadcastWithAck(packet, { rooms: new Set(waiting), flags: { local: true } }, () => {}, function (this: ChatSocket) {
-      if (!waiting.delete(this.id)) return;
-      if (waiting.size === 0) clearTimeout(timer);
-      acked(this);
-    });
+    this.nsp.adapter.broadcastWithAck(
+      packet,
+      { rooms: new Set(waiting), flags: { local: true } },
+      () => {},
+      function (this: ChatSocket) {
+        if (!waiting.delete(this.id)) return;
+        if (waiting.size === 0) clearTimeout(timer);
+        acked(this);
+      },
+    );
   }
 
   private acked(socket: ChatSocket, message: MessageView): void {
@@ -118,7 +127,8 @@ export class Fanout {
     if ((seen[message.chatRoomId] ?? 0) < message.seq) seen[message.chatRoomId] = message.seq;
     const key = `${auth.userId}\n${message.chatRoomId}`;
     const pending = this.pendingDelivery.get(key);
-    if (!pending || pending.seq < message.seq) this.pendingDelivery.set(key, { roomId: message.chatRoomId, userId: auth.userId, seq: message.seq });
+    if (!pending || pending.seq < message.seq)
+      this.pendingDelivery.set(key, { roomId: message.chatRoomId, userId: auth.userId, seq: message.seq });
     this.flushTimer ??= setTimeout(() => void this.flushDeliveries(), DELIVERY_FLUSH_MS);
   }
 

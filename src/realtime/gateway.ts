@@ -80,8 +80,8 @@ export function attachChatNamespace(io: Server, deps: GatewayDeps): ChatNamespac
   inFlight.set(nsp, { count: 0, draining: false, idle: [] });
   guardRecovery(nsp, deps);
   nsp.use((socket, next) => {
-    authenticateSocket(socket as ChatSocket, deps).then(
-      async () => {
+    authenticateSocket(socket as ChatSocket, deps)
+      .then(async () => {
         const { userId } = (socket as ChatSocket).data.auth;
         if (!(await deps.presence.admit(userId, deps.config.realtime.maxSocketsPerUser))) {
           throw new AppError('RATE_LIMITED', `At most ${deps.config.realtime.maxSocketsPerUser} live sockets per user`);
@@ -93,14 +93,12 @@ export function attachChatNamespace(io: Server, deps: GatewayDeps): ChatNamespac
         setImmediate(() => {
           if (!socket.connected) release(socket as ChatSocket, deps);
         });
-      },
-    ).catch(
-      (err: unknown) => {
+      })
+      .catch((err: unknown) => {
         const appErr = toAppError(err);
         if (appErr.code === 'INTERNAL') deps.log.error({ err }, 'socket handshake failed');
         next(new Error(appErr.code));
-      },
-    );
+      });
   });
   nsp.on('connection', (socket) => onConnection(nsp, socket, deps));
   return nsp;
@@ -119,7 +117,9 @@ function handshakeToken(auth: unknown, headers: IncomingHttpHeaders): string | u
 }
 
 /** Socket.IO's private hook where a recovered session is restored, before any middleware runs. */
-type NamespaceInternals = { _createSocket?: (client: { request: { headers: IncomingHttpHeaders } }, auth: Record<string, unknown>) => Promise<unknown> };
+type NamespaceInternals = {
+  _createSocket?: (client: { request: { headers: IncomingHttpHeaders } }, auth: Record<string, unknown>) => Promise<unknown>;
+};
 type Session = { data?: Partial<SocketData>; rooms: string[]; missedPackets: unknown[][] };
 
 /**
@@ -136,7 +136,12 @@ function guardRecovery(nsp: ChatNamespace, deps: GatewayDeps): void {
   internals._createSocket = async (client, auth) => {
     if (typeof auth?.['pid'] !== 'string') return create(client, auth);
     const token = handshakeToken(auth, client.request.headers);
-    const userId = token ? await deps.verifier.verify(token).then((a) => a.userId, () => null) : null;
+    const userId = token
+      ? await deps.verifier.verify(token).then(
+          (a) => a.userId,
+          () => null,
+        )
+      : null;
     return verifiedUser.run(userId, () => create(client, auth));
   };
   const adapter = nsp.adapter as unknown as { restoreSession(pid: string, offset: string): Promise<Session | null> };

@@ -24,11 +24,17 @@ export class MemoryRateLimiter implements RateLimiter {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(readonly max: number, private readonly windowMs: number) {
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
-    }, Math.max(windowMs, 1000));
+  constructor(
+    readonly max: number,
+    private readonly windowMs: number,
+  ) {
+    this.sweeper = setInterval(
+      () => {
+        const now = Date.now();
+        for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
+      },
+      Math.max(windowMs, 1000),
+    );
     this.sweeper.unref();
   }
 
@@ -59,7 +65,12 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return { n, redis.call('PTTL', KEYS[1]) }`;
 
 export class RedisRateLimiter implements RateLimiter {
-  constructor(private readonly redis: Redis, private readonly prefix: string, readonly max: number, private readonly windowMs: number) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    readonly max: number,
+    private readonly windowMs: number,
+  ) {}
 
   async hit(key: string): Promise<void> {
     const { count, resetInMs } = await this.consume(key);

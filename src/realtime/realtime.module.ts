@@ -28,7 +28,14 @@ export interface RealtimeDeps {
   writeLimiter: RateLimiter;
   ajv: Ajv;
   bus: EventBus;
-  services: { users: UsersService; rooms: RoomsService; messages: MessagesService; reads: ReadsService; presence: PresenceService; guard: RoomAccessGuard };
+  services: {
+    users: UsersService;
+    rooms: RoomsService;
+    messages: MessagesService;
+    reads: ReadsService;
+    presence: PresenceService;
+    guard: RoomAccessGuard;
+  };
   repos: { messages: MessagesRepository; realtime: RealtimeRepository };
   presenter: MessagePresenter;
   log: { error(obj: object, msg: string): void };
@@ -46,7 +53,12 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
   const { config, shared, services, log } = deps;
   const onError = (err: unknown) => log.error({ err }, 'realtime background work failed');
   const io = createSocketServer(httpServer, config, shared.socketAdapter);
-  const typing = new TypingTracker(shared.typing, config.realtime.typingTimeoutMs, (e) => chat.to(roomChannel(e.chatRoomId)).except(userChannel(e.userId)).emit('user_typing', e), onError);
+  const typing = new TypingTracker(
+    shared.typing,
+    config.realtime.typingTimeoutMs,
+    (e) => chat.to(roomChannel(e.chatRoomId)).except(userChannel(e.userId)).emit('user_typing', e),
+    onError,
+  );
   const { writeLimiter } = deps;
   // Typing is throttled by the tracker; this only stops a client that floods regardless.
   const typingLimiter = shared.limiter('socket-typing', 120, 60_000);

@@ -8,7 +8,9 @@ export const SocketSchemas = {
   send_message: Type.Composite([
     Type.Object({
       chatRoomId: RoomId,
-      mediaIds: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 100, description: 'From POST /rooms/:id/media' })),
+      mediaIds: Type.Optional(
+        Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 100, description: 'From POST /rooms/:id/media' }),
+      ),
     }),
     SendMessageBody,
   ]),

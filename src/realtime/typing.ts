@@ -55,7 +55,10 @@ end
 return out`;
 
 export class RedisTypingStore implements TypingStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   private get zset(): string {
     return `${this.prefix}:typing`;

@@ -1,5 +1,5 @@
 import { isStaff, type AuthContext } from '../auth/tokens.js';
-import { AppError, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import { isId } from '../ids.js';
 import type { ParticipantRow, RoomRow, RoomsRepository } from './rooms.repository.js';
 
@@ -33,7 +33,3 @@ export class RoomAccessGuard {
     throw notFound('Room');
   }
 }
-
-export const forbidden = (detail: string): AppError => new AppError('FORBIDDEN', detail);
-export const invalid = (detail: string, path?: string): AppError =>
-  new AppError('VALIDATION_FAILED', detail, path ? { errors: [{ path, message: detail }] } : {});

@@ -6,7 +6,10 @@ import type { ParticipantRole } from './rooms.schemas.js';
 export type RoomRow = typeof chatRoom.$inferSelect;
 export type ParticipantRow = typeof chatParticipant.$inferSelect;
 export type ParticipantWithProfile = ParticipantRow & { name: string | null; picture: string | null };
-export interface RoomKey { at: Date; id: string }
+export interface RoomKey {
+  at: Date;
+  id: string;
+}
 
 export class RoomsRepository {
   constructor(private readonly db: Executor) {}
@@ -142,16 +145,28 @@ export class RoomsRepository {
     const conds: SQL[] = [eq(chatRoom.type, 'support')];
     if (opts.status) conds.push(eq(chatRoom.status, opts.status));
     if (opts.after) conds.push(keysetBefore(opts.after));
-    return this.db.select().from(chatRoom).where(and(...conds)).orderBy(desc(chatRoom.lastActivityAt), desc(chatRoom.id)).limit(opts.limit);
+    return this.db
+      .select()
+      .from(chatRoom)
+      .where(and(...conds))
+      .orderBy(desc(chatRoom.lastActivityAt), desc(chatRoom.id))
+      .limit(opts.limit);
   }
 
   async update(id: string, patch: Partial<Pick<RoomRow, 'name' | 'description' | 'status'>>): Promise<RoomRow> {
-    const [row] = await this.db.update(chatRoom).set({ ...patch, updatedAt: sql`now()` }).where(eq(chatRoom.id, id)).returning();
+    const [row] = await this.db
+      .update(chatRoom)
+      .set({ ...patch, updatedAt: sql`now()` })
+      .where(eq(chatRoom.id, id))
+      .returning();
     return row!;
   }
 
   async touch(id: string): Promise<void> {
-    await this.db.update(chatRoom).set({ updatedAt: sql`now()` }).where(eq(chatRoom.id, id));
+    await this.db
+      .update(chatRoom)
+      .set({ updatedAt: sql`now()` })
+      .where(eq(chatRoom.id, id));
   }
 
   async removeParticipant(roomId: string, userId: string): Promise<boolean> {
@@ -185,10 +200,18 @@ export class RoomsRepository {
     return row?.userId;
   }
 
-  async setNotificationPrefs(roomId: string, userId: string, prefs: { muted: boolean; mutedUntil: Date | null; hidePreviews?: boolean | undefined }): Promise<void> {
+  async setNotificationPrefs(
+    roomId: string,
+    userId: string,
+    prefs: { muted: boolean; mutedUntil: Date | null; hidePreviews?: boolean | undefined },
+  ): Promise<void> {
     await this.db
       .update(chatParticipant)
-      .set({ muted: prefs.muted, mutedUntil: prefs.mutedUntil, ...(prefs.hidePreviews !== undefined ? { hidePreviews: prefs.hidePreviews } : {}) })
+      .set({
+        muted: prefs.muted,
+        mutedUntil: prefs.mutedUntil,
+        ...(prefs.hidePreviews !== undefined ? { hidePreviews: prefs.hidePreviews } : {}),
+      })
       .where(and(eq(chatParticipant.roomId, roomId), eq(chatParticipant.userId, userId)));
   }
 }

@@ -10,44 +10,98 @@ const RoomParams = Type.Object({ id: RoomId });
 const tags = ['rooms'];
 
 export const roomsRoutes: FastifyPluginAsyncTypebox<{ rooms: RoomsService }> = async (app, { rooms }) => {
-  app.post('/rooms', {
-    schema: {
-      tags, summary: 'Create a room (or get the existing direct room of a pair / open support room)',
-      body: CreateRoomBody, response: { 201: Room, 200: Room, ...errorResponses(400, 403) },
+  app.post(
+    '/rooms',
+    {
+      schema: {
+        tags,
+        summary: 'Create a room (or get the existing direct room of a pair / open support room)',
+        body: CreateRoomBody,
+        response: { 201: Room, 200: Room, ...errorResponses(400, 403) },
+      },
     },
-  }, async (req, reply) => {
-    const { room, created } = await rooms.create(req.auth, req.body);
-    return reply.status(created ? 201 : 200).send(room);
-  });
-
-  app.get('/rooms', {
-    schema: { tags, summary: "The caller's rooms, latest activity first (or the support queue for staff)", querystring: ListRoomsQuery, response: { 200: RoomPage, ...errorResponses(400, 403) } },
-  }, async (req) => rooms.list(req.auth, req.query));
-
-  app.get('/rooms/:id', {
-    schema: { tags, summary: 'One room', params: RoomParams, response: { 200: Room, ...errorResponses(404) } },
-  }, async (req) => rooms.get(req.auth, req.params.id));
-
-  app.patch('/rooms/:id', {
-    schema: { tags, summary: 'Rename / describe a group or business room, or open/close a support room', params: RoomParams, body: UpdateRoomBody, response: { 200: Room, ...errorResponses(400, 403, 404, 409) } },
-  }, async (req) => rooms.update(req.auth, req.params.id, req.body));
-
-  app.post('/rooms/:id/participants', {
-    schema: { tags, summary: 'Add participants', params: RoomParams, body: AddParticipantsBody, response: { 201: Room, ...errorResponses(400, 403, 404) } },
-  }, async (req, reply) => reply.status(201).send(await rooms.addParticipants(req.auth, req.params.id, req.body)));
-
-  app.patch('/rooms/:id/participants/:userId/remove', {
-    schema: {
-      tags, summary: 'Remove a participant, or leave (204) when userId is the caller',
-      params: Type.Object({ id: RoomId, userId: UserIdString }),
-      response: { 200: Room, 204: Type.Null(), ...errorResponses(400, 403, 404) },
+    async (req, reply) => {
+      const { room, created } = await rooms.create(req.auth, req.body);
+      return reply.status(created ? 201 : 200).send(room);
     },
-  }, async (req, reply) => {
-    const room = await rooms.removeParticipant(req.auth, req.params.id, req.params.userId);
-    return room ? reply.send(room) : reply.status(204).send(null);
-  });
+  );
 
-  app.patch('/rooms/:id/notifications', {
-    schema: { tags, summary: "Mute or unmute the room for the caller", params: RoomParams, body: NotificationsBody, response: { 200: Room, ...errorResponses(400, 404) } },
-  }, async (req) => rooms.setNotifications(req.auth, req.params.id, req.body));
+  app.get(
+    '/rooms',
+    {
+      schema: {
+        tags,
+        summary: "The caller's rooms, latest activity first (or the support queue for staff)",
+        querystring: ListRoomsQuery,
+        response: { 200: RoomPage, ...errorResponses(400, 403) },
+      },
+    },
+    async (req) => rooms.list(req.auth, req.query),
+  );
+
+  app.get(
+    '/rooms/:id',
+    {
+      schema: { tags, summary: 'One room', params: RoomParams, response: { 200: Room, ...errorResponses(404) } },
+    },
+    async (req) => rooms.get(req.auth, req.params.id),
+  );
+
+  app.patch(
+    '/rooms/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Rename / describe a group or business room, or open/close a support room',
+        params: RoomParams,
+        body: UpdateRoomBody,
+        response: { 200: Room, ...errorResponses(400, 403, 404, 409) },
+      },
+    },
+    async (req) => rooms.update(req.auth, req.params.id, req.body),
+  );
+
+  app.post(
+    '/rooms/:id/participants',
+    {
+      schema: {
+        tags,
+        summary: 'Add participants',
+        params: RoomParams,
+        body: AddParticipantsBody,
+        response: { 201: Room, ...errorResponses(400, 403, 404) },
+      },
+    },
+    async (req, reply) => reply.status(201).send(await rooms.addParticipants(req.auth, req.params.id, req.body)),
+  );
+
+  app.patch(
+    '/rooms/:id/participants/:userId/remove',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a participant, or leave (204) when userId is the caller',
+        params: Type.Object({ id: RoomId, userId: UserIdString }),
+        response: { 200: Room, 204: Type.Null(), ...errorResponses(400, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const room = await rooms.removeParticipant(req.auth, req.params.id, req.params.userId);
+      return room ? reply.send(room) : reply.status(204).send(null);
+    },
+  );
+
+  app.patch(
+    '/rooms/:id/notifications',
+    {
+      schema: {
+        tags,
+        summary: 'Mute or unmute the room for the caller',
+        params: RoomParams,
+        body: NotificationsBody,
+        response: { 200: Room, ...errorResponses(400, 404) },
+      },
+    },
+    async (req) => rooms.setNotifications(req.auth, req.params.id, req.body),
+  );
 };

@@ -10,7 +10,12 @@ const RoomTypeSchema = Type.Union(ROOM_TYPES.map((t) => Type.Literal(t)));
 // A name is one line: no control characters at all (not even \n or \t), and not blank. Written without nested
 // quantifiers so that a long body cannot make the regex backtrack quadratically.
 const NAME_PATTERN = '^(?!\\s*$)[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NAME_PATTERN, errorMessage: 'must be one line, not blank, without control characters' });
+const Name = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: NAME_PATTERN,
+  errorMessage: 'must be one line, not blank, without control characters',
+});
 const Description = Type.String({ maxLength: 2000, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE });
 
 export const ParticipantSchema = Type.Object({
@@ -51,7 +56,14 @@ export const CreateRoomBody = Type.Object({
   participantIds: Type.Optional(Type.Array(UserIdString, { maxItems: 1000 })),
   name: Type.Optional(Nullable(Name)),
   description: Type.Optional(Nullable(Description)),
-  businessId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: USER_ID_PATTERN, errorMessage: 'must be 1 to 128 characters, without control characters' })),
+  businessId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: USER_ID_PATTERN,
+      errorMessage: 'must be 1 to 128 characters, without control characters',
+    }),
+  ),
 });
 export type CreateRoomInput = Static<typeof CreateRoomBody>;
 
@@ -87,6 +99,8 @@ export type AddParticipantsInput = Static<typeof AddParticipantsBody>;
 export const NotificationsBody = Type.Object({
   muted: Type.Boolean(),
   mutedUntil: Type.Optional(Nullable(IsoDate)),
-  hidePreviews: Type.Optional(Type.Boolean({ description: 'Notifications of this room without the message text (unchanged when omitted)' })),
+  hidePreviews: Type.Optional(
+    Type.Boolean({ description: 'Notifications of this room without the message text (unchanged when omitted)' }),
+  ),
 });
 export type NotificationsInput = Static<typeof NotificationsBody>;

@@ -1,15 +1,22 @@
 import { isStaff, type AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db } from '../db/client.js';
-import { AppError, notFound } from '../errors.js';
+import { AppError, notFound, forbidden, invalid } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { decodeCursor, encodeCursor, isId, newId } from '../ids.js';
 import type { MessagePresenter } from '../messages/messages.mapper.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { UsersRepository } from '../users/users.repository.js';
-import { forbidden, invalid, type RoomAccessGuard } from './rooms.access.js';
+import { type RoomAccessGuard } from './rooms.access.js';
 import type { ParticipantWithProfile, RoomKey, RoomRow, RoomsRepository } from './rooms.repository.js';
 import type {
-  AddParticipantsInput, CreateRoomInput, ListRoomsInput, NotificationsInput, ParticipantRole, RoomType, RoomView, UpdateRoomInput,
+  AddParticipantsInput,
+  CreateRoomInput,
+  ListRoomsInput,
+  NotificationsInput,
+  ParticipantRole,
+  RoomType,
+  RoomView,
+  UpdateRoomInput,
 } from './rooms.schemas.js';
 
 const MANAGERS: readonly string[] = ['owner', 'admin'];
@@ -37,7 +44,10 @@ export class RoomsService {
       const directKey = JSON.stringify([auth.userId, others[0]!].sort());
       return this.createOnce(auth, () => this.rooms.findByDirectKey(directKey), 'chat_room_direct_key_uq', {
         row: { type, directKey },
-        members: [{ userId: auth.userId, role: 'member' }, { userId: others[0]!, role: 'member' }],
+        members: [
+          { userId: auth.userId, role: 'member' },
+          { userId: others[0]!, role: 'member' },
+        ],
       });
     }
     if (type === 'support') {
@@ -54,7 +64,10 @@ export class RoomsService {
     }
     return this.createOnce(auth, async () => undefined, undefined, {
       row: { type, name: input.name ?? null, description: input.description ?? null, businessId: input.businessId ?? null },
-      members: [{ userId: auth.userId, role: 'owner' as ParticipantRole }, ...others.map((userId) => ({ userId, role: 'member' as ParticipantRole }))],
+      members: [
+        { userId: auth.userId, role: 'owner' as ParticipantRole },
+        ...others.map((userId) => ({ userId, role: 'member' as ParticipantRole })),
+      ],
     });
   }
 
@@ -91,7 +104,8 @@ export class RoomsService {
     if (q.cursor !== undefined) {
       const c = decodeCursor<{ t: number; id: string }>(q.cursor, { t: 'number', id: 'string' });
       // A forged cursor must not reach SQL: a non-uuid id or an out-of-range time would fail there as a 500.
-      if (!c || !isId(c.id) || !Number.isSafeInteger(c.t) || Number.isNaN(new Date(c.t).getTime())) throw invalid('cursor is not valid', '/cursor');
+      if (!c || !isId(c.id) || !Number.isSafeInteger(c.t) || Number.isNaN(new Date(c.t).getTime()))
+        throw invalid('cursor is not valid', '/cursor');
       after = { at: new Date(c.t), id: c.id };
     }
     let rooms: RoomRow[];
@@ -117,7 +131,8 @@ export class RoomsService {
     const { room, participant } = await this.guard.reader(auth, roomId);
     if (room.type === 'direct') throw invalid('direct rooms cannot be changed');
     if (room.type === 'support') {
-      if (room.createdBy !== auth.userId && !isStaff(auth)) throw forbidden('only the room’s user or support staff can change a support room');
+      if (room.createdBy !== auth.userId && !isStaff(auth))
+        throw forbidden('only the room’s user or support staff can change a support room');
       // An open support room must have its user in it: that is the room their next "open support" call returns.
       if (patch.status === 'open' && room.status !== 'open' && !(await this.rooms.findParticipant(room.id, room.createdBy))) {
         throw new AppError('CONFLICT', 'the user of this support room has left it');
@@ -156,7 +171,10 @@ export class RoomsService {
     } else if (!MANAGERS.includes(participant!.role)) {
       throw forbidden('only owners and admins can add participants');
     }
-    const added = await this.rooms.addParticipants(room.id, userIds.map((userId) => ({ userId, role })));
+    const added = await this.rooms.addParticipants(
+      room.id,
+      userIds.map((userId) => ({ userId, role })),
+    );
     if (added.length) this.bus.publish('participant.added', { roomId: room.id, userIds: added });
     return this.view(auth, room);
   }
@@ -203,7 +221,11 @@ export class RoomsService {
   async setNotifications(auth: AuthContext, roomId: string, input: NotificationsInput): Promise<RoomView> {
     const { room } = await this.guard.member(auth, roomId);
     const until = input.muted && input.mutedUntil ? new Date(input.mutedUntil) : null;
-    await this.rooms.setNotificationPrefs(room.id, auth.userId, { muted: input.muted, mutedUntil: until, hidePreviews: input.hidePreviews });
+    await this.rooms.setNotificationPrefs(room.id, auth.userId, {
+      muted: input.muted,
+      mutedUntil: until,
+      hidePreviews: input.hidePreviews,
+    });
     return this.view(auth, room);
   }
 
@@ -215,7 +237,12 @@ export class RoomsService {
   /** Rooms as the caller sees them: participants, last message, unread count and mute state. Two queries. */
   async views(auth: AuthContext, rooms: RoomRow[]): Promise<RoomView[]> {
     const loaded = await this.load(rooms);
-    return loaded.map(({ base, members }) => personalise(base, members.find((p) => p.userId === auth.userId)));
+    return loaded.map(({ base, members }) =>
+      personalise(
+        base,
+        members.find((p) => p.userId === auth.userId),
+      ),
+    );
   }
 
   /** One room as each of its participants sees it (their unread count and mute state differ): for live events. */

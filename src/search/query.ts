@@ -156,6 +156,9 @@ export function compileQuery(parsed: ParsedQuery): CompiledQuery {
     else must.push({ tsquery: termTsquery(term), like: containsPattern(term.infix) });
   }
   if (plain.length > 0) must.unshift({ tsquery: plain.map((p) => `( ${p} )`).join(' & '), like: null });
-  const mustNot = parsed.negative.map((term) => ({ tsquery: termTsquery(term), like: term.infix === null ? null : containsPattern(term.infix) }));
+  const mustNot = parsed.negative.map((term) => ({
+    tsquery: termTsquery(term),
+    like: term.infix === null ? null : containsPattern(term.infix),
+  }));
   return { must, mustNot };
 }

@@ -43,7 +43,10 @@ export class SearchLimits {
   /** Seconds a client is told to wait after a 503: about as long as a search may take. */
   private readonly retryAfter: number;
 
-  constructor(private readonly limiter: RateLimiter, private readonly opts: SearchLimitsOptions) {
+  constructor(
+    private readonly limiter: RateLimiter,
+    private readonly opts: SearchLimitsOptions,
+  ) {
     this.slots = SEARCH_SLOTS[opts.engine];
     this.retryAfter = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
   }
@@ -67,7 +70,11 @@ export class SearchLimits {
         return await search(this.opts.engine === 'postgres' ? this.opts.timeoutMs : undefined);
       } catch (err) {
         if (isStatementTimeout(err)) {
-          throw new AppError('UNAVAILABLE', `The search took longer than ${this.opts.timeoutMs} ms and was stopped; narrow it (a room, a date range, fewer partial words) or retry later`, { retryAfter: this.retryAfter });
+          throw new AppError(
+            'UNAVAILABLE',
+            `The search took longer than ${this.opts.timeoutMs} ms and was stopped; narrow it (a room, a date range, fewer partial words) or retry later`,
+            { retryAfter: this.retryAfter },
+          );
         }
         throw err;
       } finally {

@@ -7,7 +7,13 @@ const DateOrDateTime = (description: string) =>
   Type.Union([Type.String({ format: 'date' }), Type.String({ format: 'date-time' })], { description });
 
 export const SearchQuery = Type.Object({
-  q: Type.String({ minLength: 1, maxLength: 500, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE, description: 'Words, "phrases", -exclusions, partial words, any script' }),
+  q: Type.String({
+    minLength: 1,
+    maxLength: 500,
+    pattern: PLAIN_TEXT,
+    errorMessage: PLAIN_TEXT_MESSAGE,
+    description: 'Words, "phrases", -exclusions, partial words, any script',
+  }),
   chatRoomId: Type.Optional(Type.String({ maxLength: 200, description: 'Only this room (404 if the caller is not in it)' })),
   type: Type.Optional(Type.Union(['text', 'image', 'video', 'audio', 'document', 'system'].map((t) => Type.Literal(t)))),
   senderId: Type.Optional(UserIdString),
@@ -20,7 +26,9 @@ export const SearchQuery = Type.Object({
 export type SearchInput = Static<typeof SearchQuery>;
 
 const Highlight = Type.Object({
-  snippet: Type.String({ description: 'Plain text, never markup: the content, or a window of ~200 code points around the first match with "…" at a cut end' }),
+  snippet: Type.String({
+    description: 'Plain text, never markup: the content, or a window of ~200 code points around the first match with "…" at a cut end',
+  }),
   ranges: Type.Array(Type.Tuple([Type.Integer(), Type.Integer()]), { description: 'Code-point [start, end) of each match in the snippet' }),
 });
 

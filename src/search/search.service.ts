@@ -1,7 +1,8 @@
 import type { AuthContext } from '../auth/tokens.js';
+import { invalid } from '../errors.js';
 import { decodeCursor, encodeCursor, isId } from '../ids.js';
 import type { MessagePresenter } from '../messages/messages.mapper.js';
-import { invalid, type RoomAccessGuard } from '../rooms/rooms.access.js';
+import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { highlight } from './highlight.js';
 import { compileQuery, infixTerms, MAX_INFIX_TERMS, MAX_TERMS, parseQuery } from './query.js';
 import type { SearchLimits } from './search.limits.js';
@@ -73,23 +74,29 @@ export class SearchService {
         // Malformed, missing and not-a-member rooms all answer the same, so nobody learns which ids exist.
         await this.guard.member(auth, q.chatRoomId);
       }
-      return this.repo.search({
-        userId: auth.userId,
-        ...compileQuery(parsed),
-        roomId: q.chatRoomId,
-        type: q.type,
-        senderId: q.senderId,
-        from,
-        to,
-        hasMedia: q.hasMedia,
-        beforeId,
-        limit: limit + 1,
-      }, statementTimeoutMs);
+      return this.repo.search(
+        {
+          userId: auth.userId,
+          ...compileQuery(parsed),
+          roomId: q.chatRoomId,
+          type: q.type,
+          senderId: q.senderId,
+          from,
+          to,
+          hasMedia: q.hasMedia,
+          beforeId,
+          limit: limit + 1,
+        },
+        statementTimeoutMs,
+      );
     });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      data: (await this.presenter.present(page)).map((message, i) => ({ message, highlight: highlight(page[i]!.content, parsed.positive) })),
+      data: (await this.presenter.present(page)).map((message, i) => ({
+        message,
+        highlight: highlight(page[i]!.content, parsed.positive),
+      })),
       nextCursor: rows.length > limit && last ? encodeCursor({ id: last.id }) : null,
     };
   }

@@ -5,7 +5,9 @@ export const OwnProfileSchema = Type.Object({
   userId: Type.String(),
   name: Nullable(Type.String({ description: 'From the latest token seen' })),
   picture: Nullable(Type.String({ description: 'From the latest token seen' })),
-  showPresence: Type.Boolean({ description: 'false: the caller always appears offline to others, with lastSeenAt null, and causes no user_online/user_offline' }),
+  showPresence: Type.Boolean({
+    description: 'false: the caller always appears offline to others, with lastSeenAt null, and causes no user_online/user_offline',
+  }),
 });
 
 // Name and picture come from the token, so the only settable field is the setting; anything else is refused.

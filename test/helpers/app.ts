@@ -40,7 +40,13 @@ export interface Client {
 }
 
 export async function request(baseUrl: string, path: string, init: RequestInit = {}): Promise<Res> {
-  const res = await fetch(baseUrl + (path.startsWith('/api') || path.startsWith('/health') || path.startsWith('/docs') || path.startsWith('/metrics') ? path : API_PREFIX + path), init);
+  const res = await fetch(
+    baseUrl +
+      (path.startsWith('/api') || path.startsWith('/health') || path.startsWith('/docs') || path.startsWith('/metrics')
+        ? path
+        : API_PREFIX + path),
+    init,
+  );
   const text = await res.text();
   let body: unknown = text;
   if ((res.headers.get('content-type') ?? '').includes('json') && text) body = JSON.parse(text);
@@ -51,13 +57,26 @@ export async function request(baseUrl: string, path: string, init: RequestInit =
 export async function startTestApp(env: Record<string, string> = {}, opts: Pick<BuildOptions, 'resolve'> = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
   const template = inject('template');
-  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...redisEnv(template.kind), ...env });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    ...redisEnv(template.kind),
+    ...env,
+  });
   const db = await freshDatabase(template);
-  return launch(config, db, async () => {
-    if (config.redisUrl) await dropRedisKeys(config.redisUrl, config.redisPrefix);
-    await db.drop();
-    await rm(dataDir, { recursive: true, force: true });
-  }, opts);
+  return launch(
+    config,
+    db,
+    async () => {
+      if (config.redisUrl) await dropRedisKeys(config.redisUrl, config.redisPrefix);
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+    opts,
+  );
 }
 
 /**
@@ -70,7 +89,12 @@ export async function startPeer(of: TestApp): Promise<TestApp> {
   return launch(of.config, { ...of.db, database, drop: async () => {} }, async () => {});
 }
 
-async function launch(config: Config, db: TestDatabase, cleanup: () => Promise<void>, opts: Pick<BuildOptions, 'resolve'> = {}): Promise<TestApp> {
+async function launch(
+  config: Config,
+  db: TestDatabase,
+  cleanup: () => Promise<void>,
+  opts: Pick<BuildOptions, 'resolve'> = {},
+): Promise<TestApp> {
   const app = await buildApp(config, { database: db.database, ...opts });
   await app.http.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.http.server.address();
@@ -96,7 +120,8 @@ async function launch(config: Config, db: TestDatabase, cleanup: () => Promise<v
         get: (p: string) => call('GET')(p),
         post: call('POST'),
         patch: call('PATCH'),
-        raw: (p: string, init: RequestInit) => request(baseUrl, p, { ...init, headers: { authorization: `Bearer ${t}`, ...(init.headers ?? {}) } }),
+        raw: (p: string, init: RequestInit) =>
+          request(baseUrl, p, { ...init, headers: { authorization: `Bearer ${t}`, ...(init.headers ?? {}) } }),
       };
     },
     async close() {

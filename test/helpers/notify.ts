@@ -24,7 +24,12 @@ export function browserKeys() {
       const senderKey = body.subarray(21, 21 + idlen);
       const record = body.subarray(21 + idlen);
       if (idlen !== 65 || record.length > rs) throw new Error('not a single aes128gcm record keyed by a P-256 point');
-      const ikm = hkdf(ecdh.computeSecret(senderKey), authSecret, Buffer.concat([Buffer.from('WebPush: info\0'), publicKey, senderKey]), 32);
+      const ikm = hkdf(
+        ecdh.computeSecret(senderKey),
+        authSecret,
+        Buffer.concat([Buffer.from('WebPush: info\0'), publicKey, senderKey]),
+        32,
+      );
       const cek = hkdf(ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16);
       const nonce = hkdf(ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12);
       const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
@@ -96,7 +101,12 @@ export async function startPushService(opts: { host?: string } = {}) {
     browser(script: Behaviour[] = []): TestBrowser {
       const path = `/push/${randomBytes(8).toString('hex')}`;
       const keys = browserKeys();
-      const b = { subscription: { endpoint: origin + path, expirationTime: null, keys: { p256dh: keys.p256dh, auth: keys.auth } }, path, script, decrypt: keys.decrypt };
+      const b = {
+        subscription: { endpoint: origin + path, expirationTime: null, keys: { p256dh: keys.p256dh, auth: keys.auth } },
+        path,
+        script,
+        decrypt: keys.decrypt,
+      };
       browsers.set(path, b);
       return b;
     },
@@ -111,9 +121,13 @@ async function verifyVapid(header: string, audience: string): Promise<string> {
   const m = /^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$/.exec(header);
   if (!m) throw new Error(`not a VAPID authorization: ${header}`);
   const k = Buffer.from(m[2]!, 'base64url');
-  const key = await importJWK({ kty: 'EC', crv: 'P-256', x: k.subarray(1, 33).toString('base64url'), y: k.subarray(33, 65).toString('base64url') }, 'ES256');
+  const key = await importJWK(
+    { kty: 'EC', crv: 'P-256', x: k.subarray(1, 33).toString('base64url'), y: k.subarray(33, 65).toString('base64url') },
+    'ES256',
+  );
   const { payload } = await jwtVerify(m[1]!, key, { audience, algorithms: ['ES256'] });
-  if (typeof payload.sub !== 'string' || !/^(mailto:|https:)/.test(payload.sub) || typeof payload.exp !== 'number') throw new Error('bad VAPID claims');
+  if (typeof payload.sub !== 'string' || !/^(mailto:|https:)/.test(payload.sub) || typeof payload.exp !== 'number')
+    throw new Error('bad VAPID claims');
   return m[2]!;
 }
 
@@ -150,7 +164,12 @@ export async function startWebhookReceiver(secret: string) {
     script,
     /** Delivered notifications (answered 2xx) for one recipient, optionally in one room. */
     delivered: (userId: string, roomId?: string) =>
-      receipts.filter((r) => typeof r.answered === 'number' && r.answered < 300 && r.body.userId === userId && (!roomId || r.body.chatRoomId === roomId)).map((r) => r.body),
+      receipts
+        .filter(
+          (r) =>
+            typeof r.answered === 'number' && r.answered < 300 && r.body.userId === userId && (!roomId || r.body.chatRoomId === roomId),
+        )
+        .map((r) => r.body),
     close: () => closeServer(server),
   };
 }

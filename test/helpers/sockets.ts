@@ -49,7 +49,10 @@ export function waitFor<E extends keyof ServerToClientEvents>(
 }
 
 /** Everything `socket` receives of `event` from now on. */
-export function record<E extends keyof ServerToClientEvents>(socket: ClientSocket, event: E): Array<Parameters<ServerToClientEvents[E]>[0]> {
+export function record<E extends keyof ServerToClientEvents>(
+  socket: ClientSocket,
+  event: E,
+): Array<Parameters<ServerToClientEvents[E]>[0]> {
   const seen: Array<Parameters<ServerToClientEvents[E]>[0]> = [];
   socket.on(event, ((payload: Parameters<ServerToClientEvents[E]>[0]) => seen.push(payload)) as never);
   return seen;

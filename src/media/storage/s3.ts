@@ -14,7 +14,10 @@ let sdk: Promise<Sdk> | undefined;
 
 // The AWS SDK is the largest module graph the service could load; only a deployment that stores media in S3 loads it.
 const loadSdk = (): Promise<Sdk> =>
-  (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/s3-request-presigner')]).then(([s3, presigner]) => ({ s3, presigner })));
+  (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/s3-request-presigner')]).then(([s3, presigner]) => ({
+    s3,
+    presigner,
+  })));
 
 /** Any S3-compatible store; reads go straight to the store through presigned GET URLs. */
 export class S3Storage implements MediaStorage {
