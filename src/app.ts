@@ -13,7 +13,7 @@ import { limiterStore } from './http/rate-limit-store.js';
 import { createMediaService, mediaFileRoutes, mediaRoutes, registerMultipart } from './media/index.js';
 import { createNotifications, notificationsRoutes } from './notifications/index.js';
 import type { Resolver } from './net/outbound.js';
-import { MessagePresenter } from './messages/messages.mapper.js';
+import { MessagePresenter } from './messages/messages.presenter.js';
 import { messagesRoutes } from './messages/messages.routes.js';
 import { MessagesRepository } from './messages/messages.repository.js';
 import { MessagesService } from './messages/messages.service.js';
@@ -23,6 +23,7 @@ import { ReadsService } from './reads/reads.service.js';
 import { RoomAccessGuard } from './rooms/rooms.access.js';
 import { roomsRoutes } from './rooms/rooms.routes.js';
 import { RoomsRepository } from './rooms/rooms.repository.js';
+import { RoomPresenter } from './rooms/rooms.presenter.js';
 import { RoomsService } from './rooms/rooms.service.js';
 import { searchRoutes } from './search/search.routes.js';
 import { SearchRepository } from './search/search.repository.js';
@@ -82,16 +83,18 @@ function buildServices(
   const guard = new RoomAccessGuard(roomsRepo);
   const media = createMediaService(config, db, guard);
   const presenter = new MessagePresenter(media);
+  const messages = new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter);
+  // Rooms show their last message through this read, without importing the messages module.
+  const roomPresenter = new RoomPresenter(roomsRepo, (ids) => messages.lastMessages(ids));
   return {
     users: new UsersService(usersRepo),
-    rooms: new RoomsService(db, roomsRepo, messagesRepo, usersRepo, guard, bus, presenter),
-    messages: new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter),
+    rooms: new RoomsService(db, roomsRepo, usersRepo, guard, bus, roomPresenter),
+    messages,
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
-    search: new SearchService(new SearchRepository(db), guard, presenter),
+    search: new SearchService(new SearchRepository(db, messagesRepo), guard, presenter),
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onError),
     media,
     notifications: createNotifications(config, db, bus, shared.presence, resolve),
-    presenter,
     guard,
     repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },
   };
@@ -158,7 +161,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await http.register(mediaFileRoutes, { storage: services.media.storage });
   await http.ready();
   services.media.start(http.log);
-  services.notifications.start(http.log);
+  await services.notifications.start(http.log);
 
   const realtime = startRealtime(http.server, {
     config,
@@ -169,7 +172,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     bus,
     services,
     repos: services.repos,
-    presenter: services.presenter,
     log: http.log,
   });
 

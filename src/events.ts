@@ -7,7 +7,6 @@ import type { MessageView } from './messages/messages.schemas.js';
 export interface DomainEvents {
   'message.created': { message: MessageView; roomType: string };
   'read.advanced': { chatRoomId: string; userId: string; messageId: string | null; lastReadSeq: number; readAt: string };
-  'delivery.advanced': { chatRoomId: string; userId: string; lastDeliveredSeq: number; deliveredAt: string };
   'room.created': { roomId: string; participantIds: string[] };
   'room.updated': { roomId: string };
   'participant.added': { roomId: string; userIds: string[] };

@@ -4,7 +4,7 @@ import { literal } from '../src/db/prepared.js';
 import { newId } from '../src/ids.js';
 import { GroupCommit } from '../src/messages/messages.group-commit.js';
 import type { MessagesRepository, NewMessage } from '../src/messages/messages.repository.js';
-import { documentVector } from '../src/search/tokenize.js';
+import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 
 const row = (roomId: string, senderId: string, content: string, clientMessageId: string | null = null): NewMessage => ({
@@ -123,6 +123,25 @@ describe('a batch of sends in one statement', () => {
     expect(receipts.map((r) => `${r.user_id}:${Number(r.up_to_seq)}`)).toEqual(['alice:1', 'bob:3', 'alice:4']);
     const history = (await bob.get(`/rooms/${r1}/messages`)).body.data.map((m: any) => `${m.seq}:${m.content}`);
     expect(history).toEqual(['1:already there', '2:one', '3:two', '4:three']);
+    // The same statement logged one message.created per message (notifications read the log, not the bus).
+    const events = await rows<{ type: string; payload: { messageId: string; roomId: string; senderId: string; seq: number } }>(
+      sql`select type, payload from domain_event where payload->>'messageId' in (${sql.join(
+        batch.map((m) => sql`${m.id}`),
+        sql`, `,
+      )})`,
+    );
+    expect(events.map((e) => ({ type: e.type, ...e.payload })).sort((a, b) => a.messageId.localeCompare(b.messageId))).toEqual(
+      batch
+        .map((m) => ({
+          type: 'message.created',
+          messageId: m.id,
+          roomId: m.roomId,
+          senderId: m.senderId,
+          seq: stored.get(m.id)!.seq,
+          roomType: 'group',
+        }))
+        .sort((a, b) => a.messageId.localeCompare(b.messageId)),
+    );
   });
 
   it('stores any text exactly: quotes, backslashes, SQL, line breaks and emoji', async () => {

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import type { AuthContext } from '../src/auth/tokens.js';
 import type { Client, Res, TestApp } from './helpers/app.js';
+import { buildRoom } from './helpers/factories.js';
 
 export interface UploadFile {
   name: string;
@@ -56,10 +57,9 @@ async function walk(dir: string): Promise<string[]> {
 export const leftoverFiles = (t: TestApp): Promise<string[]> =>
   Promise.all([walk(path.join(t.config.dataDir, 'media')), walk(path.join(t.config.dataDir, 'tmp'))]).then(([a, b]) => [...a, ...b]);
 
+/** A group of `alice` and `others` (bob unless said), by its id. */
 export async function room(alice: Client, others: string[] = ['bob']): Promise<string> {
-  const res = await alice.post('/rooms', { type: 'group', name: 'media', participantIds: others });
-  if (res.status !== 201) throw new Error(`room: ${res.status}`);
-  return res.body.id;
+  return (await buildRoom(alice, { name: 'media', participantIds: others })).id;
 }
 
 export async function fetchBytes(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: Buffer }> {

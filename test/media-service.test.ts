@@ -6,7 +6,7 @@ import { AppError } from '../src/errors.js';
 import { registerErrorHandling } from '../src/http/errors.js';
 import { newId } from '../src/ids.js';
 import { registerMultipart, withMultipartMessage, type MultipartMessageFields } from '../src/media/index.js';
-import { documentVector } from '../src/search/tokenize.js';
+import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 import * as fx from './media-fixtures.js';
 import { authOf, fetchBytes, form, leftoverFiles, mediaRows, room, upload } from './media-helpers.js';

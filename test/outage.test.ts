@@ -96,8 +96,16 @@ describe.runIf(withServers)('outages of PostgreSQL and Redis', () => {
     expect(await health()).toBe(200);
     await redisProxy.cut();
     await eventually(async () => (await health()) === 503);
-    const body = (await request(baseUrl, '/health')).body;
-    expect(body.detail).toMatch(/redis/);
+    const res = await request(baseUrl, '/health');
+    // A problem like every other error: the same type, title and code as an UNAVAILABLE from any route.
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body).toEqual({
+      type: 'urn:chat:error:unavailable',
+      title: 'Service Unavailable',
+      status: 503,
+      code: 'UNAVAILABLE',
+      detail: 'redis not answering',
+    });
     await redisProxy.restore();
     await eventually(async () => (await health()) === 200);
   }, 60_000);

@@ -20,6 +20,7 @@ const roomIds = async (c: Client): Promise<string[]> => {
 };
 
 const ROOM_KEYS = [
+  'abilities',
   'businessId',
   'createdAt',
   'createdBy',

@@ -6,7 +6,7 @@ import { AppError } from '../src/errors.js';
 import { MemoryRateLimiter } from '../src/realtime/rate-limiter.js';
 import { MAX_WAITING_SEARCHES, SEARCH_SLOTS, SearchLimits } from '../src/search/search.limits.js';
 import { SearchRepository } from '../src/search/search.repository.js';
-import { documentVector } from '../src/search/tokenize.js';
+import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
 
 const onPostgres = inject('template').kind === 'postgres';

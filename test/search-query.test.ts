@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { highlight, matchRanges } from '../src/search/highlight.js';
 import { compileQuery, containsPattern, parseQuery, termTsquery } from '../src/search/query.js';
 import { parseBound } from '../src/search/search.service.js';
-import { documentVector, tokenize } from '../src/search/tokenize.js';
+import { documentVector, tokenize } from '../src/text/tokenize.js';
 
 const summary = (q: string) => {
   const p = parseQuery(q);

@@ -1,5 +1,5 @@
 import { uuidv7 } from 'uuidv7';
-import { documentVector } from '../../src/search/tokenize.js';
+import { documentVector } from '../../src/text/tokenize.js';
 import type { RawDb } from './database.js';
 import { log, progress } from './log.js';
 import { makePool, POOL_SIZE, slotSql } from './textpool.js';

@@ -1,4 +1,4 @@
-import { documentVector } from '../../src/search/tokenize.js';
+import { documentVector } from '../../src/text/tokenize.js';
 
 /**
  * Message texts for the seeded history, made once from a fixed seed: chat-like English with a Zipf word frequency,
@@ -25,7 +25,7 @@ export const SEARCH_TERMS = {
 
 export interface PoolText {
   content: string;
-  /** tsvector literal from the service's own tokenizer (search/tokenize.ts). */
+  /** tsvector literal from the service's own tokenizer (text/tokenize.ts). */
   doc: string;
 }
 

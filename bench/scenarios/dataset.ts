@@ -1,4 +1,4 @@
-import { documentVector } from '../../src/search/tokenize.js';
+import { documentVector } from '../../src/text/tokenize.js';
 import { MessagesRepository } from '../../src/messages/messages.repository.js';
 import { SearchRepository } from '../../src/search/search.repository.js';
 import { compileQuery, parseQuery } from '../../src/search/query.js';
@@ -94,7 +94,7 @@ export async function rawDataset(raw: RawDb, m: Manifest, p: DatasetPlan): Promi
   });
 
   const search = {} as DatasetSide['search'];
-  const repo = new SearchRepository(raw.drizzle);
+  const repo = new SearchRepository(raw.drizzle, messages);
   for (const [name, q] of Object.entries(SEARCH_TERMS) as Array<[keyof typeof SEARCH_TERMS, string]>) {
     const filter = { userId: m.data.reader, ...compileQuery(parseQuery(q)), limit: 21 };
     const sql = await capture(raw, () => repo.search(filter));

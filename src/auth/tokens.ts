@@ -17,8 +17,6 @@ export interface AuthContext {
   exp: number | undefined;
 }
 
-export const isStaff = (auth: AuthContext): boolean => auth.role === 'support' || auth.role === 'admin';
-
 const ROLES: readonly string[] = ['user', 'support', 'admin'];
 const CLOCK_TOLERANCE_S = 30;
 // The same rule as every user id a client sends (http/common.schemas.ts).

@@ -14,6 +14,7 @@ import {
   foreignKey,
   check,
   customType,
+  jsonb,
 } from 'drizzle-orm/pg-core';
 
 /** PostgreSQL's tsvector; filled by the message repository from our own tokenizer (see search/tokenize.ts). */
@@ -52,7 +53,7 @@ export const chatRoom = pgTable(
     lastSeq: seq('last_seq').notNull().default(0),
     /** Orders room lists: the last message's time, else the creation time. */
     lastActivityAt: ts('last_activity_at').notNull().defaultNow(),
-    /** "<userA>\n<userB>" (sorted) for direct rooms: the unique index keeps one direct room per pair. */
+    /** JSON of the sorted pair, '["<userA>","<userB>"]', for direct rooms: the unique index keeps one direct room per pair. */
     directKey: text('direct_key'),
   },
   (t) => [
@@ -280,4 +281,37 @@ export const notificationDelivery = pgTable(
       sql`(${t.channel} = 'push') = (${t.subscriptionId} is not null) and ${t.channel} in ('push', 'webhook')`,
     ),
   ],
+);
+
+/**
+ * The durable domain-event log (see event-log/): a row per change, written in the same statement or transaction as
+ * the change itself, so a crash right after the commit loses no event. Read by consumers that promise "at least once"
+ * (notifications; webhooks later); live fan-out stays in memory. Ids are only an order for reading, never a position:
+ * identity values of concurrent transactions commit out of order.
+ */
+export const domainEvent = pgTable('domain_event', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  type: text('type').notNull(),
+  roomId: uuid('room_id'),
+  payload: jsonb('payload').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+/** Who reads the log, and which event types: a writer adds a pending row for each consumer listening to the type. */
+export const domainEventConsumer = pgTable('domain_event_consumer', {
+  name: text('name').primaryKey(),
+  types: text('types').array().notNull(),
+});
+
+/**
+ * What each consumer has still to handle: one row per (consumer, event), written with the event and deleted in the
+ * transaction that handles it. Claimed with FOR UPDATE SKIP LOCKED, so any instance takes work and a crash gives it back.
+ */
+export const domainEventPending = pgTable(
+  'domain_event_pending',
+  {
+    consumer: text('consumer').notNull(),
+    eventId: bigint('event_id', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.eventId] })],
 );

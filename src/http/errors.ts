@@ -104,7 +104,7 @@ export function isOutage(err: unknown): boolean {
  * database connection reset, so it must be told apart before isOutage), or @fastify/multipart reports it. Anyone can
  * cause this, so it is neither a bug nor an outage alarm.
  */
-export function isClientAbort(err: unknown): boolean {
+function isClientAbort(err: unknown): boolean {
   for (
     let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
     e && depth < 5;

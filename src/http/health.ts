@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.js';
+import { AppError, toProblem } from '../errors.js';
 
 /** 200 when the service can serve (its database, and Redis when configured, answer), 503 otherwise. No token needed. */
 export function registerHealth(app: FastifyInstance, database: Database, redis: Redis | undefined): void {
@@ -17,22 +18,12 @@ export function registerHealth(app: FastifyInstance, database: Database, redis: 
           )
         : Promise.resolve(undefined),
     ]);
-    const status = {
-      status: db && cache !== false ? 'ok' : 'unavailable',
-      database: database.kind,
-      ...(redis ? { redis: cache ? 'ok' : 'down' } : {}),
-    };
-    if (status.status === 'ok') return reply.send(status);
+    if (db && cache !== false) return reply.send({ status: 'ok', database: database.kind, ...(redis ? { redis: 'ok' } : {}) });
     const down = [!db && 'database', cache === false && 'redis'].filter(Boolean).join(' and ');
+    // Answered here, not thrown: the error handler would log a warning for every probe during an outage.
     return reply
       .status(503)
       .type('application/problem+json')
-      .send({
-        type: 'urn:chat:error:unavailable',
-        title: 'Service Unavailable',
-        status: 503,
-        code: 'UNAVAILABLE',
-        detail: `${down} not answering`,
-      });
+      .send(toProblem(new AppError('UNAVAILABLE', `${down} not answering`)));
   });
 }

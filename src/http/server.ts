@@ -63,7 +63,20 @@ export async function createHttpServer(
   app.addHook('onSend', async (req, reply) => {
     void reply.header('x-request-id', req.id);
   });
+  parseJsonBodies(app);
 
+  await app.register(helmet, { global: true });
+  await app.register(cors, {
+    origin: config.corsOrigins === '*' ? true : config.corsOrigins,
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    exposedHeaders: ['retry-after', 'x-request-id'],
+  });
+  await registerOpenApi(app, config);
+  return app as unknown as HttpServer;
+}
+
+/** How request bodies are read: JSON only (multipart is registered in the scope that takes uploads). */
+function parseJsonBodies(app: FastifyInstance): void {
   // JSON only: a text/plain body to a JSON route is 415, not a confusing "body must be object".
   app.removeContentTypeParser('text/plain');
   // An empty JSON body (PATCH …/read from clients that always send the header) is no body, not malformed JSON.
@@ -79,13 +92,10 @@ export async function createHttpServer(
       done(err, undefined);
     }
   });
+}
 
-  await app.register(helmet, { global: true });
-  await app.register(cors, {
-    origin: config.corsOrigins === '*' ? true : config.corsOrigins,
-    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    exposedHeaders: ['retry-after', 'x-request-id'],
-  });
+/** The OpenAPI document at /docs/json and its UI at /docs. */
+async function registerOpenApi(app: FastifyInstance, config: Config): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -101,5 +111,4 @@ export async function createHttpServer(
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-  return app as unknown as HttpServer;
 }

@@ -7,8 +7,8 @@ type AddFormats = (ajv: Ajv) => Ajv;
 const addFormats = (addFormatsModule as unknown as { default: AddFormats }).default;
 
 /** The instants a client can mean, and that every layer below (JS Date, the drivers, PostgreSQL) can carry exactly. */
-export const EARLIEST_DATE = '1970-01-01T00:00:00Z';
-export const LATEST_DATE = '9999-12-31T23:59:59.999Z';
+const EARLIEST_DATE = '1970-01-01T00:00:00Z';
+const LATEST_DATE = '9999-12-31T23:59:59.999Z';
 const [EARLIEST_MS, LATEST_MS] = [Date.parse(EARLIEST_DATE), Date.parse(LATEST_DATE)];
 
 /**

@@ -45,7 +45,7 @@ export async function detectType(path: string, declared: string | undefined, lab
 const CONTROL = /[\u0000-\u0008\u000E-\u001A\u001C-\u001F\u007F-\u009F]/;
 
 /** Valid UTF-8 (a BOM allowed) without NULs or other control characters. Reads the file in chunks. */
-export async function isPlainText(path: string): Promise<boolean> {
+async function isPlainText(path: string): Promise<boolean> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {

@@ -28,7 +28,7 @@ export async function registerMultipart(api: FastifyInstance, config: Config): P
   });
 }
 
-export const requireMultipart = (req: FastifyRequest): void => {
+const requireMultipart = (req: FastifyRequest): void => {
   if (!req.isMultipart()) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `send multipart/form-data with files under "${MEDIA_FIELD}"`);
 };
 

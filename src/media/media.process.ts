@@ -11,7 +11,7 @@ import { stripId3Location, stripOggLocation, stripWebmLocation } from './strip-t
 // Temp files are deleted right after processing; libvips must not keep them open in its file cache.
 sharp.cache({ files: 0 });
 
-export const THUMBNAIL_SIZE = 320;
+const THUMBNAIL_SIZE = 320;
 const MAX_INT = 2 ** 31 - 1;
 
 export interface Processed {

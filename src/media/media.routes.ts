@@ -5,7 +5,7 @@ import { MEDIA_FIELD, uploadFromRequest } from './media.multipart.js';
 import { UploadResponse } from './media.schemas.js';
 import type { MediaService } from './media.service.js';
 
-// No length limit: an id of any wrong shape is simply not found (404), never a 400 (API.md).
+// No length limit: an id of any wrong shape is simply not found (404), never a 400 (the API contract).
 const RoomParams = Type.Object({ id: Type.String({ description: 'An opaque, time-ordered id (UUIDv7)' }) });
 
 /** POST /rooms/:id/media, in the authenticated API scope (registerMultipart must have run there). */

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { Nullable } from '../http/common.schemas.js';
 
 export const MediaKindSchema = Type.Union(['image', 'video', 'audio', 'document'].map((t) => Type.Literal(t)));
 
@@ -11,3 +12,17 @@ export const PendingMediaSchema = Type.Object({
 });
 
 export const UploadResponse = Type.Object({ data: Type.Array(PendingMediaSchema) });
+
+/** A file of a message as clients see it (inside Message.media). */
+export const MediaSchema = Type.Object({
+  id: Type.String(),
+  kind: MediaKindSchema,
+  mimeType: Type.String(),
+  size: Type.Integer(),
+  fileName: Type.String(),
+  url: Type.String({ description: 'Signed, expiring URL' }),
+  thumbnailUrl: Nullable(Type.String()),
+  width: Nullable(Type.Integer()),
+  height: Nullable(Type.Integer()),
+  durationMs: Nullable(Type.Integer()),
+});

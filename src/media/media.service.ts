@@ -10,9 +10,9 @@ import type { AuthContext } from '../auth/tokens.js';
 import type { Executor } from '../db/client.js';
 import { AppError, invalid } from '../errors.js';
 import { isId, newId } from '../ids.js';
-import type { MediaSchema } from '../messages/messages.schemas.js';
 import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { detectType } from './media.detect.js';
+import type { MediaSchema } from './media.schemas.js';
 import { sanitiseFileName } from './media.names.js';
 import { processFile } from './media.process.js';
 import type { MediaRepository, MediaRow, NewMediaRow, StoredKeys } from './media.repository.js';
@@ -84,54 +84,11 @@ export class MediaService {
       await mkdir(this.opts.tmpDir, { recursive: true });
       const rows: NewMediaRow[] = [];
       for await (const incoming of files) {
-        const label = `"${sanitiseFileName(incoming.filename)}"`;
         if (rows.length >= this.opts.maxFiles) {
           incoming.file.resume();
           throw new AppError('PAYLOAD_TOO_LARGE', `at most ${this.opts.maxFiles} files per request`);
         }
-        const tmp = tempPath();
-        const size = await receive(incoming.file, tmp, this.opts.maxFileBytes, label);
-        if (size === 0)
-          throw new AppError('VALIDATION_FAILED', `${label} is empty`, { errors: [{ path: '/media', message: `${label} is empty` }] });
-        const detected = await detectType(tmp, incoming.mimetype, label);
-        const p = await processFile(detected, tmp, label, { maxPixels: this.opts.maxPixels, tempPath });
-        const id = newId();
-        const fileName = sanitiseFileName(incoming.filename, p.type);
-        const key = `${room.id}/${id}.${p.type.ext}`;
-        // Recorded before the call: a put that fails halfway may still have left an object behind.
-        stored.push(key);
-        await this.storage.put(key, p.path, {
-          contentType: servedContentType(p.type),
-          disposition: dispositionOf(p.type),
-          fileName,
-          size: p.size,
-        });
-        let thumbnailKey: string | null = null;
-        if (p.thumbnailPath) {
-          thumbnailKey = `${room.id}/${id}-thumb.webp`;
-          stored.push(thumbnailKey);
-          const thumbSize = (await stat(p.thumbnailPath)).size;
-          await this.storage.put(thumbnailKey, p.thumbnailPath, {
-            contentType: THUMBNAIL_TYPE.mime,
-            disposition: 'inline',
-            fileName: 'thumbnail.webp',
-            size: thumbSize,
-          });
-        }
-        rows.push({
-          id,
-          roomId: room.id,
-          uploaderId: auth.userId,
-          kind: p.type.kind,
-          mimeType: p.type.mime,
-          size: p.size,
-          fileName,
-          storageKey: key,
-          thumbnailKey,
-          width: p.width,
-          height: p.height,
-          durationMs: p.durationMs,
-        });
+        rows.push(await this.storeOne(auth.userId, room.id, incoming, tempPath, stored));
       }
       await this.repo.insertMany(rows);
       return rows.map((r) => ({ id: r.id!, kind: r.kind as MediaKind, mimeType: r.mimeType, size: r.size, fileName: r.fileName }));
@@ -141,6 +98,63 @@ export class MediaService {
     } finally {
       await Promise.all(temps.map((p) => rm(p, { force: true })));
     }
+  }
+
+  /**
+   * One file of an upload: received to a temp file, checked, processed and put in storage (with its thumbnail). Each
+   * key is added to `stored` before its put, so the caller can remove what this left behind when the upload fails.
+   */
+  private async storeOne(
+    uploaderId: string,
+    roomId: string,
+    incoming: IncomingFile,
+    tempPath: () => string,
+    stored: string[],
+  ): Promise<NewMediaRow> {
+    const label = `"${sanitiseFileName(incoming.filename)}"`;
+    const tmp = tempPath();
+    const size = await receive(incoming.file, tmp, this.opts.maxFileBytes, label);
+    if (size === 0)
+      throw new AppError('VALIDATION_FAILED', `${label} is empty`, { errors: [{ path: '/media', message: `${label} is empty` }] });
+    const detected = await detectType(tmp, incoming.mimetype, label);
+    const p = await processFile(detected, tmp, label, { maxPixels: this.opts.maxPixels, tempPath });
+    const id = newId();
+    const fileName = sanitiseFileName(incoming.filename, p.type);
+    const key = `${roomId}/${id}.${p.type.ext}`;
+    // Recorded before the call: a put that fails halfway may still have left an object behind.
+    stored.push(key);
+    await this.storage.put(key, p.path, {
+      contentType: servedContentType(p.type),
+      disposition: dispositionOf(p.type),
+      fileName,
+      size: p.size,
+    });
+    let thumbnailKey: string | null = null;
+    if (p.thumbnailPath) {
+      thumbnailKey = `${roomId}/${id}-thumb.webp`;
+      stored.push(thumbnailKey);
+      const thumbSize = (await stat(p.thumbnailPath)).size;
+      await this.storage.put(thumbnailKey, p.thumbnailPath, {
+        contentType: THUMBNAIL_TYPE.mime,
+        disposition: 'inline',
+        fileName: 'thumbnail.webp',
+        size: thumbSize,
+      });
+    }
+    return {
+      id,
+      roomId,
+      uploaderId,
+      kind: p.type.kind,
+      mimeType: p.type.mime,
+      size: p.size,
+      fileName,
+      storageKey: key,
+      thumbnailKey,
+      width: p.width,
+      height: p.height,
+      durationMs: p.durationMs,
+    };
   }
 
   /**

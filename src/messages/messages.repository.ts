@@ -104,7 +104,20 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date
       receipt as (
         insert into message_read_receipt (room_id, user_id, kind, up_to_seq)
         select room_id, sender_id, 'read', seq from tops
-        on conflict do nothing)
+        on conflict do nothing),
+      -- The durable event log (event-log/), in this same statement: a crash after the commit loses no notification.
+      -- Written only while some consumer listens, with a pending row for each (see EventLogRepository.append).
+      listeners as materialized (select name from domain_event_consumer where 'message.created' = any(types)),
+      logged as (
+        insert into domain_event (type, room_id, payload)
+        select 'message.created', i.room_id,
+          jsonb_build_object('messageId', i.id, 'roomId', i.room_id, 'senderId', i.sender_id, 'seq', i.seq, 'roomType', rm.type)
+        from inserted i join rooms rm on rm.id = i.room_id
+        where exists (select 1 from listeners)
+        order by i.room_id, i.seq
+        returning id),
+      pending as (
+        insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)
       select i.id, i.seq, i.created_at, rm.type as room_type from inserted i join rooms rm on rm.id = i.room_id`,
 );
 
@@ -203,7 +216,8 @@ export class MessagesRepository {
    * participant rows in (room, user) order as delivery acks lock them, so concurrent writers queue instead of
    * deadlocking) and its last_seq moves by the number of its messages, which take the seqs above it in the batch's
    * order: dense under any concurrency. Each sender's read and delivery positions move to their last message, with a
-   * read receipt (sending is reading). Any failure (a clientMessageId already stored) undoes all of it, seqs included.
+   * read receipt (sending is reading), and each message gets its `message.created` row in the durable event log. Any
+   * failure (a clientMessageId already stored) undoes all of it, seqs and events included.
    * Messages of a room that is gone, or whose sender is not in it, get no row in the answer.
    */
   async insertMany(msgs: NewMessage[]): Promise<Map<string, StoredMessage>> {
@@ -214,5 +228,18 @@ export class MessagesRepository {
 
   async insertNext(msg: NewMessage): Promise<StoredMessage | undefined> {
     return (await this.insertMany([msg])).get(msg.id);
+  }
+
+  /**
+   * The read other modules filter (search): messages matching `where` (conditions on chat_message), with the columns
+   * and reply preview every read has, newest first, at most `limit`. Callers choose rows, never columns, so whatever
+   * the presenter needs is always there.
+   */
+  async newestMatching(where: SQL | undefined, limit: number): Promise<MessageRow[]> {
+    return this.select(where).orderBy(desc(chatMessage.id)).limit(limit);
+  }
+
+  async findByIds(ids: string[]): Promise<MessageRow[]> {
+    return ids.length === 0 ? [] : this.select(inArray(chatMessage.id, ids));
   }
 }

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString } from '../http/common.schemas.js';
+import { MediaSchema } from '../media/media.schemas.js';
 
 export const MAX_CONTENT_CODE_POINTS = 10_000;
 export const REPLY_PREVIEW_CODE_POINTS = 200;
@@ -8,19 +9,6 @@ export const REPLY_PREVIEW_CODE_POINTS = 200;
 const SeqCursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const MessageType = Type.Union(['text', 'image', 'video', 'audio', 'document', 'system'].map((t) => Type.Literal(t)));
-
-export const MediaSchema = Type.Object({
-  id: Type.String(),
-  kind: Type.Union(['image', 'video', 'audio', 'document'].map((t) => Type.Literal(t))),
-  mimeType: Type.String(),
-  size: Type.Integer(),
-  fileName: Type.String(),
-  url: Type.String({ description: 'Signed, expiring URL' }),
-  thumbnailUrl: Nullable(Type.String()),
-  width: Nullable(Type.Integer()),
-  height: Nullable(Type.Integer()),
-  durationMs: Nullable(Type.Integer()),
-});
 
 export const ReplyPreviewSchema = Type.Object({
   id: Type.String(),

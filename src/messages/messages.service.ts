@@ -5,13 +5,36 @@ import type { EventBus } from '../events.js';
 import { isId, newId } from '../ids.js';
 import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
-import { documentVector } from '../search/tokenize.js';
+import { documentVector } from '../text/tokenize.js';
 import type { MediaRow } from '../media/media.repository.js';
 import type { MediaService } from '../media/media.service.js';
 import { GroupCommit } from './messages.group-commit.js';
-import type { MessagePresenter } from './messages.mapper.js';
-import type { MessagesRepository, NewMessage } from './messages.repository.js';
-import { REPLY_PREVIEW_CODE_POINTS, type HistoryInput, type MessageView, type SendMessageInput } from './messages.schemas.js';
+import type { MessagePresenter } from './messages.presenter.js';
+import type { MessageRow, MessagesRepository, NewMessage, StoredMessage } from './messages.repository.js';
+import type { HistoryInput, MessageView, SendMessageInput } from './messages.schemas.js';
+
+/** The row a read would return for a message just written, from what the write path knows. */
+function writtenRow(row: NewMessage, stored: StoredMessage, parent: MessageRow | undefined): MessageRow {
+  return {
+    id: row.id,
+    roomId: row.roomId,
+    seq: stored.seq,
+    senderId: row.senderId,
+    type: row.type,
+    content: row.content,
+    mentions: row.mentions,
+    clientMessageId: row.clientMessageId,
+    hasMedia: row.hasMedia,
+    createdAt: stored.createdAt,
+    editedAt: null,
+    deletedAt: null,
+    replyId: parent?.id ?? null,
+    replySeq: parent?.seq ?? null,
+    replySenderId: parent?.senderId ?? null,
+    replyType: parent?.type ?? null,
+    replyContent: parent?.content ?? null,
+  };
+}
 
 export interface HistoryPage {
   data: MessageView[];
@@ -66,34 +89,17 @@ export class MessagesService {
     if (mediaIds.length === 0 && content.trim() === '') throw invalid('content must not be empty', '/content');
     // Checked before anything is written; claimed inside the transaction below.
     const pending = mediaIds.length ? await this.media.pending(auth, roomId, mediaIds) : [];
-
     const mentions = [...new Set(input.mentions ?? [])];
-    if (mentions.length) {
-      const present = await this.rooms.whichAreParticipants(roomId, mentions);
-      const strangers = mentions.filter((m) => !present.has(m));
-      if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
-    }
-    let replyTo: MessageView['replyTo'] = null;
-    if (input.replyToId != null) {
-      const target = isId(input.replyToId) ? await this.messages.findById(input.replyToId) : undefined;
-      if (!target || target.roomId !== roomId) throw invalid('replyToId must name a message of the same room', '/replyToId');
-      replyTo = {
-        id: target.id,
-        seq: target.seq,
-        senderId: target.senderId,
-        type: target.type,
-        content: [...target.content].slice(0, REPLY_PREVIEW_CODE_POINTS).join(''),
-      };
-    }
-    const type = this.media.messageType(pending);
+    await this.checkMentions(roomId, mentions);
+    const parent = input.replyToId == null ? undefined : await this.replyTarget(roomId, input.replyToId);
     const row: NewMessage = {
       id: newId(),
       roomId,
       senderId: auth.userId,
-      type,
+      type: this.media.messageType(pending),
       content,
       mentions,
-      replyToSeq: replyTo?.seq ?? null,
+      replyToSeq: parent?.seq ?? null,
       clientMessageId,
       hasMedia: pending.length > 0,
       searchDoc: documentVector(content),
@@ -108,24 +114,49 @@ export class MessagesService {
     // Gone, or the sender is not (or no longer) in it.
     if (!stored) throw notFound('Room');
     // Everything is known: no read-back of the row just written.
-    const message: MessageView = {
-      id: row.id,
-      chatRoomId: roomId,
-      seq: stored.seq,
-      senderId: auth.userId,
-      type,
-      content,
-      mentions,
-      replyToId: replyTo?.id ?? null,
-      replyTo,
-      media: stored.media.length ? await this.media.views(stored.media) : [],
-      clientMessageId,
-      createdAt: stored.createdAt.toISOString(),
-      editedAt: null,
-      deletedAt: null,
-    };
+    const message = await this.presenter.written(writtenRow(row, stored, parent), stored.media);
     this.bus.publish('message.created', { message, roomType: stored.roomType });
     return message;
+  }
+
+  private async checkMentions(roomId: string, mentions: string[]): Promise<void> {
+    if (mentions.length === 0) return;
+    const present = await this.rooms.whichAreParticipants(roomId, mentions);
+    const strangers = mentions.filter((m) => !present.has(m));
+    if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
+  }
+
+  private async replyTarget(roomId: string, replyToId: string): Promise<MessageRow> {
+    const target = isId(replyToId) ? await this.messages.findById(replyToId) : undefined;
+    if (!target || target.roomId !== roomId) throw invalid('replyToId must name a message of the same room', '/replyToId');
+    return target;
+  }
+
+  /**
+   * The last message of each room that has one, keyed by room id. For room lists (the rooms module calls it through
+   * an injected function); no access check: callers pass rooms the reader was already checked in.
+   */
+  async lastMessages(roomIds: string[]): Promise<Map<string, MessageView>> {
+    const views = await this.presenter.present(await this.messages.lastOf(roomIds));
+    return new Map(views.map((v) => [v.chatRoomId, v]));
+  }
+
+  /**
+   * Messages by id as clients see them, keyed by id; unknown ids are absent. For readers that hold ids (the
+   * notification previews of the event log); no access check: callers hold ids of messages they were told of.
+   */
+  async viewsByIds(ids: string[]): Promise<Map<string, MessageView>> {
+    const views = await this.presenter.present(await this.messages.findByIds([...new Set(ids)].filter(isId)));
+    return new Map(views.map((v) => [v.id, v]));
+  }
+
+  /**
+   * What a recovered socket missed in a room: afterSeq < seq <= upToSeq, oldest first, at most `limit`. No access
+   * check: realtime replays only the rooms the socket is in.
+   */
+  async missedSince(roomId: string, afterSeq: number, upToSeq: number, limit: number): Promise<MessageView[]> {
+    const rows = await this.messages.newer(roomId, afterSeq, limit);
+    return this.presenter.present(rows.filter((r) => r.seq <= upToSeq));
   }
 
   /** Keyset pages by seq: the latest, before/after a seq, or around a message. Data is always ascending. */

@@ -1,24 +1,30 @@
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
+import { EventLogRepository } from '../event-log/event-log.repository.js';
+import { LogConsumer } from '../event-log/log-consumer.js';
 import type { EventBus } from '../events.js';
 import { systemResolver, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
+import { NOTIFICATIONS_CONSUMER, notificationHandler, notificationsEnabled } from './notifications.consumer.js';
 import { NotificationsRepository } from './notifications.repository.js';
-import { NotificationQueue, PushSubscriptionsService } from './notifications.service.js';
+import { PushSubscriptionsService } from './notifications.service.js';
 import { OutboxWorker, type Log } from './outbox.worker.js';
 
 export { notificationsRoutes } from './notifications.routes.js';
 
 export interface Notifications {
   subscriptions: PushSubscriptionsService;
-  start(log: Log): void;
+  /** Before the app takes requests: from then on every message sent is in the event log for the notifications. */
+  start(log: Log): Promise<void>;
   /** After the last sends have been answered and before the database closes. */
   stop(): Promise<void>;
 }
 
 /**
- * Offline notifications: queue on message.created, send from the outbox (webhook and Web Push). `resolve` answers
- * for push endpoint hosts (tests answer without a network).
+ * Offline notifications: `message.created` events are read from the durable event log (written with each message),
+ * queued in the outbox, and sent from there (webhook and Web Push). The bus only wakes the consumer, so a crash
+ * between a send's commit and its queueing loses nothing. `resolve` answers for push endpoint hosts (tests answer
+ * without a network).
  */
 export function createNotifications(
   config: Config,
@@ -29,13 +35,11 @@ export function createNotifications(
 ): Notifications {
   const repo = new NotificationsRepository(db);
   let worker: OutboxWorker | undefined;
-  let queue: NotificationQueue | undefined;
+  let consumer: LogConsumer | undefined;
   let unsubscribe = () => {};
   return {
     subscriptions: new PushSubscriptionsService(repo, config, resolve),
-    start(log) {
-      worker = new OutboxWorker(repo, presence, config.notify, log, resolve);
-      queue = new NotificationQueue(repo, presence, config.notify, log, (ms) => worker?.wake(ms));
+    async start(log) {
       const vapid = config.notify.vapid;
       if (vapid?.generated)
         log.info(
@@ -43,13 +47,23 @@ export function createNotifications(
           'development VAPID keys in use (set VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY/VAPID_SUBJECT in production)',
         );
       if (!vapid) log.info({}, 'Web Push is off: no VAPID keys configured');
-      if (!queue.enabled) return;
-      unsubscribe = bus.on('message.created', (e) => queue?.onMessage(e));
-      worker.start();
+      // Nothing could be delivered: the log stops keeping messages for notifications (the deployment turned them off).
+      if (!notificationsEnabled(config.notify)) return new EventLogRepository(db).unregister(NOTIFICATIONS_CONSUMER);
+      const outbox = new OutboxWorker(repo, presence, config.notify, log, resolve);
+      const queueing = new LogConsumer(db, {
+        name: NOTIFICATIONS_CONSUMER,
+        types: ['message.created'],
+        handle: notificationHandler(repo, presence, config.notify, (ms) => outbox.wake(ms)),
+        log,
+      });
+      [worker, consumer] = [outbox, queueing];
+      outbox.start();
+      await queueing.start();
+      unsubscribe = bus.on('message.created', () => queueing.wake());
     },
     async stop() {
       unsubscribe();
-      await queue?.drain();
+      await consumer?.stop();
       await worker?.stop();
     },
   };

@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, inArray, isNull, notInArray, or, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../db/client.js';
 import { queryRows } from '../db/client.js';
+import { hotStatement } from '../db/prepared.js';
 import {
   chatMessage,
   chatParticipant,
@@ -10,7 +11,6 @@ import {
   notificationOutbox,
   pushSubscription,
 } from '../db/schema.js';
-import { hotStatement } from '../db/prepared.js';
 import { newId } from '../ids.js';
 
 export type SubscriptionRow = typeof pushSubscription.$inferSelect;
@@ -37,16 +37,35 @@ export interface Recipient {
   hidePreviews: boolean;
 }
 
+/** A sent message as the notifications need it, with who may be notified of it (see `messagesToNotify`). */
+export interface MessageToNotify {
+  messageId: string;
+  roomId: string;
+  roomType: string;
+  seq: number;
+  senderId: string;
+  content: string;
+  mentions: string[];
+  media: Array<{ kind: string; fileName: string }>;
+  candidates: Recipient[];
+}
+
 /** Run for every message sent while notifications are on, so prepared (see db/prepared.ts). */
-const RECIPIENTS = hotStatement<Recipient>(
-  'chat_notification_recipients',
-  ['uuid', 'text', 'boolean', 'jsonb', 'boolean'],
-  (roomId, senderId, direct, mentions, withSubscription) =>
-    sql`select p.user_id as "userId", p.hide_previews as "hidePreviews" from chat_participant p
-      where p.room_id = ${roomId} and p.user_id <> ${senderId}
-        and (${direct} or not (p.muted and (p.muted_until is null or p.muted_until > now()))
-             or p.user_id in (select jsonb_array_elements_text(${mentions})))
-        and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))`,
+const MESSAGES_TO_NOTIFY = hotStatement<MessageToNotify>(
+  'chat_messages_to_notify',
+  ['jsonb', 'boolean'],
+  (messageIds, withSubscription) =>
+    sql`select m.id as "messageId", m.room_id as "roomId", r.type as "roomType", m.seq, m.sender_id as "senderId", m.content, m.mentions,
+          case when m.has_media then (select jsonb_agg(jsonb_build_object('kind', d.kind, 'fileName', d.file_name) order by d.position)
+            from chat_media d where d.message_id = m.id) else '[]'::jsonb end as media,
+          (select coalesce(jsonb_agg(jsonb_build_object('userId', p.user_id, 'hidePreviews', p.hide_previews)), '[]'::jsonb)
+            from chat_participant p
+            where p.room_id = m.room_id and p.user_id <> m.sender_id
+              and (r.type = 'direct' or not (p.muted and (p.muted_until is null or p.muted_until > now())) or p.user_id = any(m.mentions))
+              and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
+        from chat_message m join chat_room r on r.id = m.room_id
+        where m.id in (select jsonb_array_elements_text(${messageIds})::uuid)
+        order by m.room_id, m.seq`,
 );
 
 export class NotificationsRepository {
@@ -120,20 +139,22 @@ export class NotificationsRepository {
   // --- gathering ----------------------------------------------------------------------------------------------------
 
   /**
-   * Participants other than the sender who may be notified of this message: in a direct room or when mentioned
-   * always, otherwise only if the room is not muted for them. `withSubscription`: only users who have a push
-   * subscription (when there is no webhook, nobody else could be reached).
+   * The messages, each with the participants other than the sender who may be notified of it: in a direct room or
+   * when mentioned always, otherwise only if the room is not muted for them. `withSubscription`: only users who have a
+   * push subscription (when there is no webhook, nobody else could be reached). One statement for a whole batch of
+   * events; messages gone since (their room deleted) are absent.
    */
-  async recipients(roomId: string, senderId: string, direct: boolean, mentions: string[], withSubscription: boolean): Promise<Recipient[]> {
-    return RECIPIENTS(this.db, [roomId, senderId, direct, JSON.stringify(mentions), withSubscription]);
+  async messagesToNotify(messageIds: string[], withSubscription: boolean): Promise<MessageToNotify[]> {
+    if (messageIds.length === 0) return [];
+    return MESSAGES_TO_NOTIFY(this.db, [JSON.stringify(messageIds), withSubscription]);
   }
 
   /** The message joins each recipient's open notification for the room, or opens one. */
-  async enqueue(e: Enqueued): Promise<void> {
+  async enqueue(tx: Executor, e: Enqueued): Promise<void> {
     if (e.recipients.length === 0) return;
     const t = notificationOutbox;
     const newer = sql`excluded.last_seq > ${t.lastSeq}`;
-    await this.db
+    await tx
       .insert(t)
       .values(
         e.recipients.map(({ userId, hidePreviews }) => ({
@@ -155,7 +176,7 @@ export class NotificationsRepository {
           count: sql`${t.count} + 1`,
           mentioned: sql`${t.mentioned} or excluded.mentioned`,
           messageIds: sql`(${t.messageIds} || excluded.message_ids)[greatest(1, cardinality(${t.messageIds}) + 2 - ${MAX_MESSAGE_IDS}::int):]`,
-          // Handlers of concurrent sends may arrive out of order: the latest message is the one with the highest seq.
+          // Events are handled in batches by several instances, not in seq order: the latest message has the highest seq.
           lastSeq: sql`greatest(${t.lastSeq}, excluded.last_seq)`,
           senderId: sql`case when ${newer} then excluded.sender_id else ${t.senderId} end`,
           preview: sql`case when ${newer} then excluded.preview else ${t.preview} end`,

@@ -2,11 +2,8 @@ import { createECDH } from 'node:crypto';
 import type { AuthContext } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { AppError, notFound, invalid } from '../errors.js';
-import type { DomainEvents } from '../events.js';
 import { isId } from '../ids.js';
-import type { MessageView } from '../messages/messages.schemas.js';
 import { checkDestination, DestinationRefused, type Resolver } from '../net/outbound.js';
-import type { PresenceStore } from '../presence/presence.store.js';
 import { pushEndpointPolicy } from './delivery.js';
 import type { NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
 import type { SubscriptionInput, SubscriptionView } from './notifications.schemas.js';
@@ -94,68 +91,6 @@ function view(row: SubscriptionRow): SubscriptionView {
   };
 }
 
-interface Log {
-  error(obj: object, msg: string): void;
-}
-
-/**
- * Subscribes to message.created and queues a notification for each participant who may need one. It runs after the
- * send has been answered; its work lands in the outbox table, where a worker on any instance takes it.
- */
-export class NotificationQueue {
-  private readonly inFlight = new Set<Promise<void>>();
-
-  constructor(
-    private readonly repo: NotificationsRepository,
-    private readonly presence: PresenceStore,
-    private readonly notify: Config['notify'],
-    private readonly log: Log,
-    /** Told how long until what was just queued falls due. */
-    private readonly onQueued: (dueInMs: number) => void,
-  ) {}
-
-  /** Off when neither channel exists: nothing could be delivered. */
-  get enabled(): boolean {
-    return Boolean(this.notify.webhookUrl || this.notify.vapid);
-  }
-
-  onMessage(event: DomainEvents['message.created']): void {
-    if (!this.enabled) return;
-    const p = this.queue(event)
-      .catch((err: unknown) => this.log.error({ err, messageId: event.message.id }, 'queueing notifications failed'))
-      .finally(() => this.inFlight.delete(p));
-    this.inFlight.add(p);
-  }
-
-  private async queue({ message, roomType }: DomainEvents['message.created']): Promise<void> {
-    const direct = roomType === 'direct';
-    // Without a webhook, only users with a push subscription can be reached: the others need no row at all.
-    const candidates = await this.repo.recipients(message.chatRoomId, message.senderId, direct, message.mentions, !this.notify.webhookUrl);
-    if (candidates.length === 0) return;
-    // Who is online now gets the message live; whether they are still online is asked again when the notification leaves.
-    // Without an answer (Redis away), queue for everyone: the check when the notification leaves still applies.
-    const online = await this.presence.live(candidates.map((c) => c.userId)).catch(() => new Set<string>());
-    const recipients = candidates.filter((c) => !online.has(c.userId));
-    if (recipients.length === 0) return;
-    await this.repo.enqueue({
-      recipients,
-      roomId: message.chatRoomId,
-      roomType,
-      messageId: message.id,
-      seq: message.seq,
-      senderId: message.senderId,
-      preview: previewOf(message),
-      mentions: message.mentions,
-    });
-    this.onQueued(this.notify.coalesceMs);
-  }
-
-  /** Waits for the messages being queued (shutdown: after the last sends, before the database closes). */
-  async drain(): Promise<void> {
-    await Promise.all(this.inFlight);
-  }
-}
-
 const MEDIA_LABELS: Record<string, [string, string]> = {
   image: ['📷 Photo', 'photos'],
   video: ['🎥 Video', 'videos'],
@@ -164,7 +99,7 @@ const MEDIA_LABELS: Record<string, [string, string]> = {
 };
 
 /** One line of the message's text; for files alone, what they are ("📷 Photo", "📄 plan.pdf"). */
-export function previewOf(message: Pick<MessageView, 'content' | 'media'>): string {
+export function previewOf(message: { content: string; media: ReadonlyArray<{ kind: string; fileName?: string }> }): string {
   const text = message.content.replace(/\s+/g, ' ').trim();
   if (text) return truncate(text, PREVIEW_CODE_POINTS);
   const first = message.media[0];

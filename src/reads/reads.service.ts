@@ -13,7 +13,7 @@ function asMessageNotFound(err: unknown): never {
   throw err;
 }
 
-/** Read and delivery watermarks: one row per participant, moved forward only; see DESIGN.md. */
+/** Read and delivery watermarks: chat_participant's last_read_seq and last_delivered_seq, moved forward only. */
 export class ReadsService {
   constructor(
     private readonly reads: ReadsRepository,
@@ -56,16 +56,10 @@ export class ReadsService {
   /**
    * Recipients' clients acknowledged `new_message`: each user's delivery watermark in each room moves to the highest
    * acknowledged seq, in one write for the whole batch. An ack from someone no longer in the room moves nothing.
+   * Nothing is announced: clients read delivery state (receipts, lastDeliveredSeq) when they ask for it.
    */
   async markDelivered(marks: Array<{ roomId: string; userId: string; seq: number }>): Promise<void> {
-    for (const mark of await this.reads.advanceDelivered(marks)) {
-      this.bus.publish('delivery.advanced', {
-        chatRoomId: mark.roomId,
-        userId: mark.userId,
-        lastDeliveredSeq: mark.seq,
-        deliveredAt: mark.at.toISOString(),
-      });
-    }
+    await this.reads.advanceDelivered(marks);
   }
 
   async receipts(

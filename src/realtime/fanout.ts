@@ -1,16 +1,13 @@
 import { BatchLoader } from '../batch-loader.js';
 import type { EventBus } from '../events.js';
-import type { MessagesRepository } from '../messages/messages.repository.js';
-import type { MessagePresenter } from '../messages/messages.mapper.js';
 import type { MessageView } from '../messages/messages.schemas.js';
 import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
-import { Replayer } from './replay.js';
+import { Replayer, type MissedMessages } from './replay.js';
 
 const DELIVERY_FLUSH_MS = 100;
-const PEER_MESSAGE = 'chat:message';
 /** socket.io-parser's PacketType.EVENT. */
 const EVENT_PACKET = 2;
 /** Socket.IO keeps a socket's pending acks in this private map; its own broadcast timeout clears them the same way. */
@@ -21,8 +18,8 @@ const DELIVERY_ACK_TIMEOUT_MS = 60_000;
 export interface FanoutDeps {
   bus: EventBus;
   rooms: RoomsService;
-  messagesRepo: MessagesRepository;
-  presenter: MessagePresenter;
+  /** Replays read through the messages service (MessagesService), as every reader of messages does. */
+  messages: MissedMessages;
   reads: ReadsService;
   repo: RealtimeRepository;
   /** Several instances share rooms (Redis adapter): each delivers new_message to its own sockets. */
@@ -48,12 +45,12 @@ export class Fanout {
     private readonly deps: FanoutDeps,
   ) {
     const { bus } = deps;
-    this.replayer = new Replayer(deps.repo, deps.messagesRepo, deps.presenter);
+    this.replayer = new Replayer(deps.repo, deps.messages);
     this.roomMates = new BatchLoader((userIds) => deps.repo.roomMatesOf(userIds));
     this.unsubscribe.push(
       bus.on('message.created', ({ message }) => {
         this.deliver(message);
-        if (deps.clustered) this.nsp.serverSideEmit(PEER_MESSAGE, message);
+        if (deps.clustered) this.nsp.serverSideEmit('chat:message', message);
       }),
       bus.on('read.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_read', e)),
       bus.on('room.created', async ({ roomId, participantIds }) => {
@@ -86,7 +83,7 @@ export class Fanout {
     );
     // new_message carries a per-socket ack, which a broadcast through the adapter cannot tell apart; so every
     // instance hears of the message and delivers it to its own sockets.
-    if (deps.clustered) this.nsp.on(PEER_MESSAGE as never, ((message: MessageView) => this.deliver(message)) as never);
+    if (deps.clustered) this.nsp.on('chat:message', (message) => this.deliver(message));
   }
 
   /** new_message to every socket of this instance in the room. */

@@ -13,7 +13,7 @@ import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { UsersService } from '../users/users.service.js';
 import type { RateLimiter } from './rate-limiter.js';
-import type { Ack, ClientToServerEvents, ServerToClientEvents } from './realtime.events.js';
+import type { Ack, ClientToServerEvents, ServerToClientEvents, ServerToServerEvents } from './realtime.events.js';
 import { SocketSchemas } from './realtime.schemas.js';
 import type { TypingTracker } from './typing.js';
 import { runAt, type LongTimer } from '../timers.js';
@@ -26,8 +26,8 @@ export interface SocketData {
   left: string[];
 }
 
-export type ChatNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type ChatNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, ServerToServerEvents, SocketData>;
+export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, ServerToServerEvents, SocketData>;
 
 export const roomChannel = (roomId: string) => `room:${roomId}`;
 export const userChannel = (userId: string) => `user:${userId}`;
@@ -215,19 +215,19 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
   });
   on('typing_start', async (p) => {
     await deps.typingLimiter.hit(`${auth.userId}:typing`);
-    await deps.guard.member(auth, p.chatRoomId);
+    await deps.guard.authorize(auth, p.chatRoomId, 'send');
     await deps.typing.start(auth.userId, p.chatRoomId, socket.id);
     return null;
   });
   on('typing_stop', async (p) => {
     await deps.typingLimiter.hit(`${auth.userId}:typing`);
-    await deps.guard.member(auth, p.chatRoomId);
+    await deps.guard.authorize(auth, p.chatRoomId, 'send');
     await deps.typing.stop(auth.userId, p.chatRoomId);
     return null;
   });
   on('join_chat', async (p) => {
     await deps.joinLimiter.hit(auth.userId);
-    const { room } = await deps.guard.member(auth, p.chatRoomId);
+    const { room } = await deps.guard.authorize(auth, p.chatRoomId, 'join-live');
     socket.data.left = socket.data.left.filter((c) => c !== roomChannel(room.id));
     socket.data.seen[room.id] ??= room.lastSeq;
     socket.join(roomChannel(room.id));
@@ -235,7 +235,7 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
   });
   on('leave_chat', async (p) => {
     await deps.joinLimiter.hit(auth.userId);
-    const { room } = await deps.guard.member(auth, p.chatRoomId);
+    const { room } = await deps.guard.authorize(auth, p.chatRoomId, 'join-live');
     if (!socket.data.left.includes(roomChannel(room.id))) socket.data.left.push(roomChannel(room.id));
     socket.leave(roomChannel(room.id));
     return null;

@@ -61,3 +61,9 @@ export interface ServerToClientEvents {
   participant_added: (event: { chatRoomId: string; userId: string; room: RoomView }) => void;
   participant_removed: (event: { chatRoomId: string; userId: string }) => void;
 }
+
+/** Between instances of one deployment (Redis adapter); not seen by clients. */
+export interface ServerToServerEvents {
+  /** A message stored on another instance: each instance delivers new_message (with per-socket acks) to its own sockets. */
+  'chat:message': (message: MessageView) => void;
+}

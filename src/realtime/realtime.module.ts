@@ -5,8 +5,6 @@ import type { TokenVerifier } from '../auth/tokens.js';
 import type { SharedState } from '../cluster.js';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events.js';
-import type { MessagePresenter } from '../messages/messages.mapper.js';
-import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { MessagesService } from '../messages/messages.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
 import type { ReadsService } from '../reads/reads.service.js';
@@ -36,8 +34,7 @@ export interface RealtimeDeps {
     presence: PresenceService;
     guard: RoomAccessGuard;
   };
-  repos: { messages: MessagesRepository; realtime: RealtimeRepository };
-  presenter: MessagePresenter;
+  repos: { realtime: RealtimeRepository };
   log: { error(obj: object, msg: string): void };
 }
 
@@ -85,8 +82,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
   const fanout = new Fanout(chat, {
     bus: deps.bus,
     rooms: services.rooms,
-    messagesRepo: deps.repos.messages,
-    presenter: deps.presenter,
+    messages: services.messages,
     reads: services.reads,
     repo: deps.repos.realtime,
     clustered: shared.socketAdapter !== undefined,

@@ -1,5 +1,3 @@
-import type { MessagePresenter } from '../messages/messages.mapper.js';
-import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { MessageView } from '../messages/messages.schemas.js';
 import { BatchLoader } from '../batch-loader.js';
 import type { RealtimeRepository } from './realtime.repository.js';
@@ -7,6 +5,15 @@ import type { RealtimeRepository } from './realtime.repository.js';
 const REPLAY_LIMIT_PER_ROOM = 100;
 /** How long a replayed page is kept for the sockets of the same storm: pages up to a known seq never change. */
 const PAGE_TTL_MS = 2_000;
+
+/**
+ * The messages a replay reads, as clients see them. Satisfied by MessagesService: replays read through the service,
+ * so whatever it withholds from a message (or a message from a reader) a replay withholds too.
+ */
+export interface MissedMessages {
+  /** afterSeq < seq <= upToSeq, oldest first, at most `limit`. */
+  missedSince(roomId: string, afterSeq: number, upToSeq: number, limit: number): Promise<MessageView[]>;
+}
 
 /**
  * What recovered sockets missed while away. After a network blip, hundreds of sockets of the same rooms come back
@@ -19,8 +26,7 @@ export class Replayer {
 
   constructor(
     repo: RealtimeRepository,
-    private readonly messages: MessagesRepository,
-    private readonly presenter: MessagePresenter,
+    private readonly messages: MissedMessages,
   ) {
     this.lastSeqs = new BatchLoader((ids) => repo.lastSeqs(ids));
   }
@@ -40,9 +46,7 @@ export class Replayer {
     const key = `${roomId}\n${after}\n${upTo}`;
     let page = this.pages.get(key);
     if (!page) {
-      const views = this.messages
-        .newer(roomId, after, REPLAY_LIMIT_PER_ROOM)
-        .then((rows) => this.presenter.present(rows.filter((r) => r.seq <= upTo)));
+      const views = this.messages.missedSince(roomId, after, upTo, REPLAY_LIMIT_PER_ROOM);
       // A failed read is not shared with the sockets that come after.
       views.catch(() => this.pages.delete(key));
       this.pages.set(key, (page = { at: now, views }));

@@ -1,6 +1,7 @@
-import { isStaff, type AuthContext } from '../auth/tokens.js';
+import type { AuthContext } from '../auth/tokens.js';
 import { notFound } from '../errors.js';
 import { isId } from '../ids.js';
+import { actorOf, authorize, type RoomAction, type Target } from './rooms.policy.js';
 import type { ParticipantRow, RoomRow, RoomsRepository } from './rooms.repository.js';
 
 export interface RoomAccess {
@@ -10,26 +11,38 @@ export interface RoomAccess {
 }
 
 /**
- * The first check of every room-scoped service method. A room the caller is not in is NOT_FOUND, exactly like one
- * that does not exist, so nobody learns which ids exist.
+ * The first check of every room-scoped service method: loads the room and the caller's part in it, and asks the
+ * policy (rooms.policy.ts). A room the caller cannot read is NOT_FOUND, exactly like one that does not exist, so
+ * nobody learns which ids exist.
  */
 export class RoomAccessGuard {
   constructor(private readonly rooms: RoomsRepository) {}
 
-  /** The caller must be a participant. */
+  /** The caller must be a participant (their own settings, uploads, read marks: no role rule, only membership). */
   async member(auth: AuthContext, roomId: string): Promise<{ room: RoomRow; participant: ParticipantRow }> {
-    const access = await this.reader(auth, roomId, false);
-    if (!access.participant) throw notFound('Room');
-    return access as { room: RoomRow; participant: ParticipantRow };
+    const found = await this.load(roomId, auth.userId);
+    if (!found.participant) throw notFound('Room');
+    return found as { room: RoomRow; participant: ParticipantRow };
   }
 
-  /** The caller is a participant, or (when staffMayRead) support staff looking at a support room. */
-  async reader(auth: AuthContext, roomId: string, staffMayRead = true): Promise<RoomAccess> {
-    if (!isId(roomId)) throw notFound('Room');
-    const found = await this.rooms.findWithMembership(roomId, auth.userId);
+  /** The caller is a participant, or support staff looking at a support room. */
+  async reader(auth: AuthContext, roomId: string): Promise<RoomAccess> {
+    return this.authorize(auth, roomId, 'read');
+  }
+
+  /**
+   * The caller may do `action` (to `target`): NOT_FOUND when the room is hidden from them, else the policy's refusal.
+   * E.g. `authorize(auth, id, 'join-live')` for join_chat, `authorize(auth, id, 'send')` for typing.
+   */
+  async authorize(auth: AuthContext, roomId: string, action: RoomAction, target?: Target | null): Promise<RoomAccess> {
+    const found = await this.load(roomId, auth.userId);
+    authorize(actorOf(auth, found.participant), action, found.room, target);
+    return found;
+  }
+
+  private async load(roomId: string, userId: string): Promise<RoomAccess> {
+    const found = isId(roomId) ? await this.rooms.findWithMembership(roomId, userId) : undefined;
     if (!found) throw notFound('Room');
-    if (found.participant) return found;
-    if (staffMayRead && found.room.type === 'support' && isStaff(auth)) return { room: found.room, participant: null };
-    throw notFound('Room');
+    return found;
   }
 }

@@ -5,7 +5,8 @@ import type { ParticipantRole } from './rooms.schemas.js';
 
 export type RoomRow = typeof chatRoom.$inferSelect;
 export type ParticipantRow = typeof chatParticipant.$inferSelect;
-export type ParticipantWithProfile = ParticipantRow & { name: string | null; picture: string | null };
+/** `userRole`: the platform role of the user's latest token (null for a user never seen), for their abilities. */
+export type ParticipantWithProfile = ParticipantRow & { name: string | null; picture: string | null; userRole: string | null };
 export interface RoomKey {
   at: Date;
   id: string;
@@ -98,12 +99,12 @@ export class RoomsRepository {
   async participantsOf(roomIds: string[]): Promise<ParticipantWithProfile[]> {
     if (roomIds.length === 0) return [];
     const rows = await this.db
-      .select({ p: chatParticipant, name: chatUser.name, picture: chatUser.picture })
+      .select({ p: chatParticipant, name: chatUser.name, picture: chatUser.picture, userRole: chatUser.role })
       .from(chatParticipant)
       .leftJoin(chatUser, eq(chatUser.id, chatParticipant.userId))
       .where(inArray(chatParticipant.roomId, roomIds))
       .orderBy(asc(chatParticipant.joinedAt), asc(chatParticipant.userId));
-    return rows.map((r) => ({ ...r.p, name: r.name, picture: r.picture }));
+    return rows.map((r) => ({ ...r.p, name: r.name, picture: r.picture, userRole: r.userRole }));
   }
 
   async participantIds(roomId: string): Promise<string[]> {

@@ -28,6 +28,33 @@ export const ParticipantSchema = Type.Object({
   lastDeliveredSeq: Type.Integer(),
 });
 
+/** What a viewer may do in a room, named as clients show it (in the style of Stream's `own_capabilities`). */
+export const ABILITIES = [
+  'send-message',
+  'update-room',
+  'close-room',
+  'reopen-room',
+  'add-participants',
+  'remove-participants',
+  'leave-room',
+  'pin-message',
+  'delete-own-message',
+  'delete-any-message',
+  'set-slow-mode',
+  'skip-slow-mode',
+] as const;
+export type Ability = (typeof ABILITIES)[number];
+
+const ABILITIES_DESCRIPTION = [
+  'What the caller may do in this room now, from the same rules the server enforces (clients never re-implement roles).',
+  'Each room event (room_created, room_updated, participant_added) carries the abilities of the participant it is sent to.',
+  '`send-message`: send, and type (participants); `update-room`: change name and description;',
+  '`close-room` / `reopen-room`: set the status of a support room (its user or staff; reopening only while its user is in it);',
+  '`add-participants`; `remove-participants`: remove others (admins: members only; staff in a support room: agents only);',
+  '`leave-room`; `pin-message`: pin and unpin; `delete-own-message`; `delete-any-message` (owners and admins of group and',
+  'business rooms, staff in support rooms, platform admins); `set-slow-mode`; `skip-slow-mode`: not held back by slow mode.',
+].join(' ');
+
 export const RoomSchema = Type.Object(
   {
     id: Type.String(),
@@ -45,6 +72,7 @@ export const RoomSchema = Type.Object(
     muted: Type.Boolean(),
     mutedUntil: Nullable(IsoDate),
     hidePreviews: Type.Boolean({ description: "The caller's notifications for this room carry no message text" }),
+    abilities: Type.Array(Type.Union(ABILITIES.map((a) => Type.Literal(a))), { description: ABILITIES_DESCRIPTION }),
     participants: Type.Array(ParticipantSchema),
   },
   { $id: 'Room' },

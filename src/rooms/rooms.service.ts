@@ -1,13 +1,13 @@
-import { isStaff, type AuthContext } from '../auth/tokens.js';
+import type { AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db } from '../db/client.js';
-import { AppError, notFound, forbidden, invalid } from '../errors.js';
+import { AppError, notFound, invalid } from '../errors.js';
 import type { EventBus } from '../events.js';
-import { decodeCursor, encodeCursor, isId, newId } from '../ids.js';
-import type { MessagePresenter } from '../messages/messages.mapper.js';
-import type { MessagesRepository } from '../messages/messages.repository.js';
+import { decodeCursor, encodeCursor, newId } from '../ids.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import { type RoomAccessGuard } from './rooms.access.js';
-import type { ParticipantWithProfile, RoomKey, RoomRow, RoomsRepository } from './rooms.repository.js';
+import { actorOf, authorize, authorizeBusiness, authorizeSupportQueue, isStaffRole } from './rooms.policy.js';
+import type { RoomPresenter } from './rooms.presenter.js';
+import type { RoomKey, RoomRow, RoomsRepository } from './rooms.repository.js';
 import type {
   AddParticipantsInput,
   CreateRoomInput,
@@ -19,17 +19,14 @@ import type {
   UpdateRoomInput,
 } from './rooms.schemas.js';
 
-const MANAGERS: readonly string[] = ['owner', 'admin'];
-
 export class RoomsService {
   constructor(
     private readonly db: Db,
     private readonly rooms: RoomsRepository,
-    private readonly messages: MessagesRepository,
     private readonly users: UsersRepository,
     private readonly guard: RoomAccessGuard,
     private readonly bus: EventBus,
-    private readonly presenter: MessagePresenter,
+    private readonly presenter: RoomPresenter,
   ) {}
 
   /** 201 with a new room, or 200 with the existing direct room of the pair / open support room of the caller. */
@@ -60,7 +57,7 @@ export class RoomsService {
     }
     if (type === 'business') {
       if (!input.businessId) throw invalid('a business room needs a businessId', '/businessId');
-      if (!auth.businessIds.includes(input.businessId)) throw forbidden('you do not belong to that business');
+      authorizeBusiness(auth, input.businessId);
     }
     return this.createOnce(auth, async () => undefined, undefined, {
       row: { type, name: input.name ?? null, description: input.description ?? null, businessId: input.businessId ?? null },
@@ -102,15 +99,14 @@ export class RoomsService {
     const limit = q.limit ?? 30;
     let after: RoomKey | undefined;
     if (q.cursor !== undefined) {
-      const c = decodeCursor<{ t: number; id: string }>(q.cursor, { t: 'number', id: 'string' });
-      // A forged cursor must not reach SQL: a non-uuid id or an out-of-range time would fail there as a 500.
-      if (!c || !isId(c.id) || !Number.isSafeInteger(c.t) || Number.isNaN(new Date(c.t).getTime()))
-        throw invalid('cursor is not valid', '/cursor');
+      // The codec refuses a forged cursor (a non-uuid id, an impossible time) before it can reach SQL.
+      const c = decodeCursor<{ t: number; id: string }>(q.cursor, { t: 'time', id: 'id' });
+      if (!c) throw invalid('cursor is not valid', '/cursor');
       after = { at: new Date(c.t), id: c.id };
     }
     let rooms: RoomRow[];
     if (q.scope === 'support') {
-      if (!isStaff(auth)) throw forbidden('the support queue is for support staff');
+      authorizeSupportQueue(auth);
       rooms = await this.rooms.listSupport({ status: q.status, after, limit: limit + 1 });
     } else {
       if (q.status !== undefined && q.type !== 'support') throw invalid('status filters support rooms only', '/status');
@@ -119,7 +115,7 @@ export class RoomsService {
     const page = rooms.slice(0, limit);
     const last = page[page.length - 1];
     const nextCursor = rooms.length > limit && last ? encodeCursor({ t: last.lastActivityAt.getTime(), id: last.id }) : null;
-    return { data: await this.views(auth, page), nextCursor };
+    return { data: await this.presenter.views(auth, page), nextCursor };
   }
 
   async get(auth: AuthContext, roomId: string): Promise<RoomView> {
@@ -129,17 +125,13 @@ export class RoomsService {
 
   async update(auth: AuthContext, roomId: string, patch: UpdateRoomInput): Promise<RoomView> {
     const { room, participant } = await this.guard.reader(auth, roomId);
-    if (room.type === 'direct') throw invalid('direct rooms cannot be changed');
-    if (room.type === 'support') {
-      if (room.createdBy !== auth.userId && !isStaff(auth))
-        throw forbidden('only the room’s user or support staff can change a support room');
-      // An open support room must have its user in it: that is the room their next "open support" call returns.
-      if (patch.status === 'open' && room.status !== 'open' && !(await this.rooms.findParticipant(room.id, room.createdBy))) {
-        throw new AppError('CONFLICT', 'the user of this support room has left it');
-      }
-    } else {
-      if (patch.status !== undefined) throw invalid('status applies to support rooms only', '/status');
-      if (!MANAGERS.includes(participant!.role)) throw forbidden('only owners and admins can change this room');
+    const actor = actorOf(auth, participant);
+    // The status first: a group room asked for one is a bad request whoever asks.
+    if (patch.status !== undefined) authorize(actor, 'set-status', room);
+    if (patch.name !== undefined || patch.description !== undefined) authorize(actor, 'update', room);
+    // An open support room must have its user in it: that is the room their next "open support" call returns.
+    if (patch.status === 'open' && room.status !== 'open' && !(await this.rooms.findParticipant(room.id, room.createdBy))) {
+      throw new AppError('CONFLICT', 'the user of this support room has left it');
     }
     const changes: Partial<Pick<RoomRow, 'name' | 'description' | 'status'>> = {};
     if (patch.name !== undefined) changes.name = patch.name;
@@ -157,19 +149,16 @@ export class RoomsService {
   }
 
   async addParticipants(auth: AuthContext, roomId: string, input: AddParticipantsInput): Promise<RoomView> {
-    const { room, participant } = await this.guard.reader(auth, roomId);
+    const { room } = await this.guard.authorize(auth, roomId, 'add-participants');
     const userIds = [...new Set('userIds' in input ? input.userIds : [input.userId])];
     let role: ParticipantRole = 'member';
-    if (room.type === 'direct') throw invalid('participants cannot be added to a direct room');
     if (room.type === 'support') {
-      if (!isStaff(auth)) throw forbidden('only support staff can join a support room');
       const others = userIds.filter((id) => id !== auth.userId);
-      const staff = new Set((await this.users.findMany(others)).filter((u) => u.role === 'support' || u.role === 'admin').map((u) => u.id));
+      // Staff by their latest token: only they may be agents.
+      const staff = new Set((await this.users.findMany(others)).filter((u) => isStaffRole(u.role)).map((u) => u.id));
       const notStaff = others.filter((id) => !staff.has(id));
       if (notStaff.length) throw invalid(`only support staff can be added to a support room: ${notStaff.join(', ')}`, '/userIds');
       role = 'agent';
-    } else if (!MANAGERS.includes(participant!.role)) {
-      throw forbidden('only owners and admins can add participants');
     }
     const added = await this.rooms.addParticipants(
       room.id,
@@ -182,19 +171,10 @@ export class RoomsService {
   /** Returns the room as the caller now sees it, or null when the caller removed themself (left). */
   async removeParticipant(auth: AuthContext, roomId: string, userId: string): Promise<RoomView | null> {
     const { room, participant } = await this.guard.reader(auth, roomId);
-    if (room.type === 'direct') throw invalid('nobody can be removed from a direct room');
+    const actor = actorOf(auth, participant);
     const leaving = userId === auth.userId;
-    const target = leaving ? participant : await this.rooms.findParticipant(room.id, userId);
-    if (!target) throw notFound('Participant');
-    if (!leaving) {
-      if (room.type === 'support') {
-        if (!isStaff(auth) || target.role !== 'agent') throw forbidden('support staff can remove agents only');
-      } else if (!participant || !MANAGERS.includes(participant.role)) {
-        throw forbidden('only owners and admins can remove others');
-      } else if (participant.role === 'admin' && target.role !== 'member') {
-        throw forbidden('admins can remove members only');
-      }
-    }
+    if (leaving) authorize(actor, 'leave', room);
+    else authorize(actor, 'remove-participant', room, (await this.rooms.findParticipant(room.id, userId)) ?? null);
     const { removed, changed } = await this.db.transaction(async (tx) => {
       const repo = this.rooms.with(tx);
       // The lock serialises concurrent departures around the owner hand-over, and gives the current status.
@@ -230,85 +210,11 @@ export class RoomsService {
   }
 
   async view(auth: AuthContext, room: RoomRow): Promise<RoomView> {
-    const [v] = await this.views(auth, [room]);
-    return v!;
+    return this.presenter.view(auth, room);
   }
 
-  /** Rooms as the caller sees them: participants, last message, unread count and mute state. Two queries. */
-  async views(auth: AuthContext, rooms: RoomRow[]): Promise<RoomView[]> {
-    const loaded = await this.load(rooms);
-    return loaded.map(({ base, members }) =>
-      personalise(
-        base,
-        members.find((p) => p.userId === auth.userId),
-      ),
-    );
-  }
-
-  /** One room as each of its participants sees it (their unread count and mute state differ): for live events. */
+  /** One room as each of its participants sees it: for live events. */
   async memberViews(roomId: string): Promise<Array<[string, RoomView]>> {
-    const room = await this.rooms.findById(roomId);
-    if (!room) return [];
-    const [loaded] = await this.load([room]);
-    return loaded!.members.map((p) => [p.userId, personalise(loaded!.base, p)]);
+    return this.presenter.memberViews(roomId);
   }
-
-  private async load(rooms: RoomRow[]): Promise<Array<{ base: RoomView; members: ParticipantWithProfile[] }>> {
-    if (rooms.length === 0) return [];
-    const ids = rooms.map((r) => r.id);
-    const [participants, lasts] = await Promise.all([this.rooms.participantsOf(ids), this.messages.lastOf(ids)]);
-    // A fresh read: the row passed in may predate a message or a join.
-    const lastByRoom = new Map(lasts.map((m) => [m.roomId, m]));
-    const lastViews = new Map((await this.presenter.present(lasts)).map((v) => [v.id, v]));
-    const byRoom = new Map<string, ParticipantWithProfile[]>();
-    for (const p of participants) {
-      const list = byRoom.get(p.roomId) ?? [];
-      list.push(p);
-      byRoom.set(p.roomId, list);
-    }
-    return rooms.map((room) => {
-      const members = byRoom.get(room.id) ?? [];
-      const last = lastByRoom.get(room.id);
-      const base: RoomView = {
-        id: room.id,
-        type: room.type as RoomType,
-        name: room.name,
-        description: room.description,
-        businessId: room.businessId,
-        status: room.status as RoomView['status'],
-        createdBy: room.createdBy,
-        createdAt: room.createdAt.toISOString(),
-        updatedAt: room.updatedAt.toISOString(),
-        lastSeq: Math.max(room.lastSeq, last?.seq ?? 0),
-        lastMessage: last ? (lastViews.get(last.id) ?? null) : null,
-        unreadCount: 0,
-        muted: false,
-        mutedUntil: null,
-        hidePreviews: false,
-        participants: members.map((p) => ({
-          userId: p.userId,
-          name: p.name,
-          picture: p.picture,
-          role: p.role as ParticipantRole,
-          joinedAt: p.joinedAt.toISOString(),
-          lastReadSeq: p.lastReadSeq,
-          lastDeliveredSeq: p.lastDeliveredSeq,
-        })),
-      };
-      return { base, members };
-    });
-  }
-}
-
-/** The viewer's own part of a room: unread count and mute state (staff reading a room they are not in: none). */
-function personalise(base: RoomView, me: ParticipantWithProfile | undefined): RoomView {
-  if (!me) return base;
-  const mutedNow = me.muted && (me.mutedUntil === null || me.mutedUntil.getTime() > Date.now());
-  return {
-    ...base,
-    unreadCount: Math.max(0, base.lastSeq - me.lastReadSeq),
-    muted: mutedNow,
-    mutedUntil: mutedNow && me.mutedUntil ? me.mutedUntil.toISOString() : null,
-    hidePreviews: me.hidePreviews,
-  };
 }

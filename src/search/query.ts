@@ -3,7 +3,7 @@
  * same tokenizer as the documents and becomes a tsquery literal built here (PostgreSQL's to_tsquery would split words
  * differently from our tokenizer, so the two sides would disagree).
  */
-import { isCjk, quoteLexeme, tokenize } from './tokenize.js';
+import { isCjk, quoteLexeme, tokenize } from '../text/tokenize.js';
 
 export interface QueryToken {
   lexeme: string;

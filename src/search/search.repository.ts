@@ -1,7 +1,7 @@
-import { and, desc, eq, gte, isNull, lt, not, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, exists, gte, isNull, lt, not, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { chatMessage, chatParticipant } from '../db/schema.js';
-import { messageColumns, reply, type MessageRow } from '../messages/messages.repository.js';
+import type { MessageRow, MessagesRepository } from '../messages/messages.repository.js';
 import type { MatchCondition } from './query.js';
 
 export interface SearchFilter {
@@ -27,24 +27,37 @@ const matches = (m: MatchCondition): SQL => {
   return m.like === null ? ts : or(ts, sql`${chatMessage.content} ilike ${m.like}`)!;
 };
 
+/** Only rooms the user is in: a semi-join on the participant key, decided in SQL. */
+const visibleTo = (db: Executor, userId: string): SQL =>
+  exists(
+    db
+      .select({ one: sql`1` })
+      .from(chatParticipant)
+      .where(and(eq(chatParticipant.roomId, chatMessage.roomId), eq(chatParticipant.userId, userId))),
+  );
+
+/** Which messages match, in SQL; the rows come from the messages module with the columns it presents. */
 export class SearchRepository {
-  constructor(readonly db: Executor) {}
+  constructor(
+    readonly db: Executor,
+    private readonly messages: MessagesRepository,
+  ) {}
 
   /**
    * Matching messages newest first. With a statement timeout the query runs in a transaction of its own that sets it
    * (SET LOCAL: the pooled connection goes back without it), so PostgreSQL cancels a runaway search.
    */
   async search(f: SearchFilter, statementTimeoutMs?: number): Promise<MessageRow[]> {
-    if (statementTimeoutMs === undefined) return this.find(this.db, f);
+    if (statementTimeoutMs === undefined) return this.find(this.db, this.messages, f);
     return this.db.transaction(async (tx) => {
       await tx.execute(sql`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`);
-      return this.find(tx, f);
+      return this.find(tx, this.messages.with(tx), f);
     });
   }
 
-  /** The inner join on the caller's participation keeps other rooms out in SQL. */
-  private async find(db: Executor, f: SearchFilter): Promise<MessageRow[]> {
+  private async find(db: Executor, messages: MessagesRepository, f: SearchFilter): Promise<MessageRow[]> {
     const conds: Array<SQL | undefined> = [
+      visibleTo(db, f.userId),
       isNull(chatMessage.deletedAt),
       ...f.must.map(matches),
       ...f.mustNot.map((m) => not(matches(m))),
@@ -56,13 +69,6 @@ export class SearchRepository {
       f.hasMedia === undefined ? undefined : eq(chatMessage.hasMedia, f.hasMedia),
       f.beforeId === undefined ? undefined : lt(chatMessage.id, f.beforeId),
     ];
-    return db
-      .select(messageColumns)
-      .from(chatMessage)
-      .innerJoin(chatParticipant, and(eq(chatParticipant.roomId, chatMessage.roomId), eq(chatParticipant.userId, f.userId)))
-      .leftJoin(reply, and(eq(reply.roomId, chatMessage.roomId), eq(reply.seq, chatMessage.replyToSeq)))
-      .where(and(...conds))
-      .orderBy(desc(chatMessage.id))
-      .limit(f.limit);
+    return messages.newestMatching(and(...conds), f.limit);
   }
 }

@@ -1,7 +1,7 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { invalid } from '../errors.js';
-import { decodeCursor, encodeCursor, isId } from '../ids.js';
-import type { MessagePresenter } from '../messages/messages.mapper.js';
+import { decodeCursor, encodeCursor } from '../ids.js';
+import type { MessagePresenter } from '../messages/messages.presenter.js';
 import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { highlight } from './highlight.js';
 import { compileQuery, infixTerms, MAX_INFIX_TERMS, MAX_TERMS, parseQuery } from './query.js';
@@ -59,8 +59,8 @@ export class SearchService {
 
     let beforeId: string | undefined;
     if (q.cursor !== undefined) {
-      const c = decodeCursor<{ id: string }>(q.cursor, { id: 'string' });
-      if (!c || !isId(c.id)) throw invalid('cursor is malformed', '/cursor');
+      const c = decodeCursor<{ id: string }>(q.cursor, { id: 'id' });
+      if (!c) throw invalid('cursor is not valid', '/cursor');
       beforeId = c.id;
     }
     const from = q.from === undefined ? undefined : parseBound(q.from, 'from');
@@ -92,11 +92,9 @@ export class SearchService {
     });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
+    // Highlights read the message as presented, never the row: what the presenter withholds, a snippet cannot show.
     return {
-      data: (await this.presenter.present(page)).map((message, i) => ({
-        message,
-        highlight: highlight(page[i]!.content, parsed.positive),
-      })),
+      data: (await this.presenter.present(page)).map((message) => ({ message, highlight: highlight(message.content, parsed.positive) })),
       nextCursor: rows.length > limit && last ? encodeCursor({ id: last.id }) : null,
     };
   }

@@ -4,9 +4,6 @@ import type { MediaCloudinaryConfig } from '../../config.js';
 import { typeOfKey } from '../media.types.js';
 import type { MediaStorage, PutMeta, UrlOptions } from './storage.js';
 
-/** uploadPrefix: Cloudinary's API origin; another one only for a regional API, a proxy, or a local stand-in in tests. */
-export type CloudinarySettings = MediaCloudinaryConfig;
-
 /** Everything under one folder, so the chat's assets are easy to find (and to clean) in a shared account. */
 const FOLDER = 'chat';
 
@@ -24,7 +21,8 @@ export class CloudinaryStorage implements MediaStorage {
   // The SDK picks https at load time; an http:// API origin (a local stand-in) needs a plain HTTP agent per call.
   private readonly agent: HttpAgent | undefined;
 
-  constructor(private readonly settings: CloudinarySettings) {
+  /** settings.uploadPrefix: Cloudinary's API origin; another one only for a regional API, a proxy, or a local stand-in in tests. */
+  constructor(private readonly settings: MediaCloudinaryConfig) {
     this.agent = settings.uploadPrefix.startsWith('http:') ? new HttpAgent({ keepAlive: true }) : undefined;
   }
 

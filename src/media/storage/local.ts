@@ -1,7 +1,8 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { devSecret, type Config } from '../../config.js';
+import type { Config } from '../../config.js';
+import { devSecret } from '../../config/dev-secrets.js';
 import type { MediaStorage, PutMeta, UrlOptions } from './storage.js';
 import { STORAGE_KEY } from './storage.js';
 

@@ -4,8 +4,6 @@ import type { MediaS3Config } from '../../config.js';
 import { contentDisposition } from '../media.names.js';
 import type { MediaStorage, PutMeta, UrlOptions } from './storage.js';
 
-export type S3Settings = MediaS3Config;
-
 interface Sdk {
   s3: typeof import('@aws-sdk/client-s3');
   presigner: typeof import('@aws-sdk/s3-request-presigner');
@@ -24,7 +22,7 @@ export class S3Storage implements MediaStorage {
   readonly driver = 's3';
   private client: S3Client | undefined;
 
-  constructor(private readonly settings: S3Settings) {}
+  constructor(private readonly settings: MediaS3Config) {}
 
   async prepare(): Promise<void> {
     await this.ready();

@@ -6,6 +6,8 @@
  * - Text is NFKC-normalised and lower-cased; words are runs of letters, marks and digits.
  * - Scripts written without spaces (Han, Hiragana, Katakana) and Hangul become overlapping character bigrams, so any
  *   part of a sentence can be found ("東京タワー" → 東京 京タ タワ ワー). A lone character stays a unigram.
+ *
+ * It lives apart from both of its users (messages write documents, search reads queries) so neither imports the other.
  */
 const WORD = /[\p{L}\p{M}\p{N}]+/gu;
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u30FC]+/u;

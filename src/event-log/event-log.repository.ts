@@ -1,0 +1,159 @@
+import { sql } from 'drizzle-orm';
+import { queryRows, type Db, type Executor } from '../db/client.js';
+import { hotStatement } from '../db/prepared.js';
+
+/** One event as consumers read it. */
+export interface LoggedEvent {
+  id: number;
+  type: string;
+  roomId: string | null;
+  payload: Record<string, unknown>;
+  createdAt: Date;
+}
+
+interface EventRow {
+  id: number;
+  type: string;
+  room_id: string | null;
+  payload: Record<string, unknown> | string;
+  created_at: Date | string;
+}
+
+const toEvent = (r: EventRow): LoggedEvent => ({
+  id: Number(r.id),
+  type: r.type,
+  roomId: r.room_id,
+  payload: typeof r.payload === 'string' ? (JSON.parse(r.payload) as Record<string, unknown>) : r.payload,
+  createdAt: new Date(r.created_at),
+});
+
+/** Run for every message sent while a consumer listens (peek and done, at low rates once per event): prepared. */
+const PEEK = hotStatement<EventRow>(
+  'event_log_peek',
+  ['text', 'int'],
+  (consumer, limit) =>
+    sql`select e.id, e.type, e.room_id, e.payload, e.created_at from domain_event_pending p join domain_event e on e.id = p.event_id
+        where p.consumer = ${consumer} order by p.event_id limit ${limit}`,
+);
+const DONE = hotStatement<never>(
+  'event_log_done',
+  ['text', 'jsonb'],
+  (consumer, ids) =>
+    sql`delete from domain_event_pending where consumer = ${consumer} and event_id in (
+          select event_id from domain_event_pending
+          where consumer = ${consumer} and event_id in (select jsonb_array_elements_text(${ids})::bigint)
+          for update skip locked)`,
+);
+
+export interface NewEvent {
+  type: string;
+  roomId: string | null;
+  payload: Record<string, unknown>;
+}
+
+/**
+ * How the log is read. Each consumer has its own pending rows (consumer, event_id), written with the event and deleted
+ * by the transaction that handles it; that transaction also holds them (FOR UPDATE SKIP LOCKED), so instances share
+ * the work without handling the same event twice, and a process that dies mid-way hands its events back when its
+ * transaction rolls back. There is no "last position" per consumer: identity values of concurrent transactions commit
+ * out of order, so a reader at "id > N" could step over an event that commits later with a smaller id.
+ */
+export class EventLogRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Events of these types are logged for the consumer from now on (events written before are not its). */
+  async register(consumer: string, types: string[]): Promise<void> {
+    await this.db.execute(
+      sql`insert into domain_event_consumer (name, types) values (${consumer}, array(select jsonb_array_elements_text(${JSON.stringify(types)}::jsonb)))
+          on conflict (name) do update set types = excluded.types`,
+    );
+  }
+
+  /** The consumer stops being fed, and what it had still to handle is forgotten. */
+  async unregister(consumer: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.execute(sql`delete from domain_event_consumer where name = ${consumer}`);
+      await tx.execute(sql`delete from domain_event_pending where consumer = ${consumer}`);
+    });
+  }
+
+  /**
+   * Writes events inside the caller's transaction, with a pending row for each consumer listening to their type; with
+   * nobody listening nothing is written. (The send statement does the same in its own SQL, see messages.repository.ts.)
+   */
+  async append(tx: Executor, events: NewEvent[]): Promise<number[]> {
+    if (events.length === 0) return [];
+    const rows = await queryRows<{ id: number }>(
+      tx,
+      sql`with input as (
+            select * from jsonb_to_recordset(${JSON.stringify(events.map((e, ord) => ({ ...e, ord })))}::jsonb)
+              as i(ord int, type text, "roomId" uuid, payload jsonb)),
+          logged as (
+            insert into domain_event (type, room_id, payload)
+            select i.type, i."roomId", i.payload from input i
+            where exists (select 1 from domain_event_consumer c where i.type = any(c.types))
+            order by i.ord
+            returning id, type),
+          pending as (
+            insert into domain_event_pending (consumer, event_id)
+            select c.name, l.id from logged l join domain_event_consumer c on l.type = any(c.types))
+          select id from logged order by id`,
+    );
+    return rows.map((r) => Number(r.id));
+  }
+
+  /**
+   * Up to `limit` of the consumer's pending events, oldest first, without taking them: the handler reads what it needs
+   * outside a transaction, then takes them (`take`). `only`: just these (a batch that failed, retried one by one).
+   */
+  async peek(consumer: string, limit: number, only?: number[]): Promise<LoggedEvent[]> {
+    const rows = only
+      ? await queryRows<EventRow>(
+          this.db,
+          sql`select e.id, e.type, e.room_id, e.payload, e.created_at from domain_event_pending p join domain_event e on e.id = p.event_id
+              where p.consumer = ${consumer} and p.event_id in (select jsonb_array_elements_text(${JSON.stringify(only)}::jsonb)::bigint)
+              order by p.event_id limit ${limit}`,
+        )
+      : await PEEK(this.db, [consumer, limit]);
+    return rows.map(toEvent);
+  }
+
+  /**
+   * Inside the caller's transaction: takes those of these events still pending for the consumer and not held by
+   * another transaction, deleting their pending rows (a rollback puts them back). Returns the ids taken.
+   */
+  async take(tx: Executor, consumer: string, ids: number[]): Promise<Set<number>> {
+    if (ids.length === 0) return new Set();
+    const rows = await queryRows<{ event_id: number }>(
+      tx,
+      sql`delete from domain_event_pending where consumer = ${consumer} and event_id in (
+            select event_id from domain_event_pending
+            where consumer = ${consumer} and event_id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint)
+            for update skip locked)
+          returning event_id`,
+    );
+    return new Set(rows.map((r) => Number(r.event_id)));
+  }
+
+  /** Marks events handled that needed nothing written (no transaction to share); one held by a transaction is left to it. */
+  async done(consumer: string, ids: number[]): Promise<void> {
+    if (ids.length) await DONE(this.db, [consumer, JSON.stringify(ids)]);
+  }
+
+  /**
+   * Deletes up to `limit` of the oldest events that every consumer has handled, if older than `ageMs`. Only the
+   * `limit` lowest ids are looked at (the primary key, no other index on the hot insert path): the oldest events are
+   * there, and one still pending among them only leaves itself behind.
+   */
+  async prune(ageMs: number, limit: number): Promise<number> {
+    const rows = await queryRows<{ id: number }>(
+      this.db,
+      sql`delete from domain_event where id in (
+            select o.id from (select id, created_at from domain_event order by id limit ${limit}) o
+            where o.created_at < now() - ${ageMs}::int * interval '1 millisecond'
+              and not exists (select 1 from domain_event_pending p where p.event_id = o.id))
+          returning id`,
+    );
+    return rows.length;
+  }
+}

@@ -1,0 +1,177 @@
+import type { Db, Tx } from '../db/client.js';
+import { EventLogRepository, type LoggedEvent } from './event-log.repository.js';
+
+/** The longest a consumer sleeps: events written by peers, or left by a run that died, are found within this. */
+const POLL_MS = 1000;
+const BATCH = 200;
+/** Handled events are kept this long (a day), for looking into what happened; then deleted in batches. */
+const KEEP_MS = 24 * 60 * 60 * 1000;
+const PRUNE_EVERY_MS = 60_000;
+const PRUNE_BATCH = 1000;
+
+export interface LogConsumerLog {
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * How a consumer handles events, in two steps so the reads (the costly part) run outside any transaction, as prepared
+ * statements. `plan` reads what handling the events takes and says, per event id, what to write; an event it leaves
+ * out needs nothing written and is marked handled at once. `write` runs in the transaction that takes the planned
+ * events: whatever it writes through `tx` commits together with their marking, or not at all (then they are taken
+ * again). It gets only the work of events still pending (another instance may have handled some meanwhile); what it
+ * returns runs after the commit.
+ */
+export interface EventHandler<W = unknown> {
+  plan(events: LoggedEvent[]): Promise<Map<number, W>>;
+  write(tx: Tx, work: W[]): Promise<(() => void) | void>;
+}
+
+export interface LogConsumerOptions {
+  /** Stable across restarts and the same on every instance: the pending rows are kept under it. */
+  name: string;
+  types: string[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each consumer's work has its own type
+  handle: EventHandler<any>;
+  log: LogConsumerLog;
+  batch?: number;
+}
+
+/**
+ * Reads the durable event log for one consumer, at least once: an event stays pending until what handling it writes
+ * has committed, in the same transaction as its marking, so a crash anywhere before leaves it to be handled again (by
+ * this instance after a restart, or by any other). Woken by the in-process bus for latency; the poll finds what other
+ * instances wrote.
+ */
+export class LogConsumer {
+  private readonly repo: EventLogRepository;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  /** Woken by the bus and the poll only once started; drain() alone works before (tests). */
+  private started = false;
+  private stopped = false;
+  private nextPruneAt = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: LogConsumerOptions,
+  ) {
+    this.repo = new EventLogRepository(db);
+  }
+
+  /** Registers the consumer (events from now on are logged for it) and takes whatever was left pending. */
+  async start(): Promise<void> {
+    await this.repo.register(this.opts.name, this.opts.types);
+    this.started = true;
+    this.wake();
+  }
+
+  /** Something was written: run now (or right after the run under way). */
+  wake(): void {
+    if (!this.started || this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+      if (!this.stopped) this.schedule(this.again ? 0 : POLL_MS);
+    });
+  }
+
+  /** Stops taking work and waits for the batch under way; what is left stays pending for the next start or a peer. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Takes and handles batches until none is left (or stopped); the number handled. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (let n = this.opts.batch ?? BATCH; n === (this.opts.batch ?? BATCH) && !this.stopped;) {
+      n = await this.batch();
+      total += n;
+    }
+    return total;
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.wake(), ms);
+    this.timer.unref();
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.drain();
+        if (Date.now() >= this.nextPruneAt) await this.prune();
+      } catch (err) {
+        // The database is away, most likely: the events stay pending, the poll tries again.
+        this.opts.log.error({ err, consumer: this.opts.name }, 'event log consumer failed');
+        this.again = false;
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** Handles one batch; the number looked at, or 0 when it had to be tried event by event (the caller stops draining). */
+  private async batch(): Promise<number> {
+    const events = await this.repo.peek(this.opts.name, this.opts.batch ?? BATCH);
+    try {
+      await this.handle(events);
+    } catch (err) {
+      if (events.length <= 1) throw err;
+      await this.oneByOne(
+        events.map((e) => e.id),
+        err,
+      );
+      return 0;
+    }
+    return events.length;
+  }
+
+  /** One bad event must not hold up the others: each is tried alone, and one that fails alone stays pending. */
+  private async oneByOne(ids: number[], err: unknown): Promise<void> {
+    const { name, log } = this.opts;
+    log.error({ err, consumer: name, events: ids.length }, 'handling a batch of events failed; trying each alone');
+    let failedInARow = 0;
+    for (const id of ids) {
+      try {
+        await this.handle(await this.repo.peek(name, 1, [id]));
+        failedInARow = 0;
+      } catch (e) {
+        log.error({ err: e, consumer: name, eventId: id }, 'handling an event failed; it stays pending');
+        // Several in a row: the database (or what the handler needs) is away rather than one event being bad.
+        if (++failedInARow === 3) throw e;
+      }
+    }
+  }
+
+  private async handle(events: LoggedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const { name, handle } = this.opts;
+    const work = await handle.plan(events);
+    // Nothing to write for these: marked handled without a transaction (the common case: everyone was online).
+    await this.repo.done(
+      name,
+      events.flatMap((e) => (work.has(e.id) ? [] : [e.id])),
+    );
+    if (work.size === 0) return;
+    const after = await this.db.transaction(async (tx) => {
+      const taken = await this.repo.take(tx, name, [...work.keys()]);
+      const mine = [...work].flatMap(([id, w]) => (taken.has(id) ? [w] : []));
+      return mine.length ? handle.write(tx, mine) : undefined;
+    });
+    after?.();
+  }
+
+  private async prune(): Promise<void> {
+    this.nextPruneAt = Date.now() + PRUNE_EVERY_MS;
+    while (!this.stopped && (await this.repo.prune(KEEP_MS, PRUNE_BATCH)) === PRUNE_BATCH);
+  }
+}

@@ -1,0 +1,63 @@
+import type { MediaRow, MediaService, MediaView } from '../media/index.js';
+import type { MessageRow } from './messages.repository.js';
+import { REPLY_PREVIEW_CODE_POINTS, type MessageView } from './messages.schemas.js';
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** Reads cut the preview in SQL already; a row built by the write path carries the whole parent, cut here. */
+const replyPreview = (text: string): string =>
+  text.length <= REPLY_PREVIEW_CODE_POINTS ? text : [...text].slice(0, REPLY_PREVIEW_CODE_POINTS).join('');
+
+/** The one function that turns a row into what clients see: a rule on what a message shows belongs here. */
+function toView(row: MessageRow, media: MediaView[]): MessageView {
+  return {
+    id: row.id,
+    chatRoomId: row.roomId,
+    seq: row.seq,
+    senderId: row.senderId,
+    type: row.type,
+    content: row.content,
+    mentions: row.mentions,
+    replyToId: row.replyId,
+    replyTo:
+      row.replyId === null
+        ? null
+        : {
+            id: row.replyId,
+            seq: row.replySeq!,
+            senderId: row.replySenderId!,
+            type: row.replyType!,
+            content: replyPreview(row.replyContent ?? ''),
+          },
+    media,
+    clientMessageId: row.clientMessageId,
+    createdAt: row.createdAt.toISOString(),
+    editedAt: iso(row.editedAt),
+    deletedAt: iso(row.deletedAt),
+  };
+}
+
+/**
+ * Messages as clients see them, media included: each read mints fresh signed URLs, one query for the whole page.
+ * Every Message that leaves the service is built here (sends, history, room lists, search, replay, and through the
+ * message.created event notifications too), so what a message shows is decided once for all of them.
+ */
+export class MessagePresenter {
+  constructor(private readonly media: Pick<MediaService, 'viewsFor' | 'views'>) {}
+
+  async present(rows: MessageRow[]): Promise<MessageView[]> {
+    const withMedia = rows.filter((r) => r.hasMedia).map((r) => r.id);
+    const media = withMedia.length ? await this.media.viewsFor(withMedia) : new Map<string, MediaView[]>();
+    return rows.map((row) => toView(row, media.get(row.id) ?? []));
+  }
+
+  async one(row: MessageRow): Promise<MessageView> {
+    const [view] = await this.present([row]);
+    return view!;
+  }
+
+  /** A message just written: its files are the ones just claimed, so nothing is read back. */
+  async written(row: MessageRow, files: MediaRow[]): Promise<MessageView> {
+    return toView(row, files.length ? await this.media.views(files) : []);
+  }
+}

@@ -1,0 +1,288 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { openDatabase, queryRows, type Database, type Db, type Tx } from '../src/db/client.js';
+import { EventLogRepository, type LoggedEvent } from '../src/event-log/event-log.repository.js';
+import { LogConsumer, type EventHandler } from '../src/event-log/log-consumer.js';
+import { newId } from '../src/ids.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { sleep } from './helpers/sockets.js';
+
+let t: TestApp;
+let db: Db;
+let log: EventLogRepository;
+const errors: string[] = [];
+const quiet = { error: (_obj: object, msg: string) => void errors.push(msg) };
+
+beforeAll(async () => {
+  t = await startTestApp();
+  db = t.app.database.db;
+  log = new EventLogRepository(db);
+});
+afterAll(async () => t?.close());
+
+const rows = <T>(query: ReturnType<typeof sql>) => queryRows<T>(db, query);
+let names = 0;
+/** A consumer of its own event type, so the tests do not see each other's events (nor the app's). */
+function consumerOf(handle: EventHandler<LoggedEvent>, on: Db = db, name = `test-${++names}`) {
+  return {
+    name,
+    type: `${name}.happened`,
+    consumer: new LogConsumer(on, { name, types: [`${name}.happened`], handle, log: quiet, batch: 10 }),
+  };
+}
+/** A handler for which every event needs a write: `write` gets the events themselves, in the marking transaction. */
+const everyEvent = (write: (tx: Tx, events: LoggedEvent[]) => Promise<(() => void) | void>): EventHandler<LoggedEvent> => ({
+  plan: async (events) => new Map(events.map((e) => [e.id, e])),
+  write,
+});
+async function append(type: string, n: number, from = 0): Promise<number[]> {
+  return db.transaction((tx) =>
+    log.append(
+      tx,
+      Array.from({ length: n }, (_, i) => ({ type, roomId: null, payload: { n: from + i } })),
+    ),
+  );
+}
+const pendingOf = async (name: string) =>
+  (await rows<{ n: number }>(sql`select count(*)::int as n from domain_event_pending where consumer = ${name}`))[0]!.n;
+
+describe('the durable event log', () => {
+  it('writes message.created in the statement that stores the message, with a pending row for the notifications', async () => {
+    const alice = await t.as('alice');
+    const room = (await alice.post('/rooms', { type: 'group', name: 'log', participantIds: ['bob'] })).body;
+    const sent = (await alice.post(`/rooms/${room.id}/messages`, { content: 'logged' })).body;
+    const [event] = await rows<{ id: number; type: string; room_id: string; payload: Record<string, unknown> }>(
+      sql`select id, type, room_id, payload from domain_event where payload->>'messageId' = ${sent.id}`,
+    );
+    expect(event).toMatchObject({
+      type: 'message.created',
+      room_id: room.id,
+      payload: { messageId: sent.id, roomId: room.id, senderId: 'alice', seq: sent.seq, roomType: 'group' },
+    });
+    expect(await rows(sql`select name, types from domain_event_consumer`)).toEqual([{ name: 'notifications', types: ['message.created'] }]);
+    const consumers = await rows<{ consumer: string }>(sql`select consumer from domain_event_pending where event_id = ${event!.id}`);
+    // Either still pending for the notifications, or already handled by them (the app's consumer runs at once).
+    expect(consumers.every((c) => c.consumer === 'notifications')).toBe(true);
+  });
+
+  it('writes no event for a batch that is refused, and none while nobody listens', async () => {
+    const alice = await t.as('alice');
+    const room = (await alice.post('/rooms', { type: 'group', name: 'refused' })).body;
+    await alice.post(`/rooms/${room.id}/messages`, { content: 'kept', clientMessageId: 'k' });
+    const count = async () =>
+      (await rows<{ n: number }>(sql`select count(*)::int as n from domain_event where room_id = ${room.id}`))[0]!.n;
+    expect(await count()).toBe(1);
+    const repo = t.app.services.repos.messages;
+    const row = (content: string, clientMessageId: string | null) => ({
+      id: newId(),
+      roomId: room.id,
+      senderId: 'alice',
+      type: 'text',
+      content,
+      mentions: [],
+      replyToSeq: null,
+      clientMessageId,
+      hasMedia: false,
+      searchDoc: '',
+    });
+    await expect(repo.insertMany([row('new', null), row('retry', 'k')])).rejects.toThrow();
+    expect(await count()).toBe(1);
+    expect(await append('nobody.listens', 3)).toEqual([]);
+  });
+
+  it('hands every event to its consumer once, in id order, and marks it handled with what the handler wrote', async () => {
+    const seen: number[] = [];
+    const { name, type, consumer } = consumerOf(
+      everyEvent(async (tx, events) => {
+        seen.push(...events.map((e) => e.payload['n'] as number));
+        await tx.execute(sql`select 1`);
+      }),
+    );
+    await log.register(name, [type]);
+    await append(type, 25);
+    expect(await consumer.drain()).toBe(25);
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    expect(await pendingOf(name)).toBe(0);
+    expect(await consumer.drain()).toBe(0);
+  });
+
+  it('gives events back when the consumer fails before marking them: they are handled again (at least once)', async () => {
+    const { name, type } = consumerOf(everyEvent(async () => {}));
+    await log.register(name, [type]);
+    await append(type, 5);
+    // A consumer that dies in the middle of its batch: its transaction rolls back, nothing is marked.
+    const crashing = new LogConsumer(db, {
+      name,
+      types: [type],
+      log: quiet,
+      handle: everyEvent(async (tx) => {
+        await tx.execute(sql`select 1`);
+        throw new Error('killed mid-batch');
+      }),
+    });
+    await expect(crashing.drain()).rejects.toThrow('killed mid-batch');
+    expect(await pendingOf(name)).toBe(5);
+    const again: LoggedEvent[] = [];
+    const next = new LogConsumer(db, {
+      name,
+      types: [type],
+      log: quiet,
+      handle: everyEvent(async (_tx, events) => void again.push(...events)),
+    });
+    expect(await next.drain()).toBe(5);
+    expect(again.map((e) => e.payload['n'])).toEqual([0, 1, 2, 3, 4]);
+    expect(await pendingOf(name)).toBe(0);
+  });
+
+  it('marks events that need nothing written as handled without a transaction, and writes only for the others', async () => {
+    const written: number[] = [];
+    const { name, type, consumer } = consumerOf({
+      plan: async (events) => new Map(events.filter((e) => (e.payload['n'] as number) % 2 === 0).map((e) => [e.id, e])),
+      write: async (_tx, events) => void written.push(...events.map((e) => e.payload['n'] as number)),
+    });
+    await log.register(name, [type]);
+    await append(type, 6);
+    expect(await consumer.drain()).toBe(6);
+    expect(written).toEqual([0, 2, 4]);
+    expect(await pendingOf(name)).toBe(0);
+  });
+
+  it('leaves events pending when reading what they need fails (before any write)', async () => {
+    const { name, type, consumer } = consumerOf({
+      plan: async () => {
+        throw new Error('database away');
+      },
+      write: async () => {},
+    });
+    await log.register(name, [type]);
+    await append(type, 1);
+    await expect(consumer.drain()).rejects.toThrow('database away');
+    expect(await pendingOf(name)).toBe(1);
+  });
+
+  it('does not let one bad event hold up the others: it alone stays pending', async () => {
+    const handled: number[] = [];
+    const { name, type, consumer } = consumerOf(
+      everyEvent(async (_tx, events) => {
+        if (events.some((e) => e.payload['n'] === 2)) throw new Error('cannot handle 2');
+        handled.push(...events.map((e) => e.payload['n'] as number));
+      }),
+    );
+    await log.register(name, [type]);
+    await append(type, 5);
+    await consumer.drain();
+    expect(handled.sort()).toEqual([0, 1, 3, 4]);
+    expect(await pendingOf(name)).toBe(1);
+    expect(errors).toContain('handling an event failed; it stays pending');
+  });
+
+  it('calls what the handler returns only after the commit, and not at all when it rolled back', async () => {
+    const calls: string[] = [];
+    let fail = true;
+    const { name, type, consumer } = consumerOf(
+      everyEvent(async () => {
+        if (fail) throw new Error('rolled back');
+        return () => void calls.push('after commit');
+      }),
+    );
+    await log.register(name, [type]);
+    await append(type, 1);
+    await expect(consumer.drain()).rejects.toThrow('rolled back');
+    expect(calls).toEqual([]);
+    fail = false;
+    await consumer.drain();
+    expect(calls).toEqual(['after commit']);
+  });
+
+  it('is woken by a write once started, and takes what was left pending when it starts', async () => {
+    const handled: number[] = [];
+    const { name, type, consumer } = consumerOf(
+      everyEvent(async (_tx, events) => void handled.push(...events.map((e) => e.payload['n'] as number))),
+    );
+    await log.register(name, [type]);
+    await append(type, 2);
+    await consumer.start();
+    await until(() => handled.length === 2);
+    await append(type, 1, 2);
+    consumer.wake();
+    await until(() => handled.length === 3);
+    await consumer.stop();
+    expect(handled).toEqual([0, 1, 2]);
+  });
+
+  it('prunes handled events older than a day, in batches, and keeps pending and recent ones', async () => {
+    const { name, type } = consumerOf(everyEvent(async () => {}));
+    await log.register(name, [type]);
+    const ids = await append(type, 4);
+    await db.execute(sql`delete from domain_event_pending where consumer = ${name} and event_id <> ${ids[1]!}`);
+    await db.execute(
+      sql`update domain_event set created_at = now() - interval '25 hours' where id in (${ids[0]!}, ${ids[1]!}, ${ids[2]!})`,
+    );
+    // Everything older than this test's events is pruned first (the oldest ids are looked at first).
+    while ((await log.prune(24 * 60 * 60 * 1000, 1000)) > 0);
+    const left = await rows<{ id: number }>(sql`select id from domain_event where id in (${sql.join(ids, sql`, `)}) order by id`);
+    expect(left.map((r) => Number(r.id))).toEqual([ids[1], ids[3]]);
+  });
+
+  it('stops feeding a consumer that unregisters, and forgets what it had pending', async () => {
+    const { name, type } = consumerOf(everyEvent(async () => {}));
+    await log.register(name, [type]);
+    expect(await append(type, 2)).toHaveLength(2);
+    await log.unregister(name);
+    expect(await pendingOf(name)).toBe(0);
+    expect(await append(type, 2)).toEqual([]);
+  });
+});
+
+const postgres = inject('template').kind === 'postgres';
+describe.runIf(postgres)('consumers on several connections (instances)', () => {
+  let others: Database[] = [];
+  afterAll(async () => {
+    for (const o of others) await o.close();
+  });
+
+  it('never hands one event to two consumers of the same name, and hands every event to one of them', async () => {
+    others = [await openDatabase({ url: t.db.url! }), await openDatabase({ url: t.db.url! })];
+    const byConsumer: number[][] = [[], [], []];
+    const name = `shared-${Date.now()}`;
+    const type = `${name}.happened`;
+    const consumers = [db, others[0]!.db, others[1]!.db].map(
+      (on, i) =>
+        new LogConsumer(on, {
+          name,
+          types: [type],
+          log: quiet,
+          batch: 7,
+          handle: everyEvent(async (tx, events) => {
+            // Slow enough that the consumers' transactions overlap.
+            await tx.execute(sql`select pg_sleep(0.005)`);
+            byConsumer[i]!.push(...events.map((e) => e.payload['n'] as number));
+          }),
+        }),
+    );
+    await log.register(name, [type]);
+    const writing = (async () => {
+      for (let k = 0; k < 10; k++) await append(type, 30, k * 30);
+    })();
+    const reading = consumers.map(async (c) => {
+      for (let k = 0; k < 40; k++) {
+        await c.drain();
+        await sleep(2);
+      }
+    });
+    await Promise.all([writing, ...reading]);
+    for (const c of consumers) await c.drain();
+    const all = byConsumer.flat();
+    expect(all.length).toBe(300);
+    expect(new Set(all).size).toBe(300);
+    expect(byConsumer.filter((list) => list.length > 0).length).toBeGreaterThan(1);
+  }, 30_000);
+});
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(10);
+  }
+}
