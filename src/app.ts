@@ -1,46 +1,32 @@
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
+import type { Server as SocketServer } from 'socket.io';
 import { authenticate } from './auth/auth.hook.js';
-import { createTokenVerifier } from './auth/tokens.js';
+import { createTokenVerifier, type TokenVerifier } from './auth/tokens.js';
 import type { Config } from './config.js';
+import { SHARED_SCHEMAS } from './contract/components.js';
 import { openDatabase, type Database } from './db/client.js';
 import { AppError } from './errors.js';
 import { EventBus } from './events.js';
+import type { Feature } from './feature.js';
 import { registerHealth } from './http/health.js';
-import { createMetrics, registerMetrics } from './http/metrics.js';
-import { createHttpServer, type HttpServerOptions } from './http/server.js';
+import { createMetrics, registerMetrics, type Metrics } from './http/metrics.js';
 import { limiterStore } from './http/rate-limit-store.js';
-import { createMediaService, mediaFileRoutes, mediaRoutes, registerMultipart } from './media/index.js';
-import { createNotifications, notificationsRoutes } from './notifications/index.js';
-import type { Resolver } from './net/outbound.js';
-import { MessagePresenter } from './messages/messages.presenter.js';
-import { messagesRoutes } from './messages/messages.routes.js';
-import { MessagesRepository } from './messages/messages.repository.js';
-import { MessagesService } from './messages/messages.service.js';
-import { readsRoutes } from './reads/reads.routes.js';
-import { ReadsRepository } from './reads/reads.repository.js';
-import { ReadsService } from './reads/reads.service.js';
-import { RoomAccessGuard } from './rooms/rooms.access.js';
-import { roomsRoutes } from './rooms/rooms.routes.js';
-import { RoomsRepository } from './rooms/rooms.repository.js';
-import { RoomPresenter } from './rooms/rooms.presenter.js';
-import { RoomsService } from './rooms/rooms.service.js';
-import { searchRoutes } from './search/search.routes.js';
-import { SearchRepository } from './search/search.repository.js';
-import { SearchService } from './search/search.service.js';
-import { UsersRepository } from './users/users.repository.js';
-import { UsersService } from './users/users.service.js';
-import { usersRoutes } from './users/users.routes.js';
-import { presenceRoutes } from './presence/presence.routes.js';
-import { PresenceRepository } from './presence/presence.repository.js';
-import { PresenceService } from './presence/presence.service.js';
-import type { ChatNamespace } from './realtime/gateway.js';
-import { startRealtime } from './realtime/realtime.module.js';
-import { createSharedState, type SharedState } from './cluster.js';
-import { RealtimeRepository } from './realtime/realtime.repository.js';
+import { createHttpServer, type HttpServerOptions } from './http/server.js';
 import { createValidatorCompiler } from './http/validation.js';
-import { SHARED_SCHEMAS } from './http/server.js';
-import type { Server as SocketServer } from 'socket.io';
+import type { RateLimiter } from './limits/rate-limiter.js';
+import type { Log } from './log.js';
+import { createMediaService, mediaFeature, registerMultipart } from './media/index.js';
+import { MessagePresenter, MessagesRepository, MessagesService, messagesFeature } from './messages/index.js';
+import type { Resolver } from './net/outbound.js';
+import { createNotifications } from './notifications/index.js';
+import { PresenceRepository, PresenceService, presenceFeature } from './presence/index.js';
+import { ReadsRepository, ReadsService, readsFeature } from './reads/index.js';
+import { realtimeFeature, type ChatNamespace, type RealtimeFeature } from './realtime/index.js';
+import { RoomAccessGuard, RoomPresenter, RoomsRepository, RoomsService, roomsFeature } from './rooms/index.js';
+import { SearchRepository, SearchService, searchFeature } from './search/index.js';
+import { createSharedState, type SharedState } from './shared-state.js';
+import { UsersRepository, UsersService, usersFeature } from './users/index.js';
 
 export const API_PREFIX = '/api/v1/chat';
 
@@ -48,7 +34,7 @@ export interface App {
   http: FastifyInstance;
   database: Database;
   bus: EventBus;
-  services: ReturnType<typeof buildServices>;
+  services: Services;
   io: SocketServer;
   chat: ChatNamespace;
   shared: SharedState;
@@ -68,12 +54,15 @@ export interface BuildOptions {
   logStream?: HttpServerOptions['logStream'];
 }
 
+export type Services = ReturnType<typeof buildServices>;
+
+/** The services, each on its own repositories; what one feature reads of another is injected as a function. */
 function buildServices(
   config: Config,
   database: Database,
   bus: EventBus,
   shared: SharedState,
-  onError: (err: unknown) => void,
+  log: Pick<Log, 'error'>,
   resolve?: Resolver,
 ) {
   const { db } = database;
@@ -86,84 +75,132 @@ function buildServices(
   const messages = new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter);
   // Rooms show their last message through this read, without importing the messages module.
   const roomPresenter = new RoomPresenter(roomsRepo, (ids) => messages.lastMessages(ids));
+  const onPresenceError = (err: unknown) => log.error({ err }, 'presence update failed');
   return {
     users: new UsersService(usersRepo),
     rooms: new RoomsService(db, roomsRepo, usersRepo, guard, bus, roomPresenter),
     messages,
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
     search: new SearchService(new SearchRepository(db, messagesRepo), guard, presenter),
-    presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onError),
+    presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onPresenceError),
     media,
-    notifications: createNotifications(config, db, bus, shared.presence, resolve),
+    // A notification previews a message as the presenter shows it to clients.
+    notifications: createNotifications(config, db, shared.presence, (ids) => messages.viewsByIds(ids), resolve),
     guard,
-    repos: { rooms: roomsRepo, messages: messagesRepo, realtime: new RealtimeRepository(db) },
   };
 }
 
-/** The composition root: config → database → services → HTTP. main.ts and the tests both build the app here. */
-export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<App> {
-  const database = opts.database ?? (await openDatabase({ url: config.databaseUrl, dataDir: `${config.dataDir}/db` }));
-  if (!opts.database) await database.migrate();
+interface Parts {
+  config: Config;
+  database: Database;
+  shared: SharedState;
+  services: Services;
+  writeLimiter: RateLimiter;
+  metrics: Metrics;
+  http: FastifyInstance;
+  realtime: RealtimeFeature;
+}
 
-  const validators = createValidatorCompiler(SHARED_SCHEMAS);
-  const http = await createHttpServer(config, validators, opts.logStream ? { logStream: opts.logStream } : {});
-  let lastRedisError = '';
-  const shared = await createSharedState(config, (err) => {
-    // One line per distinct failure, not one per reconnect attempt.
-    if (err.message !== lastRedisError) http.log.warn({ err: err.message }, 'redis connection error');
-    lastRedisError = err.message;
-  });
-  const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
-  const services = buildServices(config, database, bus, shared, (err) => http.log.error({ err }, 'presence update failed'), opts.resolve);
-  // The S3 or Cloudinary SDK loads only when that driver is configured, but then here, so a start still fails on it.
-  await services.media.storage.prepare?.();
-  const metrics = createMetrics();
-  bus.on('message.created', () => metrics.messagesSent.inc());
-  registerMetrics(http, metrics);
-  registerHealth(http, database, shared.redis);
+/**
+ * Every part, in the one order in which routes are registered and parts start; they stop in the reverse order. So
+ * sockets stop first (their sends under way are answered), then in-flight requests finish as HTTP closes, then the
+ * notifications (after the last sends, which are in the event log), presence and media stop, and the shared state and
+ * the database close last.
+ */
+function parts({ config, database, shared, services, writeLimiter, metrics, http, realtime }: Parts): Feature[] {
+  const searchLimiter = shared.limiter('search', config.search.perMinute, 60_000);
+  return [
+    { name: 'database', stop: () => database.close() },
+    { name: 'shared state', stop: () => shared.close() },
+    { name: 'write budget', stop: () => writeLimiter.close() },
+    { name: 'metrics', subscribers: (bus) => bus.on('message.created', () => metrics.messagesSent.inc()) },
+    roomsFeature(services.rooms),
+    messagesFeature(services.messages, services.media, config.media.maxFiles),
+    readsFeature(services.reads),
+    searchFeature(services.search, searchLimiter, { engine: database.kind, timeoutMs: config.search.timeoutMs }),
+    usersFeature(services.users),
+    mediaFeature(services.media, config.media.maxFiles),
+    presenceFeature(services.presence),
+    services.notifications,
+    { name: 'http', stop: () => http.close() },
+    realtime,
+  ];
+}
 
-  const verifier = createTokenVerifier(config);
-  // One write budget per user, spent by REST writes and socket writes alike, on every instance.
-  const writeLimiter = shared.limiter('writes', config.rateLimitWritesPerMinute, 60_000);
+/** REST writes spend the user's one write budget, which socket writes spend too, on every instance. */
+function writeBudget(config: Config, limiter: RateLimiter): RateLimitPluginOptions {
+  return {
+    hook: 'preHandler',
+    max: config.rateLimitWritesPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (req) => req.auth.userId,
+    store: limiterStore(limiter),
+    // Reads are cheap keyset queries; the limit guards writes.
+    allowList: (req) => req.method === 'GET' || req.method === 'HEAD',
+    errorResponseBuilder: (_req, ctx) =>
+      new AppError('RATE_LIMITED', `Too many writes; retry in ${Math.ceil(ctx.ttl / 1000)} s`, { retryAfter: Math.ceil(ctx.ttl / 1000) }),
+  };
+}
+
+/** Each part's routes: under the API prefix behind authentication and the write budget, then those outside it. */
+async function registerRoutes(
+  http: FastifyInstance,
+  all: Feature[],
+  { config, verifier, services, writeLimiter }: { config: Config; verifier: TokenVerifier; services: Services; writeLimiter: RateLimiter },
+): Promise<void> {
   await http.register(
     async (api) => {
       api.addHook('onRequest', authenticate(verifier, services.users));
-      await api.register(rateLimit, {
-        hook: 'preHandler',
-        max: config.rateLimitWritesPerMinute,
-        timeWindow: 60_000,
-        keyGenerator: (req) => req.auth.userId,
-        store: limiterStore(writeLimiter),
-        // Reads are cheap keyset queries; the limit guards writes.
-        allowList: (req) => req.method === 'GET' || req.method === 'HEAD',
-        errorResponseBuilder: (_req, ctx) =>
-          new AppError('RATE_LIMITED', `Too many writes; retry in ${Math.ceil(ctx.ttl / 1000)} s`, {
-            retryAfter: Math.ceil(ctx.ttl / 1000),
-          }),
-      });
+      await api.register(rateLimit, writeBudget(config, writeLimiter));
       await registerMultipart(api, config);
-      await api.register(roomsRoutes, { rooms: services.rooms });
-      await api.register(messagesRoutes, { messages: services.messages, media: services.media, maxFiles: config.media.maxFiles });
-      await api.register(readsRoutes, { reads: services.reads });
-      await api.register(searchRoutes, {
-        search: services.search,
-        limiter: shared.limiter('search', config.search.perMinute, 60_000),
-        engine: database.kind,
-        timeoutMs: config.search.timeoutMs,
-      });
-      await api.register(presenceRoutes, { presence: services.presence });
-      await api.register(usersRoutes, { users: services.users });
-      await api.register(mediaRoutes, { media: services.media, maxFiles: config.media.maxFiles });
-      await api.register(notificationsRoutes, { subscriptions: services.notifications.subscriptions });
+      for (const part of all) await part.routes?.(api);
     },
     { prefix: API_PREFIX },
   );
-  await http.register(mediaFileRoutes, { storage: services.media.storage });
-  await http.ready();
-  services.media.start(http.log);
-  await services.notifications.start(http.log);
+  for (const part of all) await part.publicRoutes?.(http);
+}
 
-  const realtime = startRealtime(http.server, {
+/** Subscribes and starts the parts in order; the function returned stops them in reverse, each unsubscribed first. */
+async function startParts(all: Feature[], bus: EventBus, log: Log): Promise<() => Promise<void>> {
+  const unsubscribe = all.map((part) => part.subscribers?.(bus));
+  for (const part of all) await part.start?.(log);
+  return async () => {
+    for (let i = all.length - 1; i >= 0; i--) {
+      unsubscribe[i]?.();
+      await all[i]!.stop?.();
+    }
+  };
+}
+
+/** The database given (main.ts opens it while the modules load; tests), or one opened from config and migrated. */
+async function openMigrated(config: Config, given: Database | undefined): Promise<Database> {
+  if (given) return given;
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: `${config.dataDir}/db` });
+  await database.migrate();
+  return database;
+}
+
+/** One line per distinct Redis failure, not one per reconnect attempt. */
+function redisWarnings(log: Pick<Log, 'warn'>): (err: Error) => void {
+  let last = '';
+  return (err) => {
+    if (err.message !== last) log.warn({ err: err.message }, 'redis connection error');
+    last = err.message;
+  };
+}
+
+/** The composition root: config → database → services → parts (routes, then start). main.ts and the tests build the app here. */
+export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<App> {
+  const database = await openMigrated(config, opts.database);
+  const validators = createValidatorCompiler(SHARED_SCHEMAS);
+  const http = await createHttpServer(config, validators, opts.logStream ? { logStream: opts.logStream } : {});
+  const shared = await createSharedState(config, redisWarnings(http.log));
+  const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
+  const services = buildServices(config, database, bus, shared, http.log, opts.resolve);
+  const verifier = createTokenVerifier(config);
+  // One write budget per user, spent by REST writes and socket writes alike, on every instance.
+  const writeLimiter = shared.limiter('writes', config.rateLimitWritesPerMinute, 60_000);
+  const realtime = realtimeFeature(http.server, database.db, {
     config,
     shared,
     verifier,
@@ -171,32 +208,15 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ajv: validators.strict,
     bus,
     services,
-    repos: services.repos,
-    log: http.log,
   });
-
-  let closed = false;
-  return {
-    http,
-    database,
-    bus,
-    services,
-    io: realtime.io,
-    chat: realtime.chat,
-    shared,
-    async close() {
-      if (closed) return;
-      closed = true;
-      // Sockets first (their sends under way are answered), then in-flight requests finish in http.close().
-      await realtime.close();
-      await http.close();
-      // After the last sends (their notifications are queued), before the database closes.
-      await services.notifications.stop();
-      await services.presence.close();
-      await services.media.stop();
-      writeLimiter.close();
-      await shared.close();
-      await database.close();
-    },
-  };
+  const metrics = createMetrics();
+  const all = parts({ config, database, shared, services, writeLimiter, metrics, http, realtime });
+  registerMetrics(http, metrics);
+  registerHealth(http, database, shared.redis);
+  await registerRoutes(http, all, { config, verifier, services, writeLimiter });
+  await http.ready();
+  const stop = await startParts(all, bus, http.log);
+  const { io, chat } = realtime.running();
+  let closing: Promise<void> | undefined;
+  return { http, database, bus, services, io, chat, shared, close: () => (closing ??= stop()) };
 }

@@ -1,26 +1,5 @@
-/**
- * The one error catalogue. HTTP turns an AppError into problem+json, the socket layer into a
- * `{ ok: false, error }` ack; both read the status and title from here.
- */
-export const ERROR_CATALOGUE = {
-  UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
-  FORBIDDEN: { status: 403, title: 'Forbidden' },
-  NOT_FOUND: { status: 404, title: 'Not Found' },
-  VALIDATION_FAILED: { status: 400, title: 'Validation Failed' },
-  CONFLICT: { status: 409, title: 'Conflict' },
-  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload Too Large' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported Media Type' },
-  RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
-  INTERNAL: { status: 500, title: 'Internal Server Error' },
-  UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_CATALOGUE;
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
+// The catalogue and the shapes of problems and acks are the public contract's; raising and shaping them is the server's.
+import { ERROR_CATALOGUE, type AckError, type ErrorCode, type FieldError, type Problem } from './contract/errors.js';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -44,15 +23,6 @@ export const forbidden = (detail: string): AppError => new AppError('FORBIDDEN',
 export const invalid = (detail: string, path?: string): AppError =>
   new AppError('VALIDATION_FAILED', detail, path ? { errors: [{ path, message: detail }] } : {});
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  code: ErrorCode;
-  detail: string;
-  errors?: FieldError[];
-}
-
 export function toProblem(err: AppError): Problem {
   const problem: Problem = {
     type: `urn:chat:error:${err.code.toLowerCase()}`,
@@ -66,6 +36,6 @@ export function toProblem(err: AppError): Problem {
 }
 
 /** The shape of a failed socket acknowledgement. */
-export function toAckError(err: AppError): { ok: false; error: { code: ErrorCode; message: string } } {
+export function toAckError(err: AppError): { ok: false; error: AckError } {
   return { ok: false, error: { code: err.code, message: err.message } };
 }

@@ -1,4 +1,4 @@
-import type { MessageView } from './messages/messages.schemas.js';
+import type { MessageView } from './contract/messages.js';
 
 /**
  * Domain events, published by services after their transaction has committed — never before. The realtime layer

@@ -7,7 +7,7 @@ import { request, TEST_JWT_SECRET } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/databases.js';
 import { startService, type ServiceProcess } from './helpers/process.js';
 import { call, connect } from './helpers/sockets.js';
-import type { AckResponse } from '../src/realtime/realtime.events.js';
+import type { AckResponse } from '../src/contract/events.js';
 
 const TOTAL = 150;
 const SENDERS = 5;

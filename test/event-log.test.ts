@@ -4,6 +4,7 @@ import { openDatabase, queryRows, type Database, type Db, type Tx } from '../src
 import { EventLogRepository, type LoggedEvent } from '../src/event-log/event-log.repository.js';
 import { LogConsumer, type EventHandler } from '../src/event-log/log-consumer.js';
 import { newId } from '../src/ids.js';
+import { MessagesRepository } from '../src/messages/messages.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { sleep } from './helpers/sockets.js';
 
@@ -72,7 +73,7 @@ describe('the durable event log', () => {
     const count = async () =>
       (await rows<{ n: number }>(sql`select count(*)::int as n from domain_event where room_id = ${room.id}`))[0]!.n;
     expect(await count()).toBe(1);
-    const repo = t.app.services.repos.messages;
+    const repo = new MessagesRepository(t.app.database.db);
     const row = (content: string, clientMessageId: string | null) => ({
       id: newId(),
       roomId: room.id,

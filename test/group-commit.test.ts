@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { literal } from '../src/db/prepared.js';
 import { newId } from '../src/ids.js';
 import { GroupCommit } from '../src/messages/messages.group-commit.js';
-import type { MessagesRepository, NewMessage } from '../src/messages/messages.repository.js';
+import { MessagesRepository, type NewMessage } from '../src/messages/messages.repository.js';
 import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 
@@ -102,7 +102,7 @@ describe('a batch of sends in one statement', () => {
     const [r1, r2] = [await group(), await group()];
     await alice.post(`/rooms/${r1}/messages`, { content: 'already there' });
     const batch = [row(r1, 'alice', 'one'), row(r2, 'bob', 'x'), row(r1, 'bob', 'two'), row(r1, 'alice', 'three'), row(r2, 'alice', 'y')];
-    const stored = await t.app.services.repos.messages.insertMany(batch);
+    const stored = await new MessagesRepository(t.app.database.db).insertMany(batch);
     expect(batch.map((m) => stored.get(m.id)!.seq)).toEqual([2, 1, 3, 4, 2]);
     const rooms = await rows<{ id: string; last_seq: number }>(
       sql`select id, last_seq from chat_room where id in (${r1}, ${r2}) order by id`,
@@ -156,7 +156,7 @@ describe('a batch of sends in one statement', () => {
   it('writes no message of a sender who is not in the room, and keeps the others dense', async () => {
     const r = await group();
     const [stranger, member, gone] = [row(r, 'mallory', 'intrude'), row(r, 'bob', 'hello'), row(newId(), 'alice', 'nowhere')];
-    const stored = await t.app.services.repos.messages.insertMany([stranger, member, gone]);
+    const stored = await new MessagesRepository(t.app.database.db).insertMany([stranger, member, gone]);
     expect([stored.has(stranger.id), stored.get(member.id), stored.has(gone.id)]).toEqual([
       false,
       { seq: 1, createdAt: expect.any(Date), roomType: 'group' },
@@ -174,7 +174,9 @@ describe('a batch of sends in one statement', () => {
   it('stores nothing of a batch with a clientMessageId already stored, seqs included', async () => {
     const r = await group();
     await alice.post(`/rooms/${r}/messages`, { content: 'kept', clientMessageId: 'k' });
-    await expect(t.app.services.repos.messages.insertMany([row(r, 'bob', 'new'), row(r, 'alice', 'retry', 'k')])).rejects.toThrow();
+    await expect(
+      new MessagesRepository(t.app.database.db).insertMany([row(r, 'bob', 'new'), row(r, 'alice', 'retry', 'k')]),
+    ).rejects.toThrow();
     const [room] = await rows<{ last_seq: number; n: number }>(
       sql`select last_seq, (select count(*) from chat_message where room_id = ${r}) as n from chat_room where id = ${r}`,
     );

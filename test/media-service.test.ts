@@ -5,6 +5,7 @@ import type { AuthContext } from '../src/auth/tokens.js';
 import { AppError } from '../src/errors.js';
 import { registerErrorHandling } from '../src/http/errors.js';
 import { newId } from '../src/ids.js';
+import { MessagesRepository } from '../src/messages/messages.repository.js';
 import { registerMultipart, withMultipartMessage, type MultipartMessageFields } from '../src/media/index.js';
 import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
@@ -42,7 +43,7 @@ async function uploadIds(client: Client, id: string, n = 1): Promise<string[]> {
 async function sendWithMedia(auth: AuthContext, id: string, mediaIds: string[], content = 'with media'): Promise<string> {
   const messageId = newId();
   await t.app.database.db.transaction(async (tx) => {
-    await t.app.services.repos.messages.with(tx).insertNext({
+    await new MessagesRepository(t.app.database.db).with(tx).insertNext({
       id: messageId,
       roomId: id,
       senderId: auth.userId,

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MessagePresenter } from '../src/messages/messages.presenter.js';
-import type { MessageView } from '../src/messages/messages.schemas.js';
+import type { MessageView } from '../src/contract/messages.js';
 import type { RealtimeRepository } from '../src/realtime/realtime.repository.js';
 import { Replayer, type MissedMessages } from '../src/realtime/replay.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';

@@ -37,6 +37,7 @@ const bad: Array<[string, unknown]> = [
   ['mark_as_read', { chatRoomId: 'x', messageId: 5 }],
   ['join_chat', {}],
   ['leave_chat', { chatRoomId: 1 }],
+  ['join_chat', { chatRoomId: 'x'.repeat(501) }],
 ];
 
 describe('socket payload validation', () => {
@@ -51,6 +52,15 @@ describe('socket payload validation', () => {
     const { message } = (res as { error: { message: string } }).error;
     expect(message).toMatch(/^payload\/mentions\/0 /);
     expect(message).not.toMatch(/\^|\\u|\[/);
+  });
+
+  it('finds no room under an id of another shape, as REST does: acked NOT_FOUND, not VALIDATION_FAILED', async () => {
+    for (const chatRoomId of ['', 'abc', 'x'.repeat(300)]) {
+      for (const event of ['send_message', 'typing_start', 'mark_as_read', 'join_chat'] as const) {
+        const res = await call(a, event, { chatRoomId, content: 'lost' });
+        expect(res).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+      }
+    }
   });
 
   it('stored nothing for any refused payload', async () => {

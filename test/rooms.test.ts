@@ -250,6 +250,24 @@ describe('GET /rooms/:id', () => {
     for (const res of answers) expectProblem(res, 404, 'NOT_FOUND');
     expect(new Set(answers.map((r) => JSON.stringify(r.body))).size).toBe(1);
   });
+
+  it('finds no room under an empty id on any route that takes one (404, never 400) and stores nothing', async () => {
+    const alice = await t.as(uid('alice'));
+    const room = (await alice.post('/rooms', { type: 'group', name: 'Mine' })).body;
+    const answers = [
+      await alice.get('/rooms//messages'),
+      await alice.post('/rooms//messages', { content: 'lost' }),
+      await alice.patch('/rooms//read'),
+      await alice.patch('/rooms//notifications', { muted: true }),
+      await alice.post('/rooms//participants', { userId: uid('bob') }),
+      await alice.patch(`/rooms//participants/${alice.userId}/remove`),
+      await alice.patch('/rooms//', { name: 'Renamed' }),
+    ];
+    for (const res of answers) expectProblem(res, 404, 'NOT_FOUND');
+    const after = (await alice.get(`/rooms/${room.id}`)).body;
+    expect(after).toMatchObject({ name: 'Mine', lastSeq: 0, lastMessage: null, muted: false });
+    expect(after.participants.map((p: { userId: string }) => p.userId)).toEqual([alice.userId]);
+  });
 });
 
 describe('PATCH /rooms/:id', () => {

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { compileQuery, infixTerms, MAX_INFIX_TERMS, MAX_TERMS, parseQuery } from '../src/search/query.js';
 import { AppError } from '../src/errors.js';
-import { MemoryRateLimiter } from '../src/realtime/rate-limiter.js';
+import { MemoryRateLimiter } from '../src/limits/rate-limiter.js';
 import { MAX_WAITING_SEARCHES, SEARCH_SLOTS, SearchLimits } from '../src/search/search.limits.js';
 import { SearchRepository } from '../src/search/search.repository.js';
 import { documentVector } from '../src/text/tokenize.js';

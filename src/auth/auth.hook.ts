@@ -1,7 +1,11 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
-import type { UsersService } from '../users/users.service.js';
 import type { AuthContext, TokenVerifier } from './tokens.js';
+
+/** Keeps the profile a token carries (the users feature); auth itself depends on no feature. */
+export interface ProfileKeeper {
+  remember(auth: AuthContext): Promise<void>;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -16,7 +20,7 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /** onRequest hook for the API scope: a verified token, or 401 before anything else runs. */
-export function authenticate(verifier: TokenVerifier, users: UsersService) {
+export function authenticate(verifier: TokenVerifier, users: ProfileKeeper) {
   return async (request: FastifyRequest): Promise<void> => {
     const token = bearerToken(request.headers.authorization);
     if (!token) throw new AppError('UNAUTHORIZED', 'Missing bearer token');

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import { USER_ID_PATTERN } from '../http/common.schemas.js';
+import { USER_ID_PATTERN } from '../contract/common.js';
 
 export type UserRole = 'user' | 'support' | 'admin';
 
@@ -19,7 +19,7 @@ export interface AuthContext {
 
 const ROLES: readonly string[] = ['user', 'support', 'admin'];
 const CLOCK_TOLERANCE_S = 30;
-// The same rule as every user id a client sends (http/common.schemas.ts).
+// The same rule as every user id a client sends (contract/common.ts).
 const USER_ID = new RegExp(USER_ID_PATTERN, 'u');
 /** A name or picture is shown and stored as given: no control characters, no unpaired surrogates (possibly empty). */
 const CLAIM_TEXT = /^[^\u0000-\u001F\u007F-\u009F\uD800-\uDFFF]*$/u;

@@ -1,4 +1,5 @@
 import type { Db, Tx } from '../db/client.js';
+import type { Log } from '../log.js';
 import { EventLogRepository, type LoggedEvent } from './event-log.repository.js';
 
 /** The longest a consumer sleeps: events written by peers, or left by a run that died, are found within this. */
@@ -8,10 +9,6 @@ const BATCH = 200;
 const KEEP_MS = 24 * 60 * 60 * 1000;
 const PRUNE_EVERY_MS = 60_000;
 const PRUNE_BATCH = 1000;
-
-export interface LogConsumerLog {
-  error(obj: object, msg: string): void;
-}
 
 /**
  * How a consumer handles events, in two steps so the reads (the costly part) run outside any transaction, as prepared
@@ -32,7 +29,7 @@ export interface LogConsumerOptions {
   types: string[];
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each consumer's work has its own type
   handle: EventHandler<any>;
-  log: LogConsumerLog;
+  log: Pick<Log, 'error'>;
   batch?: number;
 }
 
@@ -59,11 +56,15 @@ export class LogConsumer {
     this.repo = new EventLogRepository(db);
   }
 
-  /** Registers the consumer (events from now on are logged for it) and takes whatever was left pending. */
+  /**
+   * Registers the consumer (events from now on are logged for it) and takes whatever was left pending before it
+   * resolves, so what a previous run left is handled before anything that depends on it starts (the outbox sender).
+   */
   async start(): Promise<void> {
     await this.repo.register(this.opts.name, this.opts.types);
     this.started = true;
     this.wake();
+    await this.running;
   }
 
   /** Something was written: run now (or right after the run under way). */
@@ -81,8 +82,15 @@ export class LogConsumer {
     });
   }
 
-  /** Stops taking work and waits for the batch under way; what is left stays pending for the next start or a peer. */
+  /**
+   * Stops taking work once what is pending now is handled (a graceful stop leaves nothing behind; the writers have
+   * stopped by then). A failing database leaves the rest pending for the next start or a peer.
+   */
   async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.running;
+    if (this.started && !this.stopped)
+      await this.drain().catch((err: unknown) => this.opts.log.error({ err, consumer: this.opts.name }, 'event log consumer failed'));
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;

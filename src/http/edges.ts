@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, toProblem } from '../errors.js';
+import type { Log } from '../log.js';
 
 /**
  * Query parameters whose values are credentials: bearer tokens a client put in the URL (refused, but still logged
@@ -73,7 +74,7 @@ export function onFrameworkError(err: Error & { code?: string }, request: Fastif
  * Requests Node's HTTP parser refuses before Fastify sees them (a request line or headers over the size limit, broken
  * HTTP, a slow request): answered as problem+json with a catalogue code, where Fastify would answer its own JSON.
  */
-export function onClientError(log: { debug: (obj: object, msg: string) => void }) {
+export function onClientError(log: Pick<Log, 'debug'>) {
   return (err: Error & { code?: string }, socket: Socket): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     log.debug({ code: err.code }, 'malformed HTTP request refused');

@@ -1,4 +1,4 @@
-import type { RateLimiter } from '../realtime/rate-limiter.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
 
 type Callback = (err: Error | null, res?: { current: number; ttl: number }) => void;
 

@@ -8,16 +8,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
-import { MessageSchema } from '../messages/messages.schemas.js';
-import { ReadStateSchema } from '../reads/reads.schemas.js';
-import { RoomSchema } from '../rooms/rooms.schemas.js';
-import { ProblemSchema } from './common.schemas.js';
+import { SHARED_SCHEMAS } from '../contract/components.js';
 import { onClientError, onFrameworkError, onUnmetExpectation, requireHost, serializeRequest } from './edges.js';
 import { registerErrorHandling } from './errors.js';
 import type { ValidatorCompilers } from './validation.js';
-
-/** Schemas referenced by $id from routes (and listed under components in the OpenAPI document). */
-export const SHARED_SCHEMAS = [ProblemSchema, MessageSchema, RoomSchema, ReadStateSchema];
 
 export type HttpServer = FastifyInstance;
 

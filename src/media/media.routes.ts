@@ -1,12 +1,9 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { RoomParams, errorResponses } from '../contract/common.js';
+import { UploadResponse } from '../contract/media.js';
 import { AppError } from '../errors.js';
-import { errorResponses } from '../http/common.schemas.js';
 import { MEDIA_FIELD, uploadFromRequest } from './media.multipart.js';
-import { UploadResponse } from './media.schemas.js';
 import type { MediaService } from './media.service.js';
-
-// No length limit: an id of any wrong shape is simply not found (404), never a 400 (the API contract).
-const RoomParams = Type.Object({ id: Type.String({ description: 'An opaque, time-ordered id (UUIDv7)' }) });
 
 /** POST /rooms/:id/media, in the authenticated API scope (registerMultipart must have run there). */
 export const mediaRoutes: FastifyPluginAsyncTypebox<{ media: MediaService; maxFiles: number }> = async (app, { media, maxFiles }) => {

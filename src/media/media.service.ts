@@ -5,28 +5,22 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Static } from '@sinclair/typebox';
 import type { AuthContext } from '../auth/tokens.js';
+import type { MediaView, PendingMedia } from '../contract/media.js';
 import type { Executor } from '../db/client.js';
 import { AppError, invalid } from '../errors.js';
 import { isId, newId } from '../ids.js';
+import type { Log } from '../log.js';
 import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { detectType } from './media.detect.js';
-import type { MediaSchema } from './media.schemas.js';
 import { sanitiseFileName } from './media.names.js';
 import { processFile } from './media.process.js';
 import type { MediaRepository, MediaRow, NewMediaRow, StoredKeys } from './media.repository.js';
 import { dispositionOf, servedContentType, THUMBNAIL_TYPE, typeOfKey, type MediaKind } from './media.types.js';
 import type { MediaStorage } from './storage/storage.js';
 
-export type MediaView = Static<typeof MediaSchema>;
-export interface PendingMedia {
-  id: string;
-  kind: MediaKind;
-  mimeType: string;
-  size: number;
-  fileName: string;
-}
+// The public shapes of a file (the contract's), re-exported for the module's entry.
+export type { MediaView, PendingMedia };
 /** One uploaded file as a transport hands it over: busboy's file stream, the client's name and declared type. */
 export interface IncomingFile {
   filename: string;
@@ -45,17 +39,12 @@ export interface MediaOptions {
   sweepIntervalMs?: number;
 }
 
-interface Logger {
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
 /** Unused uploads are kept this long for the message that will claim them. */
 export const PENDING_TTL_MS = 60 * 60 * 1000;
 const SWEEP_BATCH = 100;
 
 export class MediaService {
-  private log: Logger | undefined;
+  private log: Pick<Log, 'warn' | 'error'> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
 
@@ -265,7 +254,7 @@ export class MediaService {
   }
 
   /** Sweeps every few minutes until stop(); the timer does not keep the process alive. */
-  start(log: Logger): void {
+  start(log: Pick<Log, 'warn' | 'error'>): void {
     this.log = log;
     if (this.timer) return;
     this.timer = setInterval(

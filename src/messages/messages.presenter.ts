@@ -1,6 +1,6 @@
 import type { MediaRow, MediaService, MediaView } from '../media/index.js';
 import type { MessageRow } from './messages.repository.js';
-import { REPLY_PREVIEW_CODE_POINTS, type MessageView } from './messages.schemas.js';
+import { REPLY_PREVIEW_CODE_POINTS, type MessageKind, type MessageView } from '../contract/messages.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -15,7 +15,8 @@ function toView(row: MessageRow, media: MediaView[]): MessageView {
     chatRoomId: row.roomId,
     seq: row.seq,
     senderId: row.senderId,
-    type: row.type,
+    // The column is text; only the service writes it, always one of the contract's kinds.
+    type: row.type as MessageKind,
     content: row.content,
     mentions: row.mentions,
     replyToId: row.replyId,
@@ -26,7 +27,7 @@ function toView(row: MessageRow, media: MediaView[]): MessageView {
             id: row.replyId,
             seq: row.replySeq!,
             senderId: row.replySenderId!,
-            type: row.replyType!,
+            type: row.replyType as MessageKind,
             content: replyPreview(row.replyContent ?? ''),
           },
     media,

@@ -3,7 +3,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { chatMessage, chatRoom } from '../db/schema.js';
-import { REPLY_PREVIEW_CODE_POINTS } from './messages.schemas.js';
+import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
 
 export const reply = alias(chatMessage, 'reply');
 

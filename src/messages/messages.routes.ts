@@ -1,12 +1,10 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { IdParam, errorResponses } from '../http/common.schemas.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { RoomParams, errorResponses } from '../contract/common.js';
+import { HistoryPage, HistoryQuery, MessageRef as Message, SendMessageBody, type SendMessageInput } from '../contract/messages.js';
 import { compileStrict } from '../http/validation.js';
 import { withMultipartMessage, type MediaService } from '../media/index.js';
 import type { MessagesService } from './messages.service.js';
-import { HistoryPage, HistoryQuery, SendMessageBody, type SendMessageInput } from './messages.schemas.js';
 
-const Message = Type.Ref('Message');
-const RoomParams = Type.Object({ id: IdParam });
 const tags = ['messages'];
 const validFields = compileStrict<SendMessageInput>(SendMessageBody);
 

@@ -11,7 +11,7 @@ import type { MediaService } from '../media/media.service.js';
 import { GroupCommit } from './messages.group-commit.js';
 import type { MessagePresenter } from './messages.presenter.js';
 import type { MessageRow, MessagesRepository, NewMessage, StoredMessage } from './messages.repository.js';
-import type { HistoryInput, MessageView, SendMessageInput } from './messages.schemas.js';
+import type { HistoryInput, MessageView, SendMessageInput } from '../contract/messages.js';
 
 /** The row a read would return for a message just written, from what the write path knows. */
 function writtenRow(row: NewMessage, stored: StoredMessage, parent: MessageRow | undefined): MessageRow {

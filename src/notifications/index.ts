@@ -2,43 +2,47 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { EventLogRepository } from '../event-log/event-log.repository.js';
 import { LogConsumer } from '../event-log/log-consumer.js';
-import type { EventBus } from '../events.js';
+import type { Feature } from '../feature.js';
 import { systemResolver, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
-import { NOTIFICATIONS_CONSUMER, notificationHandler, notificationsEnabled } from './notifications.consumer.js';
+import { NOTIFICATIONS_CONSUMER, notificationHandler, notificationsEnabled, type ReadMessages } from './notifications.consumer.js';
 import { NotificationsRepository } from './notifications.repository.js';
+import { notificationsRoutes } from './notifications.routes.js';
 import { PushSubscriptionsService } from './notifications.service.js';
-import { OutboxWorker, type Log } from './outbox.worker.js';
+import { OutboxWorker } from './outbox.worker.js';
 
-export { notificationsRoutes } from './notifications.routes.js';
+export type { ReadMessages } from './notifications.consumer.js';
 
-export interface Notifications {
+/**
+ * Started before the app takes requests: from then on every message sent is in the event log for the notifications.
+ * Stopped after the last sends have been answered and before the database closes.
+ */
+export interface Notifications extends Feature {
   subscriptions: PushSubscriptionsService;
-  /** Before the app takes requests: from then on every message sent is in the event log for the notifications. */
-  start(log: Log): Promise<void>;
-  /** After the last sends have been answered and before the database closes. */
-  stop(): Promise<void>;
 }
 
 /**
  * Offline notifications: `message.created` events are read from the durable event log (written with each message),
  * queued in the outbox, and sent from there (webhook and Web Push). The bus only wakes the consumer, so a crash
- * between a send's commit and its queueing loses nothing. `resolve` answers for push endpoint hosts (tests answer
- * without a network).
+ * between a send's commit and its queueing loses nothing. `readMessages`: the messages as the message presenter shows
+ * them (what a notification previews). `resolve` answers for push endpoint hosts (tests answer without a network).
  */
 export function createNotifications(
   config: Config,
   db: Db,
-  bus: EventBus,
   presence: PresenceStore,
+  readMessages: ReadMessages,
   resolve: Resolver = systemResolver,
 ): Notifications {
   const repo = new NotificationsRepository(db);
+  const subscriptions = new PushSubscriptionsService(repo, config, resolve);
   let worker: OutboxWorker | undefined;
   let consumer: LogConsumer | undefined;
-  let unsubscribe = () => {};
   return {
-    subscriptions: new PushSubscriptionsService(repo, config, resolve),
+    name: 'notifications',
+    subscriptions,
+    routes: (api) => api.register(notificationsRoutes, { subscriptions }),
+    subscribers: (bus) => bus.on('message.created', () => consumer?.wake()),
     async start(log) {
       const vapid = config.notify.vapid;
       if (vapid?.generated)
@@ -53,16 +57,15 @@ export function createNotifications(
       const queueing = new LogConsumer(db, {
         name: NOTIFICATIONS_CONSUMER,
         types: ['message.created'],
-        handle: notificationHandler(repo, presence, config.notify, (ms) => outbox.wake(ms)),
+        handle: notificationHandler(repo, presence, config.notify, readMessages, (ms) => outbox.wake(ms)),
         log,
       });
       [worker, consumer] = [outbox, queueing];
-      outbox.start();
+      // What a previous run left in the log is queued first, so a notification never leaves without messages it covers.
       await queueing.start();
-      unsubscribe = bus.on('message.created', () => queueing.wake());
+      outbox.start();
     },
     async stop() {
-      unsubscribe();
       await consumer?.stop();
       await worker?.stop();
     },

@@ -9,6 +9,14 @@ import { previewOf } from './notifications.service.js';
 /** The consumer's name in the event log: its pending rows are kept under it, on every instance, across restarts. */
 export const NOTIFICATIONS_CONSUMER = 'notifications';
 
+/**
+ * Messages as clients see them (the message presenter's views), by id. A notification shows what a client would: a
+ * rule on what a message shows (a redaction, a tombstone) reaches the notifications through it, not around it.
+ */
+export type ReadMessages = (
+  ids: string[],
+) => Promise<Map<string, { mentions: string[]; content: string; media: ReadonlyArray<{ kind: string; fileName?: string }> }>>;
+
 /** Off when neither channel exists: nothing could be delivered. */
 export function notificationsEnabled(notify: Config['notify']): boolean {
   return Boolean(notify.webhookUrl || notify.vapid);
@@ -24,6 +32,7 @@ export function notificationHandler(
   repo: NotificationsRepository,
   presence: PresenceStore,
   notify: Config['notify'],
+  readMessages: ReadMessages,
   /** Told, after the commit, how long until what was just queued falls due. */
   onQueued: (dueInMs: number) => void,
 ): EventHandler<Enqueued> {
@@ -41,9 +50,16 @@ export function notificationHandler(
       const online = await presence
         .live([...new Set(messages.flatMap((m) => m.candidates.map((c) => c.userId)))])
         .catch(() => new Set<string>());
-      for (const m of messages) {
+      const offline = messages.flatMap((m) => {
         const recipients = m.candidates.filter((c) => !online.has(c.userId));
-        if (recipients.length === 0) continue;
+        return recipients.length > 0 ? [{ ...m, recipients }] : [];
+      });
+      // Only the messages someone is notified of are presented (fresh media URLs are signed for each).
+      if (offline.length === 0) return work;
+      const views = await readMessages(offline.map((m) => m.messageId));
+      for (const { recipients, ...m } of offline) {
+        const view = views.get(m.messageId);
+        if (!view) continue;
         work.set(eventOf.get(m.messageId)!, {
           recipients,
           roomId: m.roomId,
@@ -51,8 +67,8 @@ export function notificationHandler(
           messageId: m.messageId,
           seq: Number(m.seq),
           senderId: m.senderId,
-          preview: previewOf(m),
-          mentions: m.mentions,
+          preview: previewOf(view),
+          mentions: view.mentions,
         });
       }
       return work;

@@ -37,16 +37,16 @@ export interface Recipient {
   hidePreviews: boolean;
 }
 
-/** A sent message as the notifications need it, with who may be notified of it (see `messagesToNotify`). */
+/**
+ * A sent message with who may be notified of it (see `messagesToNotify`). What it shows (preview, mentions) is read
+ * through the message presenter, as every reader of messages does.
+ */
 export interface MessageToNotify {
   messageId: string;
   roomId: string;
   roomType: string;
   seq: number;
   senderId: string;
-  content: string;
-  mentions: string[];
-  media: Array<{ kind: string; fileName: string }>;
   candidates: Recipient[];
 }
 
@@ -55,9 +55,7 @@ const MESSAGES_TO_NOTIFY = hotStatement<MessageToNotify>(
   'chat_messages_to_notify',
   ['jsonb', 'boolean'],
   (messageIds, withSubscription) =>
-    sql`select m.id as "messageId", m.room_id as "roomId", r.type as "roomType", m.seq, m.sender_id as "senderId", m.content, m.mentions,
-          case when m.has_media then (select jsonb_agg(jsonb_build_object('kind', d.kind, 'fileName', d.file_name) order by d.position)
-            from chat_media d where d.message_id = m.id) else '[]'::jsonb end as media,
+    sql`select m.id as "messageId", m.room_id as "roomId", r.type as "roomType", m.seq, m.sender_id as "senderId",
           (select coalesce(jsonb_agg(jsonb_build_object('userId', p.user_id, 'hidePreviews', p.hide_previews)), '[]'::jsonb)
             from chat_participant p
             where p.room_id = m.room_id and p.user_id <> m.sender_id

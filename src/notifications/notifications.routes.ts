@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
-import { errorResponses } from '../http/common.schemas.js';
+import { NoContent, errorResponses } from '../contract/common.js';
 import {
   DeleteSubscriptionBody,
   SubscriptionBody,
@@ -8,7 +7,7 @@ import {
   SubscriptionParams,
   SubscriptionSchema,
   VapidPublicKey,
-} from './notifications.schemas.js';
+} from '../contract/notifications.js';
 import type { PushSubscriptionsService } from './notifications.service.js';
 
 const tags = ['notifications'];
@@ -68,7 +67,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ subscriptions: Pus
         tags,
         summary: "Unregister one of the caller's subscriptions by endpoint",
         body: DeleteSubscriptionBody,
-        response: { 204: Type.Null(), ...errorResponses(400, 404) },
+        response: { 204: NoContent, ...errorResponses(400, 404) },
       },
     },
     async (req, reply) => {
@@ -84,7 +83,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ subscriptions: Pus
         tags,
         summary: "Unregister one of the caller's subscriptions by id",
         params: SubscriptionParams,
-        response: { 204: Type.Null(), ...errorResponses(404) },
+        response: { 204: NoContent, ...errorResponses(404) },
       },
     },
     async (req, reply) => {

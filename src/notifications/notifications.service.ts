@@ -6,7 +6,7 @@ import { isId } from '../ids.js';
 import { checkDestination, DestinationRefused, type Resolver } from '../net/outbound.js';
 import { pushEndpointPolicy } from './delivery.js';
 import type { NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
-import type { SubscriptionInput, SubscriptionView } from './notifications.schemas.js';
+import type { SubscriptionInput, SubscriptionView } from '../contract/notifications.js';
 
 /** Browsers re-subscribe now and then without telling the old endpoint goodbye; older ones beyond this are dropped. */
 export const MAX_SUBSCRIPTIONS_PER_USER = 20;

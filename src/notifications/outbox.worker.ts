@@ -1,9 +1,10 @@
 import type { Config } from '../config.js';
+import type { Log } from '../log.js';
 import type { DestinationPolicy, Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
 import { postWebhook, pushEndpointPolicy, pushTopic, sendPush, type Attempt, type Outcome } from './delivery.js';
 import type { BatchRow, DeliveryRow, NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
-import type { NotificationPayload } from './notifications.schemas.js';
+import type { NotificationPayload } from './notifications.types.js';
 import { truncate } from './notifications.service.js';
 
 /** The longest the worker sleeps: what peers (or a run before a restart) queued is found within this. */
@@ -21,13 +22,6 @@ const LEASE_MARGIN_MS = 30_000;
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
 /** A chat notification a day old is not worth showing: push services drop it after this. */
 const PUSH_TTL_S = 24 * 60 * 60;
-
-/** What the notifications need of a logger (pino's, in the app). */
-export interface Log {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 /**
  * Sends what the outbox holds. Every instance runs one; rows are taken with FOR UPDATE SKIP LOCKED and a lease, so each

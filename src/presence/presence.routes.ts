@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { invalid } from '../errors.js';
 import { isUserId } from '../auth/tokens.js';
-import { errorResponses } from '../http/common.schemas.js';
-import { PresenceList, PresenceQuery } from './presence.schemas.js';
+import { errorResponses } from '../contract/common.js';
+import { PresenceList, PresenceQuery } from '../contract/presence.js';
 import type { PresenceService } from './presence.service.js';
 
 export const presenceRoutes: FastifyPluginAsyncTypebox<{ presence: PresenceService }> = async (app, { presence }) => {

@@ -1,10 +1,9 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { IdParam, errorResponses } from '../http/common.schemas.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { RoomParams, errorResponses } from '../contract/common.js';
+import { MessageParams } from '../contract/messages.js';
+import { ReadStateRef as ReadState, ReceiptsSchema } from '../contract/reads.js';
 import type { ReadsService } from './reads.service.js';
-import { ReceiptsSchema } from './reads.schemas.js';
 
-const ReadState = Type.Ref('ReadState');
-const Params = Type.Object({ id: IdParam });
 const tags = ['read state'];
 
 export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = async (app, { reads }) => {
@@ -14,7 +13,7 @@ export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = a
       schema: {
         tags,
         summary: 'Mark this message, and everything before it, read',
-        params: Params,
+        params: MessageParams,
         response: { 200: ReadState, ...errorResponses(404) },
       },
     },
@@ -27,7 +26,7 @@ export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = a
       schema: {
         tags,
         summary: 'Mark the whole room read (constant time)',
-        params: Params,
+        params: RoomParams,
         response: { 200: ReadState, ...errorResponses(404) },
       },
     },
@@ -40,7 +39,7 @@ export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = a
       schema: {
         tags,
         summary: 'Delivery and read state of one message for every participant',
-        params: Params,
+        params: MessageParams,
         response: { 200: ReceiptsSchema, ...errorResponses(404) },
       },
     },

@@ -5,7 +5,7 @@ import { isId } from '../ids.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { ReadsRepository } from './reads.repository.js';
-import type { ReadState } from './reads.schemas.js';
+import type { ReadState } from '../contract/reads.js';
 
 /** A room the caller cannot see hides its messages too; any other failure (the database) stays what it is. */
 function asMessageNotFound(err: unknown): never {

@@ -1,6 +1,7 @@
 import { BatchLoader } from '../batch-loader.js';
 import type { EventBus } from '../events.js';
-import type { MessageView } from '../messages/messages.schemas.js';
+import type { Log } from '../log.js';
+import type { MessageView } from '../contract/messages.js';
 import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
@@ -24,7 +25,7 @@ export interface FanoutDeps {
   repo: RealtimeRepository;
   /** Several instances share rooms (Redis adapter): each delivers new_message to its own sockets. */
   clustered: boolean;
-  log: { error(obj: object, msg: string): void };
+  log: Pick<Log, 'error'>;
 }
 
 /**

@@ -12,9 +12,15 @@ import type { PresenceService } from '../presence/presence.service.js';
 import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { UsersService } from '../users/users.service.js';
-import type { RateLimiter } from './rate-limiter.js';
-import type { Ack, ClientToServerEvents, ServerToClientEvents, ServerToServerEvents } from './realtime.events.js';
-import { SocketSchemas } from './realtime.schemas.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
+import type { Log } from '../log.js';
+import {
+  ClientEventSchemas,
+  type Ack,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+  type ServerToServerEvents,
+} from '../contract/events.js';
 import type { TypingTracker } from './typing.js';
 import { runAt, type LongTimer } from '../timers.js';
 
@@ -50,7 +56,7 @@ export interface GatewayDeps {
   joinLimiter: RateLimiter;
   /** Re-sends what a recovered socket missed of new_message (those carry acks, so Socket.IO does not keep them). */
   replayMissed(socket: ChatSocket): Promise<void>;
-  log: { error(obj: object, msg: string): void };
+  log: Pick<Log, 'error'>;
 }
 
 /** Socket.IO on the HTTP server, namespace /chat: handshake auth, room channels, and thin event handlers. */
@@ -272,10 +278,10 @@ function handlerFactory(socket: ChatSocket, deps: GatewayDeps, state: { count: n
 }
 
 const validators = new WeakMap<Ajv, Map<string, ValidateFunction>>();
-function compiled(ajv: Ajv, event: keyof typeof SocketSchemas): ValidateFunction {
+function compiled(ajv: Ajv, event: keyof typeof ClientEventSchemas): ValidateFunction {
   let byEvent = validators.get(ajv);
   if (!byEvent) validators.set(ajv, (byEvent = new Map()));
   let v = byEvent.get(event);
-  if (!v) byEvent.set(event, (v = ajv.compile(SocketSchemas[event])));
+  if (!v) byEvent.set(event, (v = ajv.compile(ClientEventSchemas[event])));
   return v;
 }

@@ -1,10 +1,11 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Ajv } from 'ajv';
-import type { Server } from 'socket.io';
+import type { Server, ServerOptions } from 'socket.io';
 import type { TokenVerifier } from '../auth/tokens.js';
-import type { SharedState } from '../cluster.js';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events.js';
+import type { RateLimiter, RateLimiterFactory } from '../limits/rate-limiter.js';
+import type { Log } from '../log.js';
 import type { MessagesService } from '../messages/messages.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
 import type { ReadsService } from '../reads/reads.service.js';
@@ -15,12 +16,17 @@ import { BatchLoader } from '../batch-loader.js';
 import { Fanout } from './fanout.js';
 import { attachChatNamespace, createSocketServer, drain, roomChannel, userChannel, type ChatNamespace } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
-import type { RateLimiter } from './rate-limiter.js';
-import { TypingTracker } from './typing.js';
+import { TypingTracker, type TypingStore } from './typing.js';
 
 export interface RealtimeDeps {
   config: Config;
-  shared: SharedState;
+  /** What instances share (shared-state.ts chooses memory or Redis): typing state, budgets, the Socket.IO adapter. */
+  shared: {
+    typing: TypingStore;
+    limiter: RateLimiterFactory;
+    /** Undefined keeps Socket.IO's in-memory adapter (one instance). */
+    socketAdapter: ServerOptions['adapter'] | undefined;
+  };
   verifier: TokenVerifier;
   /** The per-user write budget shared with REST (app.ts owns it). */
   writeLimiter: RateLimiter;
@@ -34,8 +40,8 @@ export interface RealtimeDeps {
     presence: PresenceService;
     guard: RoomAccessGuard;
   };
-  repos: { realtime: RealtimeRepository };
-  log: { error(obj: object, msg: string): void };
+  repo: RealtimeRepository;
+  log: Pick<Log, 'error'>;
 }
 
 export interface Realtime {
@@ -61,7 +67,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
   const typingLimiter = shared.limiter('socket-typing', 120, 60_000);
   // Each join or leave is a membership lookup.
   const joinLimiter = shared.limiter('socket-joins', config.realtime.joinsPerMinute, 60_000);
-  const roomsOf = new BatchLoader((userIds: string[]) => deps.repos.realtime.roomsOf(userIds));
+  const roomsOf = new BatchLoader((userIds: string[]) => deps.repo.roomsOf(userIds));
   const chat: ChatNamespace = attachChatNamespace(io, {
     config,
     verifier: deps.verifier,
@@ -84,7 +90,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
     rooms: services.rooms,
     messages: services.messages,
     reads: services.reads,
-    repo: deps.repos.realtime,
+    repo: deps.repo,
     clustered: shared.socketAdapter !== undefined,
     log,
   });

@@ -1,4 +1,4 @@
-import type { MessageView } from '../messages/messages.schemas.js';
+import type { MessageView } from '../contract/messages.js';
 import { BatchLoader } from '../batch-loader.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 

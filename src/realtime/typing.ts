@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { TypingEvent } from './realtime.events.js';
+import type { TypingEvent } from '../contract/events.js';
 
 /** Who is typing where, until when: in memory for one process, in Redis when instances share rooms. */
 export interface TypingStore {
@@ -134,4 +134,9 @@ export class TypingTracker {
   close(): void {
     clearInterval(this.sweeper);
   }
+}
+
+/** Typing state in memory for one process, or in Redis (keys under `prefix`) when instances share rooms. */
+export function createTypingStore(redis: Redis | undefined, prefix: string): TypingStore {
+  return redis ? new RedisTypingStore(redis, prefix) : new MemoryTypingStore();
 }

@@ -1,9 +1,10 @@
 // Every role rule of a room, once: services, the access guard (and through it the socket gateway) and the abilities a
 // Room shows its viewer all ask `decide`/`can`/`authorize` here, so a rule changed here changes everywhere at once.
 import type { AuthContext, UserRole } from '../auth/tokens.js';
-import { AppError, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../contract/errors.js';
+import { AppError } from '../errors.js';
 import type { ParticipantRow, RoomRow } from './rooms.repository.js';
-import { ABILITIES, type Ability } from './rooms.schemas.js';
+import { ABILITIES, type Ability } from '../contract/rooms.js';
 
 /** Who acts: their platform role (from the token) and their part in the room (null when not in it). */
 export interface Actor {

@@ -1,8 +1,8 @@
 import type { AuthContext, UserRole } from '../auth/tokens.js';
-import type { MessageView } from '../messages/messages.schemas.js';
+import type { MessageView } from '../contract/messages.js';
 import { abilitiesOf, actorOf, isStaffRole } from './rooms.policy.js';
 import type { ParticipantWithProfile, RoomRow, RoomsRepository } from './rooms.repository.js';
-import type { ParticipantRole, RoomType, RoomView } from './rooms.schemas.js';
+import type { ParticipantRole, RoomType, RoomView } from '../contract/rooms.js';
 
 /** The last message of each of these rooms that has one, by room id (provided by the messages module). */
 export type LastMessages = (roomIds: string[]) => Promise<Map<string, MessageView>>;

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { chatParticipant, chatRoom, chatUser } from '../db/schema.js';
-import type { ParticipantRole } from './rooms.schemas.js';
+import type { ParticipantRole } from '../contract/rooms.js';
 
 export type RoomRow = typeof chatRoom.$inferSelect;
 export type ParticipantRow = typeof chatParticipant.$inferSelect;

@@ -1,12 +1,17 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { UserIdString, errorResponses } from '../http/common.schemas.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { NoContent, RoomParams, errorResponses } from '../contract/common.js';
+import {
+  AddParticipantsBody,
+  CreateRoomBody,
+  ListRoomsQuery,
+  NotificationsBody,
+  ParticipantParams,
+  RoomPage,
+  RoomRef as Room,
+  UpdateRoomBody,
+} from '../contract/rooms.js';
 import type { RoomsService } from './rooms.service.js';
-import { AddParticipantsBody, CreateRoomBody, ListRoomsQuery, NotificationsBody, RoomPage, UpdateRoomBody } from './rooms.schemas.js';
 
-const Room = Type.Ref('Room');
-// No length limit: an id of any wrong shape is simply not found (404), never a 400 (API.md).
-const RoomId = Type.String({ description: 'An opaque, time-ordered id (UUIDv7)' });
-const RoomParams = Type.Object({ id: RoomId });
 const tags = ['rooms'];
 
 export const roomsRoutes: FastifyPluginAsyncTypebox<{ rooms: RoomsService }> = async (app, { rooms }) => {
@@ -81,8 +86,8 @@ export const roomsRoutes: FastifyPluginAsyncTypebox<{ rooms: RoomsService }> = a
       schema: {
         tags,
         summary: 'Remove a participant, or leave (204) when userId is the caller',
-        params: Type.Object({ id: RoomId, userId: UserIdString }),
-        response: { 200: Room, 204: Type.Null(), ...errorResponses(400, 403, 404) },
+        params: ParticipantParams,
+        response: { 200: Room, 204: NoContent, ...errorResponses(400, 403, 404) },
       },
     },
     async (req, reply) => {

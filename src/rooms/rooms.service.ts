@@ -17,7 +17,7 @@ import type {
   RoomType,
   RoomView,
   UpdateRoomInput,
-} from './rooms.schemas.js';
+} from '../contract/rooms.js';
 
 export class RoomsService {
   constructor(

@@ -3,7 +3,7 @@
  * caller chooses (query.ts caps the terms that shape it); here its rate, its concurrency and its duration are bounded.
  */
 import { AppError } from '../errors.js';
-import type { RateLimiter } from '../realtime/rate-limiter.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
 
 /**
  * Searches running at once in this process. PGlite has one connection and runs one statement at a time, so a queue

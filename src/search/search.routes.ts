@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errorResponses } from '../http/common.schemas.js';
-import type { RateLimiter } from '../realtime/rate-limiter.js';
+import { errorResponses } from '../contract/common.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
 import { MAX_INFIX_TERMS, MAX_TERMS } from './query.js';
 import { SearchLimits, type SearchLimitsOptions } from './search.limits.js';
-import { SearchPage, SearchQuery } from './search.schemas.js';
+import { SearchPage, SearchQuery } from '../contract/search.js';
 import type { SearchService } from './search.service.js';
 
 type SearchRoutesOptions = SearchLimitsOptions & { search: SearchService; limiter: RateLimiter };

@@ -7,7 +7,7 @@ import { highlight } from './highlight.js';
 import { compileQuery, infixTerms, MAX_INFIX_TERMS, MAX_TERMS, parseQuery } from './query.js';
 import type { SearchLimits } from './search.limits.js';
 import type { SearchRepository } from './search.repository.js';
-import type { SearchInput, SearchPageView } from './search.schemas.js';
+import type { SearchInput, SearchPageView } from '../contract/search.js';
 
 const DAY_MS = 86_400_000;
 const LAST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errorResponses } from '../http/common.schemas.js';
-import { OwnProfileSchema, UpdateMeBody } from './users.schemas.js';
+import { errorResponses } from '../contract/common.js';
+import { OwnProfileSchema, UpdateMeBody } from '../contract/users.js';
 import type { UsersService } from './users.service.js';
 
 const tags = ['me'];

@@ -1,7 +1,7 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { BatchLoader } from '../batch-loader.js';
 import type { OwnProfile, UsersRepository } from './users.repository.js';
-import type { UpdateMeInput } from './users.schemas.js';
+import type { UpdateMeInput } from '../contract/users.js';
 
 const CACHE_LIMIT = 50_000;
 

@@ -1,5 +1,5 @@
-import type { MessageView, SendMessageInput } from '../../src/messages/messages.schemas.js';
-import type { CreateRoomInput, RoomView } from '../../src/rooms/rooms.schemas.js';
+import type { MessageView, SendMessageInput } from '../../src/contract/messages.js';
+import type { CreateRoomInput, RoomView } from '../../src/contract/rooms.js';
 import type { Client, Res } from './app.js';
 
 /**

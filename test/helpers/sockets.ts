@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents, AckResponse } from '../../src/realtime/realtime.events.js';
+import type { ClientToServerEvents, ServerToClientEvents, AckResponse } from '../../src/contract/events.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

@@ -1,14 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString } from '../http/common.schemas.js';
-import { MediaSchema } from '../media/media.schemas.js';
+import { IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, SeqCursor, UserIdString } from './common.js';
+import { MediaSchema } from './media.js';
 
 export const MAX_CONTENT_CODE_POINTS = 10_000;
 export const REPLY_PREVIEW_CODE_POINTS = 200;
 
-/** Seqs travel as JSON numbers: beyond 2^53 they are inexact, and beyond int8 the query would fail (a 500, not a 400). */
-const SeqCursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
-
-export const MessageType = Type.Union(['text', 'image', 'video', 'audio', 'document', 'system'].map((t) => Type.Literal(t)));
+export const MESSAGE_TYPES = ['text', 'image', 'video', 'audio', 'document', 'system'] as const;
+export type MessageKind = (typeof MESSAGE_TYPES)[number];
+export const MessageType = Type.Union(MESSAGE_TYPES.map((t) => Type.Literal(t)));
 
 export const ReplyPreviewSchema = Type.Object({
   id: Type.String(),
@@ -38,6 +37,11 @@ export const MessageSchema = Type.Object(
   { $id: 'Message' },
 );
 export type MessageView = Static<typeof MessageSchema>;
+/** A Message by reference to its $id (a component of the OpenAPI document), typed as the message itself. */
+export const MessageRef = Type.Unsafe<MessageView>(Type.Ref('Message'));
+
+/** The id of a message in a path (`/messages/:id/…`). */
+export const MessageParams = Type.Object({ id: IdParam });
 
 export const Content = Type.String({
   maxLength: MAX_CONTENT_CODE_POINTS,
@@ -55,6 +59,7 @@ export const SendMessageBody = Type.Object({
     Nullable(Type.String({ minLength: 1, maxLength: 128, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE })),
   ),
 });
+/** A send as the service takes it: the body, and the ids of files uploaded ahead (socket) or with it (multipart). */
 export type SendMessageInput = Static<typeof SendMessageBody> & { mediaIds?: string[] };
 
 export const HistoryQuery = Type.Object({
@@ -66,8 +71,9 @@ export const HistoryQuery = Type.Object({
 export type HistoryInput = Static<typeof HistoryQuery>;
 
 export const HistoryPage = Type.Object({
-  data: Type.Array(Type.Ref('Message')),
+  data: Type.Array(MessageRef),
   hasMore: Type.Boolean({ description: 'More messages in the paging direction (older for latest/before, newer for after)' }),
   hasOlder: Type.Boolean(),
   hasNewer: Type.Boolean(),
 });
+export type HistoryPageView = Static<typeof HistoryPage>;

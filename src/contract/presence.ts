@@ -1,5 +1,5 @@
-import { Type } from '@sinclair/typebox';
-import { IsoDate, Nullable, USER_ID_MESSAGE } from '../http/common.schemas.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { IsoDate, Nullable, USER_ID_MESSAGE } from './common.js';
 
 // User ids (no control characters, no unpaired surrogates) joined by commas; each id's length is checked by the route.
 const USER_ID_LIST = '^[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
@@ -17,3 +17,4 @@ export const PresenceQuery = Type.Object({
 export const PresenceList = Type.Object({
   data: Type.Array(Type.Object({ userId: Type.String(), online: Type.Boolean(), lastSeenAt: Nullable(IsoDate) })),
 });
+export type PresenceView = Static<typeof PresenceList>['data'][number];

@@ -84,3 +84,12 @@ export class RedisRateLimiter implements RateLimiter {
 
   close(): void {}
 }
+
+/** Builds the limiter of one kind of budget; `name` keeps the budgets apart in Redis. */
+export type RateLimiterFactory = (name: string, max: number, windowMs: number) => RateLimiter;
+
+/** Limiters in memory for one process, or in Redis (keys under `prefix`) when instances share the budgets. */
+export function rateLimiters(redis: Redis | undefined, prefix: string): RateLimiterFactory {
+  if (!redis) return (_name, max, windowMs) => new MemoryRateLimiter(max, windowMs);
+  return (name, max, windowMs) => new RedisRateLimiter(redis, `${prefix}:${name}`, max, windowMs);
+}

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import { MemoryPresenceStore, RedisPresenceStore, type PresenceStore } from './presence/presence.store.js';
-import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './realtime/rate-limiter.js';
-import { MemoryTypingStore, RedisTypingStore, type TypingStore } from './realtime/typing.js';
+import { rateLimiters, type RateLimiterFactory } from './limits/rate-limiter.js';
+import { createPresenceStore, type PresenceStore } from './presence/index.js';
+import { createTypingStore, type TypingStore } from './realtime/index.js';
 
 /**
  * The state instances must share to act as one: in memory for a single process, in Redis when REDIS_URL is set.
@@ -15,7 +15,7 @@ export interface SharedState {
   redis: Redis | undefined;
   presence: PresenceStore;
   typing: TypingStore;
-  limiter(name: string, max: number, windowMs: number): RateLimiter;
+  limiter: RateLimiterFactory;
   /** The Socket.IO adapter for several instances; undefined keeps Socket.IO's in-memory one. */
   socketAdapter: ReturnType<typeof createAdapter> | undefined;
   close(): Promise<void>;
@@ -28,9 +28,9 @@ export async function createSharedState(config: Config, onRedisError: (err: Erro
     return {
       instanceId,
       redis: undefined,
-      presence: new MemoryPresenceStore(),
-      typing: new MemoryTypingStore(),
-      limiter: (_name, max, windowMs) => new MemoryRateLimiter(max, windowMs),
+      presence: createPresenceStore(undefined, config.redisPrefix, instanceId, grace),
+      typing: createTypingStore(undefined, config.redisPrefix),
+      limiter: rateLimiters(undefined, config.redisPrefix),
       socketAdapter: undefined,
       close: async () => {},
     };
@@ -47,9 +47,9 @@ export async function createSharedState(config: Config, onRedisError: (err: Erro
   return {
     instanceId,
     redis,
-    presence: new RedisPresenceStore(redis, prefix, instanceId, grace),
-    typing: new RedisTypingStore(redis, prefix),
-    limiter: (name, max, windowMs) => new RedisRateLimiter(redis, `${prefix}:${name}`, max, windowMs),
+    presence: createPresenceStore(redis, prefix, instanceId, grace),
+    typing: createTypingStore(redis, prefix),
+    limiter: rateLimiters(redis, prefix),
     socketAdapter: createAdapter(forAdapter, {
       streamName: `${prefix}:socket.io`,
       channelPrefix: `${prefix}:socket.io`,

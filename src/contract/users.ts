@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable } from '../http/common.schemas.js';
+import { Nullable } from './common.js';
 
 export const OwnProfileSchema = Type.Object({
   userId: Type.String(),
@@ -9,6 +9,7 @@ export const OwnProfileSchema = Type.Object({
     description: 'false: the caller always appears offline to others, with lastSeenAt null, and causes no user_online/user_offline',
   }),
 });
+export type OwnProfile = Static<typeof OwnProfileSchema>;
 
 // Name and picture come from the token, so the only settable field is the setting; anything else is refused.
 export const UpdateMeBody = Type.Object({ showPresence: Type.Boolean() }, { additionalProperties: false });

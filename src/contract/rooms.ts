@@ -1,10 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, USER_ID_PATTERN, UserIdString } from '../http/common.schemas.js';
-import { MessageSchema } from '../messages/messages.schemas.js';
+import { Cursor, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, RoomId, USER_ID_PATTERN, UserIdString } from './common.js';
+import { MessageSchema } from './messages.js';
 
 export const ROOM_TYPES = ['direct', 'group', 'business', 'support'] as const;
 export type RoomType = (typeof ROOM_TYPES)[number];
-export type ParticipantRole = 'owner' | 'admin' | 'member' | 'agent';
+export const PARTICIPANT_ROLES = ['owner', 'admin', 'member', 'agent'] as const;
+export type ParticipantRole = (typeof PARTICIPANT_ROLES)[number];
 
 const RoomTypeSchema = Type.Union(ROOM_TYPES.map((t) => Type.Literal(t)));
 // A name is one line: no control characters at all (not even \n or \t), and not blank. Written without nested
@@ -22,7 +23,7 @@ export const ParticipantSchema = Type.Object({
   userId: Type.String(),
   name: Nullable(Type.String()),
   picture: Nullable(Type.String()),
-  role: Type.Union(['owner', 'admin', 'member', 'agent'].map((t) => Type.Literal(t))),
+  role: Type.Union(PARTICIPANT_ROLES.map((t) => Type.Literal(t))),
   joinedAt: IsoDate,
   lastReadSeq: Type.Integer(),
   lastDeliveredSeq: Type.Integer(),
@@ -78,6 +79,11 @@ export const RoomSchema = Type.Object(
   { $id: 'Room' },
 );
 export type RoomView = Static<typeof RoomSchema>;
+/** A Room by reference to its $id (a component of the OpenAPI document), typed as the room itself. */
+export const RoomRef = Type.Unsafe<RoomView>(Type.Ref('Room'));
+
+/** A participant of a room in a path (`/rooms/:id/participants/:userId/…`). */
+export const ParticipantParams = Type.Object({ id: RoomId, userId: UserIdString });
 
 export const CreateRoomBody = Type.Object({
   type: RoomTypeSchema,
@@ -98,13 +104,14 @@ export type CreateRoomInput = Static<typeof CreateRoomBody>;
 export const ListRoomsQuery = Type.Object({
   type: Type.Optional(RoomTypeSchema),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 30 })),
-  cursor: Type.Optional(Type.String({ maxLength: 500 })),
+  cursor: Type.Optional(Cursor),
   scope: Type.Optional(Type.Literal('support', { description: 'Support staff: the support queue instead of your rooms' })),
   status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
 });
 export type ListRoomsInput = Static<typeof ListRoomsQuery>;
 
-export const RoomPage = Type.Object({ data: Type.Array(Type.Ref('Room')), nextCursor: Nullable(Type.String()) });
+export const RoomPage = Type.Object({ data: Type.Array(RoomRef), nextCursor: Nullable(Type.String()) });
+export type RoomPageView = Static<typeof RoomPage>;
 
 export const UpdateRoomBody = Type.Object(
   {

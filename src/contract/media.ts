@@ -1,7 +1,8 @@
-import { Type } from '@sinclair/typebox';
-import { Nullable } from '../http/common.schemas.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { Nullable } from './common.js';
 
-export const MediaKindSchema = Type.Union(['image', 'video', 'audio', 'document'].map((t) => Type.Literal(t)));
+export const MEDIA_KINDS = ['image', 'video', 'audio', 'document'] as const;
+export const MediaKindSchema = Type.Union(MEDIA_KINDS.map((t) => Type.Literal(t)));
 
 export const PendingMediaSchema = Type.Object({
   id: Type.String({ description: 'Pass it in `mediaIds` of send_message within an hour' }),
@@ -10,6 +11,7 @@ export const PendingMediaSchema = Type.Object({
   size: Type.Integer({ description: 'Bytes as stored (images are re-encoded without their metadata)' }),
   fileName: Type.String({ description: 'Without path parts or control characters' }),
 });
+export type PendingMedia = Static<typeof PendingMediaSchema>;
 
 export const UploadResponse = Type.Object({ data: Type.Array(PendingMediaSchema) });
 
@@ -26,3 +28,4 @@ export const MediaSchema = Type.Object({
   height: Nullable(Type.Integer()),
   durationMs: Nullable(Type.Integer()),
 });
+export type MediaView = Static<typeof MediaSchema>;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString } from '../http/common.schemas.js';
-import type { MessageView } from '../messages/messages.schemas.js';
+import { Cursor, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString, roomIdDescribed } from './common.js';
+import { MessageRef, MessageType } from './messages.js';
 
 /** A calendar day (a whole day, UTC) or an instant; the service turns either into a bound. */
 const DateOrDateTime = (description: string) =>
@@ -14,14 +14,14 @@ export const SearchQuery = Type.Object({
     errorMessage: PLAIN_TEXT_MESSAGE,
     description: 'Words, "phrases", -exclusions, partial words, any script',
   }),
-  chatRoomId: Type.Optional(Type.String({ maxLength: 200, description: 'Only this room (404 if the caller is not in it)' })),
-  type: Type.Optional(Type.Union(['text', 'image', 'video', 'audio', 'document', 'system'].map((t) => Type.Literal(t)))),
+  chatRoomId: Type.Optional(roomIdDescribed('Only this room (404 if the caller is not in it)')),
+  type: Type.Optional(MessageType),
   senderId: Type.Optional(UserIdString),
   from: Type.Optional(DateOrDateTime('Messages at or after: YYYY-MM-DD (from the start of that day, UTC) or an ISO date-time')),
   to: Type.Optional(DateOrDateTime('Messages before: an ISO date-time (exclusive), or YYYY-MM-DD (up to the end of that day, UTC)')),
   hasMedia: Type.Optional(Type.Boolean()),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
-  cursor: Type.Optional(Type.String({ maxLength: 500, description: 'nextCursor of the previous page' })),
+  cursor: Type.Optional(Cursor),
 });
 export type SearchInput = Static<typeof SearchQuery>;
 
@@ -33,15 +33,8 @@ const Highlight = Type.Object({
 });
 
 export const SearchPage = Type.Object({
-  data: Type.Array(Type.Object({ message: Type.Ref('Message'), highlight: Highlight })),
+  data: Type.Array(Type.Object({ message: MessageRef, highlight: Highlight })),
   nextCursor: Nullable(Type.String()),
 });
-
-export interface SearchHit {
-  message: MessageView;
-  highlight: Static<typeof Highlight>;
-}
-export interface SearchPageView {
-  data: SearchHit[];
-  nextCursor: string | null;
-}
+export type SearchPageView = Static<typeof SearchPage>;
+export type SearchHit = SearchPageView['data'][number];

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE } from '../http/common.schemas.js';
+import { IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE } from './common.js';
 
 // Browsers give the keys unpadded; padding is accepted too, since some client libraries add it.
 const BASE64URL = '^[A-Za-z0-9_-]+={0,2}$';
@@ -40,6 +40,7 @@ export const SubscriptionSchema = Type.Object({
 export type SubscriptionView = Static<typeof SubscriptionSchema>;
 
 export const SubscriptionList = Type.Object({ data: Type.Array(SubscriptionSchema) });
+export type SubscriptionListView = Static<typeof SubscriptionList>;
 
 export const DeleteSubscriptionBody = Type.Object(
   { endpoint: Type.String({ minLength: 1, maxLength: 2048, pattern: PLAIN_TEXT, errorMessage: PLAIN_TEXT_MESSAGE }) },
@@ -51,22 +52,3 @@ export const SubscriptionParams = Type.Object({ id: Type.String({ minLength: 1 }
 export const VapidPublicKey = Type.Object({
   publicKey: Type.String({ description: 'base64url of the VAPID public key: the applicationServerKey for pushManager.subscribe()' }),
 });
-
-/**
- * The body of the webhook POST and of every Web Push message (API.md, "Offline notifications"). Fixed when the
- * notification leaves, so a retry carries the same id and content.
- */
-export interface NotificationPayload {
-  id: string;
-  event: 'message.new';
-  userId: string;
-  chatRoomId: string;
-  roomType: string;
-  senderId: string;
-  senderName: string;
-  count: number;
-  mentioned: boolean;
-  preview: string;
-  unreadCount: number;
-  messageIds: string[];
-}

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IsoDate, Nullable } from '../http/common.schemas.js';
+import { IsoDate, Nullable } from './common.js';
 
 export const ReadStateSchema = Type.Object(
   {
@@ -12,7 +12,10 @@ export const ReadStateSchema = Type.Object(
   { $id: 'ReadState' },
 );
 export type ReadState = Static<typeof ReadStateSchema>;
+/** A ReadState by reference to its $id, typed as the read state itself. */
+export const ReadStateRef = Type.Unsafe<ReadState>(Type.Ref('ReadState'));
 
 export const ReceiptsSchema = Type.Object({
   data: Type.Array(Type.Object({ userId: Type.String(), deliveredAt: Nullable(IsoDate), readAt: Nullable(IsoDate) })),
 });
+export type Receipts = Static<typeof ReceiptsSchema>;

@@ -1,0 +1,18 @@
+/**
+ * The body of the webhook POST and of every Web Push message (API.md, "Offline notifications"). Fixed when the
+ * notification leaves, so a retry carries the same id and content.
+ */
+export interface NotificationPayload {
+  id: string;
+  event: 'message.new';
+  userId: string;
+  chatRoomId: string;
+  roomType: string;
+  senderId: string;
+  senderName: string;
+  count: number;
+  mentioned: boolean;
+  preview: string;
+  unreadCount: number;
+  messageIds: string[];
+}
