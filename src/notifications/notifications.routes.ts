@@ -12,10 +12,18 @@ import type { PushSubscriptionsService } from './notifications.service.js';
 
 const tags = ['notifications'];
 
+type Api = Parameters<FastifyPluginAsyncTypebox>[0];
+
+/** Web Push: the key browsers subscribe with, then the caller's subscriptions. */
 export const notificationsRoutes: FastifyPluginAsyncTypebox<{ subscriptions: PushSubscriptionsService }> = async (
   app,
   { subscriptions },
 ) => {
+  registrationRoutes(app, subscriptions);
+  subscriptionListRoutes(app, subscriptions);
+};
+
+function registrationRoutes(app: Api, subscriptions: PushSubscriptionsService): void {
   app.get(
     '/push/vapid-public-key',
     {
@@ -51,7 +59,9 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ subscriptions: Pus
       return reply.status(created ? 201 : 200).send(subscription);
     },
   );
+}
 
+function subscriptionListRoutes(app: Api, subscriptions: PushSubscriptionsService): void {
   app.get(
     '/push/subscriptions',
     {
@@ -91,4 +101,4 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ subscriptions: Pus
       return reply.status(204).send(null);
     },
   );
-};
+}

@@ -14,7 +14,15 @@ import type { RoomsService } from './rooms.service.js';
 
 const tags = ['rooms'];
 
+type Api = Parameters<FastifyPluginAsyncTypebox>[0];
+
+/** Rooms themselves, then who is in them and how each participant is notified. */
 export const roomsRoutes: FastifyPluginAsyncTypebox<{ rooms: RoomsService }> = async (app, { rooms }) => {
+  roomRoutes(app, rooms);
+  membershipRoutes(app, rooms);
+};
+
+function roomRoutes(app: Api, rooms: RoomsService): void {
   app.post(
     '/rooms',
     {
@@ -65,7 +73,9 @@ export const roomsRoutes: FastifyPluginAsyncTypebox<{ rooms: RoomsService }> = a
     },
     async (req) => rooms.update(req.auth, req.params.id, req.body),
   );
+}
 
+function membershipRoutes(app: Api, rooms: RoomsService): void {
   app.post(
     '/rooms/:id/participants',
     {
@@ -109,4 +119,4 @@ export const roomsRoutes: FastifyPluginAsyncTypebox<{ rooms: RoomsService }> = a
     },
     async (req) => rooms.setNotifications(req.auth, req.params.id, req.body),
   );
-};
+}
