@@ -42,6 +42,7 @@ export interface LogConsumerOptions {
 export class LogConsumer {
   private readonly repo: EventLogRepository;
   private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   /** Woken by the bus and the poll only once started; drain() alone works before (tests). */
@@ -67,6 +68,23 @@ export class LogConsumer {
     await this.running;
   }
 
+  /**
+   * Something was written: run within `withinMs` (so a burst is taken in one batch: one transaction for many events
+   * instead of one each), or right after the run under way.
+   */
+  wakeWithin(withinMs: number): void {
+    if (!this.started || this.stopped || this.soon) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.wake();
+    }, withinMs);
+    this.soon.unref();
+  }
+
   /** Something was written: run now (or right after the run under way). */
   wake(): void {
     if (!this.started || this.stopped) return;
@@ -88,6 +106,7 @@ export class LogConsumer {
    */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
+    clearTimeout(this.soon);
     await this.running;
     if (this.started && !this.stopped)
       await this.drain().catch((err: unknown) => this.opts.log.error({ err, consumer: this.opts.name }, 'event log consumer failed'));

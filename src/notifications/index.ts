@@ -42,7 +42,8 @@ export function createNotifications(
     name: 'notifications',
     subscriptions,
     routes: (api) => api.register(notificationsRoutes, { subscriptions }),
-    subscribers: (bus) => bus.on('message.created', () => consumer?.wake()),
+    // Batched: notifications wait NOTIFY_COALESCE_MS anyway, so 50 ms more lets a burst of sends share one transaction.
+    subscribers: (bus) => bus.on('message.created', () => consumer?.wakeWithin(50)),
     async start(log) {
       const vapid = config.notify.vapid;
       if (vapid?.generated)
