@@ -8,7 +8,7 @@ export const IdParam = Type.String({
 
 /**
  * The one room id, in paths, queries and socket payloads alike. Any string: one of another shape (even empty) is
- * simply not found (404, or NOT_FOUND in an ack), never a 400 (API.md). The bound is that of a path segment
+ * simply not found (404, or NOT_FOUND in an ack), never a 400 (the API contract). The bound is that of a path segment
  * (http/server.ts's maxParamLength), so it only stops an oversized socket payload before any lookup.
  */
 export const roomIdDescribed = (description: string) => Type.String({ maxLength: 500, description });

@@ -17,7 +17,7 @@ import {
   jsonb,
 } from 'drizzle-orm/pg-core';
 
-/** PostgreSQL's tsvector; filled by the message repository from our own tokenizer (see search/tokenize.ts). */
+/** PostgreSQL's tsvector; filled by the message repository from our own tokenizer (see text/tokenize.ts). */
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
 // Millisecond precision: a JS Date round-trips exactly, so time-based keyset cursors are exact.

@@ -7,7 +7,7 @@ import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
 
 export const reply = alias(chatMessage, 'reply');
 
-/** A message as read back, with the preview of the message it replies to (search reads the same columns). */
+/** A message as read back, with the preview of the message it replies to (search asks for these rows through newestMatching). */
 export const messageColumns = {
   id: chatMessage.id,
   roomId: chatMessage.roomId,
@@ -59,7 +59,7 @@ export interface NewMessage {
   replyToSeq: number | null;
   clientMessageId: string | null;
   hasMedia: boolean;
-  /** tsvector literal from search/tokenize.ts */
+  /** tsvector literal from text/tokenize.ts */
   searchDoc: string;
 }
 

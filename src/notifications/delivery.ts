@@ -41,7 +41,7 @@ export async function postWebhook(url: string, secret: string, body: string, a: 
   });
 }
 
-/** Where push endpoints may point (API.md, "Privacy"): public https hosts, unless the operator allows private ones. */
+/** Where push endpoints may point (the API contract, "Privacy"; README "Notifications"): public https hosts, unless the operator allows private ones. */
 export function pushEndpointPolicy(notify: Pick<NotifyConfig, 'pushAllowPrivateEndpoints'>, resolve: Resolver): DestinationPolicy {
   const allow = notify.pushAllowPrivateEndpoints;
   return { allowPrivate: allow, allowHttp: allow, resolve };

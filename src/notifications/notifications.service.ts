@@ -61,7 +61,7 @@ export class PushSubscriptionsService {
 
   /**
    * The service will POST to this URL whenever the user is notified: it must not reach into the operator's network
-   * (API.md, "Privacy"). Checked again at every send, since the host's DNS answer may change.
+   * (the API contract, "Privacy"; README "Notifications"). Checked again at every send, since the host's DNS answer may change.
    */
   private async checkEndpoint(raw: string): Promise<string> {
     try {

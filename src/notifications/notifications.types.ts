@@ -1,5 +1,5 @@
 /**
- * The body of the webhook POST and of every Web Push message (API.md, "Offline notifications"). Fixed when the
+ * The body of the webhook POST and of every Web Push message (the API contract, "Offline notifications"; README "Notifications"). Fixed when the
  * notification leaves, so a retry carries the same id and content.
  */
 export interface NotificationPayload {

@@ -112,7 +112,7 @@ const RULES: Record<RoomAction, Rule> = {
   },
   // target: the message's sender.
   'delete-message': (a, room, target) => {
-    // A platform admin deletes in any room, readable or not (API.md, "Safety and integrations").
+    // A platform admin deletes in any room, readable or not (the API contract, "Safety and integrations").
     if (a.role === 'admin') return ALLOW;
     if (!readable(a, room)) return HIDDEN;
     if (target && target.userId === a.userId) return ALLOW;
