@@ -13,6 +13,8 @@ const FEATURES = {
   messages: ['rooms', 'media'],
   reads: ['rooms', 'messages'],
   search: ['rooms', 'messages'],
+  reactions: ['rooms', 'messages'],
+  pins: ['rooms', 'messages'],
   presence: [],
   notifications: ['presence'],
 };

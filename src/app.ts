@@ -17,7 +17,17 @@ import { createValidatorCompiler } from './http/validation.js';
 import type { RateLimiter } from './limits/rate-limiter.js';
 import type { Log } from './log.js';
 import { createMediaService, mediaFeature, registerMultipart } from './media/index.js';
-import { MessagePresenter, MessagesRepository, MessagesService, messagesFeature } from './messages/index.js';
+import { EventLogRepository } from './event-log/event-log.repository.js';
+import {
+  MessageChangesRepository,
+  MessageChangesService,
+  MessagePresenter,
+  MessagesRepository,
+  MessagesService,
+  messagesFeature,
+} from './messages/index.js';
+import { PinsRepository, PinsService, pinsFeature } from './pins/index.js';
+import { ReactionsRepository, ReactionsService, reactionsFeature } from './reactions/index.js';
 import type { Resolver } from './net/outbound.js';
 import { createNotifications } from './notifications/index.js';
 import { PresenceRepository, PresenceService, presenceFeature } from './presence/index.js';
@@ -71,15 +81,32 @@ function buildServices(
   const usersRepo = new UsersRepository(db);
   const guard = new RoomAccessGuard(roomsRepo);
   const media = createMediaService(config, db, guard);
-  const presenter = new MessagePresenter(media);
+  // `me` of a message's reactions is read through the reactions module, which is built on the presenter: bound late.
+  const presenter = new MessagePresenter(media, (userId, ids) => reactions.ownReactions(userId, ids));
   const messages = new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter);
+  const eventLog = new EventLogRepository(db);
+  const changes = new MessageChangesService(
+    db,
+    new MessageChangesRepository(db),
+    messagesRepo,
+    guard,
+    bus,
+    media,
+    presenter,
+    eventLog,
+    config.messageEditWindowS,
+  );
+  const reactions: ReactionsService = new ReactionsService(new ReactionsRepository(db), changes, messagesRepo, guard, presenter, bus);
   // Rooms show their last message through this read, without importing the messages module.
-  const roomPresenter = new RoomPresenter(roomsRepo, (ids) => messages.lastMessages(ids));
+  const roomPresenter = new RoomPresenter(roomsRepo, (ids, viewerId) => messages.lastMessages(ids, viewerId));
   const onPresenceError = (err: unknown) => log.error({ err }, 'presence update failed');
   return {
     users: new UsersService(usersRepo),
     rooms: new RoomsService(db, roomsRepo, usersRepo, guard, bus, roomPresenter),
     messages,
+    changes,
+    reactions,
+    pins: new PinsService(new PinsRepository(db), changes, guard, presenter, bus),
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
     search: new SearchService(new SearchRepository(db, messagesRepo), guard, presenter),
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onPresenceError),
@@ -115,7 +142,9 @@ function parts({ config, database, shared, services, writeLimiter, metrics, http
     { name: 'write budget', stop: () => writeLimiter.close() },
     { name: 'metrics', subscribers: (bus) => bus.on('message.created', () => metrics.messagesSent.inc()) },
     roomsFeature(services.rooms),
-    messagesFeature(services.messages, services.media, config.media.maxFiles),
+    messagesFeature(services.messages, services.changes, services.media, config.media.maxFiles),
+    reactionsFeature(services.reactions),
+    pinsFeature(services.pins),
     readsFeature(services.reads),
     searchFeature(services.search, searchLimiter, { engine: database.kind, timeoutMs: config.search.timeoutMs }),
     usersFeature(services.users),

@@ -1,3 +1,4 @@
+import type { MessageDeletedEvent, ReactionUpdatedEvent } from './contract/events.js';
 import type { MessageView } from './contract/messages.js';
 
 /**
@@ -6,6 +7,10 @@ import type { MessageView } from './contract/messages.js';
  */
 export interface DomainEvents {
   'message.created': { message: MessageView; roomType: string };
+  /** An edit, a pin or an unpin. `message` as broadcast (reactions[].me false); `newMentions`: users an edit newly mentions. */
+  'message.updated': { message: MessageView; newMentions: string[] };
+  'message.deleted': MessageDeletedEvent;
+  'reaction.updated': ReactionUpdatedEvent;
   'read.advanced': { chatRoomId: string; userId: string; messageId: string | null; lastReadSeq: number; readAt: string };
   'room.created': { roomId: string; participantIds: string[] };
   'room.updated': { roomId: string };

@@ -60,7 +60,9 @@ describe('the durable event log', () => {
       room_id: room.id,
       payload: { messageId: sent.id, roomId: room.id, senderId: 'alice', seq: sent.seq, roomType: 'group' },
     });
-    expect(await rows(sql`select name, types from domain_event_consumer`)).toEqual([{ name: 'notifications', types: ['message.created'] }]);
+    expect(await rows(sql`select name, types from domain_event_consumer`)).toEqual([
+      { name: 'notifications', types: ['message.created', 'message.edited', 'message.deleted'] },
+    ]);
     const consumers = await rows<{ consumer: string }>(sql`select consumer from domain_event_pending where event_id = ${event!.id}`);
     // Either still pending for the notifications, or already handled by them (the app's consumer runs at once).
     expect(consumers.every((c) => c.consumer === 'notifications')).toBe(true);

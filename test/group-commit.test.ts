@@ -159,16 +159,20 @@ describe('a batch of sends in one statement', () => {
     const stored = await new MessagesRepository(t.app.database.db).insertMany([stranger, member, gone]);
     expect([stored.has(stranger.id), stored.get(member.id), stored.has(gone.id)]).toEqual([
       false,
-      { seq: 1, createdAt: expect.any(Date), roomType: 'group' },
+      { seq: 1, changeSeq: 1, createdAt: expect.any(Date), roomType: 'group' },
       false,
     ]);
     const refused = await (await t.as('mallory')).post(`/rooms/${r}/messages`, { content: 'again' });
     expect(refused.status).toBe(404);
     expect(refused.body.code).toBe('NOT_FOUND');
-    const [room] = await rows<{ last_seq: number; n: number }>(
-      sql`select last_seq, (select count(*) from chat_message where room_id = ${r}) as n from chat_room where id = ${r}`,
+    const [room] = await rows<{ last_seq: number; last_change_seq: number; n: number }>(
+      sql`select last_seq, last_change_seq, (select count(*) from chat_message where room_id = ${r}) as n from chat_room where id = ${r}`,
     );
-    expect({ lastSeq: Number(room!.last_seq), count: Number(room!.n) }).toEqual({ lastSeq: 1, count: 1 });
+    expect({ lastSeq: Number(room!.last_seq), lastChangeSeq: Number(room!.last_change_seq), count: Number(room!.n) }).toEqual({
+      lastSeq: 1,
+      lastChangeSeq: 1,
+      count: 1,
+    });
   });
 
   it('stores nothing of a batch with a clientMessageId already stored, seqs included', async () => {

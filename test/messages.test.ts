@@ -53,15 +53,20 @@ describe('POST /rooms/:id/messages', () => {
     expect(res.status).toBe(201);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(Object.keys(res.body).sort()).toEqual([
+      'changeSeq',
       'chatRoomId',
       'clientMessageId',
       'content',
       'createdAt',
       'deletedAt',
+      'deletedBy',
       'editedAt',
       'id',
       'media',
       'mentions',
+      'pinnedAt',
+      'pinnedBy',
+      'reactions',
       'replyTo',
       'replyToId',
       'senderId',
@@ -83,6 +88,11 @@ describe('POST /rooms/:id/messages', () => {
       createdAt: expect.stringMatching(ISO),
       editedAt: null,
       deletedAt: null,
+      deletedBy: null,
+      changeSeq: 1,
+      pinnedAt: null,
+      pinnedBy: null,
+      reactions: [],
     });
     const hist = await bob.get(`/rooms/${r}/messages`);
     expect(hist.body.data).toEqual([res.body]);
@@ -176,7 +186,7 @@ describe('POST /rooms/:id/messages', () => {
       const preview = Array.from(long).slice(0, 200).join('');
       expect(preview).toBe('😀'.repeat(150) + '𝄞é'.repeat(25));
       expect(res.body.replyToId).toBe(target.body.id);
-      expect(res.body.replyTo).toEqual({ id: target.body.id, seq: 1, senderId: 'alice', type: 'text', content: preview });
+      expect(res.body.replyTo).toEqual({ id: target.body.id, seq: 1, senderId: 'alice', type: 'text', content: preview, deletedAt: null });
       const hist = await alice.get(`/rooms/${r}/messages`);
       expect(hist.body.data[1]).toEqual(res.body);
       expect(hist.body.data[0].content).toBe(long);
@@ -186,7 +196,7 @@ describe('POST /rooms/:id/messages', () => {
       const r = await newGroup(alice, ['bob']);
       const target = await send(alice, r, { content: 'short' });
       const res = await send(alice, r, { content: 'self reply', replyToId: target.body.id });
-      expect(res.body.replyTo).toEqual({ id: target.body.id, seq: 1, senderId: 'alice', type: 'text', content: 'short' });
+      expect(res.body.replyTo).toEqual({ id: target.body.id, seq: 1, senderId: 'alice', type: 'text', content: 'short', deletedAt: null });
     });
 
     it('refuses a message of another room, a nonexistent id and a malformed id with 400, storing nothing', async () => {

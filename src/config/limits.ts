@@ -11,6 +11,8 @@ export interface LimitsConfig {
   };
   /** Largest JSON request body in bytes; over it is 413. */
   bodyLimitBytes: number;
+  /** How long after sending a message its sender may edit it, in seconds; 0: always. */
+  messageEditWindowS: number;
 }
 
 export function limitsConfig(read: EnvReader): LimitsConfig {
@@ -21,5 +23,6 @@ export function limitsConfig(read: EnvReader): LimitsConfig {
       timeoutMs: read.int('SEARCH_TIMEOUT_MS', 3000, 100, 600_000),
     },
     bodyLimitBytes: read.int('BODY_LIMIT_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
+    messageEditWindowS: read.int('MESSAGE_EDIT_WINDOW_S', 0, 0, 100 * 365 * 24 * 3600),
   };
 }

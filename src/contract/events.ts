@@ -8,7 +8,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { IsoDate, RoomId } from './common.js';
 import type { AckError, ErrorCode } from './errors.js';
-import { MessageRef, SendMessageBody, type MessageView } from './messages.js';
+import { EditMessageBody, MessageRef, ReactionSummarySchema, SendMessageBody, type MessageView } from './messages.js';
+import { EmojiParam } from './reactions.js';
 import { ReadStateRef, type ReadState } from './reads.js';
 import { RoomRef, type RoomView } from './rooms.js';
 
@@ -40,6 +41,20 @@ export const MarkAsReadPayload = Type.Object({
 });
 export type MarkAsReadPayload = Static<typeof MarkAsReadPayload>;
 
+const MessageIdField = Type.String({ minLength: 1, maxLength: 200, description: 'A message id; one of another shape is not found' });
+
+export const EditMessagePayload = Type.Composite([Type.Object({ messageId: MessageIdField }), EditMessageBody]);
+export type EditMessagePayload = Static<typeof EditMessagePayload>;
+
+export const MessagePayload = Type.Object({ messageId: MessageIdField });
+export type MessagePayload = Static<typeof MessagePayload>;
+
+export const ReactionPayload = Type.Object({ messageId: MessageIdField, emoji: EmojiParam });
+export type ReactionPayload = Static<typeof ReactionPayload>;
+
+export const PinPayload = Type.Object({ chatRoomId: RoomId, messageId: MessageIdField });
+export type PinPayload = Static<typeof PinPayload>;
+
 export const ClientEventSchemas = {
   send_message: SendMessagePayload,
   typing_start: RoomPayload,
@@ -47,6 +62,12 @@ export const ClientEventSchemas = {
   mark_as_read: MarkAsReadPayload,
   join_chat: RoomPayload,
   leave_chat: RoomPayload,
+  edit_message: EditMessagePayload,
+  delete_message: MessagePayload,
+  add_reaction: ReactionPayload,
+  remove_reaction: ReactionPayload,
+  pin_message: PinPayload,
+  unpin_message: PinPayload,
 };
 
 export interface ClientToServerEvents {
@@ -56,6 +77,13 @@ export interface ClientToServerEvents {
   mark_as_read: (payload: MarkAsReadPayload, ack?: Ack<ReadState>) => void;
   join_chat: (payload: RoomPayload, ack?: Ack<null>) => void;
   leave_chat: (payload: RoomPayload, ack?: Ack<null>) => void;
+  /** As PATCH /messages/:id, DELETE /messages/:id, PUT/DELETE …/reactions/:emoji and PUT/DELETE /rooms/:id/pins/:messageId. */
+  edit_message: (payload: EditMessagePayload, ack?: Ack<MessageView>) => void;
+  delete_message: (payload: MessagePayload, ack?: Ack<MessageView>) => void;
+  add_reaction: (payload: ReactionPayload, ack?: Ack<MessageView>) => void;
+  remove_reaction: (payload: ReactionPayload, ack?: Ack<MessageView>) => void;
+  pin_message: (payload: PinPayload, ack?: Ack<MessageView>) => void;
+  unpin_message: (payload: PinPayload, ack?: Ack<MessageView>) => void;
 }
 
 // Server → client.
@@ -78,10 +106,35 @@ export type ParticipantAddedEvent = Static<typeof ParticipantAddedEvent>;
 export const ParticipantRemovedEvent = Type.Object({ chatRoomId: Type.String(), userId: Type.String() });
 export type ParticipantRemovedEvent = Static<typeof ParticipantRemovedEvent>;
 
+export const MessageDeletedEvent = Type.Object({
+  chatRoomId: Type.String(),
+  id: Type.String(),
+  seq: Type.Integer(),
+  changeSeq: Type.Integer(),
+  deletedAt: IsoDate,
+  deletedBy: Type.String(),
+});
+export type MessageDeletedEvent = Static<typeof MessageDeletedEvent>;
+
+export const ReactionUpdatedEvent = Type.Object({
+  chatRoomId: Type.String(),
+  messageId: Type.String(),
+  changeSeq: Type.Integer(),
+  emoji: Type.String(),
+  userId: Type.String(),
+  added: Type.Boolean(),
+  count: Type.Integer({ minimum: 0, description: 'How many now react with this emoji' }),
+  reactions: Type.Array(ReactionSummarySchema, { description: "The message's whole list after the change, in order of first use" }),
+});
+export type ReactionUpdatedEvent = Static<typeof ReactionUpdatedEvent>;
+
 /** What each server event carries; Message, Room and ReadState by reference to their $id. */
 export const ServerEventSchemas = {
   ready: ReadyEvent,
   new_message: MessageRef,
+  message_updated: MessageRef,
+  message_deleted: MessageDeletedEvent,
+  reaction_updated: ReactionUpdatedEvent,
   user_typing: TypingEvent,
   message_read: ReadStateRef,
   user_online: UserOnlineEvent,
@@ -97,6 +150,11 @@ export interface ServerToClientEvents {
   ready: (info: ReadyEvent) => void;
   /** Acknowledge it (call `ack()`) to advance your delivery position (lastDeliveredSeq). */
   new_message: (message: MessageView, ack: () => void) => void;
+  /** After an edit, a pin or an unpin: the message's current state (reactions[].me is false in broadcasts). */
+  message_updated: (message: MessageView) => void;
+  /** Deleted for everyone: drop its content, media, reactions and pin; keep it in its place as a tombstone. */
+  message_deleted: (event: MessageDeletedEvent) => void;
+  reaction_updated: (event: ReactionUpdatedEvent) => void;
   user_typing: (event: TypingEvent) => void;
   message_read: (event: ReadState) => void;
   user_online: (event: UserOnlineEvent) => void;
@@ -109,6 +167,9 @@ export interface ServerToClientEvents {
 
 /** Between instances of one deployment (Redis adapter); not seen by clients. */
 export interface ServerToServerEvents {
-  /** A message stored on another instance: each instance delivers new_message (with per-socket acks) to its own sockets. */
+  /**
+   * A message stored on another instance, broadcast to a channel no socket joins (so it travels in the Redis stream
+   * with the room's other events): each instance delivers new_message (with per-socket acks) to its own sockets.
+   */
   'chat:message': (message: MessageView) => void;
 }

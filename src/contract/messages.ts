@@ -14,7 +14,15 @@ export const ReplyPreviewSchema = Type.Object({
   seq: Type.Integer(),
   senderId: Type.String(),
   type: MessageType,
-  content: Type.String({ description: 'The first 200 code points' }),
+  content: Type.String({ description: 'The first 200 code points ("" when the message was deleted)' }),
+  deletedAt: Nullable(IsoDate),
+});
+
+export const ReactionSummarySchema = Type.Object({ emoji: Type.String(), count: Type.Integer({ minimum: 1 }) });
+export const MessageReactionSchema = Type.Object({
+  emoji: Type.String(),
+  count: Type.Integer({ minimum: 1 }),
+  me: Type.Boolean({ description: 'Whether the caller reacted with it (false in broadcasts)' }),
 });
 
 export const MessageSchema = Type.Object(
@@ -33,6 +41,11 @@ export const MessageSchema = Type.Object(
     createdAt: IsoDate,
     editedAt: Nullable(IsoDate),
     deletedAt: Nullable(IsoDate),
+    deletedBy: Nullable(Type.String()),
+    changeSeq: Type.Integer({ description: "The room's changeSeq of this message's latest change" }),
+    pinnedAt: Nullable(IsoDate),
+    pinnedBy: Nullable(Type.String()),
+    reactions: Type.Array(MessageReactionSchema, { description: "In order of each emoji's first use" }),
   },
   { $id: 'Message' },
 );
@@ -77,3 +90,38 @@ export const HistoryPage = Type.Object({
   hasNewer: Type.Boolean(),
 });
 export type HistoryPageView = Static<typeof HistoryPage>;
+
+export const EditMessageBody = Type.Object({
+  content: Content,
+  mentions: Type.Optional(
+    Type.Array(UserIdString, { maxItems: 100, description: 'Omitted: the current mentions are kept; [] clears them' }),
+  ),
+});
+export type EditMessageInput = Static<typeof EditMessageBody>;
+
+export const MessageVersionSchema = Type.Object({
+  content: Type.String(),
+  mentions: Type.Array(Type.String()),
+  editedAt: IsoDate,
+});
+export const EditsPage = Type.Object({
+  data: Type.Array(MessageVersionSchema, {
+    description: 'Earlier versions, newest first; editedAt is when the edit that replaced it was made',
+  }),
+});
+export type EditsPageView = Static<typeof EditsPage>;
+
+export const ChangesQuery = Type.Object({
+  after: Type.Optional(SeqCursor),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 100 })),
+});
+export type ChangesInput = Static<typeof ChangesQuery>;
+
+export const ChangesPage = Type.Object({
+  data: Type.Array(MessageRef, { description: 'The current state of each message changed after `after`, ascending changeSeq' }),
+  lastChangeSeq: Type.Integer({ description: "The room's lastChangeSeq in the same snapshot: data never goes past it" }),
+  hasMore: Type.Boolean({
+    description: "More changes: ask again with after = the last item's changeSeq; else your position is lastChangeSeq",
+  }),
+});
+export type ChangesPageView = Static<typeof ChangesPage>;

@@ -68,6 +68,8 @@ export const RoomSchema = Type.Object(
     createdAt: IsoDate,
     updatedAt: IsoDate,
     lastSeq: Type.Integer(),
+    lastChangeSeq: Type.Integer({ description: "The changeSeq of the room's latest change to its messages" }),
+    pinnedCount: Type.Integer({ minimum: 0 }),
     lastMessage: Nullable(MessageSchema),
     unreadCount: Type.Integer({ description: "Messages of others above the caller's lastReadSeq" }),
     muted: Type.Boolean(),

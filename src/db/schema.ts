@@ -55,6 +55,10 @@ export const chatRoom = pgTable(
     lastActivityAt: ts('last_activity_at').notNull().defaultNow(),
     /** JSON of the sorted pair, '["<userA>","<userB>"]', for direct rooms: the unique index keeps one direct room per pair. */
     directKey: text('direct_key'),
+    /** The room's latest change (messages created, edited, deleted, reacted to, pinned): taken under the same row lock as last_seq. */
+    lastChangeSeq: seq('last_change_seq').notNull().default(0),
+    /** Pinned messages, kept with each pin and unpin: the cap of 50 is checked under the room's row lock. */
+    pinnedCount: integer('pinned_count').notNull().default(0),
   },
   (t) => [
     check('chat_room_type_check', sql`${t.type} in ('direct', 'group', 'business', 'support')`),
@@ -125,9 +129,32 @@ export const chatMessage = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     editedAt: ts('edited_at'),
     deletedAt: ts('deleted_at'),
+    deletedBy: text('deleted_by'),
+    /** The room's change_seq of this message's latest change (see the room's last_change_seq). */
+    changeSeq: seq('change_seq').notNull().default(0),
+    pinnedAt: ts('pinned_at'),
+    pinnedBy: text('pinned_by'),
+    /**
+     * The reactions' summary, `[{ emoji, count }]` in order of each emoji's first use: kept in the transaction that
+     * changes the chat_reaction rows (under this row's lock), so reads never count.
+     */
+    reactions: jsonb('reactions')
+      .$type<Array<{ emoji: string; count: number }>>()
+      .notNull()
+      .default(sql`'[]'::jsonb`),
     searchDoc: tsvector('search_doc').notNull(),
   },
   (t) => [
+    // Not unique on purpose: a unique index usable by a foreign key would make every change a key update, whose row
+    // lock conflicts with the reply foreign key checks of concurrent sends.
+    index('chat_message_change_idx').on(t.roomId, t.changeSeq),
+    index('chat_message_pinned_idx')
+      .on(t.roomId, t.pinnedAt.desc(), t.id.desc())
+      .where(sql`${t.pinnedAt} is not null`),
+    // Unread counts subtract the deleted messages above a read position: usually none, found without a scan.
+    index('chat_message_deleted_idx')
+      .on(t.roomId, t.seq)
+      .where(sql`${t.deletedAt} is not null`),
     // A constraint (not just an index) so the reply foreign key below can reference it.
     unique('chat_message_room_seq_uq').on(t.roomId, t.seq),
     uniqueIndex('chat_message_client_id_uq')
@@ -139,6 +166,54 @@ export const chatMessage = pgTable(
     index('chat_message_search_idx').using('gin', t.searchDoc),
     index('chat_message_content_trgm_idx').using('gin', sql`${t.content} gin_trgm_ops`),
   ],
+);
+
+/** Earlier versions of edited messages: `edited_at` is when the edit that replaced this version was made. */
+export const chatMessageEdit = pgTable(
+  'chat_message_edit',
+  {
+    id: uuid('id').primaryKey(),
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => chatMessage.id, { onDelete: 'cascade' }),
+    content: text('content').notNull(),
+    mentions: text('mentions').array().notNull(),
+    editedAt: ts('edited_at').notNull(),
+  },
+  (t) => [index('chat_message_edit_message_idx').on(t.messageId, t.editedAt.desc(), t.id.desc())],
+);
+
+/** Who reacted with what: one row per (message, emoji, user), so a repeated reaction is one row whatever the race. */
+export const chatReaction = pgTable(
+  'chat_reaction',
+  {
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => chatMessage.id, { onDelete: 'cascade' }),
+    emoji: text('emoji').notNull(),
+    userId: text('user_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.messageId, t.emoji, t.userId] }),
+    index('chat_reaction_listing_idx').on(t.messageId, t.createdAt, t.emoji, t.userId),
+    index('chat_reaction_user_idx').on(t.userId, t.messageId),
+  ],
+);
+
+/**
+ * Stored objects to remove: written in the transaction that lets go of them (a deleted message's files), removed once
+ * the storage confirms; the media sweeper retries what is left, and the local file route refuses a key listed here.
+ */
+export const mediaGarbage = pgTable(
+  'media_garbage',
+  {
+    storageKey: text('storage_key').primaryKey(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('media_garbage_due_idx').on(t.nextAttemptAt)],
 );
 
 /**
@@ -314,4 +389,22 @@ export const domainEventPending = pgTable(
     eventId: bigint('event_id', { mode: 'number' }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.consumer, t.eventId] })],
+);
+
+/**
+ * Which users a message was notified to, and by which notification: written when the notification leaves, read when
+ * the message is deleted (each of them is sent `message.retracted`), pruned after a week (a notification that old is
+ * no longer shown).
+ */
+export const notificationSent = pgTable(
+  'notification_sent',
+  {
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => chatMessage.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    notificationId: uuid('notification_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.userId, t.notificationId] }), index('notification_sent_created_idx').on(t.createdAt)],
 );

@@ -62,7 +62,7 @@ export async function createHttpServer(
   await app.register(helmet, { global: true });
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? true : config.corsOrigins,
-    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     exposedHeaders: ['retry-after', 'x-request-id'],
   });
   await registerOpenApi(app, config);

@@ -11,7 +11,7 @@ import { createStorage } from './storage/index.js';
 
 export { registerMultipart, withMultipartMessage, type MultipartMessageFields } from './media.multipart.js';
 export { MediaService, PENDING_TTL_MS, type IncomingFile, type MediaView, type PendingMedia } from './media.service.js';
-export type { MediaRow } from './media.repository.js';
+export { GARBAGE_BACKOFF_BASE_S, GARBAGE_BACKOFF_MAX_S, type MediaRow } from './media.repository.js';
 
 /** The media service on the driver MEDIA_STORAGE selects; uploads stream through DATA_DIR/tmp. */
 export function createMediaService(config: Config, db: Db, guard: RoomAccessGuard): MediaService {
@@ -33,7 +33,7 @@ export function mediaFeature(media: MediaService, maxFiles: number): Feature {
   return {
     name: 'media',
     routes: (api) => api.register(mediaRoutes, { media, maxFiles }),
-    publicRoutes: (http) => http.register(mediaFileRoutes, { storage: media.storage }),
+    publicRoutes: (http) => http.register(mediaFileRoutes, { storage: media.storage, isErased: (key) => media.isErased(key) }),
     async start(log) {
       await media.storage.prepare?.();
       media.start(log);

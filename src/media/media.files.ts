@@ -33,11 +33,17 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return start >= size || start > end ? 'unsatisfiable' : { start, end };
 }
 
+export interface MediaFileOptions {
+  storage: MediaStorage;
+  /** True for a key listed for removal (its message was deleted): such a file is gone, even while it still exists. */
+  isErased(key: string): Promise<boolean>;
+}
+
 /**
  * GET /media/<key>?exp&name&sig: the local driver's files, outside the authenticated scope (the signature is the
  * authorisation). Registered only when MEDIA_STORAGE=local; the other drivers' URLs point at the store itself.
  */
-export const mediaFileRoutes: FastifyPluginAsyncTypebox<{ storage: MediaStorage }> = async (app, { storage }) => {
+export const mediaFileRoutes: FastifyPluginAsyncTypebox<MediaFileOptions> = async (app, { storage, isErased }) => {
   if (!(storage instanceof LocalStorage)) return;
   app.get(
     '/media/*',
@@ -52,7 +58,9 @@ export const mediaFileRoutes: FastifyPluginAsyncTypebox<{ storage: MediaStorage 
       if (remaining < 0) throw new AppError('FORBIDDEN', 'The media URL has expired');
       const file = storage.file(key);
       const type = typeOfKey(key);
-      if (!file || !type) throw notFound('Media');
+      // Asked only once the signature holds, so a stranger's guesses cost no query. A removal that failed leaves the
+      // file on disk; this is what keeps it unreadable until the sweep removes it.
+      if (!file || !type || (await isErased(key))) throw notFound('Media');
       let fh: FileHandle;
       try {
         fh = await open(file, 'r');

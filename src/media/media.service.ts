@@ -13,6 +13,7 @@ import { isId, newId } from '../ids.js';
 import type { Log } from '../log.js';
 import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { detectType } from './media.detect.js';
+import { MediaGarbage } from './media.garbage.js';
 import { sanitiseFileName } from './media.names.js';
 import { processFile } from './media.process.js';
 import type { MediaRepository, MediaRow, NewMediaRow, StoredKeys } from './media.repository.js';
@@ -47,13 +48,16 @@ export class MediaService {
   private log: Pick<Log, 'warn' | 'error'> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
+  private readonly garbage: MediaGarbage;
 
   constructor(
     private readonly repo: MediaRepository,
     private readonly guard: RoomAccessGuard,
     readonly storage: MediaStorage,
     private readonly opts: MediaOptions,
-  ) {}
+  ) {
+    this.garbage = new MediaGarbage(repo, storage, () => this.log);
+  }
 
   /**
    * Streams each file to a temp file (counting bytes, stopping at the limit), checks it by its bytes, processes and
@@ -231,6 +235,24 @@ export class MediaService {
     return media.length === 0 ? 'text' : (media[0]!.kind as MediaKind);
   }
 
+  /**
+   * Inside the transaction that deletes a message: its media rows go and every object key is listed for removal, so
+   * the intent survives a crash and its files are unreadable from the commit on. Returns the keys for `purge`.
+   */
+  erase(tx: Executor, messageId: string): Promise<string[]> {
+    return this.repo.with(tx).eraseMessage(messageId);
+  }
+
+  /** After that commit: removes the objects from storage now; a failure is logged and retried by the sweep. Never throws. */
+  purge(keys: string[]): Promise<void> {
+    return this.garbage.purge(keys);
+  }
+
+  /** True while the object under `key` waits for its removal (it must not be served). */
+  isErased(key: string): Promise<boolean> {
+    return this.garbage.isErased(key);
+  }
+
   /** Removes pending uploads of the caller at once, e.g. those of a multipart message that was refused. */
   async discard(auth: AuthContext, mediaIds: string[]): Promise<void> {
     const rows = await this.repo.deletePending(mediaIds.filter(isId), auth.userId);
@@ -239,7 +261,8 @@ export class MediaService {
 
   /**
    * Deletes unused uploads older than `olderThanMs`: rows first (so no message can claim an upload whose file is
-   * going), then their objects; and temp files that a crash left behind. Returns how many uploads went.
+   * going), then their objects; temp files that a crash left behind; and the erased objects whose removal is due
+   * again. Returns how many uploads went.
    */
   async cleanupPending(olderThanMs = PENDING_TTL_MS): Promise<number> {
     let total = 0;
@@ -250,6 +273,7 @@ export class MediaService {
       if (rows.length < SWEEP_BATCH) break;
     }
     await this.sweepTemp(olderThanMs);
+    await this.garbage.sweep();
     return total;
   }
 
@@ -260,7 +284,7 @@ export class MediaService {
     this.timer = setInterval(
       () => {
         this.sweeping ??= this.cleanupPending()
-          .catch((err: unknown) => log.error({ err }, 'sweeping unused uploads failed'))
+          .catch((err: unknown) => log.error({ err }, 'sweeping unused uploads and erased media failed'))
           .finally(() => (this.sweeping = undefined));
       },
       this.opts.sweepIntervalMs ?? 5 * 60 * 1000,

@@ -1,13 +1,23 @@
 import type { Feature } from '../feature.js';
 import type { MediaService } from '../media/index.js';
+import { messageChangesRoutes } from './message-changes.routes.js';
+import type { MessageChangesService } from './message-changes.service.js';
 import { messagesRoutes } from './messages.routes.js';
 import type { MessagesService } from './messages.service.js';
 
-export { MessagePresenter } from './messages.presenter.js';
-export { MessagesRepository } from './messages.repository.js';
+export { MessageChangesRepository, type ChangeSet } from './message-changes.repository.js';
+export { MessageChangesService, afterChange } from './message-changes.service.js';
+export { MessagePresenter, reactionKey } from './messages.presenter.js';
+export { MessagesRepository, messageColumns, reply, type MessageRow } from './messages.repository.js';
 export { MessagesService } from './messages.service.js';
 
 /** `media` and `maxFiles`: a send may carry files in the same multipart request. */
-export function messagesFeature(messages: MessagesService, media: MediaService, maxFiles: number): Feature {
-  return { name: 'messages', routes: (api) => api.register(messagesRoutes, { messages, media, maxFiles }) };
+export function messagesFeature(messages: MessagesService, changes: MessageChangesService, media: MediaService, maxFiles: number): Feature {
+  return {
+    name: 'messages',
+    routes: async (api) => {
+      await api.register(messagesRoutes, { messages, media, maxFiles });
+      await api.register(messageChangesRoutes, { changes });
+    },
+  };
 }

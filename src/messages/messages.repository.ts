@@ -21,10 +21,16 @@ export const messageColumns = {
   createdAt: chatMessage.createdAt,
   editedAt: chatMessage.editedAt,
   deletedAt: chatMessage.deletedAt,
+  deletedBy: chatMessage.deletedBy,
+  changeSeq: chatMessage.changeSeq,
+  pinnedAt: chatMessage.pinnedAt,
+  pinnedBy: chatMessage.pinnedBy,
+  reactions: chatMessage.reactions,
   replyId: reply.id,
   replySeq: reply.seq,
   replySenderId: reply.senderId,
   replyType: reply.type,
+  replyDeletedAt: reply.deletedAt,
   // left() counts characters, i.e. code points, as the contract does.
   replyContent: sql<string | null>`left(${reply.content}, ${sql.raw(String(REPLY_PREVIEW_CODE_POINTS))})`,
 };
@@ -42,11 +48,23 @@ export interface MessageRow {
   createdAt: Date;
   editedAt: Date | null;
   deletedAt: Date | null;
+  deletedBy: string | null;
+  changeSeq: number;
+  pinnedAt: Date | null;
+  pinnedBy: string | null;
+  /** The summary kept with the reaction rows: each emoji with its count, in order of first use. */
+  reactions: ReactionCount[];
   replyId: string | null;
   replySeq: number | null;
   replySenderId: string | null;
   replyType: string | null;
+  replyDeletedAt: Date | null;
   replyContent: string | null;
+}
+
+export interface ReactionCount {
+  emoji: string;
+  count: number;
 }
 
 export interface NewMessage {
@@ -64,7 +82,7 @@ export interface NewMessage {
 }
 
 /** See insertMany. Its one parameter is the batch as JSON: one statement text whatever the batch size. */
-const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date | string; room_type: string }>(
+const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; change_seq: number; created_at: Date | string; room_type: string }>(
   'chat_insert_messages',
   ['jsonb'],
   (input) =>
@@ -81,16 +99,19 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date
       locked as materialized (
         select id from chat_room where id in (select room_id from counts) order by id for no key update),
       rooms as (
-        update chat_room r set last_seq = r.last_seq + c.n, last_activity_at = now()
+        -- A new message is a change too: the change log's counter moves under the same lock, by the same count.
+        update chat_room r set last_seq = r.last_seq + c.n, last_change_seq = r.last_change_seq + c.n, last_activity_at = now()
         from locked l join counts c on c.room_id = l.id
         where r.id = l.id
-        returning r.id, r.type, r.last_seq - c.n as base),
+        returning r.id, r.type, r.last_seq - c.n as base, r.last_change_seq - c.n as change_base),
+      numbered as (
+        select i.*, row_number() over (partition by i."roomId" order by i.ord) as n from members i),
       inserted as (
-        insert into chat_message (id, room_id, seq, sender_id, type, content, mentions, reply_to_seq, client_message_id, has_media, search_doc)
-        select i.id, i."roomId", rm.base + row_number() over (partition by i."roomId" order by i.ord), i."senderId", i.type,
+        insert into chat_message (id, room_id, seq, change_seq, sender_id, type, content, mentions, reply_to_seq, client_message_id, has_media, search_doc)
+        select i.id, i."roomId", rm.base + i.n, rm.change_base + i.n, i."senderId", i.type,
           i.content, i.mentions, i."replyToSeq", i."clientMessageId", i."hasMedia", i."searchDoc"::tsvector
-        from members i join rooms rm on rm.id = i."roomId"
-        returning id, room_id, sender_id, seq, created_at),
+        from numbered i join rooms rm on rm.id = i."roomId"
+        returning id, room_id, sender_id, seq, change_seq, created_at),
       tops as (select room_id, sender_id, max(seq) as seq from inserted group by room_id, sender_id),
       senders as materialized (
         select p.room_id, p.user_id, t.seq from chat_participant p join tops t on t.room_id = p.room_id and t.sender_id = p.user_id
@@ -118,12 +139,13 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; created_at: Date
         returning id),
       pending as (
         insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)
-      select i.id, i.seq, i.created_at, rm.type as room_type from inserted i join rooms rm on rm.id = i.room_id`,
+      select i.id, i.seq, i.change_seq, i.created_at, rm.type as room_type from inserted i join rooms rm on rm.id = i.room_id`,
 );
 
 /** What the write path tells of a stored message; the room's type comes along for the event. */
 export interface StoredMessage {
   seq: number;
+  changeSeq: number;
   createdAt: Date;
   roomType: string;
 }
@@ -223,7 +245,12 @@ export class MessagesRepository {
   async insertMany(msgs: NewMessage[]): Promise<Map<string, StoredMessage>> {
     if (msgs.length === 0) return new Map();
     const rows = await INSERT_MESSAGES(this.db, [JSON.stringify(msgs.map((m, ord) => ({ ...m, ord })))]);
-    return new Map(rows.map((r) => [r.id, { seq: Number(r.seq), createdAt: new Date(r.created_at), roomType: r.room_type }]));
+    return new Map(
+      rows.map((r) => [
+        r.id,
+        { seq: Number(r.seq), changeSeq: Number(r.change_seq), createdAt: new Date(r.created_at), roomType: r.room_type },
+      ]),
+    );
   }
 
   async insertNext(msg: NewMessage): Promise<StoredMessage | undefined> {

@@ -28,10 +28,16 @@ function writtenRow(row: NewMessage, stored: StoredMessage, parent: MessageRow |
     createdAt: stored.createdAt,
     editedAt: null,
     deletedAt: null,
+    deletedBy: null,
+    changeSeq: stored.changeSeq,
+    pinnedAt: null,
+    pinnedBy: null,
+    reactions: [],
     replyId: parent?.id ?? null,
     replySeq: parent?.seq ?? null,
     replySenderId: parent?.senderId ?? null,
     replyType: parent?.type ?? null,
+    replyDeletedAt: parent?.deletedAt ?? null,
     replyContent: parent?.content ?? null,
   };
 }
@@ -77,7 +83,7 @@ export class MessagesService {
       // already) and is answered with the stored message.
       if (clientMessageId !== null && (isUniqueViolation(err, 'chat_message_client_id_uq') || (room && err instanceof AppError))) {
         const existing = await this.messages.findByClientId(roomId, auth.userId, clientMessageId);
-        if (existing) return { message: await this.presenter.one(existing), created: false };
+        if (existing) return { message: await this.presenter.one(existing, auth.userId), created: false };
       }
       throw err;
     }
@@ -136,8 +142,8 @@ export class MessagesService {
    * The last message of each room that has one, keyed by room id. For room lists (the rooms module calls it through
    * an injected function); no access check: callers pass rooms the reader was already checked in.
    */
-  async lastMessages(roomIds: string[]): Promise<Map<string, MessageView>> {
-    const views = await this.presenter.present(await this.messages.lastOf(roomIds));
+  async lastMessages(roomIds: string[], viewerId?: string): Promise<Map<string, MessageView>> {
+    const views = await this.presenter.present(await this.messages.lastOf(roomIds), viewerId);
     return new Map(views.map((v) => [v.chatRoomId, v]));
   }
 
@@ -171,7 +177,7 @@ export class MessagesService {
       const rows = await this.messages.newer(room.id, q.after, limit + 1);
       const page = rows.slice(0, limit);
       const hasNewer = rows.length > limit;
-      return { data: await this.presenter.present(page), hasMore: hasNewer, hasOlder: Math.min(q.after, top) >= 1, hasNewer };
+      return { data: await this.presenter.present(page, auth.userId), hasMore: hasNewer, hasOlder: Math.min(q.after, top) >= 1, hasNewer };
     }
     if (q.around !== undefined) {
       const target = isId(q.around) ? await this.messages.locate(q.around) : undefined;
@@ -188,12 +194,12 @@ export class MessagesService {
       const hasOlder = older.length > olderCount;
       const hasNewer = newer.length > newerCount;
       const data = [...older.slice(0, olderCount).reverse(), ...newer.slice(0, newerCount)];
-      return { data: await this.presenter.present(data), hasMore: hasOlder || hasNewer, hasOlder, hasNewer };
+      return { data: await this.presenter.present(data, auth.userId), hasMore: hasOlder || hasNewer, hasOlder, hasNewer };
     }
     const rows = await this.messages.older(room.id, q.before, limit + 1);
     const page = rows.slice(0, limit).reverse();
     const hasOlder = rows.length > limit;
     const newest = page[page.length - 1]?.seq ?? (q.before !== undefined ? q.before - 1 : top);
-    return { data: await this.presenter.present(page), hasMore: hasOlder, hasOlder, hasNewer: newest < top };
+    return { data: await this.presenter.present(page, auth.userId), hasMore: hasOlder, hasOlder, hasNewer: newest < top };
   }
 }

@@ -5,7 +5,14 @@ import { LogConsumer } from '../event-log/log-consumer.js';
 import type { Feature } from '../feature.js';
 import { systemResolver, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
-import { NOTIFICATIONS_CONSUMER, notificationHandler, notificationsEnabled, type ReadMessages } from './notifications.consumer.js';
+import { NotificationChangesRepository } from './changes.repository.js';
+import {
+  NOTIFICATION_EVENTS,
+  NOTIFICATIONS_CONSUMER,
+  notificationHandler,
+  notificationsEnabled,
+  type ReadMessages,
+} from './notifications.consumer.js';
 import { NotificationsRepository } from './notifications.repository.js';
 import { notificationsRoutes } from './notifications.routes.js';
 import { PushSubscriptionsService } from './notifications.service.js';
@@ -23,9 +30,11 @@ export interface Notifications extends Feature {
 
 /**
  * Offline notifications: `message.created` events are read from the durable event log (written with each message),
- * queued in the outbox, and sent from there (webhook and Web Push). The bus only wakes the consumer, so a crash
- * between a send's commit and its queueing loses nothing. `readMessages`: the messages as the message presenter shows
- * them (what a notification previews). `resolve` answers for push endpoint hosts (tests answer without a network).
+ * queued in the outbox, and sent from there (webhook and Web Push); so are edits that newly mention someone
+ * (`message.edited`), and deletes (`message.deleted`: the message leaves what is not yet sent, and what was sent is
+ * retracted). The bus only wakes the consumer, so a crash between a change's commit and its queueing loses nothing.
+ * `readMessages`: the messages as the message presenter shows them (what a notification previews). `resolve` answers
+ * for push endpoint hosts (tests answer without a network).
  */
 export function createNotifications(
   config: Config,
@@ -35,6 +44,7 @@ export function createNotifications(
   resolve: Resolver = systemResolver,
 ): Notifications {
   const repo = new NotificationsRepository(db);
+  const changes = new NotificationChangesRepository(db);
   const subscriptions = new PushSubscriptionsService(repo, config, resolve);
   let worker: OutboxWorker | undefined;
   let consumer: LogConsumer | undefined;
@@ -43,7 +53,15 @@ export function createNotifications(
     subscriptions,
     routes: (api) => api.register(notificationsRoutes, { subscriptions }),
     // Batched: notifications wait NOTIFY_COALESCE_MS anyway, so 50 ms more lets a burst of sends share one transaction.
-    subscribers: (bus) => bus.on('message.created', () => consumer?.wakeWithin(50)),
+    subscribers: (bus) => {
+      const off = [
+        bus.on('message.created', () => consumer?.wakeWithin(50)),
+        // Edits, pins and unpins are published alike: only an edit that newly mentions someone was logged for us.
+        bus.on('message.updated', ({ newMentions }) => void (newMentions.length > 0 && consumer?.wakeWithin(50))),
+        bus.on('message.deleted', () => consumer?.wakeWithin(50)),
+      ];
+      return () => off.forEach((unsubscribe) => unsubscribe());
+    },
     async start(log) {
       const vapid = config.notify.vapid;
       if (vapid?.generated)
@@ -54,11 +72,11 @@ export function createNotifications(
       if (!vapid) log.info({}, 'Web Push is off: no VAPID keys configured');
       // Nothing could be delivered: the log stops keeping messages for notifications (the deployment turned them off).
       if (!notificationsEnabled(config.notify)) return new EventLogRepository(db).unregister(NOTIFICATIONS_CONSUMER);
-      const outbox = new OutboxWorker(repo, presence, config.notify, log, resolve);
+      const outbox = new OutboxWorker(repo, changes, presence, config.notify, readMessages, log, resolve);
       const queueing = new LogConsumer(db, {
         name: NOTIFICATIONS_CONSUMER,
-        types: ['message.created'],
-        handle: notificationHandler(repo, presence, config.notify, readMessages, (ms) => outbox.wake(ms)),
+        types: NOTIFICATION_EVENTS,
+        handle: notificationHandler({ repo, changes }, presence, config.notify, readMessages, (ms) => outbox.wake(ms)),
         log,
       });
       [worker, consumer] = [outbox, queueing];

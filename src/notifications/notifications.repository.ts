@@ -2,20 +2,35 @@ import { and, asc, desc, eq, inArray, isNull, notInArray, or, sql } from 'drizzl
 import type { Db, Executor } from '../db/client.js';
 import { queryRows } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
-import {
-  chatMessage,
-  chatParticipant,
-  chatRoom,
-  chatUser,
-  notificationDelivery,
-  notificationOutbox,
-  pushSubscription,
-} from '../db/schema.js';
+import { notificationDelivery, notificationOutbox, notificationSent, pushSubscription } from '../db/schema.js';
 import { newId } from '../ids.js';
 
 export type SubscriptionRow = typeof pushSubscription.$inferSelect;
 export type BatchRow = typeof notificationOutbox.$inferSelect;
 export type DeliveryRow = typeof notificationDelivery.$inferSelect;
+
+/** Where a notification goes: the webhook (when one is configured), Web Push (when VAPID keys are). */
+export interface Targets {
+  webhook: boolean;
+  push: boolean;
+}
+
+/** A message a notification covers, as it is when the notification leaves (deleted ones are not among them). */
+export interface CoveredMessage {
+  id: string;
+  seq: number;
+  senderId: string;
+  senderName: string | null;
+  mentionsRecipient: boolean;
+}
+
+export interface RecipientState {
+  lastReadSeq: number;
+  hidePreviews: boolean;
+  unreadCount: number;
+  /** The covered messages still there, by seq. */
+  messages: CoveredMessage[];
+}
 
 /** The latest covered message ids kept per notification; `count` still counts them all. */
 export const MAX_MESSAGE_IDS = 20;
@@ -62,7 +77,7 @@ const MESSAGES_TO_NOTIFY = hotStatement<MessageToNotify>(
               and (r.type = 'direct' or not (p.muted and (p.muted_until is null or p.muted_until > now())) or p.user_id = any(m.mentions))
               and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
         from chat_message m join chat_room r on r.id = m.room_id
-        where m.id in (select jsonb_array_elements_text(${messageIds})::uuid)
+        where m.id in (select jsonb_array_elements_text(${messageIds})::uuid) and m.deleted_at is null
         order by m.room_id, m.seq`,
 );
 
@@ -147,11 +162,16 @@ export class NotificationsRepository {
     return MESSAGES_TO_NOTIFY(this.db, [JSON.stringify(messageIds), withSubscription]);
   }
 
-  /** The message joins each recipient's open notification for the room, or opens one. */
+  /**
+   * The message joins each recipient's open notification for the room, or opens one. A message already in it (an edit
+   * that newly mentions the recipient) is not counted twice; it only makes the notification a mention.
+   */
   async enqueue(tx: Executor, e: Enqueued): Promise<void> {
     if (e.recipients.length === 0) return;
     const t = notificationOutbox;
-    const newer = sql`excluded.last_seq > ${t.lastSeq}`;
+    // The same message again (an edit) is as new as it was, and its preview is now the edited text.
+    const newer = sql`excluded.last_seq >= ${t.lastSeq}`;
+    const present = sql`${t.messageIds} @> excluded.message_ids`;
     await tx
       .insert(t)
       .values(
@@ -171,9 +191,10 @@ export class NotificationsRepository {
         target: [t.userId, t.roomId],
         targetWhere: sql`${t.claimedUntil} is null`,
         set: {
-          count: sql`${t.count} + 1`,
+          count: sql`${t.count} + case when ${present} then 0 else 1 end`,
           mentioned: sql`${t.mentioned} or excluded.mentioned`,
-          messageIds: sql`(${t.messageIds} || excluded.message_ids)[greatest(1, cardinality(${t.messageIds}) + 2 - ${MAX_MESSAGE_IDS}::int):]`,
+          messageIds: sql`case when ${present} then ${t.messageIds}
+            else (${t.messageIds} || excluded.message_ids)[greatest(1, cardinality(${t.messageIds}) + 2 - ${MAX_MESSAGE_IDS}::int):] end`,
           // Events are handled in batches by several instances, not in seq order: the latest message has the highest seq.
           lastSeq: sql`greatest(${t.lastSeq}, excluded.last_seq)`,
           senderId: sql`case when ${newer} then excluded.sender_id else ${t.senderId} end`,
@@ -206,26 +227,28 @@ export class NotificationsRepository {
       .returning();
   }
 
-  /** What the notification says at the moment it leaves; undefined if the recipient is no longer in the room. */
-  async recipientState(
-    batch: BatchRow,
-  ): Promise<{ lastReadSeq: number; roomLastSeq: number; senderName: string | null; messageIds: string[] } | undefined> {
-    const [state] = await this.db
-      .select({
-        lastReadSeq: chatParticipant.lastReadSeq,
-        roomLastSeq: chatRoom.lastSeq,
-        senderName: sql<string | null>`(select ${chatUser.name} from ${chatUser} where ${chatUser.id} = ${batch.senderId})`,
-      })
-      .from(chatParticipant)
-      .innerJoin(chatRoom, eq(chatRoom.id, chatParticipant.roomId))
-      .where(and(eq(chatParticipant.roomId, batch.roomId), eq(chatParticipant.userId, batch.userId)));
+  /**
+   * What the notification says at the moment it leaves; undefined if the recipient is no longer in the room. Unread
+   * does not count deleted messages (the partial index on deleted messages finds them: usually none).
+   */
+  async recipientState(batch: BatchRow): Promise<RecipientState | undefined> {
+    const [state] = await queryRows<{ lastReadSeq: number | string; hidePreviews: boolean; unreadCount: number }>(
+      this.db,
+      sql`select p.last_read_seq as "lastReadSeq", p.hide_previews as "hidePreviews",
+            greatest(0, r.last_seq - p.last_read_seq - (select count(*) from chat_message d
+              where d.room_id = p.room_id and d.deleted_at is not null and d.seq > p.last_read_seq))::int as "unreadCount"
+          from chat_participant p join chat_room r on r.id = p.room_id
+          where p.room_id = ${batch.roomId} and p.user_id = ${batch.userId}`,
+    );
     if (!state) return undefined;
-    const ordered = await this.db
-      .select({ id: chatMessage.id })
-      .from(chatMessage)
-      .where(inArray(chatMessage.id, batch.messageIds))
-      .orderBy(asc(chatMessage.seq));
-    return { ...state, messageIds: ordered.map((m) => m.id) };
+    const messages = await queryRows<CoveredMessage & { seq: number | string }>(
+      this.db,
+      sql`select m.id, m.seq, m.sender_id as "senderId", u.name as "senderName", ${batch.userId} = any(m.mentions) as "mentionsRecipient"
+          from chat_message m left join chat_user u on u.id = m.sender_id
+          where m.id in (select jsonb_array_elements_text(${JSON.stringify(batch.messageIds)}::jsonb)::uuid) and m.deleted_at is null
+          order by m.seq`,
+    );
+    return { ...state, lastReadSeq: Number(state.lastReadSeq), messages: messages.map((m) => ({ ...m, seq: Number(m.seq) })) };
   }
 
   /** A notification that will not be sent (recipient back online, already read, left the room). */
@@ -236,33 +259,55 @@ export class NotificationsRepository {
   }
 
   /**
-   * Turns a taken notification into one delivery per target, due now, in one transaction. Nothing happens if this
-   * worker's claim has meanwhile expired and another took the row (it will send it).
+   * Turns a taken notification into one delivery per target, due now, in one transaction, and records which users its
+   * messages were notified to. The messages it names are checked again under a share lock: a delete either waits for
+   * this commit (and then finds the notification recorded, to retract it) or has already taken a message away
+   * ('changed': the caller looks again). 'lost': this worker's claim expired and another took the row (it sends it).
    */
-  async release(batch: BatchRow, payload: string, targets: { webhook: boolean; push: boolean }): Promise<number> {
+  async release(batch: BatchRow, messageIds: string[], payload: string, targets: Targets): Promise<'released' | 'changed' | 'lost'> {
     return this.db.transaction(async (tx) => {
+      const still = await queryRows<{ id: string }>(
+        tx,
+        sql`select id from chat_message
+            where id in (select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid) and deleted_at is null
+            order by id for share`,
+      );
+      if (still.length !== messageIds.length) return 'changed';
       const gone = await tx
         .delete(notificationOutbox)
         .where(and(eq(notificationOutbox.id, batch.id), eq(notificationOutbox.claimedUntil, batch.claimedUntil!)))
         .returning({ id: notificationOutbox.id });
-      if (gone.length === 0) return 0;
-      const rows: Array<typeof notificationDelivery.$inferInsert> = [];
-      if (targets.webhook) rows.push({ id: newId(), notificationId: batch.id, channel: 'webhook', payload });
-      if (targets.push) {
-        for (const s of await this.liveSubscriptions(tx, batch.userId))
-          rows.push({ id: newId(), notificationId: batch.id, channel: 'push', subscriptionId: s.id, payload });
-      }
-      if (rows.length) await tx.insert(notificationDelivery).values(rows);
-      return rows.length;
+      if (gone.length === 0) return 'lost';
+      await this.queueDeliveries(tx, [{ userId: batch.userId, notificationId: batch.id, payload }], targets);
+      await tx
+        .insert(notificationSent)
+        .values(messageIds.map((messageId) => ({ messageId, userId: batch.userId, notificationId: batch.id })))
+        .onConflictDoNothing();
+      return 'released';
     });
   }
 
-  private async liveSubscriptions(tx: Executor, userId: string): Promise<Array<{ id: string }>> {
+  /** One delivery per target of each notification, due now: the webhook, and each user's live push subscriptions. */
+  async queueDeliveries(
+    tx: Executor,
+    notes: Array<{ userId: string; notificationId: string; payload: string }>,
+    targets: Targets,
+  ): Promise<number> {
     const s = pushSubscription;
-    return tx
-      .select({ id: s.id })
-      .from(s)
-      .where(and(eq(s.userId, userId), or(isNull(s.expiresAt), sql`${s.expiresAt} > now()`)));
+    const subs = targets.push
+      ? await tx
+          .select({ id: s.id, userId: s.userId })
+          .from(s)
+          .where(and(inArray(s.userId, [...new Set(notes.map((n) => n.userId))]), or(isNull(s.expiresAt), sql`${s.expiresAt} > now()`)))
+      : [];
+    const rows: Array<typeof notificationDelivery.$inferInsert> = [];
+    for (const { userId, notificationId, payload } of notes) {
+      if (targets.webhook) rows.push({ id: newId(), notificationId, channel: 'webhook', payload });
+      for (const sub of subs)
+        if (sub.userId === userId) rows.push({ id: newId(), notificationId, channel: 'push', subscriptionId: sub.id, payload });
+    }
+    if (rows.length) await tx.insert(notificationDelivery).values(rows);
+    return rows.length;
   }
 
   /** Takes due deliveries; the lease keeps other workers off them while this one sends (and expires if it dies). */

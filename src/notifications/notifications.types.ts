@@ -16,3 +16,20 @@ export interface NotificationPayload {
   unreadCount: number;
   messageIds: string[];
 }
+
+/**
+ * Sent, over the same channels and signed the same way, to each user a message was notified to once that message is
+ * deleted, so their apps can withdraw it. `id` is the retraction's own; Web Push carries it with the room's topic, as
+ * the notification it withdraws.
+ */
+export interface RetractionPayload {
+  id: string;
+  event: 'message.retracted';
+  userId: string;
+  chatRoomId: string;
+  roomType: string;
+  messageIds: string[];
+}
+
+/** Whatever a delivery carries. */
+export type DeliveryPayload = NotificationPayload | RetractionPayload;

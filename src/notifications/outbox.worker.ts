@@ -3,9 +3,11 @@ import type { Log } from '../log.js';
 import type { DestinationPolicy, Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
 import { postWebhook, pushEndpointPolicy, pushTopic, sendPush, type Attempt, type Outcome } from './delivery.js';
-import type { BatchRow, DeliveryRow, NotificationsRepository, SubscriptionRow } from './notifications.repository.js';
-import type { NotificationPayload } from './notifications.types.js';
-import { truncate } from './notifications.service.js';
+import type { NotificationChangesRepository } from './changes.repository.js';
+import { targetsOf, type ReadMessages } from './notifications.consumer.js';
+import type { BatchRow, DeliveryRow, NotificationsRepository, RecipientState, SubscriptionRow } from './notifications.repository.js';
+import type { DeliveryPayload, NotificationPayload } from './notifications.types.js';
+import { previewOf, truncate } from './notifications.service.js';
 
 /** The longest the worker sleeps: what peers (or a run before a restart) queued is found within this. */
 const POLL_MS = 1000;
@@ -22,6 +24,12 @@ const LEASE_MARGIN_MS = 30_000;
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
 /** A chat notification a day old is not worth showing: push services drop it after this. */
 const PUSH_TTL_S = 24 * 60 * 60;
+/** How many times a notification is looked at again when its messages are deleted while it leaves. */
+const MAX_LOOKS = 3;
+/** Who was notified of which message is kept this long (a week), for retracting it if it is deleted; then forgotten. */
+const KEEP_SENT_MS = 7 * 24 * 60 * 60 * 1000;
+const PRUNE_EVERY_MS = 60_000;
+const PRUNE_BATCH = 1000;
 
 /**
  * Sends what the outbox holds. Every instance runs one; rows are taken with FOR UPDATE SKIP LOCKED and a lease, so each
@@ -40,10 +48,14 @@ export class OutboxWorker {
   /** Push endpoints are checked again at every send: the host's DNS answer may have changed since it was registered. */
   private readonly pushPolicy: DestinationPolicy;
 
+  private nextPruneAt = 0;
+
   constructor(
     private readonly repo: NotificationsRepository,
+    private readonly changes: NotificationChangesRepository,
     private readonly presence: PresenceStore,
     private readonly notify: Config['notify'],
+    private readonly readMessages: ReadMessages,
     private readonly log: Log,
     resolve: Resolver,
   ) {
@@ -93,6 +105,7 @@ export class OutboxWorker {
       this.again = false;
       try {
         await this.tick();
+        if (Date.now() >= this.nextPruneAt) await this.prune();
         const due = await this.repo.nextDueInMs(this.notify.coalesceMs);
         // With every delivery slot busy, a due delivery cannot be taken anyway (the next one to finish wakes the
         // worker): poll gently, for notifications falling due, instead of spinning.
@@ -123,6 +136,11 @@ export class OutboxWorker {
     for (const d of deliveries) this.track(this.deliver(d, d.subscriptionId ? byId.get(d.subscriptionId) : undefined));
   }
 
+  private async prune(): Promise<void> {
+    this.nextPruneAt = Date.now() + PRUNE_EVERY_MS;
+    while (!this.stopped && (await this.changes.pruneSent(KEEP_SENT_MS, PRUNE_BATCH)) === PRUNE_BATCH);
+  }
+
   /** Decides, at the moment each notification leaves, whether it still goes and what it says. */
   private async release(batches: BatchRow[]): Promise<void> {
     const online = await this.presence.live([...new Set(batches.map((b) => b.userId))]);
@@ -139,24 +157,48 @@ export class OutboxWorker {
   private async releaseOne(batch: BatchRow, online: boolean): Promise<void> {
     // Back online: the messages reach their sockets (and history on reconnect) — no notification.
     if (online) return this.repo.dropBatch(batch);
-    const state = await this.repo.recipientState(batch);
-    // Left the room, or read up to the latest covered message meanwhile (on another device, over REST).
-    if (!state || state.lastReadSeq >= batch.lastSeq) return this.repo.dropBatch(batch);
-    const payload: NotificationPayload = {
+    // A message deleted between the look and the release sends the worker to look again.
+    for (let look = 0; look < MAX_LOOKS; look++) {
+      const state = await this.repo.recipientState(batch);
+      const payload = state && (await this.payloadOf(batch, state));
+      // Left the room, every covered message deleted, or read up to the latest meanwhile (another device, REST).
+      if (!payload) return this.repo.dropBatch(batch);
+      const outcome = await this.repo.release(batch, payload.messageIds, JSON.stringify(payload), targetsOf(this.notify));
+      if (outcome !== 'changed') return;
+    }
+    // Left claimed: the lease runs out and the notification is looked at again.
+    this.log.warn({ notificationId: batch.id }, 'the messages of a notification kept changing as it left; trying again later');
+  }
+
+  /**
+   * The notification as it leaves, of the covered messages still there: a deleted one is not notified (nor counted),
+   * and if the latest was deleted, the latest remaining one is previewed. Undefined: nothing is left to notify.
+   */
+  private async payloadOf(batch: BatchRow, state: RecipientState): Promise<NotificationPayload | undefined> {
+    const latest = state.messages.at(-1);
+    if (!latest || state.lastReadSeq >= latest.seq) return undefined;
+    const gone = batch.messageIds.length - state.messages.length;
+    let preview = batch.preview;
+    if (latest.seq !== batch.lastSeq) {
+      const view = state.hidePreviews ? undefined : (await this.readMessages([latest.id])).get(latest.id);
+      preview = view ? previewOf(view) : '';
+    }
+    // Messages older than the ids kept are not looked at: a mention among them still counts.
+    const untracked = batch.count > batch.messageIds.length;
+    return {
       id: batch.id,
       event: 'message.new',
       userId: batch.userId,
       chatRoomId: batch.roomId,
       roomType: batch.roomType,
-      senderId: batch.senderId,
-      senderName: truncate(state.senderName ?? batch.senderId, 100),
-      count: batch.count,
-      mentioned: batch.mentioned,
-      preview: batch.preview,
-      unreadCount: Math.max(0, state.roomLastSeq - state.lastReadSeq),
-      messageIds: state.messageIds,
+      senderId: latest.senderId,
+      senderName: truncate(latest.senderName ?? latest.senderId, 100),
+      count: Math.max(state.messages.length, batch.count - gone),
+      mentioned: state.messages.some((m) => m.mentionsRecipient) || (untracked && batch.mentioned),
+      preview,
+      unreadCount: state.unreadCount,
+      messageIds: state.messages.map((m) => m.id),
     };
-    await this.repo.release(batch, JSON.stringify(payload), { webhook: Boolean(this.notify.webhookUrl), push: Boolean(this.notify.vapid) });
   }
 
   private track(p: Promise<void>): void {
@@ -184,8 +226,8 @@ export class OutboxWorker {
     } else if (!n.vapid) {
       outcome = { kind: 'failed', reason: 'Web Push is not configured now' };
     } else {
-      const p = JSON.parse(d.payload) as NotificationPayload;
-      const urgency = p.roomType === 'direct' || p.mentioned ? 'high' : 'normal';
+      const p = JSON.parse(d.payload) as DeliveryPayload;
+      const urgency = p.roomType === 'direct' || (p.event === 'message.new' && p.mentioned) ? 'high' : 'normal';
       outcome = await sendPush(
         sub,
         d.payload,

@@ -7,8 +7,35 @@ import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
 import { Replayer, type MissedMessages } from './replay.js';
+import { ChangeOrder, RoomOrder } from './room-order.js';
 
 const DELIVERY_FLUSH_MS = 100;
+/** Where new_message travels between instances: a channel no socket joins, so recovery never replays it. */
+const MESSAGES_CHANNEL = 'internal:new-messages';
+type ChangeEvent = 'message_updated' | 'message_deleted' | 'reaction_updated';
+const CHANGE_EVENTS = new Set<string>(['message_updated', 'message_deleted', 'reaction_updated']);
+/** socket.io-adapter's MessageType.BROADCAST. */
+const CLUSTER_BROADCAST = 3;
+type ClusterMessage = { uid?: string; nsp?: string; type: number; data?: { requestId?: string; packet?: { data?: unknown[] } } };
+
+/**
+ * Lets `take` handle broadcasts of other instances before they reach this instance's sockets: `emitHere` emits one as
+ * the adapter would have (with its recovery offset). Uses the cluster adapter's `onMessage`, which Redis adapters call
+ * for every message they read; `take` answers false to leave a message to the adapter.
+ */
+function interceptRemote(nsp: ChatNamespace, take: (event: string, payload: unknown, emitHere: () => void) => boolean): void {
+  const adapter = nsp.adapter as unknown as { uid?: string; onMessage?: (message: ClusterMessage, offset?: string) => void };
+  const original = adapter.onMessage?.bind(adapter);
+  if (!original) throw new Error('socket.io adapter internals changed: onMessage is gone, events of other instances cannot be ordered');
+  adapter.onMessage = (message, offset) => {
+    const data = message.data?.packet?.data;
+    const remoteBroadcast = message.type === CLUSTER_BROADCAST && message.uid !== adapter.uid && message.nsp === nsp.name;
+    if (remoteBroadcast && message.data?.requestId === undefined && typeof data?.[0] === 'string') {
+      if (take(data[0], data[1], () => original(message, offset))) return;
+    }
+    original(message, offset);
+  };
+}
 /** socket.io-parser's PacketType.EVENT. */
 const EVENT_PACKET = 2;
 /** Socket.IO keeps a socket's pending acks in this private map; its own broadcast timeout clears them the same way. */
@@ -40,6 +67,7 @@ export class Fanout {
   private readonly replayer: Replayer;
   /** Presence changes come in bursts (a deploy reconnects everyone): one query finds the room mates of a burst. */
   private readonly roomMates: BatchLoader<string, string[]>;
+  private readonly order: ChangeOrder;
 
   constructor(
     private readonly nsp: ChatNamespace,
@@ -48,11 +76,20 @@ export class Fanout {
     const { bus } = deps;
     this.replayer = new Replayer(deps.repo, deps.messages);
     this.roomMates = new BatchLoader((userIds) => deps.repo.roomMatesOf(userIds));
+    this.order = new ChangeOrder(new RoomOrder((err) => deps.log.error({ err }, 'room event failed')));
     this.unsubscribe.push(
-      bus.on('message.created', ({ message }) => {
-        this.deliver(message);
-        if (deps.clustered) this.nsp.serverSideEmit('chat:message', message);
-      }),
+      bus.on('message.created', ({ message }) =>
+        this.order.submit(message.chatRoomId, message.changeSeq, () => {
+          this.deliver(message);
+          // new_message carries a per-socket ack, which a broadcast through the adapter cannot tell apart; so every
+          // instance hears of the message (through the same Redis stream as the other events of the room, so in
+          // their order) and delivers it to its own sockets.
+          if (deps.clustered) return this.broadcast(MESSAGES_CHANNEL, 'chat:message', message);
+        }),
+      ),
+      bus.on('message.updated', ({ message }) => this.toRoom(message.chatRoomId, message.changeSeq, 'message_updated', message)),
+      bus.on('message.deleted', (e) => this.toRoom(e.chatRoomId, e.changeSeq, 'message_deleted', e)),
+      bus.on('reaction.updated', (e) => this.toRoom(e.chatRoomId, e.changeSeq, 'reaction_updated', e)),
       bus.on('read.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_read', e)),
       bus.on('room.created', async ({ roomId, participantIds }) => {
         for (const userId of participantIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
@@ -82,9 +119,35 @@ export class Fanout {
         if (mates.length) this.nsp.to(mates.map(userChannel)).emit('user_offline', { userId, lastSeenAt });
       }),
     );
-    // new_message carries a per-socket ack, which a broadcast through the adapter cannot tell apart; so every
-    // instance hears of the message and delivers it to its own sockets.
-    if (deps.clustered) this.nsp.on('chat:message', (message) => this.deliver(message));
+    if (deps.clustered) {
+      interceptRemote(this.nsp, (event, payload, emitHere) => {
+        if (event === 'chat:message') {
+          const message = payload as MessageView;
+          this.order.submit(message.chatRoomId, message.changeSeq, () => this.deliver(message));
+          return true;
+        }
+        if (!CHANGE_EVENTS.has(event)) return false;
+        const change = payload as { chatRoomId: string; changeSeq: number };
+        this.order.submit(change.chatRoomId, change.changeSeq, emitHere);
+        return true;
+      });
+    }
+  }
+
+  /**
+   * A change event to the room, on every instance, in the room's order. Sent through the adapter like any broadcast, so
+   * Socket.IO keeps it for sockets that recover their session (these carry no ack, unlike new_message).
+   */
+  private toRoom(roomId: string, changeSeq: number, event: ChangeEvent, payload: unknown): void {
+    this.order.submit(roomId, changeSeq, () => this.broadcast(roomChannel(roomId), event, payload));
+  }
+
+  /** Through the adapter, as `nsp.to(channel).emit` does, but with its promise: with Redis, it settles once published. */
+  private broadcast(channel: string, event: string, payload: unknown): unknown {
+    const adapter = this.nsp.adapter as unknown as {
+      broadcast(packet: unknown, opts: { rooms: Set<string>; except: Set<string>; flags: object }): unknown;
+    };
+    return adapter.broadcast({ type: EVENT_PACKET, data: [event, payload] }, { rooms: new Set([channel]), except: new Set(), flags: {} });
   }
 
   /** new_message to every socket of this instance in the room. */
@@ -148,6 +211,7 @@ export class Fanout {
 
   async close(): Promise<void> {
     for (const off of this.unsubscribe) off();
+    this.order.close();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.flushDeliveries();
   }

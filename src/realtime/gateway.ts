@@ -7,7 +7,10 @@ import type { AuthContext, TokenVerifier } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { AppError, toAckError } from '../errors.js';
 import { toAppError, validationFailed } from '../http/errors.js';
+import type { MessageChangesService } from '../messages/message-changes.service.js';
 import type { MessagesService } from '../messages/messages.service.js';
+import type { PinsService } from '../pins/pins.service.js';
+import type { ReactionsService } from '../reactions/reactions.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
 import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
@@ -44,6 +47,9 @@ export interface GatewayDeps {
   ajv: Ajv;
   users: UsersService;
   messages: MessagesService;
+  changes: MessageChangesService;
+  reactions: ReactionsService;
+  pins: PinsService;
   reads: ReadsService;
   presence: PresenceService;
   guard: RoomAccessGuard;
@@ -219,6 +225,20 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
     await deps.writeLimiter.hit(auth.userId);
     return deps.reads.markRoomRead(auth, p.chatRoomId, p.messageId);
   });
+  // Changes of messages, as their REST routes: the same service methods, the same write budget, the same events.
+  const write = <E extends keyof ClientToServerEvents>(event: E, handler: (payload: Payload<E>) => Promise<Result<E>>) =>
+    on(event, async (p) => {
+      await deps.writeLimiter.hit(auth.userId);
+      return handler(p);
+    });
+  write('edit_message', (p) =>
+    deps.changes.edit(auth, p.messageId, { content: p.content, ...(p.mentions !== undefined ? { mentions: p.mentions } : {}) }),
+  );
+  write('delete_message', (p) => deps.changes.delete(auth, p.messageId));
+  write('add_reaction', (p) => deps.reactions.add(auth, p.messageId, p.emoji));
+  write('remove_reaction', (p) => deps.reactions.remove(auth, p.messageId, p.emoji));
+  write('pin_message', (p) => deps.pins.pin(auth, p.chatRoomId, p.messageId, true));
+  write('unpin_message', (p) => deps.pins.pin(auth, p.chatRoomId, p.messageId, false));
   on('typing_start', async (p) => {
     await deps.typingLimiter.hit(`${auth.userId}:typing`);
     await deps.guard.authorize(auth, p.chatRoomId, 'send');

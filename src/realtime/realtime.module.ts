@@ -6,7 +6,10 @@ import type { Config } from '../config.js';
 import type { EventBus } from '../events.js';
 import type { RateLimiter, RateLimiterFactory } from '../limits/rate-limiter.js';
 import type { Log } from '../log.js';
+import type { MessageChangesService } from '../messages/message-changes.service.js';
 import type { MessagesService } from '../messages/messages.service.js';
+import type { PinsService } from '../pins/pins.service.js';
+import type { ReactionsService } from '../reactions/reactions.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
 import type { ReadsService } from '../reads/reads.service.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
@@ -36,6 +39,9 @@ export interface RealtimeDeps {
     users: UsersService;
     rooms: RoomsService;
     messages: MessagesService;
+    changes: MessageChangesService;
+    reactions: ReactionsService;
+    pins: PinsService;
     reads: ReadsService;
     presence: PresenceService;
     guard: RoomAccessGuard;
@@ -74,6 +80,9 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
     ajv: deps.ajv,
     users: services.users,
     messages: services.messages,
+    changes: services.changes,
+    reactions: services.reactions,
+    pins: services.pins,
     reads: services.reads,
     presence: services.presence,
     guard: services.guard,

@@ -29,6 +29,8 @@ export type RoomAction =
   | 'remove-participant'
   | 'leave'
   | 'pin'
+  | 'react'
+  | 'edit-message'
   | 'delete-message'
   | 'set-slow-mode'
   | 'exempt-slow-mode';
@@ -109,6 +111,16 @@ const RULES: Record<RoomAction, Rule> = {
     if (!readable(a, room)) return HIDDEN;
     if (grouped(room)) return manager(a) ? ALLOW : forbid('only owners and admins can pin messages in this room');
     return a.participant ? ALLOW : forbid('join the room to pin its messages');
+  },
+  // Reacting is taking part: participants; staff reading a support room join it first.
+  react: (a, room) => {
+    if (!readable(a, room)) return HIDDEN;
+    return a.participant ? ALLOW : forbid('join the room to react to its messages');
+  },
+  // target: the message's sender. Only they may put other words in their mouth.
+  'edit-message': (a, room, target) => {
+    if (!readable(a, room)) return HIDDEN;
+    return target && target.userId === a.userId ? ALLOW : forbid('only its sender can edit a message');
   },
   // target: the message's sender.
   'delete-message': (a, room, target) => {

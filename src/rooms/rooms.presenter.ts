@@ -5,7 +5,7 @@ import type { ParticipantWithProfile, RoomRow, RoomsRepository } from './rooms.r
 import type { ParticipantRole, RoomType, RoomView } from '../contract/rooms.js';
 
 /** The last message of each of these rooms that has one, by room id (provided by the messages module). */
-export type LastMessages = (roomIds: string[]) => Promise<Map<string, MessageView>>;
+export type LastMessages = (roomIds: string[], viewerId?: string) => Promise<Map<string, MessageView>>;
 
 /** Who looks at a room: their id and platform role. */
 export type Viewer = Pick<AuthContext, 'userId' | 'role'>;
@@ -31,7 +31,7 @@ export class RoomPresenter {
 
   /** Rooms as the viewer sees them: participants, last message, unread count, mute state and abilities. Two reads. */
   async views(viewer: Viewer, rooms: RoomRow[]): Promise<RoomView[]> {
-    return (await this.load(rooms)).map((l) =>
+    return (await this.load(rooms, viewer.userId)).map((l) =>
       personalise(
         l,
         viewer,
@@ -48,11 +48,12 @@ export class RoomPresenter {
     return loaded!.members.map((p) => [p.userId, personalise(loaded!, { userId: p.userId, role: platformRole(p.userRole) }, p)]);
   }
 
-  private async load(rooms: RoomRow[]): Promise<Loaded[]> {
+  /** `viewerId`: whose reactions the last messages mark as `me` (none for events that go to every participant). */
+  private async load(rooms: RoomRow[], viewerId?: string): Promise<Loaded[]> {
     if (rooms.length === 0) return [];
     const ids = rooms.map((r) => r.id);
     // A fresh read: the row passed in may predate a message or a join.
-    const [participants, lasts] = await Promise.all([this.rooms.participantsOf(ids), this.lastMessages(ids)]);
+    const [participants, lasts] = await Promise.all([this.rooms.participantsOf(ids), this.lastMessages(ids, viewerId)]);
     const byRoom = new Map<string, ParticipantWithProfile[]>();
     for (const p of participants) {
       const list = byRoom.get(p.roomId) ?? [];
@@ -80,6 +81,8 @@ function baseView(room: RoomRow, members: ParticipantWithProfile[], last: Messag
     createdAt: room.createdAt.toISOString(),
     updatedAt: room.updatedAt.toISOString(),
     lastSeq: Math.max(room.lastSeq, last?.seq ?? 0),
+    lastChangeSeq: Math.max(room.lastChangeSeq, last?.changeSeq ?? 0),
+    pinnedCount: room.pinnedCount,
     lastMessage: last,
     unreadCount: 0,
     muted: false,
@@ -105,7 +108,7 @@ function personalise({ room, base, memberIds }: Loaded, viewer: Viewer, me: Part
   const mutedNow = me.muted && (me.mutedUntil === null || me.mutedUntil.getTime() > Date.now());
   return {
     ...base,
-    unreadCount: Math.max(0, base.lastSeq - me.lastReadSeq),
+    unreadCount: Math.max(0, base.lastSeq - me.lastReadSeq - me.deletedUnread),
     muted: mutedNow,
     mutedUntil: mutedNow && me.mutedUntil ? me.mutedUntil.toISOString() : null,
     hidePreviews: me.hidePreviews,

@@ -6,7 +6,13 @@ import type { ParticipantRole } from '../contract/rooms.js';
 export type RoomRow = typeof chatRoom.$inferSelect;
 export type ParticipantRow = typeof chatParticipant.$inferSelect;
 /** `userRole`: the platform role of the user's latest token (null for a user never seen), for their abilities. */
-export type ParticipantWithProfile = ParticipantRow & { name: string | null; picture: string | null; userRole: string | null };
+export type ParticipantWithProfile = ParticipantRow & {
+  name: string | null;
+  picture: string | null;
+  userRole: string | null;
+  /** Deleted messages above the participant's read position: unread counts leave them out. */
+  deletedUnread: number;
+};
 export interface RoomKey {
   at: Date;
   id: string;
@@ -99,12 +105,20 @@ export class RoomsRepository {
   async participantsOf(roomIds: string[]): Promise<ParticipantWithProfile[]> {
     if (roomIds.length === 0) return [];
     const rows = await this.db
-      .select({ p: chatParticipant, name: chatUser.name, picture: chatUser.picture, userRole: chatUser.role })
+      .select({
+        p: chatParticipant,
+        name: chatUser.name,
+        picture: chatUser.picture,
+        userRole: chatUser.role,
+        // A probe of the partial index of deleted messages: nothing to count in most rooms.
+        deletedUnread: sql<number>`(select count(*)::int from chat_message m
+          where m.room_id = ${chatParticipant.roomId} and m.deleted_at is not null and m.seq > ${chatParticipant.lastReadSeq})`,
+      })
       .from(chatParticipant)
       .leftJoin(chatUser, eq(chatUser.id, chatParticipant.userId))
       .where(inArray(chatParticipant.roomId, roomIds))
       .orderBy(asc(chatParticipant.joinedAt), asc(chatParticipant.userId));
-    return rows.map((r) => ({ ...r.p, name: r.name, picture: r.picture, userRole: r.userRole }));
+    return rows.map((r) => ({ ...r.p, name: r.name, picture: r.picture, userRole: r.userRole, deletedUnread: Number(r.deletedUnread) }));
   }
 
   async participantIds(roomId: string): Promise<string[]> {

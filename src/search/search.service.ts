@@ -94,7 +94,10 @@ export class SearchService {
     const last = page[page.length - 1];
     // Highlights read the message as presented, never the row: what the presenter withholds, a snippet cannot show.
     return {
-      data: (await this.presenter.present(page)).map((message) => ({ message, highlight: highlight(message.content, parsed.positive) })),
+      data: (await this.presenter.present(page, auth.userId)).map((message) => ({
+        message,
+        highlight: highlight(message.content, parsed.positive),
+      })),
       nextCursor: rows.length > limit && last ? encodeCursor({ id: last.id }) : null,
     };
   }

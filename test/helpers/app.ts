@@ -36,6 +36,8 @@ export interface Client {
   get<T = any>(path: string): Promise<Res<T>>;
   post<T = any>(path: string, body?: unknown): Promise<Res<T>>;
   patch<T = any>(path: string, body?: unknown): Promise<Res<T>>;
+  put<T = any>(path: string, body?: unknown): Promise<Res<T>>;
+  delete<T = any>(path: string): Promise<Res<T>>;
   raw(path: string, init: RequestInit): Promise<Res>;
 }
 
@@ -120,6 +122,8 @@ async function launch(
         get: (p: string) => call('GET')(p),
         post: call('POST'),
         patch: call('PATCH'),
+        put: call('PUT'),
+        delete: (p: string) => call('DELETE')(p),
         raw: (p: string, init: RequestInit) =>
           request(baseUrl, p, { ...init, headers: { authorization: `Bearer ${t}`, ...(init.headers ?? {}) } }),
       };

@@ -1,0 +1,168 @@
+import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import { queryRows, type Executor } from '../db/client.js';
+import { chatMessage, chatMessageEdit, chatParticipant, chatReaction, chatRoom } from '../db/schema.js';
+import { newId } from '../ids.js';
+import { messageColumns, reply, type MessageRow } from './messages.repository.js';
+
+type RoomRow = typeof chatRoom.$inferSelect;
+type ParticipantRow = typeof chatParticipant.$inferSelect;
+
+/** A message locked for a change, with its room and the caller's part in it (for the policy). */
+export interface LockedMessage {
+  row: MessageRow;
+  room: RoomRow;
+  participant: ParticipantRow | null;
+  /** The emoji the caller reacted to the message with (for `me` in the answer). */
+  ownEmoji: string[];
+}
+
+/** What a change writes on the message row besides its change_seq (column name → value). */
+export type ChangeSet = Partial<{
+  content: string;
+  mentions: string[];
+  searchDoc: string;
+  editedAt: 'now' | null;
+  deletedAt: 'now';
+  deletedBy: string;
+  pinnedAt: 'now' | null;
+  pinnedBy: string | null;
+  reactions: Array<{ emoji: string; count: number }>;
+  hasMedia: boolean;
+}>;
+
+const COLUMN: Record<keyof ChangeSet, string> = {
+  content: 'content',
+  mentions: 'mentions',
+  searchDoc: 'search_doc',
+  editedAt: 'edited_at',
+  deletedAt: 'deleted_at',
+  deletedBy: 'deleted_by',
+  pinnedAt: 'pinned_at',
+  pinnedBy: 'pinned_by',
+  reactions: 'reactions',
+  hasMedia: 'has_media',
+};
+
+function assignment(key: keyof ChangeSet, value: unknown): SQL {
+  const column = sql.raw(COLUMN[key]);
+  if (value === 'now') return sql`${column} = now()`;
+  if (value === null) return sql`${column} = null`;
+  // As JSON: the driver would spread an array into a list of parameters.
+  if (key === 'mentions') return sql`${column} = array(select jsonb_array_elements_text(${JSON.stringify(value)}::jsonb))`;
+  if (key === 'searchDoc') return sql`${column} = ${value as string}::tsvector`;
+  if (key === 'reactions') return sql`${column} = ${JSON.stringify(value)}::jsonb`;
+  return sql`${column} = ${value as string | boolean}`;
+}
+
+/** What a change wrote: the message's new change_seq and the times the database set. */
+export interface Applied {
+  changeSeq: number;
+  at: Date;
+}
+
+/**
+ * The SQL of changes to existing messages. Every change first locks the message row (NO KEY UPDATE, which the reply
+ * foreign-key checks of concurrent sends do not wait on), then takes the room's next change_seq under the room row's
+ * lock, like a send: so changes of a room commit in change_seq order, and a change racing a delete sees the tombstone.
+ */
+export class MessageChangesRepository {
+  constructor(private readonly db: Executor) {}
+
+  with(tx: Executor): MessageChangesRepository {
+    return new MessageChangesRepository(tx);
+  }
+
+  async lock(messageId: string, userId: string): Promise<LockedMessage | undefined> {
+    const [found] = await this.db
+      .select({
+        row: messageColumns,
+        room: chatRoom,
+        participant: chatParticipant,
+        ownEmoji: sql<
+          string[]
+        >`array(select r.emoji from chat_reaction r where r.message_id = ${chatMessage.id} and r.user_id = ${userId})`,
+      })
+      .from(chatMessage)
+      .innerJoin(chatRoom, eq(chatRoom.id, chatMessage.roomId))
+      .leftJoin(reply, and(eq(reply.roomId, chatMessage.roomId), eq(reply.seq, chatMessage.replyToSeq)))
+      .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatMessage.roomId), eq(chatParticipant.userId, userId)))
+      .where(eq(chatMessage.id, messageId))
+      .for('no key update', { of: chatMessage });
+    return found && { row: found.row as MessageRow, room: found.room, participant: found.participant, ownEmoji: found.ownEmoji };
+  }
+
+  /**
+   * Writes `set` and the room's next change_seq on the message, in one statement. `pins` moves the room's pinned count;
+   * with `maxPins`, a pin beyond it changes nothing and answers undefined.
+   */
+  async apply(row: MessageRow, set: ChangeSet, pins = 0, maxPins = 2_147_483_647): Promise<Applied | undefined> {
+    const assignments = Object.entries(set).map(([k, v]) => assignment(k as keyof ChangeSet, v));
+    const [applied] = await queryRows<{ change_seq: number; at: Date | string }>(
+      this.db,
+      sql`with room as (
+            update chat_room set last_change_seq = last_change_seq + 1, pinned_count = greatest(0, pinned_count + ${pins}::int)
+            where id = ${row.roomId} and (${pins}::int <= 0 or pinned_count + ${pins}::int <= ${maxPins}::int)
+            returning last_change_seq)
+          update chat_message m set ${sql.join([...assignments, sql`change_seq = room.last_change_seq`], sql`, `)}
+          from room where m.id = ${row.id}
+          -- Rounded as the timestamp(3) columns round it: the answer shows exactly what every later read shows.
+          returning m.change_seq, now()::timestamptz(3) as at`,
+    );
+    return applied && { changeSeq: Number(applied.change_seq), at: new Date(applied.at) };
+  }
+
+  /** Those of `userIds` who are not participants of the room (mentions must name participants). */
+  async notParticipants(roomId: string, userIds: string[]): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const present = await this.db
+      .select({ userId: chatParticipant.userId })
+      .from(chatParticipant)
+      .where(and(eq(chatParticipant.roomId, roomId), inArray(chatParticipant.userId, userIds)));
+    const found = new Set(present.map((p) => p.userId));
+    return userIds.filter((id) => !found.has(id));
+  }
+
+  /** Keeps the version an edit replaces; `editedAt` is the edit's own time (the transaction's now()). */
+  async keepVersion(row: MessageRow): Promise<void> {
+    await this.db.insert(chatMessageEdit).values({
+      id: newId(),
+      messageId: row.id,
+      content: row.content,
+      mentions: row.mentions,
+      editedAt: sql`now()`,
+    });
+  }
+
+  /** What a delete erases besides the row's own columns: the message's reactions and earlier versions. */
+  async eraseTraces(messageId: string): Promise<void> {
+    await this.db.delete(chatReaction).where(eq(chatReaction.messageId, messageId));
+    await this.db.delete(chatMessageEdit).where(eq(chatMessageEdit.messageId, messageId));
+  }
+
+  async versions(messageId: string): Promise<Array<{ content: string; mentions: string[]; editedAt: Date }>> {
+    return this.db
+      .select({ content: chatMessageEdit.content, mentions: chatMessageEdit.mentions, editedAt: chatMessageEdit.editedAt })
+      .from(chatMessageEdit)
+      .where(eq(chatMessageEdit.messageId, messageId))
+      .orderBy(desc(chatMessageEdit.editedAt), desc(chatMessageEdit.id));
+  }
+
+  /**
+   * The change log of a room: messages whose latest change is after `after`, ascending, at most `limit`, and the room's
+   * last_change_seq — in one statement, so one snapshot: a row changed again meanwhile is never skipped, and no row goes
+   * past the answer's last_change_seq.
+   */
+  async changesAfter(roomId: string, after: number, limit: number): Promise<{ rows: MessageRow[]; lastChangeSeq: number } | undefined> {
+    const found = await this.db
+      .select({ lastChangeSeq: chatRoom.lastChangeSeq, row: messageColumns })
+      .from(chatRoom)
+      .leftJoin(chatMessage, and(eq(chatMessage.roomId, chatRoom.id), gt(chatMessage.changeSeq, after)))
+      .leftJoin(reply, and(eq(reply.roomId, chatMessage.roomId), eq(reply.seq, chatMessage.replyToSeq)))
+      .where(eq(chatRoom.id, roomId))
+      .orderBy(asc(chatMessage.changeSeq))
+      .limit(limit);
+    if (found.length === 0) return undefined;
+    const rows = found.flatMap((f) => (f.row === null || f.row.id === null ? [] : [f.row as MessageRow]));
+    return { rows, lastChangeSeq: Number(found[0]!.lastChangeSeq) };
+  }
+}

@@ -1,0 +1,116 @@
+import { sql } from 'drizzle-orm';
+import { queryRows, type Db, type Executor } from '../db/client.js';
+import type { MessageToNotify } from './notifications.repository.js';
+
+/** An edit's newly mentioned users, as logged with `message.edited`. */
+export interface Edit {
+  eventId: number;
+  messageId: string;
+  newMentions: string[];
+}
+
+export interface EditToNotify extends MessageToNotify {
+  eventId: number;
+}
+
+/** A deleted message, as logged with `message.deleted`. */
+export interface Deletion {
+  messageId: string;
+  roomId: string;
+}
+
+/**
+ * SQL for messages that change after they were sent: edits that newly mention someone are notified like sends,
+ * deleted messages leave the notifications not yet sent, and those already sent are retracted.
+ */
+export class NotificationChangesRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Each edit's message (unless deleted since) with those of its newly mentioned users who may be notified of it:
+   * participants other than the sender whom it still mentions (muting does not stop mentions, as for sends).
+   * `withSubscription`: only users with a push subscription (see `messagesToNotify`).
+   */
+  async editsToNotify(edits: Edit[], withSubscription: boolean): Promise<EditToNotify[]> {
+    if (edits.length === 0) return [];
+    const rows = await queryRows<EditToNotify & { eventId: number | string; seq: number | string }>(
+      this.db,
+      sql`select i."eventId", m.id as "messageId", m.room_id as "roomId", r.type as "roomType", m.seq, m.sender_id as "senderId",
+            (select coalesce(jsonb_agg(jsonb_build_object('userId', p.user_id, 'hidePreviews', p.hide_previews)), '[]'::jsonb)
+              from chat_participant p
+              where p.room_id = m.room_id and p.user_id <> m.sender_id and p.user_id = any(m.mentions)
+                and p.user_id in (select jsonb_array_elements_text(i."newMentions"))
+                and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
+          from jsonb_to_recordset(${JSON.stringify(edits)}::jsonb) as i("eventId" bigint, "messageId" uuid, "newMentions" jsonb)
+            join chat_message m on m.id = i."messageId" join chat_room r on r.id = m.room_id
+          where m.deleted_at is null
+          order by i."eventId"`,
+    );
+    return rows.map((r) => ({ ...r, eventId: Number(r.eventId), seq: Number(r.seq) }));
+  }
+
+  /**
+   * Of these deleted messages, those an open notification covers or that were notified to someone, with their room's
+   * type (for the retraction); the others need nothing done.
+   */
+  async deletionsToHandle(deleted: Deletion[]): Promise<Map<string, string>> {
+    if (deleted.length === 0) return new Map();
+    const rows = await queryRows<{ messageId: string; roomType: string }>(
+      this.db,
+      sql`select i."messageId", r.type as "roomType"
+          from jsonb_to_recordset(${JSON.stringify(deleted)}::jsonb) as i("messageId" uuid, "roomId" uuid)
+            join chat_room r on r.id = i."roomId"
+          where exists (select 1 from notification_sent s where s.message_id = i."messageId")
+             or exists (select 1 from notification_outbox o where o.claimed_until is null and i."messageId" = any(o.message_ids))`,
+    );
+    return new Map(rows.map((r) => [r.messageId, r.roomType]));
+  }
+
+  /**
+   * The deleted message leaves the open notifications that cover it; one left with no message is dropped. If it was
+   * the latest, its preview is blanked at once (a deleted text is kept nowhere) and the worker shows the latest
+   * remaining message when the notification leaves. (One older than the ids a notification keeps is not found, and
+   * stays counted.) Notifications a worker has already taken are checked again by that worker.
+   */
+  async removeFromOutbox(tx: Executor, messageId: string, seq: number): Promise<void> {
+    const hit = await queryRows<{ id: string }>(
+      tx,
+      sql`update notification_outbox
+          set count = greatest(count - 1, cardinality(array_remove(message_ids, ${messageId}::uuid))),
+            message_ids = array_remove(message_ids, ${messageId}::uuid),
+            preview = case when last_seq = ${seq} then '' else preview end
+          where claimed_until is null and ${messageId}::uuid = any(message_ids)
+          returning id`,
+    );
+    if (hit.length === 0) return;
+    await tx.execute(
+      sql`delete from notification_outbox
+          where id in (select jsonb_array_elements_text(${JSON.stringify(hit.map((h) => h.id))}::jsonb)::uuid)
+            and claimed_until is null and cardinality(message_ids) = 0`,
+    );
+  }
+
+  /** The users the message was notified to, each once; forgotten as they are read (a message is retracted once). */
+  async takeNotified(tx: Executor, messageId: string): Promise<string[]> {
+    const rows = await queryRows<{ user_id: string }>(
+      tx,
+      sql`delete from notification_sent where message_id = ${messageId} returning user_id`,
+    );
+    return [...new Set(rows.map((r) => r.user_id))].sort();
+  }
+
+  /** Forgets up to `limit` of the records older than `ageMs`: there is no retracting a notification that old. */
+  async pruneSent(ageMs: number, limit: number): Promise<number> {
+    const rows = await queryRows<{ n: number }>(
+      this.db,
+      sql`with old as (
+            delete from notification_sent where (message_id, user_id, notification_id) in (
+              select message_id, user_id, notification_id from notification_sent
+              where created_at < now() - ${ageMs}::bigint * interval '1 millisecond'
+              order by created_at limit ${limit})
+            returning 1)
+          select count(*)::int as n from old`,
+    );
+    return rows[0]?.n ?? 0;
+  }
+}

@@ -1,0 +1,77 @@
+import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.js';
+import { chatReaction } from '../db/schema.js';
+
+export interface ReactionRow {
+  emoji: string;
+  userId: string;
+  createdAt: Date;
+}
+
+/** A position in the list of who reacted: (createdAt, emoji, userId) of the last row of a page. */
+export type ReactionKey = {
+  at: number;
+  emoji: string;
+  userId: string;
+};
+
+/** The reaction rows: one per (message, emoji, user). The per-message summary is the message's (see MessageChangesRepository). */
+export class ReactionsRepository {
+  constructor(private readonly db: Executor) {}
+
+  with(tx: Executor): ReactionsRepository {
+    return new ReactionsRepository(tx);
+  }
+
+  /** false when the user already reacted so: the unique key decides, whatever the race. */
+  async add(messageId: string, emoji: string, userId: string): Promise<boolean> {
+    const rows = await this.db
+      .insert(chatReaction)
+      .values({ messageId, emoji, userId })
+      .onConflictDoNothing()
+      .returning({ emoji: chatReaction.emoji });
+    return rows.length > 0;
+  }
+
+  async remove(messageId: string, emoji: string, userId: string): Promise<boolean> {
+    const rows = await this.db
+      .delete(chatReaction)
+      .where(and(eq(chatReaction.messageId, messageId), eq(chatReaction.emoji, emoji), eq(chatReaction.userId, userId)))
+      .returning({ emoji: chatReaction.emoji });
+    return rows.length > 0;
+  }
+
+  /** Who reacted to a message (with `emoji` only, if given), first reactions first, after `after`. */
+  async list(messageId: string, emoji: string | undefined, after: ReactionKey | null, limit: number): Promise<ReactionRow[]> {
+    const afterAt = after && new Date(after.at);
+    return this.db
+      .select({ emoji: chatReaction.emoji, userId: chatReaction.userId, createdAt: chatReaction.createdAt })
+      .from(chatReaction)
+      .where(
+        and(
+          eq(chatReaction.messageId, messageId),
+          emoji === undefined ? undefined : eq(chatReaction.emoji, emoji),
+          after
+            ? or(
+                gt(chatReaction.createdAt, afterAt!),
+                and(
+                  eq(chatReaction.createdAt, afterAt!),
+                  sql`(${chatReaction.emoji}, ${chatReaction.userId}) > (${after.emoji}, ${after.userId})`,
+                ),
+              )
+            : undefined,
+        ),
+      )
+      .orderBy(asc(chatReaction.createdAt), asc(chatReaction.emoji), asc(chatReaction.userId))
+      .limit(limit);
+  }
+
+  /** The (message, emoji) pairs `userId` reacted with among these messages. */
+  async mine(userId: string, messageIds: string[]): Promise<Array<{ messageId: string; emoji: string }>> {
+    if (messageIds.length === 0) return [];
+    return this.db
+      .select({ messageId: chatReaction.messageId, emoji: chatReaction.emoji })
+      .from(chatReaction)
+      .where(and(eq(chatReaction.userId, userId), inArray(chatReaction.messageId, messageIds)));
+  }
+}
