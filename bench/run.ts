@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,reconnect,startup,cluster] [-- --engines=pglite,postgres]
+ * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,startup,cluster] [-- --engines=pglite,postgres]
  *  [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
@@ -19,13 +19,15 @@ import { pinning, pinSelf, ROOT, settle, spawnServer, stopAll, waitHealthy, type
 import { summariseProfile } from './lib/profile.js';
 import { buildRows, markdown, updateReadme, type BenchResult, type EngineResult } from './lib/report.js';
 import { planData, seedAll, type Manifest, type Sizes } from './lib/seed.js';
+import { changesCatchUp } from './scenarios/catch-up.js';
+import { planChanges, rawChanges, restChanges, type ChangesPlan } from './scenarios/changes.js';
 import { planDataset, rawDataset, rawInserts, restDataset, type DatasetSide } from './scenarios/dataset.js';
 import { FanoutRig, ramp, warm, type FanoutTarget, type RampOptions } from './scenarios/fanout.js';
 import { idleSockets } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/reconnect.js';
 import { compiledStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
 
-const SCENARIOS = ['idle', 'fanout', 'dataset', 'reconnect', 'startup', 'cluster'] as const;
+const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'startup', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -33,7 +35,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help')) {
   process.stdout.write(
-    'npm run bench [-- --quick] [--only=idle,fanout,dataset,reconnect,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
+    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
       'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
@@ -58,6 +60,8 @@ loopbackOnly('BENCH_DATABASE_URL', pgUrl);
 loopbackOnly('BENCH_REDIS_URL', redisUrl);
 if (engines.includes('postgres') && !pgUrl) throw new Error('--engines=postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
+/** The change-log catch-up room: 1,000 clients (quick: 100) besides its owner, each catching up on the same 1,000 changes. */
+const CATCH_UP = only.has('changes') ? { catchUpClients: quick ? 100 : 1000, catchUpMessages: 1200 } : {};
 const SIZES: Sizes = quick
   ? {
       idleSockets: 200,
@@ -69,6 +73,7 @@ const SIZES: Sizes = quick
       dataRooms: 200,
       unreadMessages: 10_000,
       unreadUsers: 60,
+      ...CATCH_UP,
     }
   : {
       idleSockets: 10_000,
@@ -80,6 +85,7 @@ const SIZES: Sizes = quick
       dataRooms: 2000,
       unreadMessages: 10_000,
       unreadUsers: 400,
+      ...CATCH_UP,
     };
 
 const RAMP: Omit<RampOptions, 'start'> = quick
@@ -269,14 +275,16 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
   results.engines.push(e);
   log(`== ${label}`);
   const db = await createBenchDatabase(engine, pgUrl);
-  // The million rows are for the history/search scenario only.
-  const m: Manifest = planData(only.has('dataset') ? SIZES : { ...SIZES, dataMessages: SIZES.dataRooms });
+  // The million rows are for the history/search and message-change scenarios only.
+  const m: Manifest = planData(only.has('dataset') || only.has('changes') ? SIZES : { ...SIZES, dataMessages: SIZES.dataRooms });
   let server: ServerProcess | undefined;
   let bare: ServerProcess | undefined;
   try {
     // Prepare with the server stopped: seed, and run the raw-SQL baselines through the driver.
     const raw = await db.open();
     let rawSide: DatasetSide | undefined;
+    let changesPlan: ChangesPlan | undefined;
+    let rawChangesSide: Awaited<ReturnType<typeof rawChanges>> | undefined;
     const plan = only.has('dataset')
       ? planDataset(
           m,
@@ -299,6 +307,15 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
               .map(([k, v]) => `${k} ${v.p99}`)
               .join(', ')} ms; UPDATE p99 ${rawSide.markAllRead.p99} ms`,
           );
+        });
+      }
+      if (only.has('changes')) {
+        await guarded(e, 'change baselines', async () => {
+          const o = quick
+            ? { samples: 200, warmup: 20, budgetMs: 2500, countOps: 30 }
+            : { samples: 1000, warmup: 50, budgetMs: 6000, countOps: 100 };
+          changesPlan = await planChanges(raw, m, o);
+          rawChangesSide = await rawChanges(raw, changesPlan);
         });
       }
     } finally {
@@ -375,6 +392,27 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
       });
     }
     if (only.has('reconnect')) await quiet(svc);
+
+    if (only.has('changes')) {
+      const wrap = <T>(title: string, fn: () => Promise<T>, per?: (r: T) => { n: number; unit: string }) =>
+        profiled(svc, `${label}: ${title}`, fn, per);
+      if (changesPlan)
+        await guarded(
+          e,
+          'edit, delete, react',
+          async () => void (e.changes = await restChanges(svc, token, changesPlan!, rawChangesSide, wrap)),
+        );
+      await guarded(e, 'change-log catch-up', async () => {
+        const catchUp = await changesCatchUp(svc, token, m.catchUp!, {
+          changes: 1000,
+          limit: 200,
+          timeoutMs: quick ? 60_000 : 180_000,
+          settle: () => settle(svc),
+          wrap: (fn) => wrap('change-log catch-up', fn, (pages) => ({ n: pages, unit: 'pages' })),
+        });
+        e.changes = { ...(e.changes ?? { messages: m.data.total, ops: {} }), catchUp };
+      });
+    }
 
     if (only.has('idle')) {
       await guarded(e, 'idle sockets', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
-import { deleteMessage as remove, pin as pinOn, react, unpin, unreact } from './helpers/changes.js';
+import { deleteMessage as remove, fullHistory as history, okOf as ok, pin as pinOn, react, unpin, unreact } from './helpers/changes.js';
 import { buildMessages, buildRoom } from './helpers/factories.js';
 
 let t: TestApp;
@@ -26,23 +26,6 @@ const send = (c: Client, roomId: string, content: string) => c.post(`/rooms/${ro
 const edit = (c: Client, id: string, content: string) => c.patch(`/messages/${id}`, { content });
 const reaction = (c: Client, id: string, emoji: string, on: boolean) => (on ? react : unreact)(c, id, emoji);
 const pin = (roomId: string, id: string, on: boolean) => (on ? pinOn : unpin)(alice, roomId, id);
-
-async function ok(res: Promise<Res>): Promise<any> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`expected 200, got ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
-/** The server's history of a room, paged fully, oldest first. */
-async function history(c: Client, roomId: string): Promise<any[]> {
-  const out: any[] = [];
-  for (let after = 0; ;) {
-    const page = await ok(c.get(`/rooms/${roomId}/messages?after=${after}&limit=100`));
-    out.push(...page.data);
-    if (!page.hasMore || page.data.length === 0) return out;
-    after = page.data.at(-1).seq;
-  }
-}
 
 /** What a client keeps: messages by id, each applied by upsert keeping the higher changeSeq, and its log position. */
 class Replica {

@@ -1,31 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
-import { deleteMessage as remove, getMessage, pin, react, UNKNOWN_ID } from './helpers/changes.js';
+import { deleteMessage as remove, fullHistory as history, getMessage, okOf as ok, pin, react, UNKNOWN_ID } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
 
 let t: TestApp;
 let alice: Client, bob: Client, stranger: Client;
 
 const lastChangeSeq = async (roomId: string) => (await alice.get(`/rooms/${roomId}`)).body.lastChangeSeq as number;
-
-async function ok(res: Promise<Res>): Promise<any> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`expected 200, got ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
-/** The whole history, oldest first. */
-async function history(c: Client, roomId: string): Promise<any[]> {
-  const out: any[] = [];
-  let after = 0;
-  for (;;) {
-    const page = await ok(c.get(`/rooms/${roomId}/messages?after=${after}&limit=100`));
-    out.push(...page.data);
-    if (!page.hasMore || page.data.length === 0) return out;
-    after = page.data.at(-1).seq;
-  }
-}
 
 /**
  * Pages the change log from `after` to its end as a client must, checking every page against the contract on the

@@ -36,9 +36,21 @@ describe('service endpoints', () => {
       '/api/v1/chat/messages/{id}/read',
       '/api/v1/chat/rooms/{id}/read',
       '/api/v1/chat/messages/{id}/receipts',
+      '/api/v1/chat/messages/{id}',
+      '/api/v1/chat/messages/{id}/edits',
+      '/api/v1/chat/messages/{id}/reactions',
+      '/api/v1/chat/messages/{id}/reactions/{emoji}',
+      '/api/v1/chat/rooms/{id}/pins',
+      '/api/v1/chat/rooms/{id}/pins/{messageId}',
+      '/api/v1/chat/rooms/{id}/changes',
     ]) {
       expect(paths, p).toHaveProperty([p]);
     }
+    expect(Object.keys(paths['/api/v1/chat/messages/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'delete']));
+    expect(Object.keys(paths['/api/v1/chat/messages/{id}/reactions/{emoji}'].put.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '401', '403', '404', '409', '429']),
+    );
+    expect(doc.body.components.schemas.Message.properties).toHaveProperty('changeSeq');
     expect(Object.keys(paths['/api/v1/chat/rooms/{id}/messages'].post.responses)).toEqual(
       expect.arrayContaining(['200', '201', '400', '401', '404', '413', '429']),
     );
@@ -76,6 +88,9 @@ describe('service endpoints', () => {
     });
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe('http://app.example');
+    // Every method the API uses, PUT (reactions, pins) included.
+    const allowed = (res.headers.get('access-control-allow-methods') ?? '').split(',').map((m) => m.trim());
+    expect(allowed).toEqual(expect.arrayContaining(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']));
   });
 
   it('echoes a well-formed X-Request-Id and makes one up otherwise', async () => {

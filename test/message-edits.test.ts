@@ -98,6 +98,15 @@ describe('PATCH /messages/:id by its sender', () => {
     expect((await getMessage(bob, sent.id)).mentions).toEqual([]);
   });
 
+  it('keeps the mention of someone who left since when mentions are omitted, and refuses it when given again', async () => {
+    const r = (await buildRoom(alice, { participantIds: ['bob', 'carol'] })).id;
+    const sent = await buildMessage(alice, r, { content: 'hi @carol', mentions: ['carol'] });
+    expect((await carol.patch(`/rooms/${r}/participants/carol/remove`)).status).toBe(204);
+    expect(ok(await editMessage(alice, sent.id, { content: 'hi @carol, bye' })).mentions).toEqual(['carol']);
+    expectProblem(await editMessage(alice, sent.id, { content: 'hi again', mentions: ['carol'] }), 400, 'VALIDATION_FAILED');
+    expect((await getMessage(bob, sent.id)).content).toBe('hi @carol, bye');
+  });
+
   it('answers 200 to an edit that changes nothing', async () => {
     const sent = await buildMessage(alice, room, { content: 'same' });
     const res = await editMessage(alice, sent.id, { content: 'same' });

@@ -5,6 +5,7 @@ import type { IdleResult } from '../scenarios/idle.js';
 import type { RampResult, StepResult } from '../scenarios/fanout.js';
 import type { DatasetSide, RawInsertResult } from '../scenarios/dataset.js';
 import type { ReconnectResult } from '../scenarios/reconnect.js';
+import { CHANGE_KINDS, type ChangesResult } from '../scenarios/changes.js';
 
 export interface EngineResult {
   engine: 'pglite' | 'postgres';
@@ -14,6 +15,7 @@ export interface EngineResult {
   fanout?: Record<string, RampResult>;
   rawInsert?: RawInsertResult;
   dataset?: { messages: number; raw: DatasetSide; rest: DatasetSide; receiptRows: number; marks: number; markedTo: number[] };
+  changes?: ChangesResult;
   reconnect?: ReconnectResult[];
   startup?: {
     prepared: number[];
@@ -217,6 +219,7 @@ export function buildRows(r: BenchResult): Row[] {
         met: null,
       });
     }
+    if (e.changes) changeRows(e, add);
     for (const rc of e.reconnect ?? []) {
       add({
         scenario: `${rc.sockets.toLocaleString('en')} sockets drop, ${rc.messages} msgs, reconnect (${rc.variant})`,
@@ -284,6 +287,58 @@ export function buildRows(r: BenchResult): Row[] {
     }
   }
   return rows;
+}
+
+const CHANGE_ROUTES = { edit: 'PATCH /messages/:id', delete: 'DELETE /messages/:id', react: 'PUT /messages/:id/reactions/:emoji' };
+
+/** Edit, delete and react latency with their statements beside a send's, and the change-log catch-up. */
+function changeRows(e: EngineResult, add: (row: Omit<Row, 'engine'>) => void): void {
+  const c = e.changes!;
+  const msgs = `${c.messages / 1e6 >= 1 ? `${c.messages / 1e6}M` : `${Math.round(c.messages / 1000)}k`} messages`;
+  const pg = e.engine === 'postgres';
+  const st = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(2));
+  for (const kind of CHANGE_KINDS) {
+    const op = c.ops[kind];
+    if (!op) continue;
+    add({
+      scenario: `${kind} (${CHANGE_ROUTES[kind]}), ${msgs}`,
+      metric: `p50 / p99 (${op.rest.count} one at a time); ${st(op.statements.perOp)} SQL statements each`,
+      service: pp(op.rest),
+      baseline: op.raw ? `${pp(op.raw)} same transaction, in process` : '–',
+      ratio: xx(op.rest, op.raw ?? undefined),
+      target: pg ? 'p99 ≤ 10 ms' : '',
+      met: pg ? op.rest.p99 <= 10 : null,
+    });
+  }
+  const react = c.ops.react?.statements.perOp;
+  const send = c.send?.perOp;
+  if (react !== undefined && send !== undefined) {
+    add({
+      scenario: 'SQL statements per operation (one at a time, until the server is idle again)',
+      metric: 'edit / delete / react',
+      service: CHANGE_KINDS.map((k) => st(c.ops[k]?.statements.perOp)).join(' / '),
+      baseline: `${st(send)} per send (POST /rooms/:id/messages)`,
+      ratio: `${x(ratio(react, send))} (react)`,
+      target: 'react ≤ send',
+      met: react <= send,
+    });
+  }
+  const u = c.catchUp;
+  if (u) {
+    add({
+      scenario:
+        `${u.clients.toLocaleString('en')} clients catch up on ${u.changes.toLocaleString('en')} changes ` +
+        `(${u.mix.edits} edits, ${u.mix.reactions} reactions, ${u.mix.deletes} deletes, each on its own message)`,
+      metric: `first request → last page answered (GET /rooms/:id/changes?after=N, pages of ${u.limit})`,
+      service:
+        `${u.allDoneMs === null ? 'not all' : `${ms(u.allDoneMs)} ms`}; ${u.pages.toLocaleString('en')} pages ` +
+        `(${rate(u.allDoneMs ? (1000 * u.pages) / u.allDoneMs : Number.NaN)}); ${u.converged.toLocaleString('en')} of ${u.clients.toLocaleString('en')} converged`,
+      baseline: '—',
+      ratio: '',
+      target: '< 1 s, all converged',
+      met: u.allDoneMs !== null && u.allDoneMs < 1000 && u.converged === u.clients,
+    });
+  }
 }
 
 const mark = (m: boolean | null) => (m === null ? '' : m ? '✅' : '❌');

@@ -24,6 +24,9 @@ export interface Sizes {
   dataRooms: number;
   unreadMessages: number;
   unreadUsers: number;
+  /** The change-log catch-up room (scenarios/catch-up.ts): clients besides its owner, and messages; 0 clients: no room. */
+  catchUpClients?: number;
+  catchUpMessages?: number;
 }
 
 /** Everything seeded before the server starts, with the ids the scenarios need. */
@@ -34,6 +37,8 @@ export interface Manifest {
   reconnect: { rooms: RoomPlan[]; writer: string };
   data: { rooms: RoomPlan[]; reader: string; readerRooms: RoomPlan[]; total: number };
   unread: { room: RoomPlan; users: string[] };
+  /** members[0] is the owner (sender of the even seqs), members[1] sends the odd ones. */
+  catchUp?: RoomPlan;
   all: RoomPlan[];
 }
 
@@ -98,6 +103,15 @@ export function planData(s: Sizes): Manifest {
     lastRead: (u) => (u === 'uw' ? s.unreadMessages : 0),
   });
 
+  const catchUp = s.catchUpClients
+    ? add({
+        id: uuidv7(),
+        type: 'group',
+        members: ['cu-owner', ...Array.from({ length: s.catchUpClients }, (_, i) => `cu-${i}`)],
+        n: s.catchUpMessages ?? 0,
+      })
+    : undefined;
+
   return {
     idle: { users: idleUsers, rooms: idleRooms },
     fanout,
@@ -110,6 +124,7 @@ export function planData(s: Sizes): Manifest {
       total: counts.reduce((a, b) => a + b, 0),
     },
     unread: { room: unreadRoom, users: unreadUsers },
+    ...(catchUp ? { catchUp } : {}),
     all,
   };
 }
@@ -125,9 +140,9 @@ async function chunked<T>(items: T[], size: number, fn: (chunk: T[]) => Promise<
 async function seedRooms(raw: RawDb, rooms: RoomPlan[]): Promise<void> {
   await chunked(rooms, 2000, async (chunk) => {
     await raw.query(
-      `insert into chat_room (id, type, name, created_by, direct_key, last_seq, last_activity_at, created_at, updated_at)
+      `insert into chat_room (id, type, name, created_by, direct_key, last_seq, last_change_seq, last_activity_at, created_at, updated_at)
        select id, type, case when type = 'direct' then null else 'bench room ' || ord end, created_by,
-              case when type = 'direct' then direct_key end, last_seq, to_timestamp(last_ms / 1000.0), to_timestamp(${(T_END - SPAN_MS) / 1000}), now()
+              case when type = 'direct' then direct_key end, last_seq, last_seq, to_timestamp(last_ms / 1000.0), to_timestamp(${(T_END - SPAN_MS) / 1000}), now()
        from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::float8[]) with ordinality as r(id, type, created_by, direct_key, last_seq, last_ms, ord)`,
       [
         chunk.map((r) => r.id),
@@ -177,7 +192,8 @@ interface Segment {
  * Messages with one INSERT … SELECT per batch: generate_series over each room's seqs (dense, 1..n), a text from the
  * pool, the row's number appended. search_doc is the pool text's tsvector from the service's tokenizer concatenated
  * with to_tsvector('simple', number) — the same vector documentVector() makes for the whole content (checked below).
- * Ids are UUIDv7 made in SQL from created_at, so they are time-ordered like the service's.
+ * Ids are UUIDv7 made in SQL from created_at, so they are time-ordered like the service's. A seeded message's one change
+ * is its creation: change_seq = seq (and each room's last_change_seq = last_seq), as the change-log migration leaves them.
  */
 async function seedMessages(raw: RawDb, rooms: RoomPlan[], total: number, label: string): Promise<void> {
   const segments: Segment[] = [];
@@ -204,9 +220,9 @@ async function seedMessages(raw: RawDb, rooms: RoomPlan[], total: number, label:
   const t0 = performance.now();
   for (const b of batches) {
     await raw.query(
-      `insert into chat_message (id, room_id, seq, sender_id, type, content, mentions, has_media, created_at, search_doc)
+      `insert into chat_message (id, room_id, seq, change_seq, sender_id, type, content, mentions, has_media, created_at, search_doc)
        select (lpad(to_hex(floor(extract(epoch from x.ts) * 1000)::bigint), 12, '0') || '7' || substr(x.h, 1, 3) || '8' || substr(x.h, 4, 15))::uuid,
-              x.room_id, x.seq, x.sender, 'text', t.content || ' ' || x.g, '{}', false, x.ts, t.doc || to_tsvector('simple', x.g::text)
+              x.room_id, x.seq, x.seq, x.sender, 'text', t.content || ' ' || x.g, '{}', false, x.ts, t.doc || to_tsvector('simple', x.g::text)
        from (
          select r.room_id, s.seq, r.base + s.seq as g,
                 case when s.seq % 2 = 0 then r.sa else r.sb end as sender,

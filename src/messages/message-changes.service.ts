@@ -103,7 +103,8 @@ export class MessageChangesService {
       }
       if (input.content.trim() === '' && !old.hasMedia) throw invalid('content must not be empty', '/content');
       const mentions = input.mentions === undefined ? old.mentions : [...new Set(input.mentions)];
-      const strangers = await repo.notParticipants(old.roomId, mentions);
+      // Kept mentions are not checked again: someone mentioned who left since stays mentioned, as in the text.
+      const strangers = input.mentions === undefined ? [] : await repo.notParticipants(old.roomId, mentions);
       if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
       await repo.keepVersion(old);
       const set: ChangeSet = { content: input.content, mentions, searchDoc: documentVector(input.content), editedAt: 'now' };

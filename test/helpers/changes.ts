@@ -29,6 +29,20 @@ export function ok<T = any>(res: Res<T>, what = 'request'): T {
   return res.body;
 }
 
+/** `ok` of a request still under way. */
+export const okOf = async <T = any>(res: Promise<Res<T>>): Promise<T> => ok(await res);
+
+/** The whole history of a room, paged fully by seq, oldest first. */
+export async function fullHistory(c: Client, roomId: string): Promise<any[]> {
+  const out: any[] = [];
+  for (let after = 0; ;) {
+    const page = ok(await c.get(`/rooms/${roomId}/messages?after=${after}&limit=100`), 'GET history');
+    out.push(...page.data);
+    if (!page.hasMore || page.data.length === 0) return out;
+    after = page.data.at(-1).seq;
+  }
+}
+
 export const getMessage = async (c: Client, id: string): Promise<any> => ok(await c.get(`/messages/${id}`), `GET /messages/${id}`);
 export const getRoom = async (c: Client, id: string): Promise<any> => ok(await c.get(`/rooms/${id}`), `GET /rooms/${id}`);
 export const getEdits = async (c: Client, id: string): Promise<any[]> => ok(await c.get(`/messages/${id}/edits`), 'GET edits').data;

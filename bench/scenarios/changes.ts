@@ -1,0 +1,268 @@
+import { EventLogRepository } from '../../src/event-log/event-log.repository.js';
+import { MessageChangesRepository, type ChangeSet } from '../../src/messages/message-changes.repository.js';
+import type { MessageRow } from '../../src/messages/messages.repository.js';
+import { ReactionsRepository } from '../../src/reactions/reactions.repository.js';
+import { documentVector } from '../../src/text/tokenize.js';
+import type { RawDb } from '../lib/database.js';
+import { timeSerial, type LatencySummary } from '../lib/histogram.js';
+import { log, sleep } from '../lib/log.js';
+import { httpJson, settle, type ServerProcess } from '../lib/processes.js';
+import type { Manifest } from '../lib/seed.js';
+import type { CatchUpResult } from './catch-up.js';
+
+export const CHANGE_KINDS = ['edit', 'delete', 'react'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+/** A seeded message to change, and who changes it. */
+interface Target {
+  id: string;
+  roomId: string;
+  seq: number;
+  /** The sender edits and deletes; the room's other writer reacts. */
+  by: string;
+}
+
+export interface ChangesPlan {
+  /** Messages seeded in the history rooms (the targets are drawn from those the reader is not in). */
+  messages: number;
+  samples: number;
+  warmup: number;
+  budgetMs: number;
+  /** Operations of each kind in the statement-count pass. */
+  countOps: number;
+  rest: Record<ChangeKind, Target[]>;
+  count: Record<ChangeKind, Target[]>;
+  raw: Record<ChangeKind, Target[]>;
+  /** Rooms (and a member) that the sends of the statement-count pass go to. */
+  sends: Array<{ roomId: string; by: string }>;
+}
+
+export interface StatementCount {
+  /** Statements per operation: everything the server sent while the operations ran and until it was idle again. */
+  perOp: number;
+  ops: number;
+  sql: Record<string, number>;
+}
+
+export interface ChangeOpResult {
+  rest: LatencySummary;
+  raw: LatencySummary | null;
+  statements: StatementCount;
+}
+
+export interface ChangesResult {
+  messages: number;
+  ops: Partial<Record<ChangeKind, ChangeOpResult>>;
+  send?: StatementCount;
+  catchUp?: CatchUpResult;
+}
+
+export const EMOJI = '👍';
+const FILLER = 'the quick brown fox jumps over the lazy dog while the team reviews the release notes';
+/** mulberry32, as the history scenario draws its samples: the same picks every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const other = (u: string) => (u === 'dw-a' ? 'dw-b' : 'dw-a');
+
+/**
+ * Picks, with the server stopped, distinct seeded messages for each kind and each side (REST, statement count, raw),
+ * rooms weighted by their size (busy rooms change more) and seqs uniform in the room, so changes land at any depth of
+ * the history; their ids come from the database in one query.
+ */
+export async function planChanges(
+  raw: RawDb,
+  m: Manifest,
+  o: { samples: number; warmup: number; budgetMs: number; countOps: number },
+): Promise<ChangesPlan> {
+  const rand = rng(12);
+  // Not the reader's rooms: the history and search rows read those, and the raw baseline below runs before them.
+  const rooms = m.data.rooms.filter((r) => !r.members.includes(m.data.reader));
+  const total = rooms.reduce((a, r) => a + r.n, 0);
+  const perKind = { rest: o.samples + o.warmup, count: o.countOps, raw: o.samples + o.warmup };
+  const need = CHANGE_KINDS.length * (perKind.rest + perKind.count + perKind.raw);
+  if (need > total / 2) throw new Error(`${need} messages to change out of ${total}`);
+  const picked = new Map<string, { roomId: string; seq: number }>();
+  for (let i = 0; picked.size < need && i < need * 20; i++) {
+    let x = rand() * total;
+    const room = rooms.find((r) => (x -= r.n) < 0) ?? rooms[0]!;
+    const seq = 1 + Math.floor(rand() * room.n);
+    picked.set(`${room.id}:${seq}`, { roomId: room.id, seq });
+  }
+  const keys = [...picked.values()];
+  const found = await raw.query<{ id: string; room_id: string; seq: string; sender_id: string }>(
+    `select m.id, m.room_id, m.seq, m.sender_id from chat_message m
+     join unnest($1::uuid[], $2::bigint[]) as k(room_id, seq) on m.room_id = k.room_id and m.seq = k.seq`,
+    [keys.map((k) => k.roomId), keys.map((k) => k.seq)],
+  );
+  const byKey = new Map(found.map((r) => [`${r.room_id}:${r.seq}`, r]));
+  const targets = keys.map((k) => {
+    const r = byKey.get(`${k.roomId}:${k.seq}`);
+    if (!r) throw new Error(`seeded message ${k.roomId} #${k.seq} not found`);
+    return { id: r.id, roomId: r.room_id, seq: Number(r.seq), sender: r.sender_id };
+  });
+  let next = 0;
+  const take = (n: number, kind: ChangeKind): Target[] =>
+    targets
+      .slice(next, (next += n))
+      .map((t) => ({ id: t.id, roomId: t.roomId, seq: t.seq, by: kind === 'react' ? other(t.sender) : t.sender }));
+  const side = (n: number) => Object.fromEntries(CHANGE_KINDS.map((k) => [k, take(n, k)])) as Record<ChangeKind, Target[]>;
+  const rest = side(perKind.rest);
+  const count = side(perKind.count);
+  const rawSide = side(perKind.raw);
+  return {
+    messages: m.data.total,
+    samples: o.samples,
+    warmup: o.warmup,
+    budgetMs: o.budgetMs,
+    countOps: o.countOps,
+    rest,
+    count,
+    raw: rawSide,
+    sends: count.edit.map((t) => ({ roomId: t.roomId, by: t.by })),
+  };
+}
+
+/**
+ * The same-run baseline, with the server stopped: each change's own transaction through the service's repositories in
+ * the bench process (lock the message, write, take the room's next changeSeq; a delete also erases reactions and
+ * versions and logs its event), without HTTP, auth, the policy, the presenter or the events sent after the commit.
+ */
+export async function rawChanges(raw: RawDb, plan: ChangesPlan): Promise<Record<ChangeKind, LatencySummary>> {
+  const events = new EventLogRepository(raw.drizzle);
+  const op: Record<ChangeKind, (t: Target, i: number) => Promise<void>> = {
+    edit: (t, i) =>
+      raw.drizzle.transaction(async (tx) => {
+        const repo = new MessageChangesRepository(tx);
+        const locked = await repo.lock(t.id, t.by);
+        await repo.keepVersion(locked!.row);
+        const content = `edited raw ${i} ${FILLER}`;
+        await repo.apply(locked!.row, { content, mentions: locked!.row.mentions, searchDoc: documentVector(content), editedAt: 'now' });
+      }),
+    delete: (t) =>
+      raw.drizzle.transaction(async (tx) => {
+        const repo = new MessageChangesRepository(tx);
+        const locked = await repo.lock(t.id, t.by);
+        await repo.eraseTraces(t.id);
+        const set: ChangeSet = { content: '', mentions: [], searchDoc: '', reactions: [], hasMedia: false, editedAt: null };
+        await repo.apply(locked!.row, { ...set, pinnedAt: null, pinnedBy: null, deletedAt: 'now', deletedBy: t.by });
+        await events.append(tx, [
+          { type: 'message.deleted', roomId: t.roomId, payload: { messageId: t.id, roomId: t.roomId, seq: t.seq } },
+        ]);
+      }),
+    react: (t) =>
+      raw.drizzle.transaction(async (tx) => {
+        const repo = new MessageChangesRepository(tx);
+        const locked = await repo.lock(t.id, t.by);
+        const row: MessageRow = locked!.row;
+        if (await new ReactionsRepository(tx).add(t.id, EMOJI, t.by))
+          await repo.apply(row, { reactions: [...row.reactions, { emoji: EMOJI, count: 1 }] });
+      }),
+  };
+  const out = {} as Record<ChangeKind, LatencySummary>;
+  for (const kind of CHANGE_KINDS) {
+    let k = 0;
+    const targets = plan.raw[kind];
+    out[kind] = (await timeSerial(plan.samples, plan.budgetMs, () => op[kind](targets[k]!, k++), plan.warmup)).summary();
+  }
+  log(`    raw change transactions: ${CHANGE_KINDS.map((k) => `${k} p99 ${out[k].p99} ms`).join(', ')}`);
+  return out;
+}
+
+type Token = (userId: string) => Promise<string>;
+
+/** One change over REST; throws unless the service answers 200 with the message's new changeSeq. */
+async function restOp(api: string, token: Token, kind: ChangeKind, t: Target, i: number): Promise<void> {
+  const auth = await token(t.by);
+  const res =
+    kind === 'edit'
+      ? await httpJson('PATCH', `${api}/messages/${t.id}`, auth, { content: `edited ${i} ${FILLER}` })
+      : kind === 'delete'
+        ? await httpJson('DELETE', `${api}/messages/${t.id}`, auth)
+        : await httpJson('PUT', `${api}/messages/${t.id}/reactions/${encodeURIComponent(EMOJI)}`, auth);
+  if (res.status !== 200 || typeof res.body?.changeSeq !== 'number' || res.body.changeSeq <= t.seq)
+    throw new Error(`${kind}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+}
+
+async function restSend(api: string, token: Token, s: { roomId: string; by: string }, i: number): Promise<void> {
+  const res = await httpJson('POST', `${api}/rooms/${s.roomId}/messages`, await token(s.by), {
+    content: `bench count ${i} ${FILLER}`,
+    clientMessageId: `count-${process.pid}-${i}`,
+  });
+  if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+}
+
+/**
+ * Statements the server sends for `n` operations, one at a time, including the work they leave for later (the event
+ * consumers): counted by the probe from the first operation until the server is idle again, minus what an idle
+ * window of the same length counts (timers), per operation.
+ */
+async function countStatements(server: ServerProcess, n: number, fn: (i: number) => Promise<void>): Promise<StatementCount> {
+  const t0 = performance.now();
+  await server.sqlStart();
+  for (let i = 0; i < n; i++) await fn(i);
+  await sleep(300);
+  await settle(server, 3000, 0.05);
+  const busy = await server.sqlStop();
+  const windowMs = performance.now() - t0;
+  await server.sqlStart();
+  await sleep(windowMs);
+  const idle = await server.sqlStop();
+  const sql: Record<string, number> = {};
+  for (const [q, c] of Object.entries(busy)) if (c - (idle[q] ?? 0) > 0) sql[q] = c - (idle[q] ?? 0);
+  const total = Object.values(sql).reduce((a, c) => a + c, 0);
+  return { perOp: total / n, ops: n, sql };
+}
+
+type Wrap = <T>(title: string, fn: () => Promise<T>, per?: (r: T) => { n: number; unit: string }) => Promise<T>;
+
+/**
+ * Edit, delete and react over REST, one request at a time (closed loop, latency per request) on distinct seeded
+ * messages; then the statement-count pass: the same operations and plain sends, one at a time. `wrap` is the
+ * runner's --profile hook, around the timed requests only (the count pass counts on its own).
+ */
+export async function restChanges(
+  server: ServerProcess,
+  token: Token,
+  plan: ChangesPlan,
+  raw: Partial<Record<ChangeKind, LatencySummary>> | undefined,
+  wrap: Wrap,
+): Promise<ChangesResult> {
+  const api = `${server.url}/api/v1/chat`;
+  const result: ChangesResult = { messages: plan.messages, ops: {} };
+  const timed = {} as Record<ChangeKind, LatencySummary>;
+  await wrap(
+    'edit, delete, react over REST',
+    async () => {
+      for (const kind of CHANGE_KINDS) {
+        let k = 0;
+        const targets = plan.rest[kind];
+        timed[kind] = (
+          await timeSerial(plan.samples, plan.budgetMs, () => restOp(api, token, kind, targets[k]!, k++), plan.warmup)
+        ).summary();
+      }
+    },
+    () => ({ n: CHANGE_KINDS.reduce((a, k) => a + timed[k].count, 0), unit: 'changes' }),
+  );
+  await settle(server);
+  for (const kind of CHANGE_KINDS) {
+    const targets = plan.count[kind];
+    const statements = await countStatements(server, targets.length, (i) => restOp(api, token, kind, targets[i]!, i));
+    result.ops[kind] = { rest: timed[kind], raw: raw?.[kind] ?? null, statements };
+  }
+  // Sends last: the notifications they leave to the outbox worker would otherwise be counted to the changes after them.
+  result.send = await countStatements(server, plan.sends.length, (i) => restSend(api, token, plan.sends[i]!, i));
+  log(
+    `  changes over REST (${plan.messages.toLocaleString('en')} messages): ${CHANGE_KINDS.map(
+      (k) => `${k} p50 ${timed[k].p50} / p99 ${timed[k].p99} ms, ${result.ops[k]!.statements.perOp.toFixed(2)} statements`,
+    ).join('; ')}; a send ${result.send.perOp.toFixed(2)} statements`,
+  );
+  return result;
+}
