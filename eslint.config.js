@@ -62,7 +62,7 @@ const boundaryRules = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.test-tmp/**', 'coverage/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'client/dist/**', 'node_modules/**', 'data/**', '.test-tmp/**', 'coverage/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,330 @@
+import { io, type Socket } from 'socket.io-client';
+import type { ClientToServerEvents, ServerToClientEvents } from '../../src/contract/events.js';
+import { Emitter } from './emitter.js';
+import { ChatError } from './errors.js';
+import { Rest, Tokens, backoff, type TokenSource } from './http.js';
+import { Outbox } from './outbox.js';
+import { ChatRoom } from './room.js';
+import type { ClientState, Message, PendingMessage, Room, SendInput } from './types.js';
+
+export interface ChatClientOptions {
+  /** Where the service is, e.g. http://localhost:3000 (REST under /api/v1/chat, sockets on /chat). */
+  url: string;
+  token: TokenSource;
+  /** A fetch to use instead of the global one. */
+  fetch?: typeof fetch;
+}
+
+type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+function subjectOf(token: string): string {
+  try {
+    const json = atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'));
+    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
+    if (typeof sub === 'string') return sub;
+  } catch {
+    // fall through
+  }
+  throw new ChatError('UNAUTHORIZED', 'the token is not a JWT with a sub');
+}
+
+const newClientId = () => globalThis.crypto.randomUUID();
+
+/**
+ * One connection to the service for one user: one socket however many rooms are open, the user's rooms kept live, and
+ * each open room's timeline kept equal to the server's through any disconnect. `state` tells a UI where it stands.
+ */
+export class ChatClient extends Emitter<{ state: (state: ClientState) => void; rooms: (rooms: Room[]) => void }> {
+  state: ClientState = 'connecting';
+  userId = '';
+  private readonly tokens: Tokens;
+  private readonly rest: Rest;
+  private readonly outbox: Outbox;
+  private socket: ChatSocket | undefined;
+  private readonly roomViews = new Map<string, Room>();
+  private readonly open = new Map<string, ChatRoom>();
+  private waitingOnline: Array<() => void> = [];
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectAttempts = 0;
+
+  constructor(private readonly options: ChatClientOptions) {
+    super();
+    if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url)) {
+      throw new ChatError('VALIDATION_FAILED', 'url must be the http(s) address of the service');
+    }
+    if (typeof options.token !== 'string' && typeof options.token !== 'function') {
+      throw new ChatError('VALIDATION_FAILED', 'token must be a string or a function that returns one');
+    }
+    const base = options.url.replace(/\/+$/, '');
+    this.tokens = new Tokens(options.token);
+    this.rest = new Rest(base, this.tokens, options.fetch);
+    this.outbox = new Outbox(this.rest, {
+      online: () => this.whenOnline(),
+      stored: (roomId, m) => {
+        this.open.get(roomId)?.applyOwn(m);
+        this.noteMessage(m);
+      },
+      refused: (roomId, clientMessageId) => this.open.get(roomId)?.dropPending(clientMessageId),
+    });
+  }
+
+  /** The user's rooms, latest activity first, kept live. */
+  get rooms(): Room[] {
+    return [...this.roomViews.values()].sort((a, b) => activity(b) - activity(a));
+  }
+
+  /** Resolves at the first `live`; rejects on UNAUTHORIZED. */
+  async connect(): Promise<void> {
+    if (this.state === 'closed') throw new ChatError('CLOSED', 'the client is closed');
+    if (this.socket) return this.live();
+    this.userId = subjectOf(await this.tokens.get());
+    const socket: ChatSocket = io(`${this.options.url.replace(/\/+$/, '')}/chat`, {
+      autoConnect: false,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 4000,
+      auth: (cb) =>
+        void this.tokens.get().then(
+          (token) => cb({ token }),
+          () => cb({}),
+        ),
+    });
+    this.socket = socket;
+    this.listen(socket);
+    const first = new Promise<void>((resolve, reject) => {
+      const settle = (err?: ChatError) => {
+        offState();
+        offError();
+        if (err) reject(err);
+        else resolve();
+      };
+      const offState = this.on('state', (s) => {
+        if (s === 'live') settle();
+        if (s === 'closed') settle(new ChatError('CLOSED', 'the client was closed'));
+      });
+      const offError = this.onConnectError((err) => settle(err));
+    });
+    socket.connect();
+    return first;
+  }
+
+  private readonly connectErrorListeners = new Set<(err: ChatError) => void>();
+  private onConnectError(fn: (err: ChatError) => void): () => void {
+    this.connectErrorListeners.add(fn);
+    return () => this.connectErrorListeners.delete(fn);
+  }
+
+  private listen(socket: ChatSocket): void {
+    socket.on('connect', () => void this.caughtUp());
+    socket.on('disconnect', (reason) => {
+      if (this.state === 'closed') return;
+      this.setState('offline');
+      // The server let go on purpose (token expiry, a restart): Socket.IO does not come back by itself then.
+      if (reason === 'io server disconnect') this.retryConnect();
+    });
+    socket.on('connect_error', (err) => void this.connectFailed(err));
+    socket.on('new_message', (m, ack) => {
+      if (typeof ack === 'function') ack();
+      this.open.get(m.chatRoomId)?.onNewMessage(m);
+      this.noteMessage(m);
+    });
+    socket.on('message_updated', (m) => this.open.get(m.chatRoomId)?.onUpdated(m));
+    socket.on('message_deleted', (e) => this.open.get(e.chatRoomId)?.onDeleted(e));
+    socket.on('reaction_updated', (e) => this.open.get(e.chatRoomId)?.onReaction(e));
+    socket.on('user_typing', (e) => this.open.get(e.chatRoomId)?.onTyping(e.userId, e.isTyping));
+    socket.on('message_read', (e) => {
+      this.open.get(e.chatRoomId)?.onRead(e.userId, e.lastReadSeq);
+      if (e.userId === this.userId) this.markedRead(e.chatRoomId, e.lastReadSeq);
+    });
+    socket.on('room_created', (room) => this.putRoom(room));
+    socket.on('room_updated', (room) => this.putRoom(room));
+    socket.on('participant_added', (e) => this.putRoom(e.room));
+    socket.on('participant_removed', (e) => {
+      if (e.userId !== this.userId) return void this.refreshRoom(e.chatRoomId);
+      this.roomViews.delete(e.chatRoomId);
+      this.emit('rooms', this.rooms);
+    });
+  }
+
+  private async connectFailed(err: Error): Promise<void> {
+    if (this.state === 'closed') return;
+    if (err.message === 'UNAUTHORIZED') {
+      // Asked again once; a source that keeps giving refused tokens ends the attempt.
+      if (typeof this.options.token === 'function' && this.connectAttempts++ < 2) {
+        await this.tokens.get(true).catch(() => {});
+        return this.retryConnect();
+      }
+      const refusal = new ChatError('UNAUTHORIZED', 'the service refused the token', 401);
+      for (const fn of [...this.connectErrorListeners]) fn(refusal);
+      return;
+    }
+    // A refusal by the server's middleware (RATE_LIMITED, UNAVAILABLE) is not retried by Socket.IO itself.
+    if (!this.socket?.active) this.retryConnect();
+  }
+
+  private retryConnect(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.socket?.connect(), backoff(Math.min(this.connectAttempts, 4)));
+  }
+
+  /** After every (re)connection: the room list and every open room converge, then `live`. */
+  private async caughtUp(): Promise<void> {
+    this.connectAttempts = 0;
+    this.setState('catching_up');
+    try {
+      await Promise.all([this.refreshRooms(), ...[...this.open.values()].map((r) => r.sync())]);
+      if (this.socket?.connected && this.state === 'catching_up') this.setState('live');
+    } catch {
+      // Lost the connection again mid-way: the next connect catches up.
+      if (this.socket?.connected && this.state !== 'closed') setTimeout(() => void this.caughtUp(), 1000);
+    }
+  }
+
+  private setState(state: ClientState): void {
+    if (this.state === state) return;
+    this.state = state;
+    if (state === 'live' || state === 'catching_up') this.waitingOnline.splice(0).forEach((r) => r());
+    this.emit('state', state);
+  }
+
+  private whenOnline(): Promise<void> {
+    if (this.state === 'live' || this.state === 'catching_up' || this.state === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.waitingOnline.push(resolve));
+  }
+
+  private live(): Promise<void> {
+    if (this.state === 'live') return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.on('state', (s) => s === 'live' && (off(), resolve()));
+    });
+  }
+
+  private async refreshRooms(): Promise<void> {
+    const seen = new Map<string, Room>();
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : '?limit=100';
+      const page = (await this.rest.request<{ data: Room[]; nextCursor: string | null }>('GET', `/rooms${query}`)).body;
+      for (const room of page.data) seen.set(room.id, room);
+      cursor = page.nextCursor;
+    } while (cursor);
+    this.roomViews.clear();
+    for (const [id, room] of seen) this.roomViews.set(id, room);
+    this.emit('rooms', this.rooms);
+  }
+
+  private async refreshRoom(roomId: string): Promise<void> {
+    try {
+      this.putRoom((await this.rest.request<Room>('GET', `/rooms/${encodeURIComponent(roomId)}`)).body);
+    } catch {
+      // Gone or hidden now: the next full refresh settles it.
+    }
+  }
+
+  private putRoom(room: Room): void {
+    this.roomViews.set(room.id, room);
+    this.emit('rooms', this.rooms);
+  }
+
+  /** A stored message moves its room's entry: last message, lastSeq, unread count. */
+  private noteMessage(m: Message): void {
+    const room = this.roomViews.get(m.chatRoomId);
+    if (!room || m.seq <= room.lastSeq) return;
+    const mine = m.senderId === this.userId;
+    const participants = mine
+      ? room.participants.map((p) => (p.userId === this.userId ? { ...p, lastReadSeq: m.seq } : p))
+      : room.participants;
+    this.putRoom({
+      ...room,
+      lastSeq: m.seq,
+      lastChangeSeq: Math.max(room.lastChangeSeq, m.changeSeq),
+      lastMessage: m,
+      unreadCount: mine ? 0 : room.unreadCount + 1,
+      participants,
+    });
+  }
+
+  /** @internal */
+  markedRead(roomId: string, lastReadSeq: number): void {
+    const room = this.roomViews.get(roomId);
+    if (!room) return;
+    const participants = room.participants.map((p) =>
+      p.userId === this.userId ? { ...p, lastReadSeq: Math.max(p.lastReadSeq, lastReadSeq) } : p,
+    );
+    this.putRoom({ ...room, participants, unreadCount: Math.max(0, room.lastSeq - lastReadSeq) });
+  }
+
+  /** Follows one room: the latest page, then live. Opening it again gives the same object. */
+  async openRoom(roomId: string): Promise<ChatRoom> {
+    if (typeof roomId !== 'string' || roomId === '') throw new ChatError('VALIDATION_FAILED', 'roomId must be a room id');
+    if (this.state === 'closed') throw new ChatError('CLOSED', 'the client is closed');
+    const held = this.open.get(roomId);
+    if (held) return held;
+    const room = new ChatRoom(roomId, {
+      rest: this.rest,
+      userId: this.userId,
+      send: (id, input) => this.send(id, input),
+      emitTyping: (id, typing) => this.socket?.emit(typing ? 'typing_start' : 'typing_stop', { chatRoomId: id }),
+      roomView: (id) => this.roomViews.get(id),
+      markedRead: (id, seq) => this.markedRead(id, seq),
+    });
+    this.open.set(roomId, room);
+    try {
+      await room.load();
+    } catch (err) {
+      this.open.delete(roomId);
+      room.dispose();
+      throw err;
+    }
+    return room;
+  }
+
+  /** Optimistic: a pending copy shows at once; resolves with the stored message, after any number of retries. */
+  send(roomId: string, input: SendInput): Promise<Message> {
+    if (!input || typeof input.content !== 'string') {
+      return Promise.reject(new ChatError('VALIDATION_FAILED', 'content must be a string (it may be empty with files)'));
+    }
+    const clientMessageId = newClientId();
+    const pending: PendingMessage = {
+      id: `pending:${clientMessageId}`,
+      chatRoomId: roomId,
+      seq: null,
+      pending: true,
+      senderId: this.userId,
+      type: 'text',
+      content: input.content,
+      mentions: input.mentions ?? [],
+      replyToId: input.replyToId ?? null,
+      replyTo: null,
+      media: [],
+      clientMessageId,
+      createdAt: new Date().toISOString(),
+      editedAt: null,
+      deletedAt: null,
+      deletedBy: null,
+      changeSeq: 0,
+      pinnedAt: null,
+      pinnedBy: null,
+      reactions: [],
+    };
+    this.open.get(roomId)?.addPending(pending);
+    return this.outbox.enqueue(roomId, clientMessageId, input);
+  }
+
+  /** Stops everything: the socket, timers, open rooms; sends still queued reject with CLOSED. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.setState('closed');
+    clearTimeout(this.retryTimer);
+    this.rest.closed = true;
+    this.outbox.close();
+    this.waitingOnline.splice(0).forEach((r) => r());
+    for (const room of this.open.values()) room.dispose();
+    this.open.clear();
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    this.socket = undefined;
+    this.removeAllListeners();
+  }
+}
+
+const activity = (room: Room) => Date.parse(room.lastMessage?.createdAt ?? room.createdAt);

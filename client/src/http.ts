@@ -1,0 +1,124 @@
+import { ChatError } from './errors.js';
+
+/** A token, or a function that gets a fresh one (asked again before it expires and after UNAUTHORIZED). */
+export type TokenSource = string | (() => Promise<string> | string);
+
+/** Seconds before `exp` at which a token from a function is asked for again. */
+const REFRESH_AHEAD_S = 30;
+
+function expiresAt(token: string): number | undefined {
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Hands out the current token; a function source is asked once at a time, ahead of expiry, and when forced. */
+export class Tokens {
+  private current: string | undefined;
+  private asking: Promise<string> | undefined;
+
+  constructor(private readonly source: TokenSource) {}
+
+  get(force = false): Promise<string> {
+    if (typeof this.source === 'string') return Promise.resolve(this.source);
+    const exp = this.current === undefined ? undefined : expiresAt(this.current);
+    const fresh = this.current !== undefined && (exp === undefined || exp - Date.now() > REFRESH_AHEAD_S * 1000);
+    if (fresh && !force) return Promise.resolve(this.current!);
+    const source = this.source;
+    this.asking ??= Promise.resolve()
+      .then(() => source())
+      .then((token) => {
+        if (typeof token !== 'string' || token === '') throw new ChatError('UNAUTHORIZED', 'the token function gave no token');
+        this.current = token;
+        return token;
+      })
+      .finally(() => (this.asking = undefined));
+    return this.asking;
+  }
+}
+
+export const sleep = (ms: number, signal?: { closed: boolean }) =>
+  new Promise<void>((resolve) => {
+    if (signal?.closed) return resolve();
+    setTimeout(resolve, ms);
+  });
+
+/** Exponential backoff with full jitter: 250 ms doubling, at most 5 s. */
+export const backoff = (attempt: number) => Math.random() * Math.min(5000, 250 * 2 ** attempt);
+
+export interface RequestOptions {
+  body?: unknown;
+  /** multipart uploads: sent as is, with the browser's/undici's own content type. */
+  form?: FormData;
+  /** Keep retrying network failures, 503 and 429 (sends): until `closed`. Otherwise a few attempts. */
+  persistent?: boolean;
+}
+
+/** REST under /api/v1/chat: problem+json becomes ChatError; 401 asks for a fresh token once; 503/429/network retried. */
+export class Rest {
+  closed = false;
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly tokens: Tokens,
+    private readonly fetchFn: typeof fetch = (...args) => fetch(...args),
+  ) {}
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: T }> {
+    let refreshed = false;
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new ChatError('CLOSED', 'the client is closed');
+      let res: Response;
+      try {
+        res = await this.send(method, path, opts, await this.tokens.get());
+      } catch (err) {
+        if (err instanceof ChatError) throw err;
+        if (!opts.persistent && attempt >= 4) throw new ChatError('NETWORK', `${method} ${path}: no answer (${String(err)})`);
+        await sleep(backoff(attempt), this);
+        continue;
+      }
+      if (res.status === 401 && !refreshed) {
+        refreshed = true;
+        await this.tokens.get(true);
+        continue;
+      }
+      if (res.status === 503 || res.status === 429 || res.status === 502 || res.status === 504) {
+        if (!opts.persistent && attempt >= 4) throw await problem(res);
+        const retryAfter = Number(res.headers.get('retry-after'));
+        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : backoff(attempt), this);
+        continue;
+      }
+      if (!res.ok) throw await problem(res);
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+    }
+  }
+
+  private send(method: string, path: string, opts: RequestOptions, token: string): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    let body: string | FormData | undefined;
+    if (opts.form) body = opts.form;
+    else if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    // A connection that hangs (a network that went away without a word) is given up and retried.
+    const signal = AbortSignal.timeout(opts.form ? 120_000 : 15_000);
+    return this.fetchFn(`${this.baseUrl}/api/v1/chat${path}`, { method, headers, signal, ...(body !== undefined ? { body } : {}) });
+  }
+}
+
+async function problem(res: Response): Promise<ChatError> {
+  let body: { code?: string; detail?: string; title?: string; errors?: unknown } = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    // Not problem+json (a proxy's page): the status says enough.
+  }
+  return new ChatError(body.code ?? `HTTP_${res.status}`, body.detail ?? body.title ?? res.statusText, res.status, body.errors);
+}

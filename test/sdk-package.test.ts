@@ -1,0 +1,132 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient, ChatError } from 'chat-service/client';
+import { Timeline } from '../client/src/timeline.js';
+import type { Message } from '../client/src/types.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+
+describe('chat-service/client as a package', () => {
+  it('resolves from a module inside the checkout, built with its types by the install', async () => {
+    const mod = await import('chat-service/client');
+    expect(typeof mod.ChatClient).toBe('function');
+    expect(typeof mod.ChatError).toBe('function');
+    const types = fileURLToPath(new URL('../client/dist/client/src/index.d.ts', import.meta.url));
+    expect(existsSync(types)).toBe(true);
+  });
+
+  it('throws a typed error for wrong arguments', () => {
+    const bad = [
+      () => new ChatClient({ url: 'localhost:3000', token: 't' }),
+      () => new ChatClient({ url: 'http://x', token: 42 as never }),
+    ];
+    for (const make of bad) {
+      expect(make).toThrow(ChatError);
+      try {
+        make();
+      } catch (err) {
+        expect((err as ChatError).code).toBe('VALIDATION_FAILED');
+      }
+    }
+  });
+});
+
+describe('ChatClient.connect', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('rejects with UNAUTHORIZED for a token the service refuses, and leaves nothing running', async () => {
+    const forged = `${btoa(JSON.stringify({ alg: 'HS256' }))}.${btoa(JSON.stringify({ sub: 'eve' }))}.c2ln`;
+    const client = new ChatClient({ url: t.baseUrl, token: forged });
+    await expect(client.connect()).rejects.toMatchObject({ name: 'ChatError', code: 'UNAUTHORIZED' });
+    await client.close();
+    expect(client.state).toBe('closed');
+  });
+});
+
+const msg = (seq: number, changeSeq: number, over: Partial<Message> = {}): Message => ({
+  id: `m${seq}`,
+  chatRoomId: 'r',
+  seq,
+  senderId: 'bob',
+  type: 'text',
+  content: `#${seq}`,
+  mentions: [],
+  replyToId: null,
+  replyTo: null,
+  media: [],
+  clientMessageId: null,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  editedAt: null,
+  deletedAt: null,
+  deletedBy: null,
+  changeSeq,
+  pinnedAt: null,
+  pinnedBy: null,
+  reactions: [],
+  ...over,
+});
+
+describe('Timeline', () => {
+  it('keeps the higher changeSeq whatever order copies arrive in, each message once', () => {
+    const tl = new Timeline('me');
+    tl.reset([msg(1, 1), msg(2, 2)], 0);
+    expect(tl.apply(msg(2, 5, { content: 'edited' }))).toBe('changed');
+    expect(tl.apply(msg(2, 2))).toBe('same');
+    expect(tl.apply(msg(3, 3))).toBe('changed');
+    expect(tl.apply(msg(3, 3))).toBe('same');
+    expect(tl.messages().map((m) => [m.seq, m.content])).toEqual([
+      [1, '#1'],
+      [2, 'edited'],
+      [3, '#3'],
+    ]);
+  });
+
+  it('reports a new message beyond the newest held as a gap, and one below the oldest as outside', () => {
+    const tl = new Timeline('me');
+    tl.reset([msg(5, 5), msg(6, 6)], 4);
+    expect(tl.apply(msg(8, 8))).toBe('gap');
+    expect(tl.apply(msg(4, 4))).toBe('outside');
+    expect(tl.messages().map((m) => m.seq)).toEqual([5, 6]);
+  });
+
+  it('replaces a pending send by its stored copy, never beside it', () => {
+    const tl = new Timeline('me');
+    tl.reset([msg(1, 1)], 0);
+    const stored = msg(2, 2, { senderId: 'me', clientMessageId: 'c1', id: 'real' });
+    tl.addPending({ ...stored, id: 'pending:c1', seq: null, pending: true, changeSeq: 0 });
+    expect(tl.messages().map((m) => m.id)).toEqual(['m1', 'pending:c1']);
+    tl.apply(stored);
+    expect(tl.messages().map((m) => m.id)).toEqual(['m1', 'real']);
+  });
+
+  it('keeps the user’s own reactions through broadcasts, and follows reaction events', () => {
+    const tl = new Timeline('me');
+    tl.reset([msg(1, 1, { reactions: [{ emoji: '👍', count: 1, me: true }] })], 0);
+    tl.apply(msg(1, 2, { content: 'edited', reactions: [{ emoji: '👍', count: 1, me: false }] }), true);
+    expect(tl.get('m1')!.reactions).toEqual([{ emoji: '👍', count: 1, me: true }]);
+    const reactions = [
+      { emoji: '👍', count: 1 },
+      { emoji: '🎉', count: 1 },
+    ];
+    tl.applyReaction({ chatRoomId: 'r', messageId: 'm1', changeSeq: 3, emoji: '🎉', userId: 'bob', added: true, count: 1, reactions });
+    expect(tl.get('m1')!.reactions).toEqual([
+      { emoji: '👍', count: 1, me: true },
+      { emoji: '🎉', count: 1, me: false },
+    ]);
+    // An older event changes nothing.
+    tl.applyReaction({ chatRoomId: 'r', messageId: 'm1', changeSeq: 2, emoji: '👍', userId: 'me', added: false, count: 0, reactions: [] });
+    expect(tl.get('m1')!.reactions).toHaveLength(2);
+  });
+
+  it('turns a deleted message into a tombstone in its place', () => {
+    const tl = new Timeline('me');
+    tl.reset([msg(1, 1), msg(2, 2, { reactions: [{ emoji: '👍', count: 2, me: false }], pinnedAt: '2026-01-01T00:00:00.000Z' })], 0);
+    tl.applyDeleted({ chatRoomId: 'r', id: 'm2', seq: 2, changeSeq: 7, deletedAt: '2026-01-02T00:00:00.000Z', deletedBy: 'bob' });
+    const tomb = tl.messages()[1]!;
+    expect(tomb).toMatchObject({ seq: 2, content: '', reactions: [], pinnedAt: null, deletedBy: 'bob', changeSeq: 7 });
+  });
+});
