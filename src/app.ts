@@ -96,7 +96,7 @@ function buildServices(
     eventLog,
     config.messageEditWindowS,
   );
-  const reactions: ReactionsService = new ReactionsService(new ReactionsRepository(db), changes, messagesRepo, guard, presenter, bus);
+  const reactions: ReactionsService = new ReactionsService(db, new ReactionsRepository(db), changes, messagesRepo, guard, presenter, bus);
   // Rooms show their last message through this read, without importing the messages module.
   const roomPresenter = new RoomPresenter(roomsRepo, (ids, viewerId) => messages.lastMessages(ids, viewerId));
   const onPresenceError = (err: unknown) => log.error({ err }, 'presence update failed');

@@ -46,6 +46,7 @@ export class ChatClient extends Emitter<{ state: (state: ClientState) => void; r
   private waitingOnline: Array<() => void> = [];
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectAttempts = 0;
+  private everConnected = false;
 
   constructor(private readonly options: ChatClientOptions) {
     super();
@@ -82,8 +83,9 @@ export class ChatClient extends Emitter<{ state: (state: ClientState) => void; r
       autoConnect: false,
       reconnectionDelay: 500,
       reconnectionDelayMax: 4000,
+      // Every reconnection asks a token function afresh: a long-lived tab never comes back on a stale token.
       auth: (cb) =>
-        void this.tokens.get().then(
+        void this.tokens.get(this.everConnected).then(
           (token) => cb({ token }),
           () => cb({}),
         ),
@@ -169,6 +171,7 @@ export class ChatClient extends Emitter<{ state: (state: ClientState) => void; r
   /** After every (re)connection: the room list and every open room converge, then `live`. */
   private async caughtUp(): Promise<void> {
     this.connectAttempts = 0;
+    this.everConnected = true;
     this.setState('catching_up');
     try {
       await Promise.all([this.refreshRooms(), ...[...this.open.values()].map((r) => r.sync())]);

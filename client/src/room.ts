@@ -276,6 +276,8 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
   /** @internal */
   dispose(): void {
     this.closed = true;
+    // Sends still queued were rejected with CLOSED: their pending copies go with them.
+    for (const p of [...this.tl.pending]) this.tl.removePending(p.clientMessageId!);
     clearTimeout(this.typingStop);
     for (const t of this.typers.values()) clearTimeout(t);
     this.typers.clear();

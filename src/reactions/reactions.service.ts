@@ -2,7 +2,16 @@ import type { AuthContext } from '../auth/tokens.js';
 import { AppError, invalid, notFound } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { decodeCursor, encodeCursor, isId } from '../ids.js';
-import { afterChange, reactionKey, type MessageChangesService, type MessagePresenter, type MessagesRepository } from '../messages/index.js';
+import type { Executor } from '../db/client.js';
+import {
+  afterChange,
+  reactionKey,
+  type MessageChangesService,
+  type MessagePresenter,
+  type MessageRow,
+  type MessagesRepository,
+} from '../messages/index.js';
+import { reactInOneStatement } from './reactions.statement.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import { isReactionKey } from '../text/emoji.js';
 import type { MessageView, ReactionSummarySchema } from '../contract/messages.js';
@@ -15,6 +24,14 @@ type Summary = Array<Static<typeof ReactionSummarySchema>>;
 function checkedEmoji(emoji: string): string {
   if (!isReactionKey(emoji)) throw invalid('emoji must be one emoji or a :shortcode: of 1–32 [a-z0-9_+-]', '/emoji');
   return emoji;
+}
+
+/** The caller's reactions after this one came or went. */
+function ownAfter(before: Iterable<string>, emoji: string, added: boolean): Set<string> {
+  const own = new Set(before);
+  if (added) own.add(emoji);
+  else own.delete(emoji);
+  return own;
 }
 
 /** The summary after one user's reaction came or went: counts move, an emoji at 0 leaves, a new one goes last. */
@@ -31,6 +48,7 @@ function summaryAfter(summary: Summary, emoji: string, added: boolean): Summary 
  */
 export class ReactionsService {
   constructor(
+    private readonly db: Executor,
     private readonly repo: ReactionsRepository,
     private readonly changes: MessageChangesService,
     private readonly messages: MessagesRepository,
@@ -48,6 +66,12 @@ export class ReactionsService {
   }
 
   private async react(auth: AuthContext, messageId: string, emoji: string, added: boolean): Promise<MessageView> {
+    // The common case costs one statement, like a send; anything it cannot settle takes the path below, which says why.
+    const fast = isId(messageId) ? await reactInOneStatement(this.db, messageId, auth.userId, emoji, added) : undefined;
+    if (fast) {
+      if (fast.moved) this.announce(fast.row, auth.userId, emoji, added);
+      return this.presenter.withOwn(fast.row, ownAfter(fast.ownBefore, emoji, added));
+    }
     const { row, changed, locked } = await this.changes.change(auth, messageId, 'react', async ({ locked, repo, tx }) => {
       const old = locked.row;
       if (old.deletedAt) throw notFound('Message');
@@ -64,23 +88,22 @@ export class ReactionsService {
       if (!applied) throw notFound('Message');
       return { row: afterChange(old, set, applied), changed: true };
     });
-    if (changed) {
-      this.bus.publish('reaction.updated', {
-        chatRoomId: row.roomId,
-        messageId: row.id,
-        changeSeq: row.changeSeq,
-        emoji,
-        userId: auth.userId,
-        added,
-        count: row.reactions.find((r) => r.emoji === emoji)?.count ?? 0,
-        reactions: row.reactions.map((r) => ({ emoji: r.emoji, count: r.count })),
-      });
-    }
+    if (changed) this.announce(row, auth.userId, emoji, added);
     // The caller's own reactions were read with the locked row; this one came or went since.
-    const own = new Set(locked.ownEmoji);
-    if (added) own.add(emoji);
-    else own.delete(emoji);
-    return this.presenter.withOwn(row, own);
+    return this.presenter.withOwn(row, ownAfter(locked.ownEmoji, emoji, added));
+  }
+
+  private announce(row: MessageRow, userId: string, emoji: string, added: boolean): void {
+    this.bus.publish('reaction.updated', {
+      chatRoomId: row.roomId,
+      messageId: row.id,
+      changeSeq: row.changeSeq,
+      emoji,
+      userId,
+      added,
+      count: row.reactions.find((r) => r.emoji === emoji)?.count ?? 0,
+      reactions: row.reactions.map((r) => ({ emoji: r.emoji, count: r.count })),
+    });
   }
 
   /** Who reacted, first reactions first; `emoji` narrows to one. */
