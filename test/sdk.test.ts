@@ -264,6 +264,18 @@ describe('reading, typing, jumping', () => {
     }
   });
 
+  it('keeps the presence of the people in the rooms it opened', async () => {
+    const { rest: owner, client } = await live('p-owner');
+    const { roomId } = await roomWith(owner, ['p-mate'], 1);
+    await client.openRoom(roomId);
+    expect(client.presence.get('p-mate')).toEqual({ online: false, lastSeenAt: null });
+    const mate = await live('p-mate');
+    await eventually(() => client.presence.get('p-mate')?.online === true, 10_000, 'p-mate online');
+    await mate.client.close();
+    await eventually(() => client.presence.get('p-mate')?.online === false, 15_000, 'p-mate offline');
+    expect(client.presence.get('p-mate')!.lastSeenAt).toMatch(/^\d{4}-/);
+  });
+
   it('holds one socket however many rooms are open', async () => {
     const { rest: alice, client } = await live('s-alice');
     for (let i = 0; i < 3; i++) await client.openRoom((await roomWith(alice, [], 1)).roomId);

@@ -34,7 +34,16 @@ const newClientId = () => globalThis.crypto.randomUUID();
  * One connection to the service for one user: one socket however many rooms are open, the user's rooms kept live, and
  * each open room's timeline kept equal to the server's through any disconnect. `state` tells a UI where it stands.
  */
-export class ChatClient extends Emitter<{ state: (state: ClientState) => void; rooms: (rooms: Room[]) => void }> {
+export interface Presence {
+  online: boolean;
+  lastSeenAt: string | null;
+}
+
+export class ChatClient extends Emitter<{
+  state: (state: ClientState) => void;
+  rooms: (rooms: Room[]) => void;
+  presence: (userId: string, presence: Presence) => void;
+}> {
   state: ClientState = 'connecting';
   userId = '';
   private readonly tokens: Tokens;
@@ -43,6 +52,8 @@ export class ChatClient extends Emitter<{ state: (state: ClientState) => void; r
   private socket: ChatSocket | undefined;
   private readonly roomViews = new Map<string, Room>();
   private readonly open = new Map<string, ChatRoom>();
+  /** Online state of the people in the rooms opened so far, kept from user_online / user_offline. */
+  readonly presence = new Map<string, Presence>();
   private waitingOnline: Array<() => void> = [];
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectAttempts = 0;
@@ -137,6 +148,8 @@ export class ChatClient extends Emitter<{ state: (state: ClientState) => void; r
       this.open.get(e.chatRoomId)?.onRead(e.userId, e.lastReadSeq);
       if (e.userId === this.userId) this.markedRead(e.chatRoomId, e.lastReadSeq);
     });
+    socket.on('user_online', (e) => this.setPresence(e.userId, { online: true, lastSeenAt: null }));
+    socket.on('user_offline', (e) => this.setPresence(e.userId, { online: false, lastSeenAt: e.lastSeenAt }));
     socket.on('room_created', (room) => this.putRoom(room));
     socket.on('room_updated', (room) => this.putRoom(room));
     socket.on('participant_added', (e) => this.putRoom(e.room));
@@ -246,6 +259,20 @@ export class ChatClient extends Emitter<{ state: (state: ClientState) => void; r
     });
   }
 
+  private setPresence(userId: string, presence: Presence): void {
+    this.presence.set(userId, presence);
+    this.emit('presence', userId, presence);
+  }
+
+  /** Who of these users is online now (those who share a room with the user), into `presence`. */
+  private async loadPresence(userIds: string[]): Promise<void> {
+    const others = userIds.filter((id) => id !== this.userId).slice(0, 200);
+    if (others.length === 0) return;
+    const query = others.map(encodeURIComponent).join(',');
+    const res = await this.rest.request<{ data: Array<{ userId: string } & Presence> }>('GET', `/presence?userIds=${query}`);
+    for (const p of res.body.data) this.setPresence(p.userId, { online: p.online, lastSeenAt: p.lastSeenAt });
+  }
+
   /** @internal */
   markedRead(roomId: string, lastReadSeq: number): void {
     const room = this.roomViews.get(roomId);
@@ -273,6 +300,9 @@ export class ChatClient extends Emitter<{ state: (state: ClientState) => void; r
     this.open.set(roomId, room);
     try {
       await room.load();
+      const view = this.roomViews.get(roomId);
+      // Presence is a nicety: a failure to read it does not keep the room from opening.
+      if (view) await this.loadPresence(view.participants.map((p) => p.userId)).catch(() => {});
     } catch (err) {
       this.open.delete(roomId);
       room.dispose();

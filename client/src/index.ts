@@ -2,7 +2,7 @@
  * The client SDK: `import { ChatClient } from 'chat-service/client'`. Node ≥ 20 and browsers (socket.io-client and
  * fetch only). Event and object types come from the service's own contract (src/contract), the one source of them.
  */
-export { ChatClient, type ChatClientOptions } from './client.js';
+export { ChatClient, type ChatClientOptions, type Presence } from './client.js';
 export { ChatRoom } from './room.js';
 export { ChatError } from './errors.js';
 export type { TokenSource } from './http.js';
