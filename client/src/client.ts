@@ -184,6 +184,8 @@ export class ChatClient extends Emitter<{
   /** After every (re)connection: the room list and every open room converge, then `live`. */
   private async caughtUp(): Promise<void> {
     this.connectAttempts = 0;
+    // Requests sent while the network was gone may hang on a dead connection: they go again now, sends included.
+    if (this.everConnected) this.rest.retryStalled();
     this.everConnected = true;
     this.setState('catching_up');
     try {

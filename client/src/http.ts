@@ -62,6 +62,8 @@ export interface RequestOptions {
 /** REST under /api/v1/chat: problem+json becomes ChatError; 401 asks for a fresh token once; 503/429/network retried. */
 export class Rest {
   closed = false;
+  /** Aborted when the connection comes back: requests stuck on the network that went away are retried at once. */
+  private stalled = new AbortController();
 
   constructor(
     private readonly baseUrl: string,
@@ -74,10 +76,15 @@ export class Rest {
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new ChatError('CLOSED', 'the client is closed');
       let res: Response;
+      const epoch = this.stalled.signal;
       try {
-        res = await this.send(method, path, opts, await this.tokens.get());
+        res = await this.send(method, path, opts, await this.tokens.get(), epoch);
       } catch (err) {
         if (err instanceof ChatError) throw err;
+        if (epoch.aborted) {
+          attempt = -1;
+          continue;
+        }
         if (!opts.persistent && attempt >= 4) throw new ChatError('NETWORK', `${method} ${path}: no answer (${String(err)})`);
         await sleep(backoff(attempt), this);
         continue;
@@ -99,7 +106,13 @@ export class Rest {
     }
   }
 
-  private send(method: string, path: string, opts: RequestOptions, token: string): Promise<Response> {
+  /** The network is back (the socket reconnected): what hangs on the old one is given up and sent again. */
+  retryStalled(): void {
+    this.stalled.abort();
+    this.stalled = new AbortController();
+  }
+
+  private send(method: string, path: string, opts: RequestOptions, token: string, epoch: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     let body: string | FormData | undefined;
     if (opts.form) body = opts.form;
@@ -108,7 +121,7 @@ export class Rest {
       body = JSON.stringify(opts.body);
     }
     // A connection that hangs (a network that went away without a word) is given up and retried.
-    const signal = AbortSignal.timeout(opts.form ? 120_000 : 15_000);
+    const signal = AbortSignal.any([AbortSignal.timeout(opts.form ? 120_000 : 15_000), epoch]);
     return this.fetchFn(`${this.baseUrl}/api/v1/chat${path}`, { method, headers, signal, ...(body !== undefined ? { body } : {}) });
   }
 }
