@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, ChatError } from 'chat-service/client';
+import { Rest, Tokens } from '../client/src/http.js';
 import { Timeline } from '../client/src/timeline.js';
 import type { Message } from '../client/src/types.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -128,5 +129,63 @@ describe('Timeline', () => {
     tl.applyDeleted({ chatRoomId: 'r', id: 'm2', seq: 2, changeSeq: 7, deletedAt: '2026-01-02T00:00:00.000Z', deletedBy: 'bob' });
     const tomb = tl.messages()[1]!;
     expect(tomb).toMatchObject({ seq: 2, content: '', reactions: [], pinnedAt: null, deletedBy: 'bob', changeSeq: 7 });
+  });
+});
+
+describe('Rest (the SDK’s HTTP)', () => {
+  const answer = (status: number, body: unknown = {}, headers: Record<string, string> = {}) =>
+    new Response(status === 204 ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+
+  function scripted(...answers: Array<Response | Error>) {
+    const calls: Array<{ url: string; auth: string | null }> = [];
+    const fetchFn = (async (url: string, init: RequestInit) => {
+      calls.push({ url, auth: new Headers(init.headers).get('authorization') });
+      const next = answers.shift();
+      if (!next) throw new Error('no more answers');
+      if (next instanceof Error) throw next;
+      return next;
+    }) as unknown as typeof fetch;
+    return { calls, fetchFn };
+  }
+
+  it('retries a 503 and a network failure, then answers', async () => {
+    const { calls, fetchFn } = scripted(answer(503), new TypeError('fetch failed'), answer(200, { ok: 1 }));
+    const rest = new Rest('http://svc', new Tokens('t'), fetchFn);
+    await expect(rest.request('GET', '/rooms')).resolves.toEqual({ status: 200, body: { ok: 1 } });
+    expect(calls.map((c) => c.url)).toEqual(Array(3).fill('http://svc/api/v1/chat/rooms'));
+  });
+
+  it('waits for Retry-After on 429 before trying again', async () => {
+    const { calls, fetchFn } = scripted(answer(429, { code: 'RATE_LIMITED' }, { 'retry-after': '1' }), answer(200, {}));
+    const rest = new Rest('http://svc', new Tokens('t'), fetchFn);
+    const started = Date.now();
+    await rest.request('POST', '/rooms/r/messages', { body: {}, persistent: true });
+    expect(calls).toHaveLength(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('turns a refusal into a ChatError with the server’s code, without retrying', async () => {
+    const { calls, fetchFn } = scripted(answer(400, { code: 'VALIDATION_FAILED', detail: 'content must not be empty' }));
+    const rest = new Rest('http://svc', new Tokens('t'), fetchFn);
+    await expect(rest.request('POST', '/rooms/r/messages', { body: {}, persistent: true })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      status: 400,
+      message: 'content must not be empty',
+    });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('asks a token function again after a 401, once', async () => {
+    const { calls, fetchFn } = scripted(
+      answer(401, { code: 'UNAUTHORIZED' }),
+      answer(200, {}),
+      answer(401, { code: 'UNAUTHORIZED' }),
+      answer(401),
+    );
+    let n = 0;
+    const rest = new Rest('http://svc', new Tokens(async () => `token-${++n}`), fetchFn);
+    await rest.request('GET', '/rooms');
+    expect(calls.map((c) => c.auth)).toEqual(['Bearer token-1', 'Bearer token-2']);
+    await expect(rest.request('GET', '/rooms')).rejects.toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
   });
 });

@@ -126,6 +126,20 @@ export class Rest {
   }
 }
 
+/** The service's catalogue, for an answer without a problem body (a proxy's, say). */
+const CODE_OF_STATUS: Record<number, string> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
+
 async function problem(res: Response): Promise<ChatError> {
   let body: { code?: string; detail?: string; title?: string; errors?: unknown } = {};
   try {
@@ -133,5 +147,6 @@ async function problem(res: Response): Promise<ChatError> {
   } catch {
     // Not problem+json (a proxy's page): the status says enough.
   }
-  return new ChatError(body.code ?? `HTTP_${res.status}`, body.detail ?? body.title ?? res.statusText, res.status, body.errors);
+  const code = body.code ?? CODE_OF_STATUS[res.status] ?? `HTTP_${res.status}`;
+  return new ChatError(code, body.detail ?? body.title ?? res.statusText, res.status, body.errors);
 }
