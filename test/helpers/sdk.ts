@@ -118,3 +118,18 @@ export function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok:
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Every state a client goes through, and the stored (non-pending) messages its room held at each 'live': what a UI
+ * showed as "up to date".
+ */
+export function watchStates(client: ChatClient, room: () => SdkRoom | undefined): { states: string[]; atLive: unknown[][] } {
+  const states: string[] = [];
+  const atLive: unknown[][] = [];
+  client.on('state', () => {
+    states.push(client.state);
+    const r = room();
+    if (client.state === 'live' && r) atLive.push(r.messages.filter((m: any) => m.pending !== true).map(comparable));
+  });
+  return { states, atLive };
+}
