@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, ChatError } from 'chat-service/client';
-import { Rest, Tokens } from '../client/src/http.js';
+import { Rest, Tokens, Waits } from '../client/src/http.js';
 import { Timeline } from '../client/src/timeline.js';
 import type { Message } from '../client/src/types.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -187,5 +187,17 @@ describe('Rest (the SDK’s HTTP)', () => {
     await rest.request('GET', '/rooms');
     expect(calls.map((c) => c.auth)).toEqual(['Bearer token-1', 'Bearer token-2']);
     await expect(rest.request('GET', '/rooms')).rejects.toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+  });
+});
+
+describe('Waits (the SDK’s retry pauses)', () => {
+  it('ends every pause at once when cleared, and starts none after', async () => {
+    const waits = new Waits();
+    const started = Date.now();
+    const paused = Promise.all([waits.wait(60_000), waits.wait(30_000)]);
+    waits.clear();
+    await paused;
+    await waits.wait(60_000);
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });

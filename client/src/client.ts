@@ -301,10 +301,11 @@ export class ChatClient extends Emitter<{
     });
     this.open.set(roomId, room);
     try {
-      await room.load();
-      const view = this.roomViews.get(roomId);
+      const view = await room.load();
+      // A room created a moment ago may be opened before its room_created event arrives.
+      if (!this.roomViews.has(roomId)) this.putRoom(view);
       // Presence is a nicety: a failure to read it does not keep the room from opening.
-      if (view) await this.loadPresence(view.participants.map((p) => p.userId)).catch(() => {});
+      await this.loadPresence(view.participants.map((p) => p.userId)).catch(() => {});
     } catch (err) {
       this.open.delete(roomId);
       room.dispose();
@@ -350,8 +351,8 @@ export class ChatClient extends Emitter<{
     if (this.state === 'closed') return;
     this.setState('closed');
     clearTimeout(this.retryTimer);
-    this.rest.closed = true;
     this.outbox.close();
+    this.rest.close();
     this.waitingOnline.splice(0).forEach((r) => r());
     for (const room of this.open.values()) room.dispose();
     this.open.clear();

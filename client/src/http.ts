@@ -42,11 +42,31 @@ export class Tokens {
   }
 }
 
-export const sleep = (ms: number, signal?: { closed: boolean }) =>
-  new Promise<void>((resolve) => {
-    if (signal?.closed) return resolve();
-    setTimeout(resolve, ms);
-  });
+/** Pauses between retries, all cut short (resolved at once) by `clear()`: a closed client leaves no timer behind. */
+export class Waits {
+  private readonly pending = new Map<ReturnType<typeof setTimeout>, () => void>();
+  cleared = false;
+
+  wait(ms: number): Promise<void> {
+    if (this.cleared) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(timer);
+        resolve();
+      }, ms);
+      this.pending.set(timer, resolve);
+    });
+  }
+
+  clear(): void {
+    this.cleared = true;
+    for (const [timer, resolve] of this.pending) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.pending.clear();
+  }
+}
 
 /** Exponential backoff with full jitter: 250 ms doubling, at most 5 s. */
 export const backoff = (attempt: number) => Math.random() * Math.min(5000, 250 * 2 ** attempt);
@@ -62,6 +82,7 @@ export interface RequestOptions {
 /** REST under /api/v1/chat: problem+json becomes ChatError; 401 asks for a fresh token once; 503/429/network retried. */
 export class Rest {
   closed = false;
+  readonly waits = new Waits();
   /** Aborted when the connection comes back: requests stuck on the network that went away are retried at once. */
   private stalled = new AbortController();
 
@@ -86,7 +107,7 @@ export class Rest {
           continue;
         }
         if (!opts.persistent && attempt >= 4) throw new ChatError('NETWORK', `${method} ${path}: no answer (${String(err)})`);
-        await sleep(backoff(attempt), this);
+        await this.waits.wait(backoff(attempt));
         continue;
       }
       if (res.status === 401 && !refreshed) {
@@ -97,13 +118,20 @@ export class Rest {
       if (res.status === 503 || res.status === 429 || res.status === 502 || res.status === 504) {
         if (!opts.persistent && attempt >= 4) throw await problem(res);
         const retryAfter = Number(res.headers.get('retry-after'));
-        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : backoff(attempt), this);
+        await this.waits.wait(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : backoff(attempt));
         continue;
       }
       if (!res.ok) throw await problem(res);
       const text = await res.text();
       return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
     }
+  }
+
+  /** Stops: requests under way end with CLOSED, and no retry waits on. */
+  close(): void {
+    this.closed = true;
+    this.waits.clear();
+    this.stalled.abort();
   }
 
   /** The network is back (the socket reconnected): what hangs on the old one is given up and sent again. */

@@ -1,5 +1,5 @@
 import { ChatError, isRefusal } from './errors.js';
-import { backoff, sleep, type Rest } from './http.js';
+import { backoff, type Rest } from './http.js';
 import type { Message, SendInput } from './types.js';
 
 interface Job {
@@ -63,7 +63,7 @@ export class Outbox {
             job.reject(err);
             continue;
           }
-          await sleep(backoff(attempt++), this);
+          await this.rest.waits.wait(backoff(attempt++));
         }
       }
     } finally {

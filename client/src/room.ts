@@ -67,13 +67,14 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
   }
 
   /** The latest page, then whatever changed meanwhile. */
-  async load(): Promise<void> {
+  async load(): Promise<Room> {
     const room = (await this.host.rest.request<Room>('GET', `/rooms/${enc(this.id)}`)).body;
     for (const p of room.participants) this.readers.set(p.userId, p.lastReadSeq);
     const page = (await this.host.rest.request<Page>('GET', `/rooms/${enc(this.id)}/messages?limit=${PAGE}`)).body;
     this.tl.reset(page.data, room.lastSeq);
     this.tl.lastChangeSeq = room.lastChangeSeq;
     await this.sync();
+    return room;
   }
 
   /** Converges with the server; one catch-up at a time, run again if something new was noticed meanwhile. */
