@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,startup,cluster] [-- --engines=pglite,postgres]
+ * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,startup,cluster] [-- --engines=pglite,postgres]
  *  [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
@@ -25,9 +25,10 @@ import { planDataset, rawDataset, rawInserts, restDataset, type DatasetSide } fr
 import { FanoutRig, ramp, warm, type FanoutTarget, type RampOptions } from './scenarios/fanout.js';
 import { idleSockets } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/reconnect.js';
+import { planSdk, sdkConvergence, sdkHeap, type SdkSizes } from './scenarios/sdk.js';
 import { compiledStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
 
-const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'startup', 'cluster'] as const;
+const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'sdk', 'startup', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -35,7 +36,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help')) {
   process.stdout.write(
-    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
+    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
       'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
@@ -87,6 +88,11 @@ const SIZES: Sizes = quick
       unreadUsers: 400,
       ...CATCH_UP,
     };
+
+/** SDK clients (scenarios/sdk.ts): 200 in 20 rooms cut for 10 s while 1,000 changes happen (quick: 100, 4 s, 500); heap of 50 (20). */
+const SDK: SdkSizes = quick
+  ? { clients: 100, rooms: 20, messages: 200, cutMs: 4000, changes: 500, timeoutMs: 20_000, heapClients: 20, heapRooms: 10 }
+  : { clients: 200, rooms: 20, messages: 200, cutMs: 10_000, changes: 1000, timeoutMs: 30_000, heapClients: 50, heapRooms: 10 };
 
 const RAMP: Omit<RampOptions, 'start'> = quick
   ? { factor: 2, seconds: 1, minMessages: 4, drainMs: 1000, maxSteps: 4, maxRate: 20_000, budgetMs: 4_000, refine: false, confirm: false }
@@ -277,6 +283,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
   const db = await createBenchDatabase(engine, pgUrl);
   // The million rows are for the history/search and message-change scenarios only.
   const m: Manifest = planData(only.has('dataset') || only.has('changes') ? SIZES : { ...SIZES, dataMessages: SIZES.dataRooms });
+  const sdkPlan = only.has('sdk') ? planSdk(m, SDK) : undefined;
   let server: ServerProcess | undefined;
   let bare: ServerProcess | undefined;
   try {
@@ -412,6 +419,20 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
         });
         e.changes = { ...(e.changes ?? { messages: m.data.total, ops: {} }), catchUp };
       });
+    }
+
+    if (sdkPlan) {
+      await guarded(e, 'SDK convergence after a cut', async () => {
+        const run = () => sdkConvergence(svc, token, sdkPlan, () => settle(svc));
+        (e.sdk ??= {}).convergence = await profiled(svc, `${label}: SDK clients converge after a cut`, run);
+      });
+      await quiet(svc);
+      await guarded(
+        e,
+        'SDK heap per client',
+        async () => void ((e.sdk ??= {}).heap = await sdkHeap(svc, token, sdkPlan, () => quiet(svc))),
+      );
+      await quiet(svc);
     }
 
     if (only.has('idle')) {

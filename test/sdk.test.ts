@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from './helpers/app.js';
 import { deleteMessage, fullHistory, getRoom, pin, react } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
+import { png } from './media-fixtures.js';
 import {
   ChatError,
   ClientPool,
@@ -191,6 +192,18 @@ describe('a room as the server holds it', () => {
     expect((await getRoom(alice, roomId)).lastChangeSeq).toBe(before);
     await converged(room, historyOf(alice, roomId));
     expect(room.messages.find((m: any) => m.id === fromBob.id)!.content).toBe('bob wrote');
+  });
+
+  it('sends files with a message: an image with no text is stored once, with its media', async () => {
+    const { rest: alice, client } = await live('f-alice');
+    const { roomId } = await roomWith(alice, ['f-bob'], 0);
+    const room = await client.openRoom(roomId);
+    const image = new File([new Uint8Array(await png())], 'photo.png', { type: 'image/png' });
+    const stored = await room.send({ content: '', files: [image] });
+    expect(stored).toMatchObject({ type: 'image', content: '', media: [{ kind: 'image', mimeType: 'image/png', fileName: 'photo.png' }] });
+    const history = await fullHistory(alice, roomId);
+    expect(history.map((m: any) => m.id)).toEqual([stored.id]);
+    await eventually(() => room.messages.length === 1 && room.messages[0]!.id === stored.id, 10_000, 'the stored image in the room');
   });
 
   it('rejects a refused send with the server code, removes its pending copy, and stores nothing', async () => {

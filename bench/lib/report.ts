@@ -6,6 +6,7 @@ import type { RampResult, StepResult } from '../scenarios/fanout.js';
 import type { DatasetSide, RawInsertResult } from '../scenarios/dataset.js';
 import type { ReconnectResult } from '../scenarios/reconnect.js';
 import { CHANGE_KINDS, type ChangesResult } from '../scenarios/changes.js';
+import { sdkRows, type SdkResult } from '../scenarios/sdk.js';
 
 export interface EngineResult {
   engine: 'pglite' | 'postgres';
@@ -17,6 +18,7 @@ export interface EngineResult {
   dataset?: { messages: number; raw: DatasetSide; rest: DatasetSide; receiptRows: number; marks: number; markedTo: number[] };
   changes?: ChangesResult;
   reconnect?: ReconnectResult[];
+  sdk?: SdkResult;
   startup?: {
     prepared: number[];
     fresh?: number[];
@@ -220,6 +222,7 @@ export function buildRows(r: BenchResult): Row[] {
       });
     }
     if (e.changes) changeRows(e, add);
+    for (const row of e.sdk ? sdkRows(e.sdk) : []) add(row);
     for (const rc of e.reconnect ?? []) {
       add({
         scenario: `${rc.sockets.toLocaleString('en')} sockets drop, ${rc.messages} msgs, reconnect (${rc.variant})`,

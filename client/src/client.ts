@@ -92,8 +92,9 @@ export class ChatClient extends Emitter<{
     this.userId = subjectOf(await this.tokens.get());
     const socket: ChatSocket = io(`${this.options.url.replace(/\/+$/, '')}/chat`, {
       autoConnect: false,
-      reconnectionDelay: 500,
-      reconnectionDelayMax: 4000,
+      // Back within 5 s of the network's return: the wait between attempts never grows past 2 s.
+      reconnectionDelay: 250,
+      reconnectionDelayMax: 2000,
       // Every reconnection asks a token function afresh: a long-lived tab never comes back on a stale token.
       auth: (cb) =>
         void this.tokens.get(this.everConnected).then(
