@@ -89,6 +89,7 @@ function buildServices(
     db,
     new MessageChangesRepository(db),
     messagesRepo,
+    roomsRepo,
     guard,
     bus,
     media,

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Executor } from '../db/client.js';
 import { chatMessage, chatMessageEdit, chatParticipant, chatReaction, chatRoom } from '../db/schema.js';
 import { newId } from '../ids.js';
@@ -109,17 +109,6 @@ export class MessageChangesRepository {
           returning m.change_seq, now()::timestamptz(3) as at`,
     );
     return applied && { changeSeq: Number(applied.change_seq), at: new Date(applied.at) };
-  }
-
-  /** Those of `userIds` who are not participants of the room (mentions must name participants). */
-  async notParticipants(roomId: string, userIds: string[]): Promise<string[]> {
-    if (userIds.length === 0) return [];
-    const present = await this.db
-      .select({ userId: chatParticipant.userId })
-      .from(chatParticipant)
-      .where(and(eq(chatParticipant.roomId, roomId), inArray(chatParticipant.userId, userIds)));
-    const found = new Set(present.map((p) => p.userId));
-    return userIds.filter((id) => !found.has(id));
   }
 
   /** Keeps the version an edit replaces; `editedAt` is the edit's own time (the transaction's now()). */

@@ -12,6 +12,8 @@ import type { ChangesInput, ChangesPageView, EditMessageInput, EditsPageView, Me
 import type { Applied, ChangeSet, LockedMessage, MessageChangesRepository } from './message-changes.repository.js';
 import type { MessagePresenter } from './messages.presenter.js';
 import type { MessageRow, MessagesRepository } from './messages.repository.js';
+import { checkMentions } from './messages.service.js';
+import type { RoomsRepository } from '../rooms/rooms.repository.js';
 
 /** What a change body is given: the locked message (room and caller's part included) and the repository on its transaction. */
 export interface ChangeScope {
@@ -58,6 +60,7 @@ export class MessageChangesService {
     private readonly db: Db,
     private readonly repo: MessageChangesRepository,
     private readonly messages: MessagesRepository,
+    private readonly rooms: RoomsRepository,
     private readonly guard: RoomAccessGuard,
     private readonly bus: EventBus,
     private readonly media: Pick<MediaService, 'erase' | 'purge'>,
@@ -104,8 +107,7 @@ export class MessageChangesService {
       if (input.content.trim() === '' && !old.hasMedia) throw invalid('content must not be empty', '/content');
       const mentions = input.mentions === undefined ? old.mentions : [...new Set(input.mentions)];
       // Kept mentions are not checked again: someone mentioned who left since stays mentioned, as in the text.
-      const strangers = input.mentions === undefined ? [] : await repo.notParticipants(old.roomId, mentions);
-      if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
+      if (input.mentions !== undefined) await checkMentions(this.rooms.with(tx), old.roomId, mentions);
       await repo.keepVersion(old);
       const set: ChangeSet = { content: input.content, mentions, searchDoc: documentVector(input.content), editedAt: 'now' };
       const applied = await repo.apply(old, set);

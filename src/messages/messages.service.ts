@@ -42,6 +42,14 @@ function writtenRow(row: NewMessage, stored: StoredMessage, parent: MessageRow |
   };
 }
 
+/** Mentions name participants of the room only, on send and on edit (`rooms` may be bound to a transaction). */
+export async function checkMentions(rooms: RoomsRepository, roomId: string, mentions: string[]): Promise<void> {
+  if (mentions.length === 0) return;
+  const present = await rooms.whichAreParticipants(roomId, mentions);
+  const strangers = mentions.filter((m) => !present.has(m));
+  if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
+}
+
 export interface HistoryPage {
   data: MessageView[];
   hasMore: boolean;
@@ -96,7 +104,7 @@ export class MessagesService {
     // Checked before anything is written; claimed inside the transaction below.
     const pending = mediaIds.length ? await this.media.pending(auth, roomId, mediaIds) : [];
     const mentions = [...new Set(input.mentions ?? [])];
-    await this.checkMentions(roomId, mentions);
+    await checkMentions(this.rooms, roomId, mentions);
     const parent = input.replyToId == null ? undefined : await this.replyTarget(roomId, input.replyToId);
     const row: NewMessage = {
       id: newId(),
@@ -123,13 +131,6 @@ export class MessagesService {
     const message = await this.presenter.written(writtenRow(row, stored, parent), stored.media);
     this.bus.publish('message.created', { message, roomType: stored.roomType });
     return message;
-  }
-
-  private async checkMentions(roomId: string, mentions: string[]): Promise<void> {
-    if (mentions.length === 0) return;
-    const present = await this.rooms.whichAreParticipants(roomId, mentions);
-    const strangers = mentions.filter((m) => !present.has(m));
-    if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
   }
 
   private async replyTarget(roomId: string, replyToId: string): Promise<MessageRow> {
