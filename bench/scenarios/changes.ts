@@ -1,7 +1,6 @@
 import { EventLogRepository } from '../../src/event-log/event-log.repository.js';
 import { MessageChangesRepository, type ChangeSet } from '../../src/messages/message-changes.repository.js';
-import type { MessageRow } from '../../src/messages/messages.repository.js';
-import { ReactionsRepository } from '../../src/reactions/reactions.repository.js';
+import { reactInOneStatement } from '../../src/reactions/reactions.statement.js';
 import { documentVector } from '../../src/text/tokenize.js';
 import type { RawDb } from '../lib/database.js';
 import { timeSerial, type LatencySummary } from '../lib/histogram.js';
@@ -157,14 +156,10 @@ export async function rawChanges(raw: RawDb, plan: ChangesPlan): Promise<Record<
           { type: 'message.deleted', roomId: t.roomId, payload: { messageId: t.id, roomId: t.roomId, seq: t.seq } },
         ]);
       }),
-    react: (t) =>
-      raw.drizzle.transaction(async (tx) => {
-        const repo = new MessageChangesRepository(tx);
-        const locked = await repo.lock(t.id, t.by);
-        const row: MessageRow = locked!.row;
-        if (await new ReactionsRepository(tx).add(t.id, EMOJI, t.by))
-          await repo.apply(row, { reactions: [...row.reactions, { emoji: EMOJI, count: 1 }] });
-      }),
+    // A reaction is one statement in the service: the baseline runs that statement.
+    react: async (t) => {
+      if (!(await reactInOneStatement(raw.drizzle, t.id, t.by, EMOJI, true))) throw new Error(`reaction refused on ${t.id}`);
+    },
   };
   const out = {} as Record<ChangeKind, LatencySummary>;
   for (const kind of CHANGE_KINDS) {

@@ -23,24 +23,6 @@ export class ReactionsRepository {
     return new ReactionsRepository(tx);
   }
 
-  /** false when the user already reacted so: the unique key decides, whatever the race. */
-  async add(messageId: string, emoji: string, userId: string): Promise<boolean> {
-    const rows = await this.db
-      .insert(chatReaction)
-      .values({ messageId, emoji, userId })
-      .onConflictDoNothing()
-      .returning({ emoji: chatReaction.emoji });
-    return rows.length > 0;
-  }
-
-  async remove(messageId: string, emoji: string, userId: string): Promise<boolean> {
-    const rows = await this.db
-      .delete(chatReaction)
-      .where(and(eq(chatReaction.messageId, messageId), eq(chatReaction.emoji, emoji), eq(chatReaction.userId, userId)))
-      .returning({ emoji: chatReaction.emoji });
-    return rows.length > 0;
-  }
-
   /** Who reacted to a message (with `emoji` only, if given), first reactions first, after `after`. */
   async list(messageId: string, emoji: string | undefined, after: ReactionKey | null, limit: number): Promise<ReactionRow[]> {
     const afterAt = after && new Date(after.at);

@@ -4,7 +4,6 @@ import type { EventBus } from '../events.js';
 import { decodeCursor, encodeCursor, isId } from '../ids.js';
 import type { Executor } from '../db/client.js';
 import {
-  afterChange,
   reactionKey,
   type MessageChangesService,
   type MessagePresenter,
@@ -14,12 +13,12 @@ import {
 import { reactInOneStatement } from './reactions.statement.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import { isReactionKey } from '../text/emoji.js';
-import type { MessageView, ReactionSummarySchema } from '../contract/messages.js';
+import type { MessageView } from '../contract/messages.js';
 import { MAX_REACTION_KEYS_PER_MESSAGE, type ReactionsInput, type ReactionsPageView } from '../contract/reactions.js';
 import type { ReactionKey, ReactionsRepository } from './reactions.repository.js';
-import type { Static } from '@sinclair/typebox';
 
-type Summary = Array<Static<typeof ReactionSummarySchema>>;
+/** A statement that answers nothing, yet finds nothing to refuse, is tried again this many times at most. */
+const MAX_ATTEMPTS = 5;
 
 function checkedEmoji(emoji: string): string {
   if (!isReactionKey(emoji)) throw invalid('emoji must be one emoji or a :shortcode: of 1–32 [a-z0-9_+-]', '/emoji');
@@ -34,16 +33,9 @@ function ownAfter(before: Iterable<string>, emoji: string, added: boolean): Set<
   return own;
 }
 
-/** The summary after one user's reaction came or went: counts move, an emoji at 0 leaves, a new one goes last. */
-function summaryAfter(summary: Summary, emoji: string, added: boolean): Summary {
-  const found = summary.some((r) => r.emoji === emoji);
-  if (added) return found ? summary.map((r) => (r.emoji === emoji ? { emoji, count: r.count + 1 } : r)) : [...summary, { emoji, count: 1 }];
-  return summary.flatMap((r) => (r.emoji !== emoji ? [r] : r.count > 1 ? [{ emoji, count: r.count - 1 }] : []));
-}
-
 /**
- * Reactions: one row per (message, emoji, user), and the message's summary moved in the same transaction under the
- * message's lock, so concurrent identical reactions count once and the counts never drift. Each change takes the
+ * Reactions: one row per (message, emoji, user), and the message's summary moved in the same statement under the
+ * message's lock (reactions.statement.ts), so concurrent identical reactions count once and the counts never drift. Each change takes the
  * room's next changeSeq like any change of a message; a repeat changes nothing and announces nothing.
  */
 export class ReactionsService {
@@ -66,31 +58,30 @@ export class ReactionsService {
   }
 
   private async react(auth: AuthContext, messageId: string, emoji: string, added: boolean): Promise<MessageView> {
-    // The common case costs one statement, like a send; anything it cannot settle takes the path below, which says why.
-    const fast = isId(messageId) ? await reactInOneStatement(this.db, messageId, auth.userId, emoji, added) : undefined;
-    if (fast) {
-      if (fast.moved) this.announce(fast.row, auth.userId, emoji, added);
-      return this.presenter.withOwn(fast.row, ownAfter(fast.ownBefore, emoji, added));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      // One statement, like a send: it writes only what the caller may write, and answers nothing otherwise.
+      const done = isId(messageId) ? await reactInOneStatement(this.db, messageId, auth.userId, emoji, added) : undefined;
+      if (done) {
+        if (done.moved) this.announce(done.row, auth.userId, emoji, added);
+        return this.presenter.withOwn(done.row, ownAfter(done.ownBefore, emoji, added));
+      }
+      await this.refusal(auth, messageId, emoji, added);
+      // Nothing to refuse any more: the message or the room changed between the two reads. Again.
     }
-    const { row, changed, locked } = await this.changes.change(auth, messageId, 'react', async ({ locked, repo, tx }) => {
-      const old = locked.row;
-      if (old.deletedAt) throw notFound('Message');
-      // The summary is read under the message's lock: it counts every reaction committed before ours.
-      const known = old.reactions.some((r) => r.emoji === emoji);
-      if (added && !known && old.reactions.length >= MAX_REACTION_KEYS_PER_MESSAGE) {
+    throw new AppError('UNAVAILABLE', 'the message kept changing; try again');
+  }
+
+  /** Why the statement wrote nothing, as the caller is told: 404 before 403 (the policy), a tombstone 404, the cap 409. */
+  private async refusal(auth: AuthContext, messageId: string, emoji: string, added: boolean): Promise<void> {
+    await this.changes.change(auth, messageId, 'react', async ({ locked }) => {
+      const { row } = locked;
+      if (row.deletedAt) throw notFound('Message');
+      const known = row.reactions.some((r) => r.emoji === emoji);
+      if (added && !known && row.reactions.length >= MAX_REACTION_KEYS_PER_MESSAGE) {
         throw new AppError('CONFLICT', `a message takes at most ${MAX_REACTION_KEYS_PER_MESSAGE} different reactions`);
       }
-      const reactions = this.repo.with(tx);
-      const moved = added ? await reactions.add(old.id, emoji, auth.userId) : await reactions.remove(old.id, emoji, auth.userId);
-      if (!moved) return { row: old, changed: false };
-      const set = { reactions: summaryAfter(old.reactions, emoji, added) };
-      const applied = await repo.apply(old, set);
-      if (!applied) throw notFound('Message');
-      return { row: afterChange(old, set, applied), changed: true };
+      return { row, changed: false };
     });
-    if (changed) this.announce(row, auth.userId, emoji, added);
-    // The caller's own reactions were read with the locked row; this one came or went since.
-    return this.presenter.withOwn(row, ownAfter(locked.ownEmoji, emoji, added));
   }
 
   private announce(row: MessageRow, userId: string, emoji: string, added: boolean): void {
