@@ -2,7 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../src/contract/events.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
-import { Rest, Tokens, backoff, type TokenSource } from './http.js';
+import { Rest, Tokens, backoff, claimsOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
 import { ChatRoom } from './room.js';
 import type { ClientState, Message, PendingMessage, Room, SendInput } from './types.js';
@@ -18,13 +18,8 @@ export interface ChatClientOptions {
 type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 function subjectOf(token: string): string {
-  try {
-    const json = atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    if (typeof sub === 'string') return sub;
-  } catch {
-    // fall through
-  }
+  const { sub } = claimsOf(token);
+  if (typeof sub === 'string') return sub;
   throw new ChatError('UNAUTHORIZED', 'the token is not a JWT with a sub');
 }
 

@@ -6,15 +6,20 @@ export type TokenSource = string | (() => Promise<string> | string);
 /** Seconds before `exp` at which a token from a function is asked for again. */
 const REFRESH_AHEAD_S = 30;
 
-function expiresAt(token: string): number | undefined {
+/** A JWT's claims, read without verifying it (the service verifies); {} for anything that is not a JWT. */
+export function claimsOf(token: string): { sub?: unknown; exp?: unknown } {
   try {
-    const payload = token.split('.')[1] ?? '';
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-    return typeof exp === 'number' ? exp * 1000 : undefined;
+    const json = atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'));
+    const claims = JSON.parse(json) as unknown;
+    return typeof claims === 'object' && claims !== null ? claims : {};
   } catch {
-    return undefined;
+    return {};
   }
+}
+
+function expiresAt(token: string): number | undefined {
+  const { exp } = claimsOf(token);
+  return typeof exp === 'number' ? exp * 1000 : undefined;
 }
 
 /** Hands out the current token; a function source is asked once at a time, ahead of expiry, and when forced. */
