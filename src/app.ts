@@ -107,7 +107,7 @@ function buildServices(
     messages,
     changes,
     reactions,
-    pins: new PinsService(new PinsRepository(db), changes, guard, presenter, bus),
+    pins: new PinsService(new PinsRepository(db), changes, guard, presenter),
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
     search: new SearchService(new SearchRepository(db, messagesRepo), guard, presenter),
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onPresenceError),

@@ -125,8 +125,16 @@ export class MessageChangesService {
       }
       return { row: afterChange(old, set, applied), changed: true, extra: newMentions };
     });
+    return this.updated(row, changed, locked, extra ?? []);
+  }
+
+  /**
+   * After an edit, a pin or an unpin: message_updated (when something changed) with the message as everyone sees it,
+   * and the caller's answer with their own reactions marked.
+   */
+  async updated(row: MessageRow, changed: boolean, locked: LockedMessage, newMentions: string[] = []): Promise<MessageView> {
     const message = await this.presenter.one(row);
-    if (changed) this.bus.publish('message.updated', { message, newMentions: extra ?? [] });
+    if (changed) this.bus.publish('message.updated', { message, newMentions });
     return row.reactions.length ? this.presenter.withOwn(row, locked.ownEmoji) : message;
   }
 

@@ -1,6 +1,5 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { AppError, invalid, notFound } from '../errors.js';
-import type { EventBus } from '../events.js';
 import { decodeCursor, encodeCursor } from '../ids.js';
 import { afterChange, type ChangeSet, type MessageChangesService, type MessagePresenter } from '../messages/index.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
@@ -18,7 +17,6 @@ export class PinsService {
     private readonly changes: MessageChangesService,
     private readonly guard: RoomAccessGuard,
     private readonly presenter: MessagePresenter,
-    private readonly bus: EventBus,
   ) {}
 
   async pin(auth: AuthContext, roomId: string, messageId: string, pinned: boolean): Promise<MessageView> {
@@ -32,9 +30,7 @@ export class PinsService {
       if (!applied) throw new AppError('CONFLICT', `a room has at most ${MAX_PINS_PER_ROOM} pinned messages`);
       return { row: afterChange(old, set, applied), changed: true };
     });
-    const message = await this.presenter.one(row);
-    if (changed) this.bus.publish('message.updated', { message, newMentions: [] });
-    return row.reactions.length ? this.presenter.withOwn(row, locked.ownEmoji) : message;
+    return this.changes.updated(row, changed, locked);
   }
 
   async list(auth: AuthContext, roomId: string, q: PinsInput): Promise<PinsPageView> {
