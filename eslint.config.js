@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import boundaries from 'eslint-plugin-boundaries';
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 /**
@@ -62,7 +63,9 @@ const boundaryRules = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'client/dist/**', 'node_modules/**', 'data/**', '.test-tmp/**', 'coverage/**', 'bench/results/**'] },
+  {
+    ignores: ['dist/**', 'client/dist/**', 'web/dist/**', 'node_modules/**', 'data/**', '.test-tmp/**', 'coverage/**', 'bench/results/**'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -81,6 +84,12 @@ export default tseslint.config(
         { patterns: [{ regex: '^(?!@sinclair/typebox$|\\./)', message: 'the contract imports TypeBox only' }] },
       ],
     },
+  },
+  {
+    // The web app: the rules of hooks, and complete effect dependencies (a stale closure there is a real bug).
+    files: ['web/src/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: { 'react-hooks/rules-of-hooks': 'error', 'react-hooks/exhaustive-deps': 'error' },
   },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

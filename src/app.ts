@@ -2,6 +2,7 @@ import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import type { Server as SocketServer } from 'socket.io';
 import { authenticate } from './auth/auth.hook.js';
+import { devSignInFeature } from './auth/dev-token.routes.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { SHARED_SCHEMAS } from './contract/components.js';
@@ -14,6 +15,7 @@ import { createMetrics, registerMetrics, type Metrics } from './http/metrics.js'
 import { limiterStore } from './http/rate-limit-store.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
 import { createValidatorCompiler } from './http/validation.js';
+import { webAppFeature } from './http/web-app.js';
 import type { RateLimiter } from './limits/rate-limiter.js';
 import type { Log } from './log.js';
 import { createMediaService, mediaFeature, registerMultipart } from './media/index.js';
@@ -62,6 +64,8 @@ export interface BuildOptions {
   resolve?: Resolver;
   /** Where the log goes instead of stdout (tests that read it). */
   logStream?: HttpServerOptions['logStream'];
+  /** Where the built web app is instead of the repository's web/dist (tests serve a fake build). */
+  webDir?: string;
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -127,6 +131,7 @@ interface Parts {
   metrics: Metrics;
   http: FastifyInstance;
   realtime: RealtimeFeature;
+  webDir: string | undefined;
 }
 
 /**
@@ -135,7 +140,7 @@ interface Parts {
  * notifications (after the last sends, which are in the event log), presence and media stop, and the shared state and
  * the database close last.
  */
-function parts({ config, database, shared, services, writeLimiter, metrics, http, realtime }: Parts): Feature[] {
+function parts({ config, database, shared, services, writeLimiter, metrics, http, realtime, webDir }: Parts): Feature[] {
   const searchLimiter = shared.limiter('search', config.search.perMinute, 60_000);
   return [
     { name: 'database', stop: () => database.close() },
@@ -151,6 +156,8 @@ function parts({ config, database, shared, services, writeLimiter, metrics, http
     usersFeature(services.users),
     mediaFeature(services.media, config.media.maxFiles),
     presenceFeature(services.presence),
+    devSignInFeature(config, API_PREFIX),
+    webAppFeature(webDir),
     services.notifications,
     { name: 'http', stop: () => http.close() },
     realtime,
@@ -240,7 +247,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     services,
   });
   const metrics = createMetrics();
-  const all = parts({ config, database, shared, services, writeLimiter, metrics, http, realtime });
+  const all = parts({ config, database, shared, services, writeLimiter, metrics, http, realtime, webDir: opts.webDir });
   registerMetrics(http, metrics);
   registerHealth(http, database, shared.redis);
   await registerRoutes(http, all, { config, verifier, services, writeLimiter });

@@ -1,4 +1,4 @@
-import { jwtConfig, type JwtConfig } from './config/auth.js';
+import { devSignInConfig, jwtConfig, type JwtConfig } from './config/auth.js';
 import { databaseConfig, type DatabaseConfig } from './config/database.js';
 import { limitsConfig, type LimitsConfig } from './config/limits.js';
 import { mediaConfig, type MediaConfig } from './config/media.js';
@@ -17,6 +17,8 @@ export type { NotifyConfig, VapidConfig } from './config/notify.js';
  */
 export interface Config extends ServerConfig, DatabaseConfig, LimitsConfig {
   jwt: JwtConfig;
+  /** POST /dev/token is served (DEV_SIGN_IN; see config/auth.ts). */
+  devSignIn: boolean;
   media: MediaConfig;
   notify: NotifyConfig;
   realtime: RealtimeConfig;
@@ -39,6 +41,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...server,
     ...databaseConfig(read),
     jwt,
+    devSignIn: devSignInConfig(read, basics, jwt),
     media: mediaConfig(read, basics, jwt.secret),
     notify: notifyConfig(read, basics),
     ...limitsConfig(read),

@@ -1,4 +1,4 @@
-import type { MessageDeletedEvent, ReactionUpdatedEvent } from './contract/events.js';
+import type { MessageDeletedEvent, MessageDeliveredEvent, ReactionUpdatedEvent } from './contract/events.js';
 import type { MessageView } from './contract/messages.js';
 
 /**
@@ -12,6 +12,8 @@ export interface DomainEvents {
   'message.deleted': MessageDeletedEvent;
   'reaction.updated': ReactionUpdatedEvent;
   'read.advanced': { chatRoomId: string; userId: string; messageId: string | null; lastReadSeq: number; readAt: string };
+  /** A participant's delivery watermark moved forward (their client acknowledged new_message). */
+  'delivery.advanced': MessageDeliveredEvent;
   'room.created': { roomId: string; participantIds: string[] };
   'room.updated': { roomId: string };
   'participant.added': { roomId: string; userIds: string[] };

@@ -4,6 +4,7 @@ import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
 import { Rest, Tokens, backoff, claimsOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
+import { ChatApi } from './api.js';
 import { ChatRoom } from './room.js';
 import type { ClientState, Message, PendingMessage, Room, SendInput } from './types.js';
 
@@ -44,6 +45,8 @@ export class ChatClient extends Emitter<{
   private readonly tokens: Tokens;
   private readonly rest: Rest;
   private readonly outbox: Outbox;
+  /** Every REST call beyond an open room's timeline (rooms, people, search, support queue, settings, push). */
+  readonly api: ChatApi;
   private socket: ChatSocket | undefined;
   private readonly roomViews = new Map<string, Room>();
   private readonly open = new Map<string, ChatRoom>();
@@ -53,6 +56,7 @@ export class ChatClient extends Emitter<{
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectAttempts = 0;
   private everConnected = false;
+  private stopWatchingNetwork: (() => void) | undefined;
 
   constructor(private readonly options: ChatClientOptions) {
     super();
@@ -72,6 +76,10 @@ export class ChatClient extends Emitter<{
         this.noteMessage(m);
       },
       refused: (roomId, clientMessageId) => this.open.get(roomId)?.dropPending(clientMessageId),
+    });
+    this.api = new ChatApi(this.rest, {
+      changed: (room) => this.putRoom(room),
+      left: (roomId) => this.forget(roomId),
     });
   }
 
@@ -99,6 +107,7 @@ export class ChatClient extends Emitter<{
     });
     this.socket = socket;
     this.listen(socket);
+    this.watchNetwork(socket);
     const first = new Promise<void>((resolve, reject) => {
       const settle = (err?: ChatError) => {
         offState();
@@ -114,6 +123,31 @@ export class ChatClient extends Emitter<{
     });
     socket.connect();
     return first;
+  }
+
+  /**
+   * In a browser, the page's own word on the network: a WebSocket can outlive a network that went away (and sit there
+   * until a ping times out), so `offline` drops it at once — state `offline`, sends wait — and `online` reconnects.
+   */
+  private watchNetwork(socket: ChatSocket): void {
+    const target = globalThis as unknown as Partial<Pick<Window, 'addEventListener' | 'removeEventListener'>>;
+    if (typeof target.addEventListener !== 'function' || typeof navigator === 'undefined' || !('onLine' in navigator)) return;
+    const offline = () => {
+      if (this.state === 'closed') return;
+      socket.disconnect();
+      this.setState('offline');
+    };
+    const online = () => {
+      if (this.state === 'closed' || socket.connected) return;
+      this.rest.retryStalled();
+      socket.connect();
+    };
+    target.addEventListener('offline', offline);
+    target.addEventListener('online', online);
+    this.stopWatchingNetwork = () => {
+      target.removeEventListener?.('offline', offline);
+      target.removeEventListener?.('online', online);
+    };
   }
 
   private readonly connectErrorListeners = new Set<(err: ChatError) => void>();
@@ -136,10 +170,26 @@ export class ChatClient extends Emitter<{
       this.open.get(m.chatRoomId)?.onNewMessage(m);
       this.noteMessage(m);
     });
-    socket.on('message_updated', (m) => this.open.get(m.chatRoomId)?.onUpdated(m));
-    socket.on('message_deleted', (e) => this.open.get(e.chatRoomId)?.onDeleted(e));
+    socket.on('message_updated', (m) => {
+      this.open.get(m.chatRoomId)?.onUpdated(m);
+      this.notePreview(m.chatRoomId, m.id, () => m);
+    });
+    socket.on('message_deleted', (e) => {
+      this.open.get(e.chatRoomId)?.onDeleted(e);
+      this.notePreview(e.chatRoomId, e.id, (last) => ({
+        ...last,
+        content: '',
+        media: [],
+        mentions: [],
+        reactions: [],
+        deletedAt: e.deletedAt,
+        deletedBy: e.deletedBy,
+        changeSeq: e.changeSeq,
+      }));
+    });
     socket.on('reaction_updated', (e) => this.open.get(e.chatRoomId)?.onReaction(e));
     socket.on('user_typing', (e) => this.open.get(e.chatRoomId)?.onTyping(e.userId, e.isTyping));
+    socket.on('message_delivered', (e) => this.open.get(e.chatRoomId)?.onDelivered(e.userId, e.lastDeliveredSeq));
     socket.on('message_read', (e) => {
       this.open.get(e.chatRoomId)?.onRead(e.userId, e.lastReadSeq);
       if (e.userId === this.userId) this.markedRead(e.chatRoomId, e.lastReadSeq);
@@ -151,8 +201,7 @@ export class ChatClient extends Emitter<{
     socket.on('participant_added', (e) => this.putRoom(e.room));
     socket.on('participant_removed', (e) => {
       if (e.userId !== this.userId) return void this.refreshRoom(e.chatRoomId);
-      this.roomViews.delete(e.chatRoomId);
-      this.emit('rooms', this.rooms);
+      this.forget(e.chatRoomId);
     });
   }
 
@@ -224,6 +273,9 @@ export class ChatClient extends Emitter<{
     this.roomViews.clear();
     for (const [id, room] of seen) this.roomViews.set(id, room);
     this.emit('rooms', this.rooms);
+    // Presence dots beside direct rooms: a nicety, never a reason for the refresh to fail.
+    const partners = [...seen.values()].filter((r) => r.type === 'direct').flatMap((r) => r.participants.map((p) => p.userId));
+    await this.loadPresence([...new Set(partners)]).catch(() => {});
   }
 
   private async refreshRoom(roomId: string): Promise<void> {
@@ -234,8 +286,31 @@ export class ChatClient extends Emitter<{
     }
   }
 
+  private forget(roomId: string): void {
+    if (!this.roomViews.delete(roomId)) return;
+    this.emit('rooms', this.rooms);
+  }
+
+  /** An edit or delete of a room's last message changes its preview in `rooms`. */
+  private notePreview(roomId: string, messageId: string, next: (last: Message) => Message): void {
+    const room = this.roomViews.get(roomId);
+    if (!room?.lastMessage || room.lastMessage.id !== messageId) return;
+    const lastMessage = next(room.lastMessage);
+    if (lastMessage.changeSeq < room.lastMessage.changeSeq) return;
+    const deletedUnread = lastMessage.deletedAt && !room.lastMessage.deletedAt && lastMessage.senderId !== this.userId;
+    const me = room.participants.find((p) => p.userId === this.userId);
+    const unread = deletedUnread && me && me.lastReadSeq < lastMessage.seq ? 1 : 0;
+    this.putRoom({ ...room, lastMessage, unreadCount: Math.max(0, room.unreadCount - unread) });
+  }
+
   private putRoom(room: Room): void {
+    const known = this.roomViews.has(room.id);
     this.roomViews.set(room.id, room);
+    // A direct room that just appeared: whether its other person is online is not known yet (user_online came before).
+    if (!known && room.type === 'direct' && this.state !== 'closed') {
+      const unknown = room.participants.map((p) => p.userId).filter((id) => !this.presence.has(id));
+      void this.loadPresence(unknown).catch(() => {});
+    }
     this.emit('rooms', this.rooms);
   }
 
@@ -287,6 +362,10 @@ export class ChatClient extends Emitter<{
     if (this.state === 'closed') throw new ChatError('CLOSED', 'the client is closed');
     const held = this.open.get(roomId);
     if (held) return held;
+    // Opened before connect() has read the token (a page restoring its last room): the timeline needs to know who "own" is.
+    if (!this.userId) this.userId = subjectOf(await this.tokens.get());
+    const again = this.open.get(roomId);
+    if (again) return again;
     const room = new ChatRoom(roomId, {
       rest: this.rest,
       userId: this.userId,
@@ -352,6 +431,7 @@ export class ChatClient extends Emitter<{
     this.waitingOnline.splice(0).forEach((r) => r());
     for (const room of this.open.values()) room.dispose();
     this.open.clear();
+    this.stopWatchingNetwork?.();
     this.socket?.removeAllListeners();
     this.socket?.disconnect();
     this.socket = undefined;

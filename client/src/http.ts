@@ -1,3 +1,4 @@
+import { canReportProgress, fetchWithProgress } from './xhr.js';
 import { ChatError } from './errors.js';
 
 /** A token, or a function that gets a fresh one (asked again before it expires and after UNAUTHORIZED). */
@@ -82,6 +83,8 @@ export interface RequestOptions {
   form?: FormData;
   /** Keep retrying network failures, 503 and 429 (sends): until `closed`. Otherwise a few attempts. */
   persistent?: boolean;
+  /** Upload progress (0–1) of a multipart request, where the platform can tell it (browsers). */
+  onProgress?: (fraction: number) => void;
 }
 
 /** REST under /api/v1/chat: problem+json becomes ChatError; 401 asks for a fresh token once; 503/429/network retried. */
@@ -155,7 +158,10 @@ export class Rest {
     }
     // A connection that hangs (a network that went away without a word) is given up and retried.
     const signal = AbortSignal.any([AbortSignal.timeout(opts.form ? 120_000 : 15_000), epoch]);
-    return this.fetchFn(`${this.baseUrl}/api/v1/chat${path}`, { method, headers, signal, ...(body !== undefined ? { body } : {}) });
+    const url = `${this.baseUrl}/api/v1/chat${path}`;
+    const init: RequestInit = { method, headers, signal, ...(body !== undefined ? { body } : {}) };
+    if (opts.form && opts.onProgress && canReportProgress()) return fetchWithProgress(url, init, opts.onProgress);
+    return this.fetchFn(url, init);
   }
 }
 

@@ -5,5 +5,15 @@
 export { ChatClient, type ChatClientOptions, type Presence } from './client.js';
 export { ChatRoom } from './room.js';
 export { ChatError } from './errors.js';
+export {
+  ChatApi,
+  type CreateRoomInput,
+  type Page,
+  type RoomPatch,
+  type SearchInput,
+  type SearchPageView,
+  type OwnProfile,
+  type Receipts,
+} from './api.js';
 export type { TokenSource } from './http.js';
 export type { ClientState, Message, PendingMessage, Room, SendInput, TimelineMessage } from './types.js';

@@ -83,7 +83,7 @@ export class Outbox {
       if (input.replyToId != null) form.append('replyToId', input.replyToId);
       if (input.mentions) form.append('mentions', JSON.stringify(input.mentions));
       for (const file of input.files) form.append('media', file, (file as Blob & { name?: string }).name ?? 'file');
-      return (await this.rest.request<Message>('POST', path, { form })).body;
+      return (await this.rest.request<Message>('POST', path, { form, ...(input.onProgress ? { onProgress: input.onProgress } : {}) })).body;
     }
     const body = {
       content: input.content,

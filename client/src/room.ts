@@ -36,6 +36,8 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
   private typingStop: ReturnType<typeof setTimeout> | undefined;
   /** Read positions of the participants, kept from message_read events. */
   readonly readers = new Map<string, number>();
+  /** Delivery positions of the participants (their apps received everything up to this seq), from message_delivered. */
+  readonly delivered = new Map<string, number>();
   closed = false;
 
   constructor(
@@ -69,7 +71,10 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
   /** The latest page, then whatever changed meanwhile. */
   async load(): Promise<Room> {
     const room = (await this.host.rest.request<Room>('GET', `/rooms/${enc(this.id)}`)).body;
-    for (const p of room.participants) this.readers.set(p.userId, p.lastReadSeq);
+    for (const p of room.participants) {
+      this.readers.set(p.userId, Math.max(this.readers.get(p.userId) ?? 0, p.lastReadSeq));
+      this.delivered.set(p.userId, Math.max(this.delivered.get(p.userId) ?? 0, p.lastDeliveredSeq));
+    }
     const page = (await this.host.rest.request<Page>('GET', `/rooms/${enc(this.id)}/messages?limit=${PAGE}`)).body;
     this.tl.reset(page.data, room.lastSeq);
     this.tl.lastChangeSeq = room.lastChangeSeq;
@@ -169,6 +174,12 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
   }
 
   /** @internal */
+  onDelivered(userId: string, lastDeliveredSeq: number): void {
+    if ((this.delivered.get(userId) ?? 0) >= lastDeliveredSeq) return;
+    this.delivered.set(userId, lastDeliveredSeq);
+    this.emit('change');
+  }
+
   onRead(userId: string, lastReadSeq: number): void {
     this.readers.set(userId, Math.max(this.readers.get(userId) ?? 0, lastReadSeq));
     this.emit('change');

@@ -16,4 +16,6 @@ export interface SendInput {
   mentions?: string[];
   /** Browser File/Blob objects (or Blobs with a `name`): uploaded first, then sent with the message. */
   files?: Blob[];
+  /** Upload progress of the files, 0–1, in browsers (each retry starts again from 0). */
+  onProgress?: (fraction: number) => void;
 }

@@ -28,3 +28,19 @@ export function jwtConfig(read: EnvReader, { production, dataDir }: Basics): Jwt
   }
   return { secret, publicKey, jwksUrl, issuer: read.str('JWT_ISSUER'), audience: read.str('JWT_AUDIENCE'), generated };
 }
+
+/**
+ * Whether POST /dev/token mints tokens for anyone who asks: on by default outside production, and in production only
+ * when DEV_SIGN_IN=1 (a demo or staging box). Its tokens are signed with the HS256 secret, which the service only
+ * verifies when no public key or JWKS is configured; asked for explicitly without one, the start stops.
+ */
+export function devSignInConfig(read: EnvReader, { production }: Basics, jwt: JwtConfig): boolean {
+  const asked = read.str('DEV_SIGN_IN') !== undefined;
+  const on = read.bool('DEV_SIGN_IN', !production);
+  const mints = Boolean(jwt.secret) && !jwt.publicKey && !jwt.jwksUrl;
+  if (on && !mints && asked)
+    read.problems.push(
+      'DEV_SIGN_IN needs an HS256 secret to mint tokens: set JWT_SECRET and neither JWT_PUBLIC_KEY nor JWKS_URL (or unset DEV_SIGN_IN)',
+    );
+  return on && mints;
+}

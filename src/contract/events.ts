@@ -106,6 +106,14 @@ export type ParticipantAddedEvent = Static<typeof ParticipantAddedEvent>;
 export const ParticipantRemovedEvent = Type.Object({ chatRoomId: Type.String(), userId: Type.String() });
 export type ParticipantRemovedEvent = Static<typeof ParticipantRemovedEvent>;
 
+export const MessageDeliveredEvent = Type.Object({
+  chatRoomId: Type.String(),
+  userId: Type.String(),
+  lastDeliveredSeq: Type.Integer({ description: "Every message up to this seq has reached one of the user's clients" }),
+  deliveredAt: IsoDate,
+});
+export type MessageDeliveredEvent = Static<typeof MessageDeliveredEvent>;
+
 export const MessageDeletedEvent = Type.Object({
   chatRoomId: Type.String(),
   id: Type.String(),
@@ -137,6 +145,7 @@ export const ServerEventSchemas = {
   reaction_updated: ReactionUpdatedEvent,
   user_typing: TypingEvent,
   message_read: ReadStateRef,
+  message_delivered: MessageDeliveredEvent,
   user_online: UserOnlineEvent,
   user_offline: UserOfflineEvent,
   room_created: RoomRef,
@@ -157,6 +166,8 @@ export interface ServerToClientEvents {
   reaction_updated: (event: ReactionUpdatedEvent) => void;
   user_typing: (event: TypingEvent) => void;
   message_read: (event: ReadState) => void;
+  /** A participant's client acknowledged new_message up to lastDeliveredSeq (only when it moves forward). */
+  message_delivered: (event: MessageDeliveredEvent) => void;
   user_online: (event: UserOnlineEvent) => void;
   user_offline: (event: UserOfflineEvent) => void;
   room_created: (room: RoomView) => void;

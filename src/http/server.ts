@@ -59,7 +59,12 @@ export async function createHttpServer(
   });
   parseJsonBodies(app);
 
-  await app.register(helmet, { global: true });
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { directives: webAppDirectives(config.publicUrl, config.corsOrigins) },
+    // frame-ancestors says who may frame the app (X-Frame-Options cannot name other origins, and browsers prefer CSP).
+    frameguard: false,
+  });
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? true : config.corsOrigins,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
@@ -67,6 +72,28 @@ export async function createHttpServer(
   });
   await registerOpenApi(app, config);
   return app as unknown as HttpServer;
+}
+
+/**
+ * Helmet's policy, opened just enough for the web app at `/`: its own scripts only; inline styles (a virtualised list
+ * positions rows with them); images and media also from blob:/data: (previews before upload) and any https: host
+ * (signed S3 / Cloudinary URLs); sockets on any ws:/wss:; the service's public origin where it differs from the page's.
+ * Upgrading insecure requests is kept only for an https deployment: on a plain-http one it would break every asset.
+ * The platforms allowed to call the API from a browser (CORS_ORIGINS) may also embed the app in an iframe.
+ */
+function webAppDirectives(publicUrl: string, corsOrigins: string[] | '*' | false): Record<string, string[] | null> {
+  const origin = new URL(publicUrl).origin;
+  return {
+    'frame-ancestors': corsOrigins === '*' ? ["'self'", 'http:', 'https:'] : ["'self'", ...(corsOrigins || [])],
+    'script-src': ["'self'"],
+    'style-src': ["'self'", "'unsafe-inline'"],
+    'img-src': ["'self'", 'blob:', 'data:', 'https:', origin],
+    'media-src': ["'self'", 'blob:', 'data:', 'https:', origin],
+    'connect-src': ["'self'", 'ws:', 'wss:', origin],
+    'worker-src': ["'self'"],
+    'manifest-src': ["'self'"],
+    'upgrade-insecure-requests': publicUrl.startsWith('https:') ? [] : null,
+  };
 }
 
 /** How request bodies are read: JSON only (multipart is registered in the scope that takes uploads). */

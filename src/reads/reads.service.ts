@@ -56,10 +56,18 @@ export class ReadsService {
   /**
    * Recipients' clients acknowledged `new_message`: each user's delivery watermark in each room moves to the highest
    * acknowledged seq, in one write for the whole batch. An ack from someone no longer in the room moves nothing.
-   * Nothing is announced: clients read delivery state (receipts, lastDeliveredSeq) when they ask for it.
+   * Each watermark that moved is announced once the write has committed (a sender's "delivered" tick); an ack that
+   * moves nothing (a repeat, or one below the watermark) announces nothing.
    */
   async markDelivered(marks: Array<{ roomId: string; userId: string; seq: number }>): Promise<void> {
-    await this.reads.advanceDelivered(marks);
+    const moved = await this.reads.advanceDelivered(marks);
+    for (const m of moved)
+      this.bus.publish('delivery.advanced', {
+        chatRoomId: m.roomId,
+        userId: m.userId,
+        lastDeliveredSeq: m.seq,
+        deliveredAt: m.at.toISOString(),
+      });
   }
 
   async receipts(

@@ -55,8 +55,14 @@ export async function request(baseUrl: string, path: string, init: RequestInit =
   return { status: res.status, headers: res.headers, body };
 }
 
-/** The real app, built as main.ts builds it, on a fresh database, listening on port 0. `opts.resolve`: DNS answers. */
-export async function startTestApp(env: Record<string, string> = {}, opts: Pick<BuildOptions, 'resolve'> = {}): Promise<TestApp> {
+/**
+ * The real app, built as main.ts builds it, on a fresh database, listening on port 0. `opts.resolve`: DNS answers;
+ * `opts.webDir`: a web app build to serve instead of web/dist.
+ */
+export async function startTestApp(
+  env: Record<string, string> = {},
+  opts: Pick<BuildOptions, 'resolve' | 'webDir'> = {},
+): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
   const template = inject('template');
   const config = loadConfig({
@@ -95,7 +101,7 @@ async function launch(
   config: Config,
   db: TestDatabase,
   cleanup: () => Promise<void>,
-  opts: Pick<BuildOptions, 'resolve'> = {},
+  opts: Pick<BuildOptions, 'resolve' | 'webDir'> = {},
 ): Promise<TestApp> {
   const app = await buildApp(config, { database: db.database, ...opts });
   await app.http.listen({ port: 0, host: '127.0.0.1' });

@@ -1,0 +1,79 @@
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { ChatClient, ChatError } from 'chat-service/client';
+import { ChatContext, type ChatContextValue } from './chat';
+import { expired, loadSession, renewToken, saveSession, sessionFromMessage, type Session } from './session';
+import { SignIn } from './components/SignIn';
+import { Shell } from './components/Shell';
+import { dropPushSubscription } from './components/PushToggle';
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(loadSession);
+
+  useEffect(() => {
+    // The embedding platform may hand over (or replace) the token at any time.
+    const onMessage = (e: MessageEvent) => {
+      const next = sessionFromMessage(e);
+      if (next) {
+        saveSession(next);
+        setSession(next);
+      }
+    };
+    addEventListener('message', onMessage);
+    return () => removeEventListener('message', onMessage);
+  }, []);
+
+  const signIn = useCallback((next: Session) => {
+    saveSession(next);
+    setSession(next);
+  }, []);
+  const signOut = useCallback(() => {
+    saveSession(null);
+    setSession(null);
+  }, []);
+
+  if (!session) return <SignIn onSignedIn={signIn} />;
+  return <Connected key={session.userId} session={session} onSignOut={signOut} />;
+}
+
+function Connected({ session, onSignOut }: { session: Session; onSignOut(): void }) {
+  const client = useMemo(() => {
+    let current = session;
+    return new ChatClient({
+      url: location.origin,
+      token: async () => {
+        if (expired(current.token, 60)) {
+          current = { ...current, token: await renewToken(current) };
+          saveSession(current);
+        }
+        return current.token;
+      },
+    });
+  }, [session]);
+  const [failure, setFailure] = useState<string | null>(null);
+
+  useEffect(() => {
+    client.connect().catch((err: unknown) => {
+      if (err instanceof ChatError && err.code === 'UNAUTHORIZED') onSignOut();
+      else if (!(err instanceof ChatError && err.code === 'CLOSED')) setFailure(String((err as Error).message ?? err));
+    });
+    return () => void client.close();
+  }, [client, onSignOut]);
+
+  const signOut = useCallback(() => {
+    void dropPushSubscription(client.api).finally(onSignOut);
+  }, [client, onSignOut]);
+  const value: ChatContextValue = useMemo(
+    () => ({ client, userId: session.userId, role: session.role, name: session.name, signOut }),
+    [client, session, signOut],
+  );
+  return (
+    <ChatContext.Provider value={value}>
+      {failure && (
+        <p role="alert" className="failure">
+          {failure}
+        </p>
+      )}
+      <Shell />
+    </ChatContext.Provider>
+  );
+}
