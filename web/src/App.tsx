@@ -18,8 +18,18 @@ export function App() {
         setSession(next);
       }
     };
+    // A token put in the address of an app already open (`#token=`) signs in as that user, like a fresh load does.
+    const onHash = () => {
+      if (!/(?:^#|&)token=/.test(location.hash)) return;
+      const next = loadSession();
+      if (next) setSession(next);
+    };
     addEventListener('message', onMessage);
-    return () => removeEventListener('message', onMessage);
+    addEventListener('hashchange', onHash);
+    return () => {
+      removeEventListener('message', onMessage);
+      removeEventListener('hashchange', onHash);
+    };
   }, []);
 
   const signIn = useCallback((next: Session) => {

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type CSSProperties } from 'react';
 import type { ChatRoom, Room, TimelineMessage } from 'chat-service/client';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
@@ -16,7 +16,24 @@ interface Props {
 /** One "Actions" button per message opening a small menu: reply, react, edit, delete, pin — as the room's abilities allow. */
 export function MessageActions({ room, view, message: m, mine, onReply, onEdit, act }: Props) {
   const [open, setOpen] = useState(false);
+  const [place, setPlace] = useState<CSSProperties>({});
   const menu = useRef<HTMLDivElement>(null);
+  const button = useRef<HTMLButtonElement>(null);
+
+  // Fixed to the viewport beside its button, above it when there is room, else below: never cut off by the
+  // scrolling timeline (the first message on screen sits right under the room's header).
+  const toggle = () => {
+    const rect = button.current?.getBoundingClientRect();
+    if (rect) {
+      const right = Math.max(8, window.innerWidth - rect.right);
+      setPlace(
+        rect.top > 280
+          ? { position: 'fixed', right, bottom: window.innerHeight - rect.top + 4 }
+          : { position: 'fixed', right, top: rect.bottom + 4 },
+      );
+    }
+    setOpen((o) => !o);
+  };
   const can = (a: Room['abilities'][number]) => view.abilities.includes(a);
   const mayDelete = (mine && can('delete-own-message')) || can('delete-any-message');
 
@@ -38,19 +55,13 @@ export function MessageActions({ room, view, message: m, mine, onReply, onEdit, 
 
   return (
     <span className="actions-wrap">
-      <button
-        type="button"
-        className="icon"
-        aria-haspopup="menu"
-        aria-expanded={open}
-        aria-label="Actions"
-        onClick={() => setOpen((o) => !o)}
-      >
+      <button ref={button} type="button" className="icon" aria-haspopup="menu" aria-expanded={open} aria-label="Actions" onClick={toggle}>
         ⋯
       </button>
       {open && (
         <div
           className="menu"
+          style={place}
           role="menu"
           ref={menu}
           onKeyDown={(e) => {
