@@ -1,6 +1,17 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { articles, BROWSER_TEST_MS, browserMissing, expectCount, messageBox, rooms, send, uid, webAppSuite } from './helpers/browser.js';
+import {
+  articles,
+  BROWSER_TEST_MS,
+  browserMissing,
+  expectCount,
+  messageBox,
+  rooms,
+  screenshot,
+  send,
+  uid,
+  webAppSuite,
+} from './helpers/browser.js';
 
 /**
  * The web app as a platform embeds it (a token in the address or by postMessage), and the screens beyond a plain
@@ -117,8 +128,13 @@ describe.skipIf(browserMissing)(`web app screens in Chromium${browserMissing ? `
       await act(g, 'original words', 'Edit');
       await g.getByRole('textbox', { name: 'Edit text', exact: true }).fill('better words');
       await g.getByRole('button', { name: 'Save', exact: true }).click();
-      await articles(h, 'better words').getByText('(edited)').waitFor();
-      await expectCount(articles(h, 'original words'), 0);
+      await message(h, 'better words').getByText('(edited)').waitFor();
+      await expectCount(message(h, 'original words'), 0);
+      await send(h, 'Looks good to me');
+      await articles(g, 'Looks good to me').waitFor();
+      // Seen in the room she has open: read at once, no count left in her list.
+      await rooms(g).getByText('1', { exact: true }).waitFor({ state: 'detached' });
+      await screenshot(g, 'conversation');
 
       g.once('dialog', (d) => void d.accept());
       await act(g, 'better words', 'Delete');
