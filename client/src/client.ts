@@ -356,6 +356,11 @@ export class ChatClient extends Emitter<{
     this.putRoom({ ...room, participants, unreadCount: Math.max(0, room.lastSeq - lastReadSeq) });
   }
 
+  /** The room `openRoom` has opened or is opening (its `loaded` says whether the latest page is held yet). */
+  room(roomId: string): ChatRoom | undefined {
+    return this.open.get(roomId);
+  }
+
   /** Follows one room: the latest page, then live. Opening it again gives the same object. */
   async openRoom(roomId: string): Promise<ChatRoom> {
     if (typeof roomId !== 'string' || roomId === '') throw new ChatError('VALIDATION_FAILED', 'roomId must be a room id');

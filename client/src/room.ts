@@ -38,6 +38,8 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
   readonly readers = new Map<string, number>();
   /** Delivery positions of the participants (their apps received everything up to this seq), from message_delivered. */
   readonly delivered = new Map<string, number>();
+  /** The latest page is held (a UI may draw it while `openRoom` finishes its catch-up). */
+  loaded = false;
   closed = false;
 
   constructor(
@@ -78,6 +80,9 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
     const page = (await this.host.rest.request<Page>('GET', `/rooms/${enc(this.id)}/messages?limit=${PAGE}`)).body;
     this.tl.reset(page.data, room.lastSeq);
     this.tl.lastChangeSeq = room.lastChangeSeq;
+    this.loaded = true;
+    // The latest page can be shown now; what changed while it was read follows at once (the sync emits again).
+    this.emit('change');
     await this.sync();
     return room;
   }

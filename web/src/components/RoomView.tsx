@@ -21,7 +21,14 @@ export function RoomView({ roomId, messageId }: { roomId: string; messageId?: st
     let current = true;
     setRoom(null);
     setError(null);
-    client.openRoom(roomId).then(
+    const opening = client.openRoom(roomId);
+    // Drawn as soon as its latest page is held: the catch-up openRoom finishes with lands as ordinary changes.
+    const early = client.room(roomId);
+    const off = early?.on('change', () => {
+      if (current && early.loaded) setRoom(early);
+    });
+    if (early?.loaded) setRoom(early);
+    opening.then(
       (r) => current && setRoom(r),
       (err: unknown) => {
         if (!current) return;
@@ -34,6 +41,7 @@ export function RoomView({ roomId, messageId }: { roomId: string; messageId?: st
     );
     return () => {
       current = false;
+      off?.();
     };
   }, [client, roomId]);
 

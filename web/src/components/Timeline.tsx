@@ -110,6 +110,7 @@ export function Timeline(props: { room: ChatRoom; view: Room; focusId?: string |
           followOutput={(bottom) => (bottom ? 'auto' : false)}
           atBottomStateChange={setAtBottom}
           atBottomThreshold={48}
+          defaultItemHeight={64}
           startReached={() => void loadOlder()}
           increaseViewportBy={{ top: 600, bottom: 300 }}
           itemContent={(index, m) => {
