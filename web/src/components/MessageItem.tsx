@@ -1,11 +1,10 @@
-import { useState, type ReactNode } from 'react';
+import { memo, useState, type ReactNode } from 'react';
 import { ChatError, type ChatRoom, type Room, type TimelineMessage } from 'chat-service/client';
-import { useChat } from '../chat';
 import { formatTime, nameIn } from '../names';
 import { MediaList } from './Media';
 import { MessageActions } from './MessageActions';
 
-type Tick = 'sending' | 'sent' | 'delivered' | 'read';
+export type Tick = 'sending' | 'sent' | 'delivered' | 'read';
 const TICK_TEXT: Record<Tick, string> = { sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓' };
 const TICK_LABEL: Record<Tick, string> = { sending: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read' };
 
@@ -45,17 +44,19 @@ interface Props {
   grouped: boolean;
   mine: boolean;
   highlighted: boolean;
+  /** Own messages: how far it got (computed by the list, so an unchanged row is not drawn again). */
+  tick: Tick | null;
+  /** A reply: its parent's text as the room holds it now. */
+  quote: string | null;
   onReply(id: string): void;
   onQuote(id: string): void;
 }
 
-export function MessageItem({ room, view, message: m, grouped, mine, highlighted, onReply, onQuote }: Props) {
-  const { userId } = useChat();
+function MessageItemView({ room, view, message: m, grouped, mine, highlighted, tick, quote, onReply, onQuote }: Props) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState<string | null>(null);
   const sender = nameIn(view, m.senderId);
-  const tick = mine ? tickOf(room, view, m, userId) : null;
 
   const act = async (fn: () => Promise<unknown>) => {
     setError(null);
@@ -89,7 +90,7 @@ export function MessageItem({ room, view, message: m, grouped, mine, highlighted
       {m.replyTo && (
         <blockquote className="quote" onClick={() => onQuote(m.replyTo!.id)}>
           <span className="quote-sender">{nameIn(view, m.replyTo.senderId)}</span>
-          <span className="quote-text">{quoted(room, m.replyTo)}</span>
+          <span className="quote-text">{quote}</span>
           <button
             type="button"
             className="link small"
@@ -186,9 +187,12 @@ export function MessageItem({ room, view, message: m, grouped, mine, highlighted
 }
 
 /** The quoted parent as the room holds it now (an edit or delete of the parent shows), else the reply's snapshot. */
-function quoted(room: ChatRoom, parent: NonNullable<TimelineMessage['replyTo']>): string {
+export function quoted(room: ChatRoom, parent: NonNullable<TimelineMessage['replyTo']>): string {
   const held = room.messages.find((x) => x.id === parent.id);
   if (held?.deletedAt || (parent as { deletedAt?: string | null }).deletedAt) return 'Deleted message';
   const text = held ? held.content : parent.content;
   return text.slice(0, 200) || parent.type;
 }
+
+/** Rows are drawn again only when what they show changed: the virtualised list re-renders often while it measures. */
+export const MessageItem = memo(MessageItemView);

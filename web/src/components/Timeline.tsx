@@ -3,7 +3,7 @@ import { Virtuoso, type VirtuosoHandle } from 'react-virtuoso';
 import type { ChatRoom, Room, TimelineMessage } from 'chat-service/client';
 import { useChat } from '../chat';
 import { formatDay, sameDay } from '../names';
-import { MessageItem } from './MessageItem';
+import { MessageItem, quoted, tickOf } from './MessageItem';
 
 // Virtuoso keeps the scroll position when older messages are prepended if the first item's index drops by exactly
 // the number prepended: seq is dense, so an index derived from seq does that.
@@ -79,6 +79,13 @@ export function Timeline(props: { room: ChatRoom; view: Room; focusId?: string |
     if (focusId) void jumpTo(focusId).catch(() => {});
   }, [focusId, jumpTo]);
 
+  const onQuote = useCallback(
+    (id: string) => {
+      if (!scrollToId(id)) void jumpTo(id).catch(() => {});
+    },
+    [scrollToId, jumpTo],
+  );
+
   const loadOlder = useCallback(async () => {
     if (older.current) return;
     older.current = true;
@@ -112,7 +119,7 @@ export function Timeline(props: { room: ChatRoom; view: Room; focusId?: string |
           atBottomThreshold={48}
           defaultItemHeight={64}
           startReached={() => void loadOlder()}
-          increaseViewportBy={{ top: 600, bottom: 300 }}
+          increaseViewportBy={{ top: 300, bottom: 200 }}
           itemContent={(index, m) => {
             const i = index - BASE - firstSeq;
             const prev = i > 0 ? messages[i - 1] : undefined;
@@ -135,10 +142,10 @@ export function Timeline(props: { room: ChatRoom; view: Room; focusId?: string |
                   grouped={!!prev && prev.senderId === m.senderId && sameDay(prev.createdAt, m.createdAt) && !prev.deletedAt}
                   mine={m.senderId === userId}
                   highlighted={highlight === m.id}
+                  tick={m.senderId === userId ? tickOf(room, view, m, userId) : null}
+                  quote={m.replyTo ? quoted(room, m.replyTo) : null}
                   onReply={onReply}
-                  onQuote={(id) => {
-                    if (!scrollToId(id)) void jumpTo(id).catch(() => {});
-                  }}
+                  onQuote={onQuote}
                 />
               </div>
             );
