@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,startup,cluster] [-- --engines=pglite,postgres]
+ * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,web,startup,cluster] [-- --engines=pglite,postgres]
  *  [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
@@ -26,9 +26,10 @@ import { FanoutRig, ramp, warm, type FanoutTarget, type RampOptions } from './sc
 import { idleSockets } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/reconnect.js';
 import { planSdk, sdkConvergence, sdkHeap, type SdkSizes } from './scenarios/sdk.js';
+import { planWeb, webApp, webBundle, type WebSizes } from './scenarios/web.js';
 import { compiledStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
 
-const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'sdk', 'startup', 'cluster'] as const;
+const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'sdk', 'web', 'startup', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -36,7 +37,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help')) {
   process.stdout.write(
-    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
+    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
       'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
@@ -93,6 +94,9 @@ const SIZES: Sizes = quick
 const SDK: SdkSizes = quick
   ? { clients: 100, rooms: 20, messages: 200, cutMs: 4000, changes: 500, timeoutMs: 20_000, heapClients: 20, heapRooms: 10 }
   : { clients: 200, rooms: 20, messages: 200, cutMs: 10_000, changes: 1000, timeoutMs: 30_000, heapClients: 50, heapRooms: 10 };
+
+/** The web app in Chromium (scenarios/web.ts): 10k messages, 2,000 scrolled back, 10 timed first opens (quick: 5; each loads the app). */
+const WEB: WebSizes = { messages: 10_000, opens: quick ? 5 : 10, scrollBack: 2000, timeoutMs: 3000, scrollTimeoutMs: 60_000 };
 
 const RAMP: Omit<RampOptions, 'start'> = quick
   ? { factor: 2, seconds: 1, minMessages: 4, drainMs: 1000, maxSteps: 4, maxRate: 20_000, budgetMs: 4_000, refine: false, confirm: false }
@@ -284,6 +288,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
   // The million rows are for the history/search and message-change scenarios only.
   const m: Manifest = planData(only.has('dataset') || only.has('changes') ? SIZES : { ...SIZES, dataMessages: SIZES.dataRooms });
   const sdkPlan = only.has('sdk') ? planSdk(m, SDK) : undefined;
+  const webPlan = only.has('web') ? planWeb(m, WEB) : undefined;
   let server: ServerProcess | undefined;
   let bare: ServerProcess | undefined;
   try {
@@ -432,6 +437,15 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
         'SDK heap per client',
         async () => void ((e.sdk ??= {}).heap = await sdkHeap(svc, token, sdkPlan, () => quiet(svc))),
       );
+      await quiet(svc);
+    }
+
+    if (webPlan) {
+      // The bundle does not depend on the database: measured in the first engine's run.
+      if (first) await guarded(e, 'web app bundle', async () => void ((e.web ??= {}).bundle = webBundle()));
+      await guarded(e, 'web app in Chromium', async () => {
+        Object.assign((e.web ??= {}), await profiled(svc, `${label}: web app in Chromium`, () => webApp(svc, token, webPlan)));
+      });
       await quiet(svc);
     }
 
@@ -625,7 +639,7 @@ const watchdog = setTimeout(
     log('watchdog: the run took too long; stopping');
     void cleanup().finally(() => process.exit(2));
   },
-  (quick ? 5 : 40) * 60_000,
+  (quick ? 10 : 40) * 60_000,
 );
 watchdog.unref();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

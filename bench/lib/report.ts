@@ -7,6 +7,7 @@ import type { DatasetSide, RawInsertResult } from '../scenarios/dataset.js';
 import type { ReconnectResult } from '../scenarios/reconnect.js';
 import { CHANGE_KINDS, type ChangesResult } from '../scenarios/changes.js';
 import { sdkRows, type SdkResult } from '../scenarios/sdk.js';
+import { webRows, type WebResult } from '../scenarios/web.js';
 
 export interface EngineResult {
   engine: 'pglite' | 'postgres';
@@ -19,6 +20,7 @@ export interface EngineResult {
   changes?: ChangesResult;
   reconnect?: ReconnectResult[];
   sdk?: SdkResult;
+  web?: WebResult;
   startup?: {
     prepared: number[];
     fresh?: number[];
@@ -223,6 +225,7 @@ export function buildRows(r: BenchResult): Row[] {
     }
     if (e.changes) changeRows(e, add);
     for (const row of e.sdk ? sdkRows(e.sdk) : []) add(row);
+    for (const row of e.web ? webRows(e.web) : []) add(row);
     for (const rc of e.reconnect ?? []) {
       add({
         scenario: `${rc.sockets.toLocaleString('en')} sockets drop, ${rc.messages} msgs, reconnect (${rc.variant})`,
