@@ -144,4 +144,31 @@ describe.skipIf(browserMissing)(`web app screens in Chromium${browserMissing ? `
       await expect.poll(() => articles(h, 'my answer').locator('blockquote').textContent()).toContain('Deleted message');
     },
   );
+
+  it(
+    'shows staff the support queue; joining a conversation opens it and the customer gets the answer',
+    { timeout: BROWSER_TEST_MS },
+    async () => {
+      const [customer, agent] = [uid('ivy'), uid('agent')];
+      const rest = await web.app.as(customer, { name: 'Ivy' });
+      const room = (await rest.post('/rooms', { type: 'support' })).body;
+      expect((await rest.post(`/rooms/${room.id}/messages`, { content: 'my order never came' })).status).toBe(201);
+
+      const page = await web.visit();
+      await page.goto(`/#token=${encodeURIComponent(await web.app.token(agent, { name: 'Agent', role: 'support' }))}`);
+      await page.getByRole('link', { name: 'Support queue', exact: true }).click();
+      const queue = page.getByRole('list', { name: 'Open support conversations', exact: true });
+      const entry = queue.getByRole('listitem').filter({ hasText: 'Ivy' });
+      await entry.getByText('my order never came').waitFor();
+      await entry.getByRole('button', { name: 'Join', exact: true }).click();
+      await articles(page, 'my order never came').waitFor();
+      await send(page, 'On its way today');
+      await expect
+        .poll(async () => (await rest.get(`/rooms/${room.id}/messages`)).body.data.map((m: { content: string }) => m.content))
+        .toEqual(['my order never came', 'On its way today']);
+      // Joined: the queue now offers to open it, not to join it again.
+      await page.getByRole('link', { name: 'Support queue', exact: true }).click();
+      await entry.getByRole('button', { name: 'Open', exact: true }).waitFor();
+    },
+  );
 });

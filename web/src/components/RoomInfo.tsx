@@ -1,7 +1,8 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { ChatError, type Room } from 'chat-service/client';
+import type { Room } from 'chat-service/client';
 import { useChat, usePresence } from '../chat';
 import { navigate } from '../route';
+import { errorText } from '../paging';
 import './panels.css';
 import { Pins } from './RoomPins';
 
@@ -29,7 +30,6 @@ const MUTE_FOR: Record<string, [string, number | null]> = {
 const when = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const TYPE_TEXT: Record<Room['type'], string> = { direct: 'Direct chat', group: 'Group', business: 'Business room', support: 'Support' };
 
-const errorText = (err: unknown) => (err instanceof ChatError ? err.message : String((err as Error).message ?? err));
 const narrow = () => typeof matchMedia === 'function' && matchMedia('(max-width: 720px)').matches;
 
 /**

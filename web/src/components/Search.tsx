@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { ChatError, type Room, type SearchInput, type SearchPageView } from 'chat-service/client';
+import type { Room, SearchInput, SearchPageView } from 'chat-service/client';
 import { useChat, useRooms } from '../chat';
 import { nameIn, roomTitle } from '../names';
 import { hrefOf } from '../route';
+import { usePages } from '../paging';
 import './panels.css';
 
 type Hit = SearchPageView['data'][number];
@@ -52,24 +53,17 @@ function inputOf(f: Filters): SearchInput | null {
   };
 }
 
-const errorText = (err: unknown) =>
-  err instanceof ChatError && err.code === 'NETWORK'
-    ? 'No connection: try again when you are back online.'
-    : String((err as Error).message ?? err);
+const hitIdOf = (hit: Hit) => hit.message.id;
 
 /** Search across the user's rooms: words, "phrases", -exclusions; each result opens its room at that message. */
 export function SearchScreen() {
   const { client } = useChat();
   const rooms = useRooms(client);
   const [filters, setFilters] = useState<Filters>(() => remembered?.filters ?? EMPTY);
-  const [hits, setHits] = useState<Hit[]>(() => remembered?.hits ?? []);
-  const [next, setNext] = useState<string | null>(() => remembered?.next ?? null);
+  const [initial] = useState(() => ({ items: remembered?.hits ?? [], next: remembered?.next ?? null }));
+  const { items: hits, next, busy, error, load, clear } = usePages(hitIdOf, initial);
   // The query (as JSON) the shown results answer: '' before the first search.
   const [ran, setRan] = useState(() => remembered?.ran ?? '');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  // Only the latest request may show its answer: typing fires several, and they may come back out of order.
-  const latest = useRef(0);
   const typed = useRef<ReturnType<typeof setTimeout>>(undefined);
   const backwards = Boolean(filters.from && filters.to && filters.from > filters.to);
   const input = useMemo(() => (backwards ? null : inputOf(filters)), [filters, backwards]);
@@ -79,36 +73,17 @@ export function SearchScreen() {
     remembered = { filters, hits, next, ran };
   }, [filters, hits, next, ran]);
 
+  // Only the latest request shows its answer: typing fires several, and they may come back out of order.
   const run = useCallback(
     async (query: SearchInput | null, cursor?: string) => {
-      const ticket = ++latest.current;
       if (!query) {
-        setHits([]);
-        setNext(null);
+        clear();
         setRan('');
-        setError(null);
-        setBusy(false);
         return;
       }
-      setBusy(true);
-      setError(null);
-      try {
-        const page = await client.api.search(cursor ? { ...query, cursor } : query);
-        if (ticket !== latest.current) return;
-        setHits((held) => {
-          if (!cursor) return page.data;
-          const seen = new Set(held.map((h) => h.message.id));
-          return held.concat(page.data.filter((h) => !seen.has(h.message.id)));
-        });
-        setNext(page.nextCursor);
-        setRan(JSON.stringify(query));
-      } catch (err) {
-        if (ticket === latest.current) setError(errorText(err));
-      } finally {
-        if (ticket === latest.current) setBusy(false);
-      }
+      if (await load(() => client.api.search(cursor ? { ...query, cursor } : query), !!cursor)) setRan(JSON.stringify(query));
     },
-    [client],
+    [client, load, clear],
   );
 
   // Results follow the form as it changes (debounced); a search already showing for this query is not asked again.

@@ -1,15 +1,16 @@
-import { useCallback, useEffect, useId, useRef, useState } from 'react';
-import { ChatError, type Room } from 'chat-service/client';
+import { useCallback, useEffect, useId, useState } from 'react';
+import type { Room } from 'chat-service/client';
 import { useChat, useRooms } from '../chat';
 import { previewOf } from '../names';
 import { hrefOf, navigate } from '../route';
+import { errorText, usePages } from '../paging';
 import './panels.css';
 
 type Status = 'open' | 'closed';
 const PAGE = 30;
 const when = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
-const errorText = (err: unknown) => (err instanceof ChatError ? err.message : String((err as Error).message ?? err));
+const roomIdOf = (room: Room) => room.id;
 
 /** The support rooms for staff (open ones first by default), each to join or open; paged, refreshed on return to the tab. */
 export function SupportQueue() {
@@ -17,37 +18,17 @@ export function SupportQueue() {
   const staff = role === 'support' || role === 'admin';
   const mine = useRooms(client);
   const [status, setStatus] = useState<Status>('open');
-  const [rooms, setRooms] = useState<Room[]>([]);
-  const [next, setNext] = useState<string | null>(null);
+  const { items: rooms, next, busy, error, setError, load: loadPage } = usePages(roomIdOf);
   const [loaded, setLoaded] = useState(false);
-  const [busy, setBusy] = useState(false);
   const [joining, setJoining] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const latest = useRef(0);
   const ids = useId();
 
   const load = useCallback(
     async (which: Status, cursor?: string) => {
-      const ticket = ++latest.current;
-      setBusy(true);
-      setError(null);
-      try {
-        const page = await client.api.supportQueue({ status: which, limit: PAGE, ...(cursor ? { cursor } : {}) });
-        if (ticket !== latest.current) return;
-        setRooms((held) => {
-          if (!cursor) return page.data;
-          const seen = new Set(held.map((r) => r.id));
-          return held.concat(page.data.filter((r) => !seen.has(r.id)));
-        });
-        setNext(page.nextCursor);
-        setLoaded(true);
-      } catch (err) {
-        if (ticket === latest.current) setError(errorText(err));
-      } finally {
-        if (ticket === latest.current) setBusy(false);
-      }
+      const landed = await loadPage(() => client.api.supportQueue({ status: which, limit: PAGE, ...(cursor ? { cursor } : {}) }), !!cursor);
+      if (landed) setLoaded(true);
     },
-    [client],
+    [client, loadPage],
   );
 
   useEffect(() => {
