@@ -171,4 +171,24 @@ describe.skipIf(browserMissing)(`web app screens in Chromium${browserMissing ? `
       await entry.getByRole('button', { name: 'Open', exact: true }).waitFor();
     },
   );
+
+  it('completes an @mention from the room people, and the message names them as mentioned', { timeout: BROWSER_TEST_MS }, async () => {
+    const [jo, kim] = [uid('jo'), uid('kim')];
+    const rest = await web.app.as(jo, { name: 'Jo' });
+    await web.app.as(kim, { name: 'Kimberly' }).then((k) => k.get('/me'));
+    const room = (await rest.post('/rooms', { type: 'group', participantIds: [kim], name: 'Planning' })).body;
+    const page = await embedded(jo, 'Jo');
+    await page.goto(`/#/r/${room.id}`);
+    await messageBox(page).pressSequentially('ping @Kim');
+    const options = page.getByRole('listbox', { name: 'People to mention', exact: true });
+    await options.getByRole('option', { name: /Kimberly/ }).waitFor();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => messageBox(page).inputValue()).toBe('ping @Kimberly ');
+    await page.keyboard.type('are you in?');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    await articles(page, 'are you in?').locator('.mention', { hasText: '@Kimberly' }).waitFor();
+    await expect
+      .poll(async () => (await rest.get(`/rooms/${room.id}/messages`)).body.data.map((m: { mentions: string[] }) => m.mentions))
+      .toEqual([[kim]]);
+  });
 });
