@@ -5,6 +5,7 @@ import { ChatError } from './errors.js';
 import { Rest, Tokens, backoff, claimsOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
 import { ChatApi } from './api.js';
+import { watchNetwork, withLastChanged, withMessage } from './room-views.js';
 import { ChatRoom } from './room.js';
 import type { ClientState, Message, PendingMessage, Room, SendInput } from './types.js';
 
@@ -26,14 +27,15 @@ function subjectOf(token: string): string {
 
 const newClientId = () => globalThis.crypto.randomUUID();
 
-/**
- * One connection to the service for one user: one socket however many rooms are open, the user's rooms kept live, and
- * each open room's timeline kept equal to the server's through any disconnect. `state` tells a UI where it stands.
- */
 export interface Presence {
   online: boolean;
   lastSeenAt: string | null;
 }
+
+/**
+ * One connection to the service for one user: one socket however many rooms are open, the user's rooms kept live, and
+ * each open room's timeline kept equal to the server's through any disconnect. `state` tells a UI where it stands.
+ */
 
 export class ChatClient extends Emitter<{
   state: (state: ClientState) => void;
@@ -107,7 +109,18 @@ export class ChatClient extends Emitter<{
     });
     this.socket = socket;
     this.listen(socket);
-    this.watchNetwork(socket);
+    this.stopWatchingNetwork = watchNetwork(
+      () => {
+        if (this.state === 'closed') return;
+        socket.disconnect();
+        this.setState('offline');
+      },
+      () => {
+        if (this.state === 'closed' || socket.connected) return;
+        this.rest.retryStalled();
+        socket.connect();
+      },
+    );
     const first = new Promise<void>((resolve, reject) => {
       const settle = (err?: ChatError) => {
         offState();
@@ -123,31 +136,6 @@ export class ChatClient extends Emitter<{
     });
     socket.connect();
     return first;
-  }
-
-  /**
-   * In a browser, the page's own word on the network: a WebSocket can outlive a network that went away (and sit there
-   * until a ping times out), so `offline` drops it at once — state `offline`, sends wait — and `online` reconnects.
-   */
-  private watchNetwork(socket: ChatSocket): void {
-    const target = globalThis as unknown as Partial<Pick<Window, 'addEventListener' | 'removeEventListener'>>;
-    if (typeof target.addEventListener !== 'function' || typeof navigator === 'undefined' || !('onLine' in navigator)) return;
-    const offline = () => {
-      if (this.state === 'closed') return;
-      socket.disconnect();
-      this.setState('offline');
-    };
-    const online = () => {
-      if (this.state === 'closed' || socket.connected) return;
-      this.rest.retryStalled();
-      socket.connect();
-    };
-    target.addEventListener('offline', offline);
-    target.addEventListener('online', online);
-    this.stopWatchingNetwork = () => {
-      target.removeEventListener?.('offline', offline);
-      target.removeEventListener?.('online', online);
-    };
   }
 
   private readonly connectErrorListeners = new Set<(err: ChatError) => void>();
@@ -291,16 +279,17 @@ export class ChatClient extends Emitter<{
     this.emit('rooms', this.rooms);
   }
 
-  /** An edit or delete of a room's last message changes its preview in `rooms`. */
+  /** A stored message moves its room's entry: last message, lastSeq, unread count. */
+  private noteMessage(m: Message): void {
+    const room = this.roomViews.get(m.chatRoomId);
+    const next = room && withMessage(room, m, this.userId);
+    if (next) this.putRoom(next);
+  }
+
   private notePreview(roomId: string, messageId: string, next: (last: Message) => Message): void {
     const room = this.roomViews.get(roomId);
-    if (!room?.lastMessage || room.lastMessage.id !== messageId) return;
-    const lastMessage = next(room.lastMessage);
-    if (lastMessage.changeSeq < room.lastMessage.changeSeq) return;
-    const deletedUnread = lastMessage.deletedAt && !room.lastMessage.deletedAt && lastMessage.senderId !== this.userId;
-    const me = room.participants.find((p) => p.userId === this.userId);
-    const unread = deletedUnread && me && me.lastReadSeq < lastMessage.seq ? 1 : 0;
-    this.putRoom({ ...room, lastMessage, unreadCount: Math.max(0, room.unreadCount - unread) });
+    const changed = room && withLastChanged(room, messageId, next, this.userId);
+    if (changed) this.putRoom(changed);
   }
 
   private putRoom(room: Room): void {
@@ -312,24 +301,6 @@ export class ChatClient extends Emitter<{
       void this.loadPresence(unknown).catch(() => {});
     }
     this.emit('rooms', this.rooms);
-  }
-
-  /** A stored message moves its room's entry: last message, lastSeq, unread count. */
-  private noteMessage(m: Message): void {
-    const room = this.roomViews.get(m.chatRoomId);
-    if (!room || m.seq <= room.lastSeq) return;
-    const mine = m.senderId === this.userId;
-    const participants = mine
-      ? room.participants.map((p) => (p.userId === this.userId ? { ...p, lastReadSeq: m.seq } : p))
-      : room.participants;
-    this.putRoom({
-      ...room,
-      lastSeq: m.seq,
-      lastChangeSeq: Math.max(room.lastChangeSeq, m.changeSeq),
-      lastMessage: m,
-      unreadCount: mine ? 0 : room.unreadCount + 1,
-      participants,
-    });
   }
 
   private setPresence(userId: string, presence: Presence): void {
