@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
 import { deleteMessage as remove, fullHistory as history, okOf as ok, pin as pinOn, react, unpin, unreact } from './helpers/changes.js';
 import { buildMessages, buildRoom } from './helpers/factories.js';
+import { random } from './helpers/random.js';
 
 let t: TestApp;
 let alice: Client, bob: Client, carol: Client;
@@ -11,15 +12,6 @@ let users: Client[];
 const MANY = inject('template').kind === 'postgres' ? 10_000 : 2_000;
 const EMOJI = ['👍', '🎉', '❤️', ':+1:', '🇫🇷', '👍🏽'];
 
-/** A seeded generator: a failing run can be replayed exactly. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
 const send = (c: Client, roomId: string, content: string) => c.post(`/rooms/${roomId}/messages`, { content });

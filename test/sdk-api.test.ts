@@ -10,12 +10,7 @@ beforeAll(async () => {
 afterEach(async () => pool.closeAll());
 afterAll(async () => s?.close());
 
-async function live(userId: string, claims: { role?: 'support' } = {}) {
-  const rest = await s.t.as(userId, claims);
-  const client = pool.make(s.url, rest.token);
-  await client.connect();
-  return { rest, client };
-}
+const live = (userId: string, claims: { role?: 'support' } = {}) => pool.live(s, userId, claims);
 
 const ids = () => {
   const n = Math.random().toString(36).slice(2, 8);

@@ -15,6 +15,7 @@ import {
   type SdkApp,
   type SdkRoom,
 } from './helpers/sdk.js';
+import { random } from './helpers/random.js';
 
 const pool = new ClientPool();
 afterEach(async () => pool.closeAll());
@@ -30,17 +31,6 @@ const CHANGES = 2000;
 const BATCH = { send: 8, edit: 4, delete: 2, reaction: 5, pin: 1 };
 const BATCH_SIZE = Object.values(BATCH).reduce((a, b) => a + b, 0);
 const EMOJI = ['👍', '❤️', '🎉', '😂', '🙏', ':ship_it:'];
-
-/** Deterministic choices, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Another user's writes, in batches of concurrent requests. What it has done so far decides what it may do next, so

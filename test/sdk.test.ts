@@ -28,13 +28,7 @@ beforeAll(async () => {
 afterEach(async () => pool.closeAll());
 afterAll(async () => s?.close());
 
-/** A user's REST client, and an SDK client of theirs connected and live. */
-async function live(userId: string) {
-  const rest = await s.t.as(userId);
-  const client = pool.make(s.url, rest.token);
-  await client.connect();
-  return { rest, client };
-}
+const live = (userId: string) => pool.live(s, userId);
 
 /** A group owned by `owner` with `others`, holding `n` messages of the owner ("m0"…). */
 async function roomWith(owner: Client, others: string[], n = 0) {

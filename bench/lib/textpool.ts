@@ -1,4 +1,5 @@
 import { documentVector } from '../../src/text/tokenize.js';
+import { rng } from './rng.js';
 
 /**
  * Message texts for the seeded history, made once from a fixed seed: chat-like English with a Zipf word frequency,
@@ -27,17 +28,6 @@ export interface PoolText {
   content: string;
   /** tsvector literal from the service's own tokenizer (text/tokenize.ts). */
   doc: string;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = (

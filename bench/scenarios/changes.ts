@@ -8,6 +8,7 @@ import { log, sleep } from '../lib/log.js';
 import { httpJson, settle, type ServerProcess } from '../lib/processes.js';
 import type { Manifest } from '../lib/seed.js';
 import type { CatchUpResult } from './catch-up.js';
+import { rng } from '../lib/rng.js';
 
 export const CHANGE_KINDS = ['edit', 'delete', 'react'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -58,17 +59,6 @@ export interface ChangesResult {
 
 export const EMOJI = '👍';
 const FILLER = 'the quick brown fox jumps over the lazy dog while the team reviews the release notes';
-/** mulberry32, as the history scenario draws its samples: the same picks every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const other = (u: string) => (u === 'dw-a' ? 'dw-b' : 'dw-a');
 
 /**

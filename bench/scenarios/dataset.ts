@@ -8,6 +8,7 @@ import { log } from '../lib/log.js';
 import { httpJson } from '../lib/processes.js';
 import type { Manifest } from '../lib/seed.js';
 import { SEARCH_TERMS } from '../lib/textpool.js';
+import { rng } from '../lib/rng.js';
 
 export interface DatasetPlan {
   history: Array<{ roomId: string; before: number | undefined }>;
@@ -24,16 +25,6 @@ export interface DatasetSide {
   search: Record<keyof typeof SEARCH_TERMS, LatencySummary & { hits: number }>;
   markAllRead: LatencySummary;
   unreadCounts: LatencySummary;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** History pages over the reader's rooms, rooms picked by their size (busy rooms are read more), half latest, half deep. */

@@ -6,6 +6,7 @@ import { Rest, Tokens, backoff, claimsOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
 import { ChatApi } from './api.js';
 import { watchNetwork, withLastChanged, withMessage } from './room-views.js';
+import { tombstoneOf } from './timeline.js';
 import { ChatRoom } from './room.js';
 import type { ClientState, Message, PendingMessage, Room, SendInput } from './types.js';
 
@@ -164,16 +165,7 @@ export class ChatClient extends Emitter<{
     });
     socket.on('message_deleted', (e) => {
       this.open.get(e.chatRoomId)?.onDeleted(e);
-      this.notePreview(e.chatRoomId, e.id, (last) => ({
-        ...last,
-        content: '',
-        media: [],
-        mentions: [],
-        reactions: [],
-        deletedAt: e.deletedAt,
-        deletedBy: e.deletedBy,
-        changeSeq: e.changeSeq,
-      }));
+      this.notePreview(e.chatRoomId, e.id, (last) => tombstoneOf(last, e));
     });
     socket.on('reaction_updated', (e) => this.open.get(e.chatRoomId)?.onReaction(e));
     socket.on('user_typing', (e) => this.open.get(e.chatRoomId)?.onTyping(e.userId, e.isTyping));

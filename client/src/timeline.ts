@@ -56,19 +56,7 @@ export class Timeline {
   applyDeleted(e: MessageDeletedEvent): boolean {
     const held = this.byId.get(e.id);
     if (!held || held.changeSeq >= e.changeSeq) return false;
-    this.byId.set(e.id, {
-      ...held,
-      content: '',
-      mentions: [],
-      media: [],
-      reactions: [],
-      pinnedAt: null,
-      pinnedBy: null,
-      editedAt: null,
-      deletedAt: e.deletedAt,
-      deletedBy: e.deletedBy,
-      changeSeq: e.changeSeq,
-    });
+    this.byId.set(e.id, tombstoneOf(held, e));
     this.cached = undefined;
     return true;
   }
@@ -126,4 +114,21 @@ function keepOwnReactions(held: Message, next: Message): Message {
   if (!held.reactions.some((r) => r.me)) return next;
   const mine = new Set(held.reactions.filter((r) => r.me).map((r) => r.emoji));
   return { ...next, reactions: next.reactions.map((r) => ({ ...r, me: mine.has(r.emoji) })) };
+}
+
+/** A message as a delete leaves it (API.md, tombstone): its place, sender and times; no content, files, reactions or pin. */
+export function tombstoneOf(m: Message, e: MessageDeletedEvent): Message {
+  return {
+    ...m,
+    content: '',
+    mentions: [],
+    media: [],
+    reactions: [],
+    pinnedAt: null,
+    pinnedBy: null,
+    editedAt: null,
+    deletedAt: e.deletedAt,
+    deletedBy: e.deletedBy,
+    changeSeq: e.changeSeq,
+  };
 }

@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 // Until the package build exposes `chat-service/client`, the SDK is taken from its TypeScript sources (tsx/vitest run them).
 import { ChatClient, ChatError } from 'chat-service/client';
+import type { MintOptions } from '../../src/auth/tokens.js';
 import { startTestApp, type Client, type TestApp } from './app.js';
 import { fullHistory } from './changes.js';
 import { startProxy, type Proxy } from './proxy.js';
@@ -40,6 +41,14 @@ export class ClientPool {
     const client = new ChatClient({ url, token });
     this.clients.push(client);
     return client;
+  }
+
+  /** A user's REST client on `s`, and an SDK client of theirs (through the proxy) connected and live. */
+  async live(s: SdkApp, userId: string, opts?: MintOptions): Promise<{ rest: Client; client: ChatClient }> {
+    const rest = await s.t.as(userId, opts);
+    const client = this.make(s.url, rest.token);
+    await client.connect();
+    return { rest, client };
   }
 
   async closeAll(): Promise<void> {
