@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatClient, ChatError } from 'chat-service/client';
+import { ChatClient, ChatError, claimsOf } from 'chat-service/client';
+import { mintToken } from '../src/auth/tokens.js';
 import { Rest, Tokens, Waits } from '../client/src/http.js';
 import { Timeline } from '../client/src/timeline.js';
 import type { Message } from '../client/src/types.js';
@@ -14,6 +15,14 @@ describe('chat-service/client as a package', () => {
     expect(typeof mod.ChatError).toBe('function');
     const types = fileURLToPath(new URL('../client/dist/client/src/index.d.ts', import.meta.url));
     expect(existsSync(types)).toBe(true);
+  });
+
+  it('reads a token’s claims as UTF-8: a user id and name beyond ASCII come out as written', async () => {
+    const token = await mintToken('a-secret-of-at-least-32-characters!!', 'zoë-李', { name: 'Zoë Ångström 🚀' });
+    const claims = claimsOf(token);
+    expect(claims.sub).toBe('zoë-李');
+    expect(claims.name).toBe('Zoë Ångström 🚀');
+    expect(claimsOf('not-a-jwt')).toEqual({});
   });
 
   it('throws a typed error for wrong arguments', () => {

@@ -8,11 +8,13 @@ export type TokenSource = string | (() => Promise<string> | string);
 const REFRESH_AHEAD_S = 30;
 
 /** A JWT's claims, read without verifying it (the service verifies); {} for anything that is not a JWT. */
-export function claimsOf(token: string): { sub?: unknown; exp?: unknown } {
+export function claimsOf(token: string): { sub?: unknown; exp?: unknown; [claim: string]: unknown } {
   try {
-    const json = atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'));
+    const binary = atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'));
+    // The payload is UTF-8: a user id or name beyond ASCII must come out as written, not byte by byte.
+    const json = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
     const claims = JSON.parse(json) as unknown;
-    return typeof claims === 'object' && claims !== null ? claims : {};
+    return typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>) : {};
   } catch {
     return {};
   }

@@ -15,5 +15,5 @@ export {
   type OwnProfile,
   type Receipts,
 } from './api.js';
-export type { TokenSource } from './http.js';
+export { claimsOf, type TokenSource } from './http.js';
 export type { ClientState, Message, PendingMessage, Room, SendInput, TimelineMessage } from './types.js';

@@ -1,3 +1,5 @@
+import { claimsOf } from 'chat-service/client';
+
 /**
  * Who is signed in, kept in localStorage so a reload keeps the session until Sign out or expiry.
  * Two ways in: the dev sign-in (POST /dev/token, development only) or a token handed over by the embedding platform
@@ -14,33 +16,15 @@ export interface Session {
 
 const KEY = 'chat.session';
 
-interface Claims {
-  sub?: string;
-  name?: string;
-  role?: string;
-  exp?: number;
-}
-
-export function claimsOf(token: string): Claims {
-  try {
-    const part = token.split('.')[1] ?? '';
-    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
-    const bytes = Uint8Array.from(json, (c) => c.charCodeAt(0));
-    return JSON.parse(new TextDecoder().decode(bytes)) as Claims;
-  } catch {
-    return {};
-  }
-}
-
 export function expired(token: string, marginS = 0): boolean {
   const { exp } = claimsOf(token);
   return typeof exp === 'number' && exp * 1000 <= Date.now() + marginS * 1000;
 }
 
 function fromToken(token: string, dev: Session['dev']): Session | null {
-  const claims = claimsOf(token);
-  if (typeof claims.sub !== 'string' || expired(token)) return null;
-  return { token, userId: claims.sub, name: claims.name ?? null, role: claims.role ?? 'user', dev };
+  const { sub, name, role } = claimsOf(token);
+  if (typeof sub !== 'string' || expired(token)) return null;
+  return { token, userId: sub, name: typeof name === 'string' ? name : null, role: typeof role === 'string' ? role : 'user', dev };
 }
 
 export function loadSession(): Session | null {
@@ -52,11 +36,16 @@ export function loadSession(): Session | null {
     if (session) saveSession(session);
     return session;
   }
+  const session = stored();
+  if (!session || (expired(session.token) && !session.dev)) return null;
+  return session;
+}
+
+/** The session kept in this browser, as kept (expired or not); null when there is none or it is unreadable. */
+function stored(): Session | null {
   try {
-    const stored = JSON.parse(localStorage.getItem(KEY) ?? 'null') as Session | null;
-    if (!stored || typeof stored.token !== 'string') return null;
-    if (expired(stored.token) && !stored.dev) return null;
-    return stored;
+    const session = JSON.parse(localStorage.getItem(KEY) ?? 'null') as Session | null;
+    return session && typeof session.token === 'string' ? session : null;
   } catch {
     return null;
   }
@@ -129,16 +118,8 @@ export function sessionFromMessage(e: MessageEvent): Session | null {
 
 /** The businesses the signed-in user's token names (for business rooms). */
 export function businessesOf(): string[] {
-  const session = loadStoredSession();
+  const session = stored();
   if (!session) return [];
-  const ids = (claimsOf(session.token) as { businessIds?: unknown }).businessIds;
+  const ids = claimsOf(session.token).businessIds;
   return Array.isArray(ids) ? ids.filter((b): b is string => typeof b === 'string') : [];
-}
-
-function loadStoredSession(): Session | null {
-  try {
-    return JSON.parse(localStorage.getItem(KEY) ?? 'null') as Session | null;
-  } catch {
-    return null;
-  }
 }
