@@ -344,9 +344,13 @@ async function receive(source: Readable, dest: string, max: number, label: strin
       else done(null, chunk);
     },
   });
+  const sink = createWriteStream(dest, { flags: 'wx' });
   try {
-    await pipeline(source, counter, createWriteStream(dest, { flags: 'wx' }));
+    await pipeline(source, counter, sink);
   } catch (err) {
+    // The pipeline can settle before the file is even open: wait until it is closed, or the caller's clean-up would
+    // remove nothing and the open would create the temp file after it.
+    if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     if (limited || size > max) throw tooLarge(label, max);
     throw err;
   } finally {
