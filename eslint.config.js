@@ -18,6 +18,9 @@ const FEATURES = {
   pins: ['rooms', 'messages'],
   presence: [],
   notifications: ['presence'],
+  moderation: ['users', 'rooms', 'messages'],
+  webhooks: ['rooms', 'messages'],
+  admin: ['users', 'rooms', 'messages', 'media', 'reactions', 'reads', 'notifications', 'moderation', 'webhooks'],
 };
 const LIBRARY_FOLDERS = 'text|net|db|auth|config|http|event-log|limits';
 const LIBRARY_FILES = 'errors|ids|timers|batch-loader|log|events|feature|config';

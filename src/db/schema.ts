@@ -35,6 +35,8 @@ export const chatUser = pgTable('chat_user', {
   /** false: appears offline to everyone else, with no last-seen time, and causes no presence events. */
   showPresence: boolean('show_presence').notNull().default(true),
   updatedAt: ts('updated_at').notNull().defaultNow(),
+  /** Set by an erase (admin/): the profile stays anonymised (no name, no picture) whatever later tokens say. */
+  erasedAt: ts('erased_at'),
 });
 
 export const chatRoom = pgTable(
@@ -59,8 +61,13 @@ export const chatRoom = pgTable(
     lastChangeSeq: seq('last_change_seq').notNull().default(0),
     /** Pinned messages, kept with each pin and unpin: the cap of 50 is checked under the room's row lock. */
     pinnedCount: integer('pinned_count').notNull().default(0),
+    /** Members send at most one message per this many seconds (0: off); owners, admins and staff are exempt. */
+    slowModeS: integer('slow_mode_s').notNull().default(0),
+    /** Retention (admin/) has turned every message up to this seq into a tombstone: its next batch starts above. */
+    retainedThroughSeq: seq('retained_through_seq').notNull().default(0),
   },
   (t) => [
+    check('chat_room_slow_mode_check', sql`${t.slowModeS} between 0 and 3600`),
     check('chat_room_type_check', sql`${t.type} in ('direct', 'group', 'business', 'support')`),
     check(
       'chat_room_status_check',
@@ -161,6 +168,8 @@ export const chatMessage = pgTable(
       .on(t.roomId, t.senderId, t.clientMessageId)
       .where(sql`${t.clientMessageId} is not null`),
     foreignKey({ name: 'chat_message_reply_fk', columns: [t.roomId, t.replyToSeq], foreignColumns: [t.roomId, t.seq] }),
+    // One user's messages: a purge (one room), an export and an erase (every room) read them without a scan.
+    index('chat_message_sender_idx').on(t.senderId, t.roomId, t.seq),
     check('chat_message_type_check', sql`${t.type} in ('text', 'image', 'video', 'audio', 'document', 'system')`),
     check('chat_message_seq_check', sql`${t.seq} > 0`),
     index('chat_message_search_idx').using('gin', t.searchDoc),
@@ -407,4 +416,140 @@ export const notificationSent = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.messageId, t.userId, t.notificationId] }), index('notification_sent_created_idx').on(t.createdAt)],
+);
+
+/** Whom a user blocks: the blocked user cannot open or write in a direct room with the blocker, nor notify them. */
+export const userBlock = pgTable(
+  'user_block',
+  {
+    blockerId: text('blocker_id').notNull(),
+    blockedId: text('blocked_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.blockerId, t.blockedId] }),
+    index('user_block_blocked_idx').on(t.blockedId, t.blockerId),
+    check('user_block_self_check', sql`${t.blockerId} <> ${t.blockedId}`),
+  ],
+);
+
+/** A suspended user reads but cannot write until `until` (null: until lifted); expiry is a comparison, not a job. */
+export const userSuspension = pgTable('user_suspension', {
+  userId: text('user_id').primaryKey(),
+  until: ts('until'),
+  reason: text('reason').notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+/** A participant's report of a message, with the message as it was when reported (kept when it is edited later). */
+export const messageReport = pgTable(
+  'message_report',
+  {
+    id: uuid('id').primaryKey(),
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => chatMessage.id, { onDelete: 'cascade' }),
+    roomId: uuid('room_id').notNull(),
+    reporterId: text('reporter_id').notNull(),
+    reason: text('reason').notNull(),
+    details: text('details'),
+    status: text('status').notNull().default('open'),
+    /** What the admin did when resolving it. */
+    action: text('action'),
+    message: jsonb('message').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    resolvedAt: ts('resolved_at'),
+    resolvedBy: text('resolved_by'),
+  },
+  (t) => [
+    check('message_report_reason_check', sql`${t.reason} in ('spam', 'abuse', 'harassment', 'other')`),
+    check('message_report_status_check', sql`${t.status} in ('open', 'resolved', 'dismissed')`),
+    check('message_report_action_check', sql`${t.action} is null or ${t.action} in ('delete_message', 'suspend_sender')`),
+    // One open report per reporter and message, whatever the race.
+    uniqueIndex('message_report_open_uq')
+      .on(t.messageId, t.reporterId)
+      .where(sql`${t.status} = 'open'`),
+    index('message_report_queue_idx').on(t.status, t.createdAt, t.id),
+    index('message_report_reporter_idx').on(t.reporterId),
+  ],
+);
+
+/** An admin's outgoing webhook: every event of `events` (or all, `*`) is POSTed to `url`, signed with `secret`. */
+export const webhook = pgTable('webhook', {
+  id: uuid('id').primaryKey(),
+  url: text('url').notNull(),
+  events: text('events').array().notNull(),
+  secret: text('secret').notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+/**
+ * One event for one webhook, from the durable event log: the body is fixed when the row is written, so every retry
+ * sends the same bytes with the same event id. Pending rows of one (webhook, room) go out one at a time in id order
+ * (changeSeq order); a sender claims a row by setting `locked_until`, so a crash gives it back to any instance.
+ */
+export const webhookDelivery = pgTable(
+  'webhook_delivery',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    webhookId: uuid('webhook_id')
+      .notNull()
+      .references(() => webhook.id, { onDelete: 'cascade' }),
+    eventId: text('event_id').notNull(),
+    type: text('type').notNull(),
+    roomId: uuid('room_id'),
+    body: text('body').notNull(),
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    lockedUntil: ts('locked_until'),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [
+    check('webhook_delivery_status_check', sql`${t.status} in ('pending', 'delivered', 'failed')`),
+    uniqueIndex('webhook_delivery_event_uq').on(t.webhookId, t.eventId),
+    index('webhook_delivery_due_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`${t.status} = 'pending'`),
+    index('webhook_delivery_queue_idx')
+      .on(t.webhookId, t.roomId, t.id)
+      .where(sql`${t.status} = 'pending'`),
+    index('webhook_delivery_log_idx').on(t.webhookId, t.id.desc()),
+  ],
+);
+
+/**
+ * A background admin job (an erase): its progress is committed with each batch, so a job whose instance died is
+ * taken again (after `locked_until`) and goes on where it stopped, repeating nothing.
+ */
+export const adminJob = pgTable(
+  'admin_job',
+  {
+    id: uuid('id').primaryKey(),
+    type: text('type').notNull(),
+    subject: text('subject').notNull(),
+    status: text('status').notNull().default('queued'),
+    step: text('step'),
+    progress: jsonb('progress')
+      .$type<Record<string, unknown>>()
+      .notNull()
+      .default(sql`'{}'::jsonb`),
+    error: text('error'),
+    createdBy: text('created_by').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+    lockedUntil: ts('locked_until'),
+  },
+  (t) => [
+    check('admin_job_status_check', sql`${t.status} in ('queued', 'running', 'done', 'failed')`),
+    index('admin_job_due_idx')
+      .on(t.createdAt)
+      .where(sql`${t.status} in ('queued', 'running')`),
+  ],
 );
