@@ -6,7 +6,7 @@ import { devSignInFeature } from './auth/dev-token.routes.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { SHARED_SCHEMAS } from './contract/components.js';
-import { openDatabase, type Database } from './db/client.js';
+import { openDatabase, type Database, type Executor } from './db/client.js';
 import { AppError } from './errors.js';
 import { EventBus } from './events.js';
 import type { Feature } from './feature.js';
@@ -37,8 +37,22 @@ import { ReadsRepository, ReadsService, readsFeature } from './reads/index.js';
 import { realtimeFeature, type ChatNamespace, type RealtimeFeature } from './realtime/index.js';
 import { RoomAccessGuard, RoomPresenter, RoomsRepository, RoomsService, roomsFeature } from './rooms/index.js';
 import { SearchRepository, SearchService, searchFeature } from './search/index.js';
+import { adminFeature, createAdmin } from './admin/index.js';
+import {
+  BlocksRepository,
+  BlocksService,
+  blocksFeature,
+  ReportsRepository,
+  ReportsService,
+  reportsFeature,
+  SuspensionsRepository,
+  SuspensionsService,
+  suspendedWrites,
+  suspensionsFeature,
+} from './moderation/index.js';
 import { createSharedState, type SharedState } from './shared-state.js';
 import { UsersRepository, UsersService, usersFeature } from './users/index.js';
+import { adminRoomViews, createWebhooks } from './webhooks/index.js';
 
 export const API_PREFIX = '/api/v1/chat';
 
@@ -87,7 +101,13 @@ function buildServices(
   const media = createMediaService(config, db, guard);
   // `me` of a message's reactions is read through the reactions module, which is built on the presenter: bound late.
   const presenter = new MessagePresenter(media, (userId, ids) => reactions.ownReactions(userId, ids));
-  const messages = new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter);
+  const blocks = new BlocksService(new BlocksRepository(db));
+  // Blocks are checked in the write statements themselves; moderation/ tells why a write was refused.
+  const directWrite = (on: Executor, roomId: string, userId: string) => blocks.assertDirectWrite(roomId, userId, on);
+  const messages = new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter, {
+    directWrite,
+    slowMode: shared.windows,
+  });
   const eventLog = new EventLogRepository(db);
   const changes = new MessageChangesService(
     db,
@@ -100,25 +120,42 @@ function buildServices(
     presenter,
     eventLog,
     config.messageEditWindowS,
+    directWrite,
   );
   const reactions: ReactionsService = new ReactionsService(db, new ReactionsRepository(db), changes, messagesRepo, guard, presenter, bus);
+  // Each instance keeps the suspensions in force in memory (no query per write) and reloads them every second.
+  const suspensions = new SuspensionsService(new SuspensionsRepository(db), 1000);
   // Rooms show their last message through this read, without importing the messages module.
   const roomPresenter = new RoomPresenter(roomsRepo, (ids, viewerId) => messages.lastMessages(ids, viewerId));
   const onPresenceError = (err: unknown) => log.error({ err }, 'presence update failed');
   return {
     users: new UsersService(usersRepo),
-    rooms: new RoomsService(db, roomsRepo, usersRepo, guard, bus, roomPresenter),
+    rooms: new RoomsService(db, roomsRepo, usersRepo, guard, bus, roomPresenter, (userId, otherId) =>
+      blocks.assertDirectAllowed(userId, otherId),
+    ),
+    blocks,
     messages,
     changes,
     reactions,
-    pins: new PinsService(new PinsRepository(db), changes, guard, presenter),
+    pins: new PinsService(new PinsRepository(db), changes, guard, presenter, eventLog),
     reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
     search: new SearchService(new SearchRepository(db, messagesRepo), guard, presenter),
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onPresenceError),
     media,
     // A notification previews a message as the presenter shows it to clients.
     notifications: createNotifications(config, db, shared.presence, (ids) => messages.viewsByIds(ids), resolve),
+    // Webhook bodies show messages as participants see them, and rooms as an admin does.
+    webhooks: createWebhooks(
+      config,
+      db,
+      { messages: (ids) => messages.viewsByIds(ids), rooms: adminRoomViews(roomsRepo, roomPresenter) },
+      resolve,
+    ),
     guard,
+    // Purge, export, erase jobs and retention: every batch delete goes through the messages' one tombstone path.
+    admin: createAdmin(config, db, { changes, rooms: roomsRepo, media, bus }),
+    suspensions,
+    reports: new ReportsService(db, new ReportsRepository(db), messagesRepo, guard, presenter, changes, suspensions, eventLog),
   };
 }
 
@@ -151,6 +188,9 @@ function parts({ config, database, shared, services, writeLimiter, metrics, http
     messagesFeature(services.messages, services.changes, services.media, config.media.maxFiles),
     reactionsFeature(services.reactions),
     pinsFeature(services.pins),
+    blocksFeature(services.blocks),
+    suspensionsFeature(services.suspensions),
+    reportsFeature(services.reports),
     readsFeature(services.reads),
     searchFeature(services.search, searchLimiter, { engine: database.kind, timeoutMs: config.search.timeoutMs }),
     usersFeature(services.users),
@@ -158,7 +198,9 @@ function parts({ config, database, shared, services, writeLimiter, metrics, http
     presenceFeature(services.presence),
     devSignInFeature(config, API_PREFIX),
     webAppFeature(webDir),
+    adminFeature(services.admin),
     services.notifications,
+    services.webhooks,
     { name: 'http', stop: () => http.close() },
     realtime,
   ];
@@ -188,6 +230,8 @@ async function registerRoutes(
   await http.register(
     async (api) => {
       api.addHook('onRequest', authenticate(verifier, services.users));
+      // Suspended users read but do not write: refused before validation and the write budget.
+      api.addHook('preValidation', suspendedWrites(services.suspensions));
       await api.register(rateLimit, writeBudget(config, writeLimiter));
       await registerMultipart(api, config);
       for (const part of all) await part.routes?.(api);

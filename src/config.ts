@@ -5,7 +5,9 @@ import { mediaConfig, type MediaConfig } from './config/media.js';
 import { notifyConfig, type NotifyConfig } from './config/notify.js';
 import { envReader, type Env } from './config/readers.js';
 import { realtimeConfig, type RealtimeConfig } from './config/realtime.js';
+import { adminJobsConfig, retentionConfig, type AdminJobsConfig, type RetentionConfig } from './config/retention.js';
 import { serverConfig, type ServerConfig } from './config/server.js';
+import { webhooksConfig, type WebhooksConfig } from './config/webhooks.js';
 
 export type { MediaCloudinaryConfig, MediaS3Config } from './config/media.js';
 export type { NotifyConfig, VapidConfig } from './config/notify.js';
@@ -22,6 +24,11 @@ export interface Config extends ServerConfig, DatabaseConfig, LimitsConfig {
   media: MediaConfig;
   notify: NotifyConfig;
   realtime: RealtimeConfig;
+  /** Message retention (RETENTION_DAYS…): old messages become tombstones in the background. */
+  retention: RetentionConfig;
+  /** Background admin jobs (erasing a user). */
+  adminJobs: AdminJobsConfig;
+  webhooks: WebhooksConfig;
 }
 
 export class ConfigError extends Error {
@@ -46,6 +53,9 @@ export function loadConfig(env: Env = process.env): Config {
     notify: notifyConfig(read, basics),
     ...limitsConfig(read),
     realtime: realtimeConfig(read),
+    retention: retentionConfig(read),
+    adminJobs: adminJobsConfig(read),
+    webhooks: webhooksConfig(read),
   };
   if (read.problems.length) throw new ConfigError(read.problems);
   return config;

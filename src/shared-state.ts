@@ -3,6 +3,7 @@ import type { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { rateLimiters, type RateLimiterFactory } from './limits/rate-limiter.js';
+import { windowGate, type WindowGate } from './limits/window-gate.js';
 import { createPresenceStore, type PresenceStore } from './presence/index.js';
 import { createTypingStore, type TypingStore } from './realtime/index.js';
 
@@ -16,6 +17,8 @@ export interface SharedState {
   presence: PresenceStore;
   typing: TypingStore;
   limiter: RateLimiterFactory;
+  /** "At most once per window" keys (slow mode), held across instances. */
+  windows: WindowGate;
   /** The Socket.IO adapter for several instances; undefined keeps Socket.IO's in-memory one. */
   socketAdapter: ReturnType<typeof createAdapter> | undefined;
   close(): Promise<void>;
@@ -31,6 +34,7 @@ export async function createSharedState(config: Config, onRedisError: (err: Erro
       presence: createPresenceStore(undefined, config.redisPrefix, instanceId, grace),
       typing: createTypingStore(undefined, config.redisPrefix),
       limiter: rateLimiters(undefined, config.redisPrefix),
+      windows: windowGate(undefined, config.redisPrefix),
       socketAdapter: undefined,
       close: async () => {},
     };
@@ -50,6 +54,7 @@ export async function createSharedState(config: Config, onRedisError: (err: Erro
     presence: createPresenceStore(redis, prefix, instanceId, grace),
     typing: createTypingStore(redis, prefix),
     limiter: rateLimiters(redis, prefix),
+    windows: windowGate(redis, prefix),
     socketAdapter: createAdapter(forAdapter, {
       streamName: `${prefix}:socket.io`,
       channelPrefix: `${prefix}:socket.io`,

@@ -35,6 +35,7 @@ const ROOM_KEYS = [
   'name',
   'participants',
   'pinnedCount',
+  'slowModeS',
   'status',
   'type',
   'unreadCount',

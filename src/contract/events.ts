@@ -12,8 +12,10 @@ import { EditMessageBody, MessageRef, ReactionSummarySchema, SendMessageBody, ty
 import { EmojiParam } from './reactions.js';
 import { ReadStateRef, type ReadState } from './reads.js';
 import { RoomRef, type RoomView } from './rooms.js';
+import { SuspendedEvent } from './suspensions.js';
 
 export type { MessageView as Message, ReadState, RoomView as Room, ErrorCode, AckError };
+export type { SuspendedEvent };
 
 /** Every client event may pass an acknowledgement callback; it receives one of these. */
 export type AckResponse<T> = { ok: true; data: T } | { ok: false; error: AckError };
@@ -152,6 +154,7 @@ export const ServerEventSchemas = {
   room_updated: RoomRef,
   participant_added: ParticipantAddedEvent,
   participant_removed: ParticipantRemovedEvent,
+  suspended: SuspendedEvent,
 };
 
 export interface ServerToClientEvents {
@@ -174,6 +177,11 @@ export interface ServerToClientEvents {
   room_updated: (room: RoomView) => void;
   participant_added: (event: ParticipantAddedEvent) => void;
   participant_removed: (event: ParticipantRemovedEvent) => void;
+  /**
+   * You were suspended (also sent on connect while you are): every write is refused with FORBIDDEN until `until`
+   * (null: until lifted). Reads still work.
+   */
+  suspended: (event: SuspendedEvent) => void;
 }
 
 /** Between instances of one deployment (Redis adapter); not seen by clients. */
@@ -183,4 +191,6 @@ export interface ServerToServerEvents {
    * with the room's other events): each instance delivers new_message (with per-socket acks) to its own sockets.
    */
   'chat:message': (message: MessageView) => void;
+  /** Suspensions changed on another instance: reload them. */
+  'chat:suspensions': () => void;
 }

@@ -1,4 +1,5 @@
 /** The public contract of the service: every REST and socket shape, and the error catalogue. Imports nothing but TypeBox. */
+export * from './admin.js';
 export * from './common.js';
 export * from './components.js';
 export * from './errors.js';
@@ -9,7 +10,10 @@ export * from './pins.js';
 export * from './presence.js';
 export * from './reactions.js';
 export * from './reads.js';
+export * from './reports.js';
 export * from './rooms.js';
 export * from './search.js';
+export * from './suspensions.js';
 export * from './users.js';
+export * from './webhooks.js';
 export * from './events.js';

@@ -70,6 +70,11 @@ export const RoomSchema = Type.Object(
     lastSeq: Type.Integer(),
     lastChangeSeq: Type.Integer({ description: "The changeSeq of the room's latest change to its messages" }),
     pinnedCount: Type.Integer({ minimum: 0 }),
+    slowModeS: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      description: 'Members send at most one message per this many seconds (0: off); see the `skip-slow-mode` ability',
+    }),
     lastMessage: Nullable(MessageSchema),
     unreadCount: Type.Integer({ description: "Messages of others above the caller's lastReadSeq" }),
     muted: Type.Boolean(),
@@ -120,6 +125,13 @@ export const UpdateRoomBody = Type.Object(
     name: Type.Optional(Nullable(Name)),
     description: Type.Optional(Nullable(Description)),
     status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
+    slowModeS: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3600,
+        description: 'Group and business rooms, by owners and admins: members send at most one message per this many seconds (0: off)',
+      }),
+    ),
   },
   // A misspelt field must not pass as a successful no-op.
   { minProperties: 1, additionalProperties: false },

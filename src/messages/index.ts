@@ -5,10 +5,10 @@ import type { MessageChangesService } from './message-changes.service.js';
 import { messagesRoutes } from './messages.routes.js';
 import type { MessagesService } from './messages.service.js';
 
-export { MessageChangesRepository, type ChangeSet } from './message-changes.repository.js';
-export { MessageChangesService, afterChange } from './message-changes.service.js';
+export { MessageChangesRepository, type ChangeSet, type TombstoneFilter } from './message-changes.repository.js';
+export { MessageChangesService, afterChange, type TombstoneBatch } from './message-changes.service.js';
 export { MessagePresenter, reactionKey } from './messages.presenter.js';
-export { MessagesRepository, messageColumns, reply, type MessageRow } from './messages.repository.js';
+export { MessagesRepository, blockedInDirectRoom, messageColumns, reply, type MessageRow } from './messages.repository.js';
 export { MessagesService } from './messages.service.js';
 
 /** `media` and `maxFiles`: a send may carry files in the same multipart request. */

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Executor } from '../db/client.js';
 import { chatMessage, chatMessageEdit, chatParticipant, chatReaction, chatRoom } from '../db/schema.js';
 import { newId } from '../ids.js';
@@ -52,6 +52,28 @@ function assignment(key: keyof ChangeSet, value: unknown): SQL {
   if (key === 'searchDoc') return sql`${column} = ${value as string}::tsvector`;
   if (key === 'reactions') return sql`${column} = ${JSON.stringify(value)}::jsonb`;
   return sql`${column} = ${value as string | boolean}`;
+}
+
+/** Which live messages of a room a batch of tombstones (purge, erase, retention) takes. */
+export interface TombstoneFilter {
+  senderId?: string;
+  fromSeq?: number;
+  throughSeq?: number;
+}
+
+/** A live message locked for a batch of tombstones. */
+export interface LiveMessage {
+  id: string;
+  seq: number;
+  hasMedia: boolean;
+  pinned: boolean;
+}
+
+/** One message a batch turned into a tombstone. */
+export interface TombstoneRow {
+  id: string;
+  seq: number;
+  changeSeq: number;
 }
 
 /** What a change wrote: the message's new change_seq and the times the database set. */
@@ -126,6 +148,67 @@ export class MessageChangesRepository {
   async eraseTraces(messageId: string): Promise<void> {
     await this.db.delete(chatReaction).where(eq(chatReaction.messageId, messageId));
     await this.db.delete(chatMessageEdit).where(eq(chatMessageEdit.messageId, messageId));
+  }
+
+  /**
+   * Locks up to `limit` live messages of a room matching `filter`, lowest seq first: the order every batch takes its
+   * locks in, and the same lock a single change takes (so a batch and a single delete of one message queue, never both
+   * write it).
+   */
+  async lockLive(roomId: string, filter: TombstoneFilter, limit: number): Promise<LiveMessage[]> {
+    const rows = await queryRows<{ id: string; seq: number | string; has_media: boolean; pinned: boolean }>(
+      this.db,
+      sql`select id, seq, has_media, pinned_at is not null as pinned from chat_message
+          where room_id = ${roomId} and deleted_at is null
+            ${filter.senderId === undefined ? sql`` : sql`and sender_id = ${filter.senderId}`}
+            ${filter.fromSeq === undefined ? sql`` : sql`and seq >= ${filter.fromSeq}`}
+            ${filter.throughSeq === undefined ? sql`` : sql`and seq <= ${filter.throughSeq}`}
+          order by seq limit ${limit}
+          for no key update`,
+    );
+    return rows.map((r) => ({ id: r.id, seq: Number(r.seq), hasMedia: r.has_media, pinned: r.pinned }));
+  }
+
+  /**
+   * Turns locked messages (`lockLive`, in seq order) into tombstones as a delete does, in one statement: the room's
+   * last_change_seq moves by their count under its row lock, so they get one contiguous range of change_seqs, in seq
+   * order. Their reactions and earlier versions go first.
+   */
+  async tombstone(
+    roomId: string,
+    live: LiveMessage[],
+    deletedBy: string,
+  ): Promise<{ rows: TombstoneRow[]; at: Date; lastChangeSeq: number }> {
+    const ids = live.map((m) => m.id);
+    await this.db.delete(chatReaction).where(inArray(chatReaction.messageId, ids));
+    await this.db.delete(chatMessageEdit).where(inArray(chatMessageEdit.messageId, ids));
+    const n = live.length;
+    const pinned = live.filter((m) => m.pinned).length;
+    const input = JSON.stringify(live.map((m, i) => ({ id: m.id, ord: i + 1 })));
+    const rows = await queryRows<{
+      id: string;
+      seq: number | string;
+      change_seq: number | string;
+      at: Date | string;
+      last: number | string;
+    }>(
+      this.db,
+      sql`with room as (
+            update chat_room set last_change_seq = last_change_seq + ${n}::int, pinned_count = greatest(0, pinned_count - ${pinned}::int)
+            where id = ${roomId} returning last_change_seq),
+          input as (select * from jsonb_to_recordset(${input}::jsonb) as i(id uuid, ord int))
+          update chat_message m set content = '', mentions = '{}', search_doc = ''::tsvector, reactions = '[]'::jsonb,
+            has_media = false, edited_at = null, pinned_at = null, pinned_by = null, deleted_at = now(), deleted_by = ${deletedBy},
+            change_seq = room.last_change_seq - ${n}::int + i.ord
+          from room, input i where m.id = i.id
+          returning m.id, m.seq, m.change_seq, now()::timestamptz(3) as at, room.last_change_seq as last`,
+    );
+    rows.sort((a, b) => Number(a.change_seq) - Number(b.change_seq));
+    return {
+      rows: rows.map((r) => ({ id: r.id, seq: Number(r.seq), changeSeq: Number(r.change_seq) })),
+      at: new Date(rows[0]!.at),
+      lastChangeSeq: Number(rows[0]!.last),
+    };
   }
 
   async versions(messageId: string): Promise<Array<{ content: string; mentions: string[]; editedAt: Date }>> {

@@ -1,5 +1,5 @@
 import type { AuthContext } from '../auth/tokens.js';
-import type { Db, Tx } from '../db/client.js';
+import type { Db, Executor, Tx } from '../db/client.js';
 import { AppError, invalid, notFound } from '../errors.js';
 import type { EventLogRepository } from '../event-log/event-log.repository.js';
 import type { EventBus } from '../events.js';
@@ -9,7 +9,14 @@ import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import { actorOf, authorize, type RoomAction } from '../rooms/rooms.policy.js';
 import { documentVector } from '../text/tokenize.js';
 import type { ChangesInput, ChangesPageView, EditMessageInput, EditsPageView, MessageView } from '../contract/messages.js';
-import type { Applied, ChangeSet, LockedMessage, MessageChangesRepository } from './message-changes.repository.js';
+import type {
+  Applied,
+  ChangeSet,
+  LockedMessage,
+  MessageChangesRepository,
+  TombstoneFilter,
+  TombstoneRow,
+} from './message-changes.repository.js';
 import type { MessagePresenter } from './messages.presenter.js';
 import type { MessageRow, MessagesRepository } from './messages.repository.js';
 import { checkMentions } from './messages.service.js';
@@ -50,6 +57,22 @@ export function afterChange(row: MessageRow, set: ChangeSet, applied: Applied): 
 
 const deletedMessage = () => notFound('Message');
 
+/** Throws FORBIDDEN when `userId` may not write in the direct room `roomId` (a block either way); read on `db`. */
+export type DirectWriteCheck = (db: Executor, roomId: string, userId: string) => Promise<void>;
+
+/** What one batch of tombstones did; `announceTombstones` tells it after the commit. */
+export interface TombstoneBatch {
+  roomId: string;
+  deletedBy: string;
+  /** In changeSeq order (one contiguous range). */
+  rows: TombstoneRow[];
+  deletedAt: Date | null;
+  /** The room's last_change_seq after the batch; undefined when nothing was left to delete (nothing was locked). */
+  lastChangeSeq: number | undefined;
+  /** Stored objects to remove once committed. */
+  files: string[];
+}
+
 /**
  * Messages that change: edits, deletes for everyone, the change log, and the one primitive (`change`) reactions and
  * pins are written through too. Each change locks its message, checks the policy, writes, and takes the room's next
@@ -67,6 +90,8 @@ export class MessageChangesService {
     private readonly presenter: MessagePresenter,
     private readonly eventLog: EventLogRepository,
     private readonly editWindowS: number,
+    /** Throws when a block stands between the writer and the other participant of this direct room (moderation/). */
+    private readonly directWrite: DirectWriteCheck = async () => {},
   ) {}
 
   /**
@@ -85,6 +110,8 @@ export class MessageChangesService {
       const locked = await repo.lock(messageId, auth.userId);
       if (!locked) throw notFound('Message');
       authorize(actorOf(auth, locked.participant), action, locked.room, { userId: locked.row.senderId });
+      // A block refuses writes in a direct room (edits, reactions, pins); taking one's own words back stays possible.
+      if (locked.room.type === 'direct' && action !== 'delete-message') await this.directWrite(tx, locked.room.id, auth.userId);
       return { ...(await body({ locked, repo, tx })), locked };
     });
   }
@@ -114,15 +141,15 @@ export class MessageChangesService {
       if (!applied) throw deletedMessage();
       const before = new Set(old.mentions);
       const newMentions = mentions.filter((m) => !before.has(m) && m !== old.senderId);
-      if (newMentions.length) {
-        await this.eventLog.append(tx, [
-          {
-            type: 'message.edited',
-            roomId: old.roomId,
-            payload: { messageId: old.id, roomId: old.roomId, senderId: old.senderId, roomType: locked.room.type, newMentions },
-          },
-        ]);
-      }
+      // Every edit is logged (webhooks send each as message.updated); one that mentions someone new as message.edited,
+      // which the notifications also read, the others as message.revised, which only webhooks do.
+      await this.eventLog.append(tx, [
+        {
+          type: newMentions.length ? 'message.edited' : 'message.revised',
+          roomId: old.roomId,
+          payload: { messageId: old.id, roomId: old.roomId, senderId: old.senderId, roomType: locked.room.type, newMentions },
+        },
+      ]);
       return { row: afterChange(old, set, applied), changed: true, extra: newMentions };
     });
     return this.updated(row, changed, locked, extra ?? []);
@@ -181,6 +208,60 @@ export class MessageChangesService {
       });
     }
     return this.presenter.one(row);
+  }
+
+  /**
+   * Deletes for everyone many messages of one room at once (a purge, an erase, retention), inside the caller's
+   * transaction: as `delete` does for one, but their change_seqs are one contiguous range taken under one room lock,
+   * and nothing is asked of the policy (the callers are admins or the system). At most `limit` messages, lowest seq
+   * first; call `announceTombstones` after the commit.
+   */
+  async tombstoneIn(tx: Tx, roomId: string, filter: TombstoneFilter, deletedBy: string, limit: number): Promise<TombstoneBatch> {
+    const repo = this.repo.with(tx);
+    const live = await repo.lockLive(roomId, filter, limit);
+    if (live.length === 0) return { roomId, deletedBy, rows: [], deletedAt: null, lastChangeSeq: undefined, files: [] };
+    const files: string[] = [];
+    for (const m of live) if (m.hasMedia) files.push(...(await this.media.erase(tx, m.id)));
+    const { rows, at, lastChangeSeq } = await repo.tombstone(roomId, live, deletedBy);
+    await this.eventLog.append(
+      tx,
+      rows.map((r) => ({ type: 'message.deleted', roomId, payload: { messageId: r.id, roomId, seq: r.seq } })),
+    );
+    return { roomId, deletedBy, rows, deletedAt: at, lastChangeSeq, files };
+  }
+
+  /** `tombstoneIn` in its own transaction, with whatever `within` writes in it too (a job's progress), then announced. */
+  async tombstoneMany(
+    roomId: string,
+    filter: TombstoneFilter,
+    deletedBy: string,
+    limit: number,
+    within?: (tx: Tx, batch: TombstoneBatch) => Promise<void>,
+  ): Promise<TombstoneBatch> {
+    const batch = await this.db.transaction(async (tx) => {
+      const done = await this.tombstoneIn(tx, roomId, filter, deletedBy, limit);
+      await within?.(tx, done);
+      return done;
+    });
+    await this.announceTombstones(batch);
+    return batch;
+  }
+
+  /** After the commit: the files go, and live clients get the same message_deleted as for a single delete, in changeSeq order. */
+  async announceTombstones(batch: TombstoneBatch): Promise<void> {
+    if (batch.files.length) await this.media.purge(batch.files);
+    const deletedAt = batch.deletedAt?.toISOString();
+    if (!deletedAt) return;
+    for (const r of batch.rows) {
+      this.bus.publish('message.deleted', {
+        chatRoomId: batch.roomId,
+        id: r.id,
+        seq: r.seq,
+        changeSeq: r.changeSeq,
+        deletedAt,
+        deletedBy: batch.deletedBy,
+      });
+    }
   }
 
   /** Earlier versions, newest first; a deleted message has none. */

@@ -67,6 +67,17 @@ export interface ReactionCount {
   count: number;
 }
 
+/**
+ * Whether `userId` and the other participant of `roomId` block each other, either way, when the room is direct (a
+ * group room is one primary-key probe that stops at its type). The hot statements (sends, reactions) check this in
+ * SQL, so a write reads nothing more first; moderation/ owns the blocks and explains the refusal.
+ */
+export const blockedInDirectRoom = (roomId: SQL, userId: SQL): SQL =>
+  sql`exists (select 1 from chat_room br
+        join chat_participant bo on bo.room_id = br.id and bo.user_id <> ${userId}
+        join user_block b on (b.blocker_id = bo.user_id and b.blocked_id = ${userId}) or (b.blocker_id = ${userId} and b.blocked_id = bo.user_id)
+        where br.id = ${roomId} and br.type = 'direct')`;
+
 export interface NewMessage {
   id: string;
   roomId: string;
@@ -79,6 +90,8 @@ export interface NewMessage {
   hasMedia: boolean;
   /** tsvector literal from text/tokenize.ts */
   searchDoc: string;
+  /** The sender passed the room's slow mode (or is exempt); without it a room in slow mode gets no row. */
+  slowChecked?: boolean;
 }
 
 /** See insertMany. Its one parameter is the batch as JSON: one statement text whatever the batch size. */
@@ -88,11 +101,16 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; change_seq: numb
   (input) =>
     sql`with input as (
         select * from jsonb_to_recordset(${input}) as i(ord int, id uuid, "roomId" uuid, "senderId" text, type text,
-          content text, mentions text[], "replyToSeq" bigint, "clientMessageId" text, "hasMedia" boolean, "searchDoc" text)),
+          content text, mentions text[], "replyToSeq" bigint, "clientMessageId" text, "hasMedia" boolean, "searchDoc" text,
+          "slowChecked" boolean)),
       -- Only participants' messages are written: a sender removed since their room check (or never checked) gets no row.
+      -- Nor a message into a direct room across a block, nor one into a room in slow mode that was not checked against
+      -- it: the service learns why on its rare path, so a plain send reads nothing first.
       members as (
         select i.* from input i
-        where exists (select 1 from chat_participant p where p.room_id = i."roomId" and p.user_id = i."senderId")),
+        where exists (select 1 from chat_participant p where p.room_id = i."roomId" and p.user_id = i."senderId")
+          and (coalesce(i."slowChecked", false) or not exists (select 1 from chat_room sr where sr.id = i."roomId" and sr.slow_mode_s > 0))
+          and not ${blockedInDirectRoom(sql`i."roomId"`, sql`i."senderId"`)}),
       counts as (select "roomId" as room_id, count(*) as n from members group by "roomId"),
       -- NO KEY UPDATE, like the UPDATE itself: it keeps other writers of the room out without blocking foreign-key checks
       -- (a receipt or participant row of the room) that would otherwise wait on us while holding what we wait for.

@@ -3,11 +3,14 @@ import { isUniqueViolation, type Db } from '../db/client.js';
 import { AppError, notFound, invalid } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { isId, newId } from '../ids.js';
+import type { WindowGate } from '../limits/window-gate.js';
 import { type RoomAccessGuard } from '../rooms/rooms.access.js';
+import { actorOf, can } from '../rooms/rooms.policy.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import { documentVector } from '../text/tokenize.js';
 import type { MediaRow } from '../media/media.repository.js';
 import type { MediaService } from '../media/media.service.js';
+import type { DirectWriteCheck } from './message-changes.service.js';
 import { GroupCommit } from './messages.group-commit.js';
 import type { MessagePresenter } from './messages.presenter.js';
 import type { MessageRow, MessagesRepository, NewMessage, StoredMessage } from './messages.repository.js';
@@ -50,6 +53,12 @@ export async function checkMentions(rooms: RoomsRepository, roomId: string, ment
   if (strangers.length) throw invalid(`mentions must name participants of the room: ${strangers.join(', ')}`, '/mentions');
 }
 
+/** What a send checks on its rare path only, injected by app.ts: blocks (moderation/) and slow mode's shared windows. */
+export interface SendGates {
+  directWrite: DirectWriteCheck;
+  slowMode: WindowGate;
+}
+
 export interface HistoryPage {
   data: MessageView[];
   hasMore: boolean;
@@ -68,6 +77,7 @@ export class MessagesService {
     private readonly bus: EventBus,
     private readonly media: MediaService,
     private readonly presenter: MessagePresenter,
+    private readonly gates: SendGates,
   ) {
     this.commits = new GroupCommit(messages);
   }
@@ -89,7 +99,9 @@ export class MessagesService {
       // Retries are rare, so they are not looked up before every send: a retry of a stored clientMessageId fails on
       // the unique index (or, past the room check, on a check that no longer passes, such as its media being claimed
       // already) and is answered with the stored message.
-      if (clientMessageId !== null && (isUniqueViolation(err, 'chat_message_client_id_uq') || (room && err instanceof AppError))) {
+      // So is a retry refused by slow mode (its window started with the stored message) or by a block since.
+      const refused = err instanceof AppError && (room !== undefined || err.code === 'RATE_LIMITED' || err.code === 'FORBIDDEN');
+      if (clientMessageId !== null && (isUniqueViolation(err, 'chat_message_client_id_uq') || refused)) {
         const existing = await this.messages.findByClientId(roomId, auth.userId, clientMessageId);
         if (existing) return { message: await this.presenter.one(existing, auth.userId), created: false };
       }
@@ -118,19 +130,53 @@ export class MessagesService {
       hasMedia: pending.length > 0,
       searchDoc: documentVector(content),
     };
-    // Text messages are written by group commit; files are claimed in the same transaction as their message.
-    const stored = pending.length
-      ? await this.db.transaction(async (tx) => {
-          const inserted = await this.messages.with(tx).insertNext(row);
-          return inserted && { ...inserted, media: await this.media.claim(tx, auth, roomId, mediaIds, row.id) };
-        })
-      : await this.commits.insert(row).then((inserted) => inserted && { ...inserted, media: [] as MediaRow[] });
-    // Gone, or the sender is not (or no longer) in it.
-    if (!stored) throw notFound('Room');
+    let stored = await this.insert(auth, row, mediaIds, pending.length > 0);
+    if (!stored) {
+      // Not written: the room is gone or the sender not in it, a block stands in a direct room, or the room is in slow
+      // mode. Rare, so only now is anything read to tell which; a send that passes slow mode is written again.
+      const release = await this.refusal(auth, roomId);
+      try {
+        stored = await this.insert(auth, { ...row, slowChecked: true }, mediaIds, pending.length > 0);
+      } catch (err) {
+        await release?.();
+        throw err;
+      }
+      if (!stored) {
+        await release?.();
+        throw notFound('Room');
+      }
+    }
     // Everything is known: no read-back of the row just written.
     const message = await this.presenter.written(writtenRow(row, stored, parent), stored.media);
     this.bus.publish('message.created', { message, roomType: stored.roomType });
     return message;
+  }
+
+  /** Text messages are written by group commit; files are claimed in the same transaction as their message. */
+  private async insert(auth: AuthContext, row: NewMessage, mediaIds: string[], withMedia: boolean) {
+    if (!withMedia) return this.commits.insert(row).then((inserted) => inserted && { ...inserted, media: [] as MediaRow[] });
+    return this.db.transaction(async (tx) => {
+      const inserted = await this.messages.with(tx).insertNext(row);
+      return inserted && { ...inserted, media: await this.media.claim(tx, auth, row.roomId, mediaIds, row.id) };
+    });
+  }
+
+  /**
+   * Why a send was not written, thrown as the caller is told (404 not in the room, 403 a block, 429 slow mode); when
+   * nothing refuses it (any more), the slow-mode window it took, for giving back should the write fail.
+   */
+  private async refusal(auth: AuthContext, roomId: string): Promise<(() => Promise<void>) | undefined> {
+    const { room, participant } = await this.guard.member(auth, roomId);
+    if (room.type === 'direct') await this.gates.directWrite(this.db, room.id, auth.userId);
+    if (room.slowModeS === 0 || can(actorOf(auth, participant), 'exempt-slow-mode', room)) return undefined;
+    // The window's length is in the key: a changed slow mode starts afresh rather than keeping the old waits.
+    const key = `slow:${room.id}:${room.slowModeS}:${auth.userId}`;
+    const leftMs = await this.gates.slowMode.take(key, room.slowModeS * 1000);
+    if (leftMs > 0) {
+      const retryAfter = Math.max(1, Math.ceil(leftMs / 1000));
+      throw new AppError('RATE_LIMITED', `slow mode: one message every ${room.slowModeS} s; retry in ${retryAfter} s`, { retryAfter });
+    }
+    return () => this.gates.slowMode.release(key);
   }
 
   private async replyTarget(roomId: string, replyToId: string): Promise<MessageRow> {

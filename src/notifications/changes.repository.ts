@@ -40,6 +40,7 @@ export class NotificationChangesRepository {
               from chat_participant p
               where p.room_id = m.room_id and p.user_id <> m.sender_id and p.user_id = any(m.mentions)
                 and p.user_id in (select jsonb_array_elements_text(i."newMentions"))
+                and not exists (select 1 from user_block b where b.blocker_id = p.user_id and b.blocked_id = m.sender_id)
                 and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
           from jsonb_to_recordset(${JSON.stringify(edits)}::jsonb) as i("eventId" bigint, "messageId" uuid, "newMentions" jsonb)
             join chat_message m on m.id = i."messageId" join chat_room r on r.id = m.room_id

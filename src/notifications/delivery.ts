@@ -1,4 +1,5 @@
-import { createHash, createHmac } from 'node:crypto';
+import { webhookSignature } from '../net/signature.js';
+import { createHash } from 'node:crypto';
 import type webpush from 'web-push';
 import type { NotifyConfig, VapidConfig } from '../config.js';
 import { checkDestination, DestinationRefused, postTo, type Destination, type DestinationPolicy, type Resolver } from '../net/outbound.js';
@@ -12,11 +13,6 @@ export type Outcome =
   /** The endpoint is not (or no longer) a destination the service may reach: the subscription goes. */
   | { kind: 'refused'; reason: string; origin: string }
   | { kind: 'stopped' };
-
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + raw body)>`; the timestamp lets receivers refuse replays. */
-export function webhookSignature(secret: string, body: string, t = Math.floor(Date.now() / 1000)): string {
-  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
-}
 
 export interface Attempt {
   timeoutMs: number;

@@ -75,6 +75,8 @@ const MESSAGES_TO_NOTIFY = hotStatement<MessageToNotify>(
             from chat_participant p
             where p.room_id = m.room_id and p.user_id <> m.sender_id
               and (r.type = 'direct' or not (p.muted and (p.muted_until is null or p.muted_until > now())) or p.user_id = any(m.mentions))
+              -- Whoever blocks the sender hears nothing of them, mentions included (moderation/ keeps the blocks).
+              and not exists (select 1 from user_block b where b.blocker_id = p.user_id and b.blocked_id = m.sender_id)
               and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
         from chat_message m join chat_room r on r.id = m.room_id
         where m.id in (select jsonb_array_elements_text(${messageIds})::uuid) and m.deleted_at is null

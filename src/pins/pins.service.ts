@@ -1,5 +1,6 @@
 import type { AuthContext } from '../auth/tokens.js';
 import { AppError, invalid, notFound } from '../errors.js';
+import type { EventLogRepository } from '../event-log/event-log.repository.js';
 import { decodeCursor, encodeCursor } from '../ids.js';
 import { afterChange, type ChangeSet, type MessageChangesService, type MessagePresenter } from '../messages/index.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
@@ -17,10 +18,11 @@ export class PinsService {
     private readonly changes: MessageChangesService,
     private readonly guard: RoomAccessGuard,
     private readonly presenter: MessagePresenter,
+    private readonly eventLog: EventLogRepository,
   ) {}
 
   async pin(auth: AuthContext, roomId: string, messageId: string, pinned: boolean): Promise<MessageView> {
-    const { row, changed, locked } = await this.changes.change(auth, messageId, 'pin', async ({ locked, repo }) => {
+    const { row, changed, locked } = await this.changes.change(auth, messageId, 'pin', async ({ locked, repo, tx }) => {
       const old = locked.row;
       // The path names the room: a message of another room is not found here, whatever the caller may see there.
       if (old.roomId !== roomId || old.deletedAt) throw notFound('Message');
@@ -28,6 +30,10 @@ export class PinsService {
       const set: ChangeSet = pinned ? { pinnedAt: 'now', pinnedBy: auth.userId } : { pinnedAt: null, pinnedBy: null };
       const applied = await repo.apply(old, set, pinned ? 1 : -1, MAX_PINS_PER_ROOM);
       if (!applied) throw new AppError('CONFLICT', `a room has at most ${MAX_PINS_PER_ROOM} pinned messages`);
+      // After apply, which took the room's row lock: the event is in the room's commit order (webhooks: message.updated).
+      await this.eventLog.append(tx, [
+        { type: pinned ? 'message.pinned' : 'message.unpinned', roomId: old.roomId, payload: { messageId: old.id, roomId: old.roomId } },
+      ]);
       return { row: afterChange(old, set, applied), changed: true };
     });
     return this.changes.updated(row, changed, locked);

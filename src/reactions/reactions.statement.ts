@@ -3,7 +3,7 @@ import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { MAX_REACTION_KEYS_PER_MESSAGE } from '../contract/reactions.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
-import type { MessageRow } from '../messages/index.js';
+import { blockedInDirectRoom, type MessageRow } from '../messages/index.js';
 
 interface ReactRow {
   ok: number;
@@ -38,8 +38,8 @@ interface ReactRow {
  * change), the caller's membership, the tombstone and the 50-emoji cap checked under that lock, the reaction row
  * written (the unique key makes a repeat a no-op), and only if a row moved: the summary and the room's next changeSeq.
  * It answers the message as locked (with its reply preview) and the caller's reactions before this one, so the answer
- * needs nothing read back. `ok = 0`: not allowed as asked (not a participant, deleted, at the cap, or no such
- * message) — the caller takes the ordinary path, which tells which.
+ * needs nothing read back. `ok = 0`: not allowed as asked (not a participant, a block in a direct room, deleted, at
+ * the cap, or no such message) — the caller takes the ordinary path, which tells which.
  */
 const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boolean'], (messageId, userId, emoji, add) => {
   const known = sql`exists (select 1 from jsonb_array_elements(ok.reactions) e where e->>'emoji' = ${emoji})`;
@@ -51,6 +51,7 @@ const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boo
         select m.* from chat_message m
         where m.id = ${messageId}
           and exists (select 1 from chat_participant p where p.room_id = m.room_id and p.user_id = ${userId})
+          and not ${blockedInDirectRoom(sql`m.room_id`, userId)}
         for no key update of m),
       ok as materialized (
         select t.* from target t
@@ -79,7 +80,19 @@ const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boo
       updated as (
         update chat_message m set reactions = s.reactions, change_seq = room.last_change_seq
         from room, summary s where m.id = ${messageId}
-        returning m.change_seq, m.reactions)
+        returning m.change_seq, m.reactions),
+      -- The durable log (webhooks), only while someone listens; from the room update, so after the room's row lock:
+      -- a room's events get their ids in commit order.
+      listeners as materialized (
+        select name from domain_event_consumer where (case when ${add} then 'reaction.added' else 'reaction.removed' end) = any(types)),
+      logged as (
+        insert into domain_event (type, room_id, payload)
+        select case when ${add} then 'reaction.added' else 'reaction.removed' end, ok.room_id,
+          jsonb_build_object('chatRoomId', ok.room_id, 'messageId', ok.id, 'userId', ${userId}::text, 'emoji', ${emoji}::text)
+        from ok, room where exists (select 1 from listeners)
+        returning id),
+      pending as (
+        insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)
       select (select count(*) from ok)::int as ok, (select count(*) from moved)::int as moved,
         coalesce((select change_seq from updated), ok.change_seq) as change_seq,
         coalesce((select reactions from updated), ok.reactions) as reactions,

@@ -9,6 +9,7 @@ import { AppError, toAckError } from '../errors.js';
 import { toAppError, validationFailed } from '../http/errors.js';
 import type { MessageChangesService } from '../messages/message-changes.service.js';
 import type { MessagesService } from '../messages/messages.service.js';
+import type { SuspensionsService } from '../moderation/suspensions.service.js';
 import type { PinsService } from '../pins/pins.service.js';
 import type { ReactionsService } from '../reactions/reactions.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
@@ -53,6 +54,8 @@ export interface GatewayDeps {
   reads: ReadsService;
   presence: PresenceService;
   guard: RoomAccessGuard;
+  /** Every write event is refused while its user is suspended; a change is told to the user's sockets and to the other instances. */
+  suspensions: Pick<SuspensionsService, 'assertCanWrite' | 'suspendedEvent' | 'onChange' | 'refresh'>;
   /** The rooms of a user with their last seqs; the lookups of a burst of handshakes are joined into one query. */
   roomsOf(userId: string): Promise<Array<{ roomId: string; lastSeq: number }>>;
   typing: TypingTracker;
@@ -91,6 +94,7 @@ export function attachChatNamespace(io: Server, deps: GatewayDeps): ChatNamespac
   const nsp = io.of('/chat') as ChatNamespace;
   inFlight.set(nsp, { count: 0, draining: false, idle: [] });
   guardRecovery(nsp, deps);
+  watchSuspensions(nsp, deps);
   nsp.use((socket, next) => {
     authenticateSocket(socket as ChatSocket, deps)
       .then(async () => {
@@ -268,7 +272,26 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
   });
   // Gives the client a recovery offset at once: Socket.IO only recovers a client that has received a broadcast.
   nsp.to(socket.id).emit('ready', { userId: auth.userId, recovered: socket.recovered });
+  const suspended = deps.suspensions.suspendedEvent(auth.userId);
+  if (suspended) socket.emit('suspended', suspended);
 }
+
+/**
+ * A suspension made or lifted here: the user's sockets on every instance hear of it at once (through the adapter), and
+ * the other instances reload theirs (a signal only: the database says what is in force, whatever the order of signals).
+ */
+function watchSuspensions(nsp: ChatNamespace, deps: GatewayDeps): void {
+  const clustered = deps.config.redisUrl !== undefined;
+  deps.suspensions.onChange((userId, suspension) => {
+    if (suspension) nsp.to(userChannel(userId)).emit('suspended', { until: suspension.until, reason: suspension.reason });
+    // The in-memory adapter has no one to tell (and warns when asked).
+    if (clustered) nsp.serverSideEmit('chat:suspensions');
+  });
+  nsp.on('chat:suspensions', () => void deps.suspensions.refresh());
+}
+
+/** Client events that write nothing: following a room live. Any other event (typing too) is a write. */
+const NOT_WRITES: ReadonlySet<string> = new Set<keyof ClientToServerEvents>(['join_chat', 'leave_chat']);
 
 type Payload<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[0];
 type Result<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[1] extends Ack<infer T> | undefined ? T : never;
@@ -282,6 +305,8 @@ function handlerFactory(socket: ChatSocket, deps: GatewayDeps, state: { count: n
       if (state.draining) return reply(toAckError(new AppError('UNAVAILABLE', 'The server is restarting; retry on reconnect')));
       state.count += 1;
       try {
+        // The one socket check of suspensions, before the payload is even looked at (as over REST).
+        if (!NOT_WRITES.has(event)) deps.suspensions.assertCanWrite(socket.data.auth.userId);
         // Worded as REST words its body errors (a pattern says what it requires, never the regex).
         if (!validate(payload)) throw validationFailed(validate.errors ?? [], 'payload');
         reply({ ok: true, data: await handler(payload as Payload<E>) });

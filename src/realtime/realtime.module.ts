@@ -8,6 +8,7 @@ import type { RateLimiter, RateLimiterFactory } from '../limits/rate-limiter.js'
 import type { Log } from '../log.js';
 import type { MessageChangesService } from '../messages/message-changes.service.js';
 import type { MessagesService } from '../messages/messages.service.js';
+import type { SuspensionsService } from '../moderation/suspensions.service.js';
 import type { PinsService } from '../pins/pins.service.js';
 import type { ReactionsService } from '../reactions/reactions.service.js';
 import type { PresenceService } from '../presence/presence.service.js';
@@ -45,6 +46,7 @@ export interface RealtimeDeps {
     reads: ReadsService;
     presence: PresenceService;
     guard: RoomAccessGuard;
+    suspensions: SuspensionsService;
   };
   repo: RealtimeRepository;
   log: Pick<Log, 'error'>;
@@ -86,6 +88,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
     reads: services.reads,
     presence: services.presence,
     guard: services.guard,
+    suspensions: services.suspensions,
     roomsOf: async (userId) => (await roomsOf.one(userId)) ?? [],
     typing,
     writeLimiter,

@@ -83,6 +83,7 @@ function baseView(room: RoomRow, members: ParticipantWithProfile[], last: Messag
     lastSeq: Math.max(room.lastSeq, last?.seq ?? 0),
     lastChangeSeq: Math.max(room.lastChangeSeq, last?.changeSeq ?? 0),
     pinnedCount: room.pinnedCount,
+    slowModeS: room.slowModeS,
     lastMessage: last,
     unreadCount: 0,
     muted: false,

@@ -168,7 +168,7 @@ export class RoomsRepository {
       .limit(opts.limit);
   }
 
-  async update(id: string, patch: Partial<Pick<RoomRow, 'name' | 'description' | 'status'>>): Promise<RoomRow> {
+  async update(id: string, patch: Partial<Pick<RoomRow, 'name' | 'description' | 'status' | 'slowModeS'>>): Promise<RoomRow> {
     const [row] = await this.db
       .update(chatRoom)
       .set({ ...patch, updatedAt: sql`now()` })

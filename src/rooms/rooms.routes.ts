@@ -65,7 +65,10 @@ function roomRoutes(app: Api, rooms: RoomsService): void {
     {
       schema: {
         tags,
-        summary: 'Rename / describe a group or business room, or open/close a support room',
+        summary: 'Rename / describe a group or business room, set its slow mode, or open/close a support room',
+        description:
+          '`slowModeS` (0–3600; group and business rooms, owners and admins): members then send at most one message per ' +
+          'that many seconds (429 RATE_LIMITED with Retry-After); owners, admins and support staff are exempt. 0 turns it off.',
         params: RoomParams,
         body: UpdateRoomBody,
         response: { 200: Room, ...errorResponses(400, 403, 404, 409) },

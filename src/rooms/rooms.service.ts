@@ -1,6 +1,7 @@
 import type { AuthContext } from '../auth/tokens.js';
-import { isUniqueViolation, type Db } from '../db/client.js';
+import { isUniqueViolation, type Db, type Executor } from '../db/client.js';
 import { AppError, notFound, invalid } from '../errors.js';
+import { EventLogRepository } from '../event-log/event-log.repository.js';
 import type { EventBus } from '../events.js';
 import { decodeCursor, encodeCursor, newId } from '../ids.js';
 import type { UsersRepository } from '../users/users.repository.js';
@@ -27,6 +28,8 @@ export class RoomsService {
     private readonly guard: RoomAccessGuard,
     private readonly bus: EventBus,
     private readonly presenter: RoomPresenter,
+    /** Throws when these two may not open a direct room (a block, either way); injected so rooms import no moderation. */
+    private readonly directAllowed: (userId: string, otherId: string) => Promise<void> = async () => {},
   ) {}
 
   /** 201 with a new room, or 200 with the existing direct room of the pair / open support room of the caller. */
@@ -38,6 +41,8 @@ export class RoomsService {
     if (type === 'direct') {
       if (others.length !== 1) throw invalid('a direct room needs exactly one other participant', '/participantIds');
       if (input.name != null || input.description != null) throw invalid('direct rooms have no name or description');
+      // Before the lookup: a blocked pair is refused even when their room exists (it is not returned).
+      await this.directAllowed(auth.userId, others[0]!);
       const directKey = JSON.stringify([auth.userId, others[0]!].sort());
       return this.createOnce(auth, () => this.rooms.findByDirectKey(directKey), 'chat_room_direct_key_uq', {
         row: { type, directKey },
@@ -83,6 +88,7 @@ export class RoomsService {
         const repo = this.rooms.with(tx);
         const inserted = await repo.insert({ ...spec.row, id: newId(), createdBy: auth.userId });
         await repo.addParticipants(inserted.id, spec.members);
+        await this.log(tx, 'room.created', inserted.id, { roomId: inserted.id });
         return inserted;
       });
     } catch (err) {
@@ -129,17 +135,24 @@ export class RoomsService {
     // The status first: a group room asked for one is a bad request whoever asks.
     if (patch.status !== undefined) authorize(actor, 'set-status', room);
     if (patch.name !== undefined || patch.description !== undefined) authorize(actor, 'update', room);
+    if (patch.slowModeS !== undefined) authorize(actor, 'set-slow-mode', room);
     // An open support room must have its user in it: that is the room their next "open support" call returns.
     if (patch.status === 'open' && room.status !== 'open' && !(await this.rooms.findParticipant(room.id, room.createdBy))) {
       throw new AppError('CONFLICT', 'the user of this support room has left it');
     }
-    const changes: Partial<Pick<RoomRow, 'name' | 'description' | 'status'>> = {};
+    const changes: Partial<Pick<RoomRow, 'name' | 'description' | 'status' | 'slowModeS'>> = {};
     if (patch.name !== undefined) changes.name = patch.name;
     if (patch.description !== undefined) changes.description = patch.description;
     if (patch.status !== undefined) changes.status = patch.status;
+    if (patch.slowModeS !== undefined) changes.slowModeS = patch.slowModeS;
     let updated: RoomRow;
     try {
-      updated = await this.rooms.update(room.id, changes);
+      // The update takes the room's row lock, so its log event is in commit order with the room's other events.
+      updated = await this.db.transaction(async (tx) => {
+        const row = await this.rooms.with(tx).update(room.id, changes);
+        await this.log(tx, 'room.updated', room.id, { roomId: room.id });
+        return row;
+      });
     } catch (err) {
       if (isUniqueViolation(err, 'chat_room_open_support_uq')) throw new AppError('CONFLICT', 'that user already has an open support room');
       throw err;
@@ -160,10 +173,17 @@ export class RoomsService {
       if (notStaff.length) throw invalid(`only support staff can be added to a support room: ${notStaff.join(', ')}`, '/userIds');
       role = 'agent';
     }
-    const added = await this.rooms.addParticipants(
-      room.id,
-      userIds.map((userId) => ({ userId, role })),
-    );
+    const added = await this.db.transaction(async (tx) => {
+      const repo = this.rooms.with(tx);
+      // Under the room's row lock, as every write whose log event must keep the room's commit order.
+      await repo.findById(room.id, { lock: true });
+      const ids = await repo.addParticipants(
+        room.id,
+        userIds.map((userId) => ({ userId, role })),
+      );
+      if (ids.length) await this.log(tx, 'participant.added', room.id, { chatRoomId: room.id, userIds: ids });
+      return ids;
+    });
     if (added.length) this.bus.publish('participant.added', { roomId: room.id, userIds: added });
     return this.view(auth, room);
   }
@@ -180,14 +200,19 @@ export class RoomsService {
       // The lock serialises concurrent departures around the owner hand-over, and gives the current status.
       const locked = await repo.findById(room.id, { lock: true });
       if (!locked || !(await repo.removeParticipant(room.id, userId))) return { removed: false, changed: false };
+      await this.log(tx, 'participant.removed', room.id, { chatRoomId: room.id, userId });
       if (room.type === 'support') {
         // A support room without its user is over; left open it would also stop them from opening a new one.
         if (userId !== room.createdBy || locked.status !== 'open') return { removed: true, changed: false };
         await repo.update(room.id, { status: 'closed' });
+        await this.log(tx, 'room.updated', room.id, { roomId: room.id });
         return { removed: true, changed: true };
       }
       const promoted = await repo.promoteOwnerIfNone(room.id);
-      if (promoted !== undefined) await repo.touch(room.id);
+      if (promoted !== undefined) {
+        await repo.touch(room.id);
+        await this.log(tx, 'room.updated', room.id, { roomId: room.id });
+      }
       return { removed: true, changed: promoted !== undefined };
     });
     if (!removed) throw notFound('Participant');
@@ -207,6 +232,11 @@ export class RoomsService {
       hidePreviews: input.hidePreviews,
     });
     return this.view(auth, room);
+  }
+
+  /** The durable log (webhooks read it), in the change's transaction; nothing is written while no one listens. */
+  private async log(tx: Executor, type: string, roomId: string, payload: Record<string, unknown>): Promise<void> {
+    await new EventLogRepository(this.db).append(tx, [{ type, roomId, payload }]);
   }
 
   async view(auth: AuthContext, room: RoomRow): Promise<RoomView> {

@@ -34,7 +34,13 @@ export class UsersRepository {
       .values(profiles)
       .onConflictDoUpdate({
         target: chatUser.id,
-        set: { name: sql`excluded.name`, picture: sql`excluded.picture`, role: sql`excluded.role`, updatedAt: sql`now()` },
+        // An erased user (admin/) stays anonymous: a token they still hold does not name them again.
+        set: {
+          name: sql`case when ${chatUser.erasedAt} is null then excluded.name end`,
+          picture: sql`case when ${chatUser.erasedAt} is null then excluded.picture end`,
+          role: sql`excluded.role`,
+          updatedAt: sql`now()`,
+        },
       });
   }
 

@@ -1,0 +1,209 @@
+import type { AdminJobsConfig } from '../config/retention.js';
+import type { Db, Tx } from '../db/client.js';
+import { EventLogRepository } from '../event-log/event-log.repository.js';
+import type { EventBus } from '../events.js';
+import type { Log } from '../log.js';
+import type { MediaService } from '../media/index.js';
+import type { MessageChangesService } from '../messages/index.js';
+import type { RoomsRepository } from '../rooms/rooms.repository.js';
+import { AdminRepository, type JobRow } from './admin.repository.js';
+import { EraseRepository } from './erase.repository.js';
+
+/** The job lost its lease to another instance: this one stops, its batch rolled back. */
+class LeaseLost extends Error {}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs erase jobs on every instance. A job is leased (admin_job.locked_until) and each batch commits its work with
+ * the job's progress and a renewed lease in one transaction, fenced by the lease it holds: an instance that died
+ * leaves a lease that runs out, another takes the job and carries on from what was committed, and one that only
+ * stalled finds its lease gone and rolls its batch back. Every step asks what is left of the user, so nothing is done
+ * twice.
+ */
+export class EraseJobs {
+  private readonly jobs: AdminRepository;
+  private readonly erase: EraseRepository;
+  private readonly eventLog: EventLogRepository;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private log: Pick<Log, 'error' | 'warn'> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly changes: MessageChangesService,
+    private readonly rooms: RoomsRepository,
+    private readonly media: Pick<MediaService, 'purge'>,
+    private readonly bus: EventBus,
+    private readonly cfg: AdminJobsConfig,
+  ) {
+    this.jobs = new AdminRepository(db);
+    this.erase = new EraseRepository(db);
+    this.eventLog = new EventLogRepository(db);
+  }
+
+  start(log: Pick<Log, 'error' | 'warn'>): void {
+    this.log = log;
+    this.stopped = false;
+    this.timer = setInterval(() => this.wake(), this.cfg.pollMs);
+    this.timer.unref();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** A job was queued (here) or may be due: run now, or right after the run under way. */
+  wake(): void {
+    if (this.stopped || !this.log) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain()
+      .catch((err: unknown) => this.log?.error({ err }, 'admin jobs failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopped) {
+      const job = await this.jobs.claim(this.cfg.leaseMs);
+      if (!job) return;
+      await this.run(job);
+    }
+  }
+
+  private async run(job: JobRow): Promise<void> {
+    const lease = { at: job.lockedUntil! };
+    try {
+      await this.eraseUser(job.id, job.subject, lease);
+      if (!(await this.jobs.finish(job.id, lease.at))) throw new LeaseLost();
+    } catch (err) {
+      if (err instanceof LeaseLost || this.stopped) return;
+      this.log?.error({ err, jobId: job.id }, 'erase job failed');
+      await this.jobs.finish(job.id, lease.at, err instanceof Error ? err.message : String(err)).catch(() => {});
+    }
+  }
+
+  /** One batch: `work` and the job's progress commit together, while the lease is still this instance's. */
+  private async batch<T>(
+    jobId: string,
+    lease: { at: Date },
+    step: string,
+    work: (tx: Tx) => Promise<{ result: T; counts: Record<string, number> }>,
+  ): Promise<T> {
+    if (this.stopped) throw new LeaseLost();
+    const result = await this.db.transaction(async (tx) => {
+      const done = await work(tx);
+      const renewed = await this.jobs.with(tx).advance(jobId, lease.at, this.cfg.leaseMs, step, done.counts);
+      if (!renewed) throw new LeaseLost();
+      lease.at = renewed;
+      return done.result;
+    });
+    if (this.cfg.pauseMs) await sleep(this.cfg.pauseMs);
+    return result;
+  }
+
+  private async eraseUser(jobId: string, userId: string, lease: { at: Date }): Promise<void> {
+    // Messages: tombstones in batches, room by room, through the one batch delete of messages/.
+    for (let roomId = await this.erase.roomWithLiveMessages(userId); roomId; roomId = await this.erase.roomWithLiveMessages(userId)) {
+      const room = roomId;
+      const batch = await this.batch(jobId, lease, 'messages', async (tx) => {
+        const b = await this.changes.tombstoneIn(tx, room, { senderId: userId }, 'system', this.cfg.eraseBatchSize);
+        return { result: b, counts: { messages: b.rows.length } };
+      });
+      await this.changes.announceTombstones(batch);
+    }
+    // Reactions: each message loses them as by an unreact (summary and change log), one message per transaction.
+    for (let ids = await this.erase.reactedMessages(userId, 100); ids.length; ids = await this.erase.reactedMessages(userId, 100)) {
+      for (const messageId of ids) {
+        const done = await this.batch(jobId, lease, 'reactions', async (tx) => {
+          const r = await this.erase.with(tx).unreact(messageId, userId);
+          // The durable log (webhooks), as an unreact writes it: one reaction.removed per emoji.
+          if (r) {
+            await this.eventLog.append(
+              tx,
+              r.emoji.map((emoji) => ({
+                type: 'reaction.removed',
+                roomId: r.roomId,
+                payload: { chatRoomId: r.roomId, messageId, userId, emoji },
+              })),
+            );
+          }
+          const dropped = r ? 0 : await this.erase.with(tx).dropReactions(userId, [messageId]);
+          return { result: r, counts: { reactions: r ? r.emoji.length : dropped } };
+        });
+        if (done) this.announceUnreact(done, userId);
+      }
+    }
+    // Rooms: left as a participant leaves (a room never loses its last owner; a support room closes).
+    for (let roomId = await this.erase.nextRoom(userId); roomId; roomId = await this.erase.nextRoom(userId)) {
+      const room = roomId;
+      const left = await this.batch(jobId, lease, 'rooms', async (tx) => ({
+        result: await this.leave(tx, room, userId),
+        counts: { rooms: 1 },
+      }));
+      const remainingIds = await this.rooms.participantIds(room);
+      this.bus.publish('participant.removed', { roomId: room, userId, remainingIds });
+      if (left.changed) this.bus.publish('room.updated', { roomId: room });
+    }
+    const files = await this.batch(jobId, lease, 'traces', async (tx) => {
+      const repo = this.erase.with(tx);
+      const keys = await repo.eraseUploads(userId);
+      const counts = await repo.eraseTraces(userId);
+      await repo.anonymise(userId);
+      return { result: keys, counts: { ...counts, files: keys.length } };
+    });
+    await this.media.purge(files);
+  }
+
+  private async leave(tx: Tx, roomId: string, userId: string): Promise<{ changed: boolean }> {
+    const repo = this.rooms.with(tx);
+    const room = await repo.findById(roomId, { lock: true });
+    if (!room || !(await repo.removeParticipant(roomId, userId))) return { changed: false };
+    // The durable log (webhooks), as a departure through rooms/ writes it.
+    await this.eventLog.append(tx, [{ type: 'participant.removed', roomId, payload: { chatRoomId: roomId, userId } }]);
+    const updated = [{ type: 'room.updated', roomId, payload: { roomId } }];
+    if (room.type === 'support') {
+      if (room.createdBy !== userId || room.status !== 'open') return { changed: false };
+      await repo.update(roomId, { status: 'closed' });
+      await this.eventLog.append(tx, updated);
+      return { changed: true };
+    }
+    const promoted = await repo.promoteOwnerIfNone(roomId);
+    if (promoted !== undefined) {
+      await repo.touch(roomId);
+      await this.eventLog.append(tx, updated);
+    }
+    return { changed: promoted !== undefined };
+  }
+
+  /**
+   * One reaction_updated per message, whatever number of emoji the user had on it: they share one changeSeq, and the
+   * event carries the whole summary, so a client converges from it alone.
+   */
+  private announceUnreact(r: NonNullable<Awaited<ReturnType<EraseRepository['unreact']>>>, userId: string): void {
+    const emoji = r.emoji[0]!;
+    this.bus.publish('reaction.updated', {
+      chatRoomId: r.roomId,
+      messageId: r.messageId,
+      changeSeq: r.changeSeq,
+      emoji,
+      userId,
+      added: false,
+      count: r.reactions.find((x) => x.emoji === emoji)?.count ?? 0,
+      reactions: r.reactions,
+    });
+  }
+}

@@ -1,0 +1,183 @@
+import { sql } from 'drizzle-orm';
+import { queryRows, type Executor } from '../db/client.js';
+import { GARBAGE_LEASE_S } from '../media/media.repository.js';
+
+/** A message after one user's reactions left it: for reaction_updated. */
+export interface Unreacted {
+  messageId: string;
+  roomId: string;
+  changeSeq: number;
+  emoji: string[];
+  reactions: Array<{ emoji: string; count: number }>;
+}
+
+/**
+ * The SQL of an erase besides the tombstones (messages/) and the room departures (rooms/). Every statement finds
+ * what is left of the user, so a job taken over after a crash does only what the dead one had not committed.
+ */
+export class EraseRepository {
+  constructor(private readonly db: Executor) {}
+
+  with(tx: Executor): EraseRepository {
+    return new EraseRepository(tx);
+  }
+
+  /** A room where the user still has live messages (the sender index). */
+  async roomWithLiveMessages(userId: string): Promise<string | undefined> {
+    const [row] = await queryRows<{ room_id: string }>(
+      this.db,
+      sql`select room_id from chat_message where sender_id = ${userId} and deleted_at is null limit 1`,
+    );
+    return row?.room_id;
+  }
+
+  async reactedMessages(userId: string, limit: number): Promise<string[]> {
+    const rows = await queryRows<{ message_id: string }>(
+      this.db,
+      sql`select distinct message_id from chat_reaction where user_id = ${userId} limit ${limit}`,
+    );
+    return rows.map((r) => r.message_id);
+  }
+
+  /**
+   * Removes the user's reactions from one message as an unreact does: under the message's lock, the summary loses
+   * them (an emoji nobody else used goes) and the message takes the room's next change_seq.
+   */
+  async unreact(messageId: string, userId: string): Promise<Unreacted | undefined> {
+    const [row] = await queryRows<{
+      room_id: string;
+      change_seq: number | string;
+      reactions: Unreacted['reactions'] | string;
+      emoji: string[];
+    }>(
+      this.db,
+      sql`with target as materialized (select id, room_id, reactions from chat_message where id = ${messageId} for no key update),
+          gone as materialized (
+            delete from chat_reaction r using target t where r.message_id = t.id and r.user_id = ${userId} returning r.emoji),
+          counts as (select emoji, count(*)::int as n from gone group by emoji),
+          summary as (
+            select coalesce(jsonb_agg(case when c.n is null then x.e
+                                           else jsonb_build_object('emoji', x.e->>'emoji', 'count', (x.e->>'count')::int - c.n) end
+                                      order by x.i)
+                                      filter (where c.n is null or (x.e->>'count')::int > c.n), '[]'::jsonb) as reactions
+            from target t cross join lateral jsonb_array_elements(t.reactions) with ordinality as x(e, i)
+            left join counts c on c.emoji = x.e->>'emoji'),
+          room as (
+            update chat_room r set last_change_seq = r.last_change_seq + 1
+            from target t where r.id = t.room_id and exists (select 1 from gone)
+            returning r.last_change_seq),
+          updated as (
+            update chat_message m set reactions = s.reactions, change_seq = room.last_change_seq
+            from room, summary s where m.id = ${messageId}
+            returning m.room_id, m.change_seq, m.reactions)
+          select u.room_id, u.change_seq, u.reactions, array(select emoji from counts order by emoji) as emoji from updated u`,
+    );
+    if (!row) return undefined;
+    const reactions = typeof row.reactions === 'string' ? (JSON.parse(row.reactions) as Unreacted['reactions']) : row.reactions;
+    return { messageId, roomId: row.room_id, changeSeq: Number(row.change_seq), emoji: row.emoji, reactions };
+  }
+
+  /** Reactions left on messages that are gone meanwhile (nothing to update): dropped. */
+  async dropReactions(userId: string, messageIds: string[]): Promise<number> {
+    const rows = await queryRows(
+      this.db,
+      sql`delete from chat_reaction where user_id = ${userId}
+            and message_id in (select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid) returning 1`,
+    );
+    return rows.length;
+  }
+
+  async nextRoom(userId: string): Promise<string | undefined> {
+    const [row] = await queryRows<{ room_id: string }>(
+      this.db,
+      sql`select room_id from chat_participant where user_id = ${userId} limit 1`,
+    );
+    return row?.room_id;
+  }
+
+  /**
+   * Uploads of the user that no message holds any more (pending ones): rows deleted and objects listed for removal,
+   * as a delete lets go of a message's files. Returns the keys to remove after the commit.
+   */
+  async eraseUploads(userId: string): Promise<string[]> {
+    const rows = await queryRows<{ k: string }>(
+      this.db,
+      sql`with gone as (delete from chat_media where uploader_id = ${userId} returning storage_key, thumbnail_key),
+          keys as (select k from gone cross join lateral unnest(array[gone.storage_key, gone.thumbnail_key]) as k where k is not null),
+          listed as (
+            insert into media_garbage (storage_key, next_attempt_at)
+            select k, now() + make_interval(secs => ${GARBAGE_LEASE_S}) from keys on conflict do nothing)
+          select k from keys`,
+    );
+    return rows.map((r) => r.k);
+  }
+
+  /**
+   * Everything else stored about the user, in one transaction; returns the count per kind. Pending event-log rows and
+   * pending webhook deliveries are left to go out (their consumers are promised them); handled ones are deleted.
+   */
+  async eraseTraces(userId: string): Promise<Record<string, number>> {
+    const u = userId;
+    const asJson = JSON.stringify({ u });
+    const count = async (name: string, q: ReturnType<typeof sql>): Promise<[string, number]> => [
+      name,
+      (await queryRows(this.db, q)).length,
+    ];
+    const mentionsUser = sql`jsonb_path_exists(x, '$.** ? (@ == $u)', ${asJson}::jsonb)`;
+    const counts = [
+      await count('receipts', sql`delete from message_read_receipt where user_id = ${u} returning 1`),
+      await count('pushSubscriptions', sql`delete from push_subscription where user_id = ${u} returning 1`),
+      await count('notifications', sql`delete from notification_outbox where user_id = ${u} or sender_id = ${u} returning 1`),
+      await count(
+        'notificationDeliveries',
+        sql`delete from notification_delivery d using (select id, payload::jsonb as x from notification_delivery) p
+            where d.id = p.id and (p.x->>'userId' = ${u} or p.x->>'senderId' = ${u}) returning 1`,
+      ),
+      await count('notificationsSent', sql`delete from notification_sent where user_id = ${u} returning 1`),
+      await count('blocks', sql`delete from user_block where blocker_id = ${u} or blocked_id = ${u} returning 1`),
+      await count(
+        'reports',
+        sql`delete from message_report where reporter_id = ${u} or message->>'senderId' = ${u}
+              or message_id in (select id from chat_message where sender_id = ${u}) returning 1`,
+      ),
+      await count('suspensions', sql`delete from user_suspension where user_id = ${u} returning 1`),
+      await count(
+        'events',
+        sql`delete from domain_event e using (select id, payload as x from domain_event) p
+            where e.id = p.id and ${mentionsUser}
+              and not exists (select 1 from domain_event_pending q where q.event_id = e.id) returning 1`,
+      ),
+      await count(
+        'webhookDeliveries',
+        sql`delete from webhook_delivery w using (select id, body::jsonb as x from webhook_delivery where status in ('delivered', 'failed')) p
+            where w.id = p.id and ${mentionsUser} returning 1`,
+      ),
+    ];
+    // Their id where others' rows name them: mentions, pins, deletes, rooms they created. Not a change clients are told
+    // of (no change_seq): the id stays in views clients already hold until they read the message again.
+    await this.db.execute(
+      sql`update chat_message set mentions = array_remove(mentions, ${u}),
+            pinned_by = case when pinned_by = ${u} then 'system' else pinned_by end,
+            deleted_by = case when deleted_by = ${u} then 'system' else deleted_by end
+          where ${u} = any(mentions) or pinned_by = ${u} or deleted_by = ${u}`,
+    );
+    await this.db.execute(
+      sql`update chat_room set created_by = case when created_by = ${u} then 'system' else created_by end,
+            direct_key = case when type = 'direct' and direct_key::jsonb ? ${u} then jsonb_build_array('erased:' || id::text)::text else direct_key end
+          where created_by = ${u} or (type = 'direct' and direct_key::jsonb ? ${u})`,
+    );
+    await this.db.execute(sql`update message_report set resolved_by = 'system' where resolved_by = ${u}`);
+    await this.db.execute(sql`update user_suspension set created_by = 'system' where created_by = ${u}`);
+    await this.db.execute(sql`update webhook set created_by = 'system' where created_by = ${u}`);
+    await this.db.execute(sql`update admin_job set created_by = 'system' where created_by = ${u}`);
+    return Object.fromEntries(counts);
+  }
+
+  /** The profile stays as an anonymous row: no name or picture, and `erased_at` keeps later tokens from naming it again. */
+  async anonymise(userId: string): Promise<void> {
+    await this.db.execute(
+      sql`update chat_user set name = null, picture = null, last_seen_at = null, erased_at = coalesce(erased_at, now()), updated_at = now()
+          where id = ${userId}`,
+    );
+  }
+}

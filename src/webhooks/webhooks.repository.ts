@@ -1,0 +1,340 @@
+import { sql, type SQL } from 'drizzle-orm';
+import { queryRows, type Db, type Executor } from '../db/client.js';
+
+export interface WebhookRow {
+  id: string;
+  url: string;
+  events: string[];
+  secret: string;
+  createdBy: string;
+  createdAt: Date;
+}
+
+export interface DeliveryLogRow {
+  id: number;
+  eventId: string;
+  type: string;
+  status: 'pending' | 'delivered' | 'failed';
+  lastStatusCode: number | null;
+  attempts: number;
+  /** null: queued behind an earlier event of its room (it is due once that one is settled). */
+  nextAttemptAt: Date | null;
+  lastError: string | null;
+  createdAt: Date;
+  deliveredAt: Date | null;
+}
+
+/** A delivery taken for one attempt, with where it goes. `attempts` counts this one. */
+export interface ClaimedDelivery {
+  id: number;
+  webhookId: string;
+  roomId: string | null;
+  eventId: string;
+  body: string;
+  attempts: number;
+  createdAt: Date;
+  url: string;
+  secret: string;
+}
+
+/** One row the consumer writes: an event for one webhook, its body fixed for every attempt. */
+export interface NewDelivery {
+  webhookId: string;
+  eventId: string;
+  type: string;
+  roomId: string | null;
+  body: string;
+}
+
+/** The consumer's name in the event log: its registration (and pending rows) live under it, for every instance. */
+export const WEBHOOKS_CONSUMER = 'webhooks';
+/** Serialises registrations: the consumer's types are the union over every webhook, so writers take turns. */
+const REGISTRATION_LOCK = sql`pg_advisory_xact_lock(hashtext('chat:webhooks:registration'))`;
+/** One (webhook, room) queue: inserting behind its last row and settling its head take turns. */
+const QUEUE_LOCK = (webhookId: SQL, roomId: SQL) =>
+  sql`pg_advisory_xact_lock(hashtextextended('chat:webhooks:queue:' || ${webhookId}::text || ':' || coalesce(${roomId}::text, ''), 0))`;
+
+const date = (v: Date | string): Date => new Date(v);
+const dateOrNull = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
+
+interface RawWebhook {
+  id: string;
+  url: string;
+  events: string[];
+  secret: string;
+  created_by: string;
+  created_at: Date | string;
+}
+const toWebhook = (r: RawWebhook): WebhookRow => ({
+  id: r.id,
+  url: r.url,
+  events: r.events,
+  secret: r.secret,
+  createdBy: r.created_by,
+  createdAt: date(r.created_at),
+});
+
+export class WebhooksRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Inserts the webhook and (re)registers the consumer with the union of log types every webhook needs, in one
+   * transaction: from its commit on, each writer logs those events.
+   */
+  async create(row: Omit<WebhookRow, 'createdAt'>, logTypesOf: (events: string[][]) => string[]): Promise<WebhookRow> {
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select ${REGISTRATION_LOCK}`);
+      const [created] = await queryRows<RawWebhook>(
+        tx,
+        sql`insert into webhook (id, url, events, secret, created_by)
+            values (${row.id}, ${row.url}, array(select jsonb_array_elements_text(${JSON.stringify(row.events)}::jsonb)), ${row.secret}, ${row.createdBy})
+            returning *`,
+      );
+      await this.register(tx, logTypesOf);
+      return toWebhook(created!);
+    });
+  }
+
+  /** Removes the webhook (its deliveries go with it); the last one gone, the log stops keeping events for webhooks. */
+  async delete(id: string, logTypesOf: (events: string[][]) => string[]): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select ${REGISTRATION_LOCK}`);
+      const gone = await queryRows<{ id: string }>(tx, sql`delete from webhook where id = ${id} returning id`);
+      if (gone.length === 0) return false;
+      await this.register(tx, logTypesOf);
+      return true;
+    });
+  }
+
+  private async register(tx: Executor, logTypesOf: (events: string[][]) => string[]): Promise<void> {
+    const all = await queryRows<{ events: string[] }>(tx, sql`select events from webhook`);
+    if (all.length === 0) {
+      await tx.execute(sql`delete from domain_event_consumer where name = ${WEBHOOKS_CONSUMER}`);
+      await tx.execute(sql`delete from domain_event_pending where consumer = ${WEBHOOKS_CONSUMER}`);
+      return;
+    }
+    const types = logTypesOf(all.map((w) => w.events));
+    await tx.execute(
+      sql`insert into domain_event_consumer (name, types) values (${WEBHOOKS_CONSUMER}, array(select jsonb_array_elements_text(${JSON.stringify(types)}::jsonb)))
+          on conflict (name) do update set types = excluded.types`,
+    );
+  }
+
+  async list(): Promise<WebhookRow[]> {
+    return (await queryRows<RawWebhook>(this.db, sql`select * from webhook order by created_at, id`)).map(toWebhook);
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await queryRows(this.db, sql`select 1 from webhook where id = ${id}`)).length > 0;
+  }
+
+  /** Whether any webhook exists: while none does, instances do not read the log or look for deliveries. */
+  async any(): Promise<boolean> {
+    return (await queryRows(this.db, sql`select 1 from webhook limit 1`)).length > 0;
+  }
+
+  /** Newest first, keyset-paged on id. */
+  async deliveries(webhookId: string, beforeId: number | null, limit: number): Promise<DeliveryLogRow[]> {
+    const rows = await queryRows<{
+      id: number | string;
+      event_id: string;
+      type: string;
+      status: DeliveryLogRow['status'];
+      last_status_code: number | null;
+      attempts: number;
+      next_attempt_at: Date | string | null;
+      last_error: string | null;
+      created_at: Date | string;
+      delivered_at: Date | string | null;
+    }>(
+      this.db,
+      sql`select id, event_id, type, status, last_status_code, attempts,
+            case when next_attempt_at = 'infinity' then null else next_attempt_at end as next_attempt_at, last_error, created_at, delivered_at
+          from webhook_delivery where webhook_id = ${webhookId} ${beforeId === null ? sql`` : sql`and id < ${beforeId}`}
+          order by id desc limit ${limit}`,
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      eventId: r.event_id,
+      type: r.type,
+      status: r.status,
+      lastStatusCode: r.last_status_code,
+      attempts: Number(r.attempts),
+      nextAttemptAt: dateOrNull(r.next_attempt_at),
+      lastError: r.last_error,
+      createdAt: date(r.created_at),
+      deliveredAt: dateOrNull(r.delivered_at),
+    }));
+  }
+
+  /** Which log events of these rooms, older than the given id, are still pending for the webhooks (held by another transaction). */
+  async olderPending(tx: Executor, firstByRoom: Map<string, number>): Promise<boolean> {
+    if (firstByRoom.size === 0) return false;
+    const rows = await queryRows(
+      tx,
+      sql`select 1 from jsonb_each_text(${JSON.stringify(Object.fromEntries(firstByRoom))}::jsonb) f(room_id, first_id)
+          where exists (select 1 from domain_event_pending p join domain_event e on e.id = p.event_id
+                        where p.consumer = ${WEBHOOKS_CONSUMER} and p.event_id < f.first_id::bigint and e.room_id = f.room_id::uuid)
+          limit 1`,
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * In the transaction that takes the events; a webhook deleted meanwhile gets nothing, a repeat nothing twice. A row
+   * behind a pending one of its (webhook, room) is queued with next_attempt_at = infinity, out of the due index's
+   * range, so a claim never walks a dead receiver's backlog; settling the one before it makes it due (`settle`). The
+   * queue's lock keeps that hand-over and this insert from missing each other.
+   */
+  async insertDeliveries(tx: Executor, rows: NewDelivery[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const input = JSON.stringify(rows.map((r, ord) => ({ ...r, ord })));
+    await tx.execute(
+      sql`select ${QUEUE_LOCK(sql`q."webhookId"`, sql`q."roomId"`)} from (
+            select distinct "webhookId", "roomId" from jsonb_to_recordset(${input}::jsonb) as i("webhookId" uuid, "roomId" uuid)
+            order by 1, 2) q`,
+    );
+    const inserted = await queryRows(
+      tx,
+      sql`insert into webhook_delivery (webhook_id, event_id, type, room_id, body, next_attempt_at)
+          select i."webhookId", i."eventId", i.type, i."roomId", i.body,
+            case when row_number() over (partition by i."webhookId", i."roomId" order by i.ord) = 1
+                   and not exists (select 1 from webhook_delivery o where o.webhook_id = i."webhookId"
+                                   and o.room_id is not distinct from i."roomId" and o.status = 'pending')
+                 then now() else 'infinity'::timestamptz end
+          from jsonb_to_recordset(${input}::jsonb)
+            as i(ord int, "webhookId" uuid, "eventId" text, type text, "roomId" uuid, body text)
+          join webhook w on w.id = i."webhookId"
+          order by i.ord
+          on conflict (webhook_id, event_id) do nothing
+          returning id`,
+    );
+    return inserted.length;
+  }
+
+  /**
+   * Takes due deliveries for one attempt each: only the oldest pending row of each (webhook, room) (so a room's events
+   * leave in order), not held by a live lease, at most `perWebhook[w]` of webhook w and `limit` in all. The lease
+   * (`locked_until`) outlives the attempt, so a crashed instance's rows are taken again when it runs out.
+   */
+  async claim(limit: number, perWebhook: number, busy: Record<string, number>, leaseMs: number): Promise<ClaimedDelivery[]> {
+    if (limit <= 0) return [];
+    const rows = await queryRows<{
+      id: number | string;
+      webhook_id: string;
+      room_id: string | null;
+      event_id: string;
+      body: string;
+      attempts: number;
+      created_at: Date | string;
+      url: string;
+      secret: string;
+    }>(
+      this.db,
+      sql`with due as (
+            select d.id, d.webhook_id, d.next_attempt_at from webhook_delivery d
+            where d.status = 'pending' and d.next_attempt_at <= now() and (d.locked_until is null or d.locked_until <= now())
+              and not exists (select 1 from webhook_delivery o
+                              where o.webhook_id = d.webhook_id and o.room_id is not distinct from d.room_id
+                                and o.status = 'pending' and o.id < d.id)
+            order by d.next_attempt_at, d.id
+            limit ${limit * 4}
+            for update of d skip locked),
+          ranked as (
+            select id, row_number() over (partition by webhook_id order by next_attempt_at, id) as n,
+              ${perWebhook} - coalesce((${JSON.stringify(busy)}::jsonb ->> webhook_id::text)::int, 0) as free
+            from due),
+          chosen as (select id from ranked where n <= free order by id limit ${limit})
+          update webhook_delivery d set locked_until = now() + ${leaseMs}::int * interval '1 millisecond', attempts = d.attempts + 1
+          from chosen c, webhook w
+          where d.id = c.id and w.id = d.webhook_id
+          returning d.id, d.webhook_id, d.room_id, d.event_id, d.body, d.attempts, d.created_at, w.url, w.secret`,
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      webhookId: r.webhook_id,
+      roomId: r.room_id,
+      eventId: r.event_id,
+      body: r.body,
+      attempts: Number(r.attempts),
+      createdAt: date(r.created_at),
+      url: r.url,
+      secret: r.secret,
+    }));
+  }
+
+  async delivered(d: ClaimedDelivery, statusCode: number): Promise<void> {
+    await this.settle(
+      d,
+      sql`update webhook_delivery set status = 'delivered', last_status_code = ${statusCode}, last_error = null,
+            delivered_at = now(), locked_until = null
+          where id = ${d.id}`,
+    );
+  }
+
+  /** Given up: the row is `failed` and the next of its room becomes due. */
+  async failed(d: ClaimedDelivery, statusCode: number | null, error: string): Promise<void> {
+    await this.settle(
+      d,
+      sql`update webhook_delivery set status = 'failed', last_status_code = ${statusCode}, last_error = ${error.slice(0, 500)},
+            locked_until = null
+          where id = ${d.id}`,
+    );
+  }
+
+  /** Another attempt in `delayMs`; the row stays the head of its room's queue. */
+  async retryLater(id: number, statusCode: number | null, error: string, delayMs: number): Promise<void> {
+    await this.db.execute(
+      sql`update webhook_delivery set last_status_code = ${statusCode}, last_error = ${error.slice(0, 500)}, locked_until = null,
+            next_attempt_at = now() + ${Math.round(delayMs)}::int * interval '1 millisecond'
+          where id = ${id}`,
+    );
+  }
+
+  /** The row leaves the queue, and the next of its (webhook, room) is due now, under the queue's lock (see insertDeliveries). */
+  private async settle(d: ClaimedDelivery, update: ReturnType<typeof sql>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.execute(sql`select ${QUEUE_LOCK(sql`${d.webhookId}::uuid`, sql`${d.roomId}::uuid`)}`);
+      await tx.execute(update);
+      await tx.execute(
+        sql`update webhook_delivery set next_attempt_at = now()
+            where id = (select id from webhook_delivery where webhook_id = ${d.webhookId} and room_id is not distinct from ${d.roomId}::uuid
+                          and status = 'pending' order by id limit 1)
+              and next_attempt_at = 'infinity'`,
+      );
+    });
+  }
+
+  /**
+   * A queued row whose head is gone without handing over (a row removed by other means): due again. Scans the queued
+   * rows, so it runs rarely (with the prune).
+   */
+  async repairQueues(): Promise<number> {
+    const rows = await queryRows(
+      this.db,
+      sql`update webhook_delivery d set next_attempt_at = now()
+          where d.status = 'pending' and d.next_attempt_at = 'infinity'
+            and not exists (select 1 from webhook_delivery o where o.webhook_id = d.webhook_id
+                            and o.room_id is not distinct from d.room_id and o.status = 'pending' and o.id < d.id)
+          returning id`,
+    );
+    return rows.length;
+  }
+
+  /** An attempt cut short by a shutdown: due again at once, for any instance (the attempt stays counted). */
+  async release(id: number): Promise<void> {
+    await this.db.execute(sql`update webhook_delivery set locked_until = null, next_attempt_at = now() where id = ${id}`);
+  }
+
+  /** Deletes up to `limit` of the oldest settled deliveries older than `ageMs` (by id, the primary key). */
+  async prune(ageMs: number, limit: number): Promise<number> {
+    const rows = await queryRows(
+      this.db,
+      sql`delete from webhook_delivery where id in (
+            select o.id from (select id, status, created_at from webhook_delivery order by id limit ${limit}) o
+            where o.status <> 'pending' and o.created_at < now() - ${ageMs}::bigint * interval '1 millisecond')
+          returning id`,
+    );
+    return rows.length;
+  }
+}

@@ -1,0 +1,192 @@
+import { webhookSignature } from '../net/signature.js';
+import type { WebhooksConfig } from '../config/webhooks.js';
+import type { Log } from '../log.js';
+import { checkDestination, DestinationRefused, postTo, type DestinationPolicy } from '../net/outbound.js';
+import type { ClaimedDelivery, WebhooksRepository } from './webhooks.repository.js';
+
+/** The longest the sender sleeps: deliveries written by peers, or left by a crashed one, are found within this. */
+const POLL_MS = 1000;
+/** Attempts under way at once on this instance, in all and per webhook: a slow receiver holds at most its own share. */
+const MAX_IN_FLIGHT = 64;
+const MAX_PER_WEBHOOK = 8;
+/** Beyond the timeout, how long a taken delivery stays this instance's before another may try it (ours died). */
+const LEASE_MARGIN_MS = 30_000;
+const MAX_BACKOFF_MS = 60 * 60 * 1000;
+/** Delivered and failed deliveries are kept a week for the deliveries log, then deleted in batches. */
+const KEEP_MS = 7 * 24 * 60 * 60 * 1000;
+const PRUNE_EVERY_MS = 60_000;
+const PRUNE_BATCH = 1000;
+
+type Outcome = { ok: true; status: number } | { ok: false; status: number | null; error: string } | { ok: 'stopped' };
+
+/**
+ * Sends what webhook_delivery holds, on every instance. A claim takes the oldest pending delivery of each (webhook,
+ * room) that is due, so a room's events go out one after the other in order, while other rooms and other webhooks go
+ * on in parallel: a dead receiver only delays its own deliveries. Delivery is at least once (receivers de-duplicate by
+ * the body's `id`): a crash after the POST and before the row is marked sends it again.
+ */
+export class WebhookSender {
+  private timer: NodeJS.Timeout | undefined;
+  private wakeAt = Infinity;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+  private readonly halt = new AbortController();
+  private readonly inFlight = new Map<Promise<void>, string>();
+  private readonly policy: DestinationPolicy;
+  private nextPruneAt = 0;
+  /** When this instance's own retries fall due: the sleep after a run ends at the earliest (a wake-up may replace another). */
+  private retryTimes: number[] = [];
+
+  constructor(
+    private readonly repo: WebhooksRepository,
+    private readonly config: WebhooksConfig,
+    private readonly log: Pick<Log, 'info' | 'warn' | 'error'>,
+    policy: DestinationPolicy,
+    /** False while no webhook exists: the sender then only looks again at the poll. */
+    private readonly active: () => boolean,
+  ) {
+    this.policy = policy;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.wake(0);
+  }
+
+  /** Run in `delayMs` at the latest (an earlier wake-up stands). */
+  wake(delayMs = 0): void {
+    if (this.stopped) return;
+    const at = Date.now() + Math.max(0, delayMs);
+    if (this.timer && at >= this.wakeAt) return;
+    clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.wakeAt = Infinity;
+      this.run();
+    }, at - Date.now());
+    this.timer.unref();
+  }
+
+  /** Stops taking work and cuts attempts under way short: they are handed back, due at once, for any instance. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.halt.abort();
+    await this.running;
+    await Promise.all(this.inFlight.keys());
+  }
+
+  private run(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+      const now = Date.now();
+      this.retryTimes = this.retryTimes.filter((at) => at > now);
+      this.wake(this.again ? 0 : Math.min(POLL_MS, ...this.retryTimes.map((at) => at - now)));
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      if (!this.active()) return;
+      try {
+        await this.tick();
+        if (Date.now() >= this.nextPruneAt) await this.prune();
+      } catch (err) {
+        // The database is away, most likely: nothing is lost (rows stay pending); the poll tries again.
+        this.log.error({ err }, 'webhook sender failed');
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  private async tick(): Promise<void> {
+    const busy: Record<string, number> = {};
+    for (const w of this.inFlight.values()) busy[w] = (busy[w] ?? 0) + 1;
+    const room = MAX_IN_FLIGHT - this.inFlight.size;
+    const claimed = await this.repo.claim(room, MAX_PER_WEBHOOK, busy, this.config.timeoutMs + LEASE_MARGIN_MS);
+    for (const d of claimed) this.track(d.webhookId, this.attempt(d));
+  }
+
+  private async prune(): Promise<void> {
+    this.nextPruneAt = Date.now() + PRUNE_EVERY_MS;
+    while (!this.stopped && (await this.repo.prune(KEEP_MS, PRUNE_BATCH)) === PRUNE_BATCH);
+    if (await this.repo.repairQueues()) this.wake(0);
+  }
+
+  private track(webhookId: string, p: Promise<void>): void {
+    const tracked: Promise<void> = p
+      .catch((err: unknown) => this.log.error({ err, webhookId }, 'webhook delivery failed'))
+      .finally(() => {
+        this.inFlight.delete(tracked);
+        // Its room's next event may go now, or a slot is free.
+        this.wake(0);
+      });
+    this.inFlight.set(tracked, webhookId);
+  }
+
+  private async attempt(d: ClaimedDelivery): Promise<void> {
+    const outcome = await this.post(d);
+    if (outcome.ok === 'stopped') return this.repo.release(d.id);
+    if (outcome.ok) return this.repo.delivered(d, outcome.status);
+    // Counted from when the event was queued for this webhook: a backlog behind a dead receiver drains once it is old.
+    const giveUp = Date.now() - d.createdAt.getTime() >= this.config.retryForS * 1000;
+    const ctx = { webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempts, error: outcome.error };
+    if (giveUp) {
+      this.log.warn(ctx, 'webhook delivery given up');
+      return this.repo.failed(d, outcome.status, outcome.error);
+    }
+    const delay = this.backoff(d.attempts);
+    this.log.info({ ...ctx, retryInMs: Math.round(delay) }, 'webhook delivery failed; will retry');
+    await this.repo.retryLater(d.id, outcome.status, outcome.error, delay);
+    this.retryTimes.push(Date.now() + delay);
+    this.wake(delay);
+  }
+
+  /** Full jitter: anywhere up to base·2^(attempts−1), at most an hour, so receivers coming back are not hit in waves. */
+  private backoff(attempts: number): number {
+    return Math.random() * Math.min(MAX_BACKOFF_MS, this.config.retryBaseMs * 2 ** Math.min(attempts - 1, 30));
+  }
+
+  /** One POST to the address the URL resolves to now (checked again: a DNS answer may have changed since creation). */
+  private async post(d: ClaimedDelivery): Promise<Outcome> {
+    if (this.halt.signal.aborted) return { ok: 'stopped' };
+    let dest;
+    try {
+      dest = await checkDestination(d.url, this.policy);
+    } catch (err) {
+      if (err instanceof DestinationRefused) return { ok: false, status: null, error: `destination refused: the URL ${err.message}` };
+      throw err;
+    }
+    try {
+      const res = await postTo(dest, {
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'chat-service',
+          'x-chat-signature': webhookSignature(d.secret, d.body),
+          'x-chat-event-id': d.eventId,
+          'x-chat-attempt': String(d.attempts),
+        },
+        body: d.body,
+        signal: AbortSignal.any([this.halt.signal, AbortSignal.timeout(this.config.timeoutMs)]),
+      });
+      if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
+      return { ok: false, status: res.status, error: `HTTP ${res.status}` };
+    } catch (err) {
+      if (this.halt.signal.aborted) return { ok: 'stopped' };
+      const e = err as { name?: string; code?: string; message?: string; cause?: { name?: string } };
+      const timedOut = e.name === 'TimeoutError' || e.cause?.name === 'TimeoutError';
+      return {
+        ok: false,
+        status: null,
+        error: timedOut ? `no answer within ${this.config.timeoutMs} ms` : (e.code ?? e.message ?? 'request failed'),
+      };
+    }
+  }
+}
