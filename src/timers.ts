@@ -31,3 +31,33 @@ export function runAt(at: number, fn: () => void): LongTimer {
     },
   };
 }
+
+/**
+ * A wake-up for a worker loop: `set(delayMs)` arms it to call `fn` in `delayMs` at the latest, and an earlier wake-up
+ * already armed stands (many "work is due" hints collapse into the soonest one). Unref'd, like runAt.
+ */
+export class Alarm {
+  private timer: NodeJS.Timeout | undefined;
+  private at = Infinity;
+
+  constructor(private readonly fn: () => void) {}
+
+  set(delayMs: number): void {
+    const at = Date.now() + Math.max(0, delayMs);
+    if (this.timer && at >= this.at) return;
+    clearTimeout(this.timer);
+    this.at = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.at = Infinity;
+      this.fn();
+    }, at - Date.now());
+    this.timer.unref();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.at = Infinity;
+  }
+}

@@ -8,6 +8,7 @@ import { targetsOf, type ReadMessages } from './notifications.consumer.js';
 import type { BatchRow, DeliveryRow, NotificationsRepository, RecipientState, SubscriptionRow } from './notifications.repository.js';
 import type { DeliveryPayload, NotificationPayload } from './notifications.types.js';
 import { previewOf, truncate } from './notifications.service.js';
+import { Alarm } from '../timers.js';
 
 /** The longest the worker sleeps: what peers (or a run before a restart) queued is found within this. */
 const POLL_MS = 1000;
@@ -37,8 +38,7 @@ const PRUNE_BATCH = 1000;
  * Delivery is at least once: a receiver de-duplicates by the notification `id`.
  */
 export class OutboxWorker {
-  private timer: NodeJS.Timeout | undefined;
-  private wakeAt = Infinity;
+  private readonly alarm = new Alarm(() => this.run());
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
@@ -69,23 +69,13 @@ export class OutboxWorker {
 
   /** Run in `delayMs` at the latest (an earlier wake-up stands). */
   wake(delayMs: number): void {
-    if (this.stopped) return;
-    const at = Date.now() + Math.max(0, delayMs);
-    if (this.timer && at >= this.wakeAt) return;
-    clearTimeout(this.timer);
-    this.wakeAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.wakeAt = Infinity;
-      this.run();
-    }, at - Date.now());
-    this.timer.unref();
+    if (!this.stopped) this.alarm.set(delayMs);
   }
 
   /** Stops taking work, cuts deliveries under way short (handed back, due at once), and waits for that to be written. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.alarm.clear();
     this.halt.abort();
     await this.running;
     await Promise.all(this.inFlight);

@@ -3,6 +3,7 @@ import type { WebhooksConfig } from '../config/webhooks.js';
 import type { Log } from '../log.js';
 import { checkDestination, DestinationRefused, postTo, type DestinationPolicy } from '../net/outbound.js';
 import type { ClaimedDelivery, WebhooksRepository } from './webhooks.repository.js';
+import { Alarm } from '../timers.js';
 
 /** The longest the sender sleeps: deliveries written by peers, or left by a crashed one, are found within this. */
 const POLL_MS = 1000;
@@ -26,8 +27,7 @@ type Outcome = { ok: true; status: number } | { ok: false; status: number | null
  * the body's `id`): a crash after the POST and before the row is marked sends it again.
  */
 export class WebhookSender {
-  private timer: NodeJS.Timeout | undefined;
-  private wakeAt = Infinity;
+  private readonly alarm = new Alarm(() => this.run());
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
@@ -56,23 +56,13 @@ export class WebhookSender {
 
   /** Run in `delayMs` at the latest (an earlier wake-up stands). */
   wake(delayMs = 0): void {
-    if (this.stopped) return;
-    const at = Date.now() + Math.max(0, delayMs);
-    if (this.timer && at >= this.wakeAt) return;
-    clearTimeout(this.timer);
-    this.wakeAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.wakeAt = Infinity;
-      this.run();
-    }, at - Date.now());
-    this.timer.unref();
+    if (!this.stopped) this.alarm.set(delayMs);
   }
 
   /** Stops taking work and cuts attempts under way short: they are handed back, due at once, for any instance. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.alarm.clear();
     this.halt.abort();
     await this.running;
     await Promise.all(this.inFlight.keys());
