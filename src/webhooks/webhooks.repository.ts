@@ -99,6 +99,12 @@ export class WebhooksRepository {
   async delete(id: string, logTypesOf: (events: string[][]) => string[]): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       await tx.execute(sql`select ${REGISTRATION_LOCK}`);
+      // Its deliveries first, locked in id order: a sender settling one row locks it and then the next of its room (a
+      // higher id), so taking them in that same order never deadlocks with it, where the cascade's order is the plan's.
+      await tx.execute(
+        sql`delete from webhook_delivery where id in (
+              select id from webhook_delivery where webhook_id = ${id} order by id for update)`,
+      );
       const gone = await queryRows<{ id: string }>(tx, sql`delete from webhook where id = ${id} returning id`);
       if (gone.length === 0) return false;
       await this.register(tx, logTypesOf);
