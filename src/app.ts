@@ -48,6 +48,7 @@ import {
   SuspensionsRepository,
   SuspensionsService,
   suspendedWrites,
+  documentSuspendedWrites,
   suspensionsFeature,
 } from './moderation/index.js';
 import { createSharedState, type SharedState } from './shared-state.js';
@@ -232,6 +233,7 @@ async function registerRoutes(
       api.addHook('onRequest', authenticate(verifier, services.users));
       // Suspended users read but do not write: refused before validation and the write budget.
       api.addHook('preValidation', suspendedWrites(services.suspensions));
+      api.addHook('onRoute', documentSuspendedWrites);
       await api.register(rateLimit, writeBudget(config, writeLimiter));
       await registerMultipart(api, config);
       for (const part of all) await part.routes?.(api);

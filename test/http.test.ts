@@ -55,6 +55,14 @@ describe('service endpoints', () => {
       expect.arrayContaining(['200', '201', '400', '401', '404', '413', '429']),
     );
     expect(doc.body.components.schemas).toHaveProperty('Message');
+    // Every write lists the 403 a suspended caller gets, reads do not need it.
+    for (const [path, item] of Object.entries<Record<string, any>>(paths)) {
+      if (!path.startsWith('/api/v1/chat/')) continue;
+      for (const [method, op] of Object.entries<any>(item)) {
+        if (['post', 'put', 'patch', 'delete'].includes(method)) expect(op.responses, `${method} ${path}`).toHaveProperty(['403']);
+      }
+    }
+    expect(paths['/api/v1/chat/rooms/{id}/messages'].post.description).toMatch(/suspended/);
   });
 
   it('/metrics answers Prometheus text that counts requests and messages', async () => {

@@ -197,6 +197,14 @@ describe('PATCH /messages/:id refusals leave the message as it was', () => {
       expectProblem(await alice.get(`/messages/${id}`), 404, 'NOT_FOUND');
       expectProblem(await alice.get(`/messages/${id}/edits`), 404, 'NOT_FOUND');
     }
+    // Word for word as an unknown id: the answer does not reveal that the message (or its room) exists.
+    for (const path of ['', '/edits', '/reactions', '/receipts']) {
+      const unknown = await alice.get(`/messages/${UNKNOWN_ID}${path}`);
+      for (const who of [stranger, platformAdmin, staff]) {
+        const hidden = await who.get(`/messages/${sent.id}${path}`);
+        expect({ path, status: hidden.status, body: hidden.body }).toEqual({ path, status: 404, body: unknown.body });
+      }
+    }
     expect(await stateOf(bob, room, sent.id)).toEqual(before);
   });
 

@@ -120,7 +120,7 @@ export class MessageChangesService {
   async get(auth: AuthContext, messageId: string): Promise<MessageView> {
     const row = isId(messageId) ? await this.messages.findById(messageId) : undefined;
     if (!row) throw notFound('Message');
-    await this.guard.reader(auth, row.roomId);
+    await this.guard.messageReader(auth, row.roomId);
     return this.presenter.one(row, auth.userId);
   }
 
@@ -268,7 +268,7 @@ export class MessageChangesService {
   async versions(auth: AuthContext, messageId: string): Promise<EditsPageView> {
     const row = isId(messageId) ? await this.messages.findById(messageId) : undefined;
     if (!row) throw notFound('Message');
-    await this.guard.reader(auth, row.roomId);
+    await this.guard.messageReader(auth, row.roomId);
     const versions = row.deletedAt ? [] : await this.repo.versions(row.id);
     return { data: versions.map((v) => ({ content: v.content, mentions: v.mentions, editedAt: v.editedAt.toISOString() })) };
   }

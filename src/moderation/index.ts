@@ -8,7 +8,7 @@ export { ReportsRepository } from './reports.repository.js';
 export { reportsFeature } from './reports.routes.js';
 export { ReportsService, adminReportView } from './reports.service.js';
 export { SuspensionsRepository } from './suspensions.repository.js';
-export { suspendedWrites, suspensionsFeature } from './suspensions.routes.js';
+export { suspendedWrites, documentSuspendedWrites, suspensionsFeature } from './suspensions.routes.js';
 export { SuspensionsService, type SuspensionListener } from './suspensions.service.js';
 
 export function blocksFeature(blocks: BlocksService): Feature {

@@ -72,9 +72,7 @@ export class ReportsService {
     // The read rule of GET /messages/:id; a message the caller cannot see answers word for word as one that does not exist.
     const row = isId(messageId) ? await this.messages.findById(messageId) : undefined;
     if (!row) throw notFound('Message');
-    await this.guard.reader(auth, row.roomId).catch((err: unknown) => {
-      throw err instanceof AppError && err.code === 'NOT_FOUND' ? notFound('Message') : err;
-    });
+    await this.guard.messageReader(auth, row.roomId);
     if (row.deletedAt) throw new AppError('CONFLICT', 'the message was deleted: there is nothing left to report');
     if (row.senderId === auth.userId) throw invalid('you cannot report your own message');
     // As everyone sees it (no viewer's own reactions): what the moderators judge.

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Feature } from '../feature.js';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, RouteOptions } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { NoContent, errorResponses } from '../contract/common.js';
 import { SuspendBody, SuspensionParams, SuspensionSchema, SuspensionsPage, SuspensionsQuery } from '../contract/suspensions.js';
 import type { SuspensionsService } from './suspensions.service.js';
@@ -23,6 +24,19 @@ export function suspendedWrites(suspensions: SuspensionsService) {
   return async (req: FastifyRequest): Promise<void> => {
     if (!READS.has(req.method)) suspensions.assertCanWrite(req.auth.userId);
   };
+}
+
+/**
+ * The OpenAPI side of that check: every write route of the API scope lists the 403 a suspended caller gets, whatever
+ * else it documents (run as an onRoute hook before the routes are registered).
+ */
+export function documentSuspendedWrites(route: RouteOptions): void {
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const schema = route.schema;
+  if (!schema?.response || methods.every((m) => READS.has(m))) return;
+  const response = schema.response as Record<string, unknown>;
+  if (!response['403']) response['403'] = Type.Ref('Problem');
+  schema.description = `${schema.description ? `${schema.description} ` : ''}403 FORBIDDEN while the caller is suspended.`;
 }
 
 export const suspensionsRoutes: FastifyPluginAsyncTypebox<{ suspensions: SuspensionsService }> = async (app, { suspensions }) => {

@@ -101,7 +101,7 @@ export class ReactionsService {
   async list(auth: AuthContext, messageId: string, q: ReactionsInput): Promise<ReactionsPageView> {
     const message = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!message) throw notFound('Message');
-    await this.guard.reader(auth, message.roomId);
+    await this.guard.messageReader(auth, message.roomId);
     const emoji = q.emoji === undefined ? undefined : checkedEmoji(q.emoji);
     const after = q.cursor === undefined ? null : decodeCursor<ReactionKey>(q.cursor, { at: 'time', emoji: 'string', userId: 'string' });
     if (after === null && q.cursor !== undefined) throw invalid('cursor is not valid', '/cursor');

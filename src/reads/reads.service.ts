@@ -1,17 +1,11 @@
 import type { AuthContext } from '../auth/tokens.js';
-import { AppError, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { isId } from '../ids.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { ReadsRepository } from './reads.repository.js';
 import type { ReadState } from '../contract/reads.js';
-
-/** A room the caller cannot see hides its messages too; any other failure (the database) stays what it is. */
-function asMessageNotFound(err: unknown): never {
-  if (err instanceof AppError && err.code === 'NOT_FOUND') throw notFound('Message');
-  throw err;
-}
 
 /** Read and delivery watermarks: chat_participant's last_read_seq and last_delivered_seq, moved forward only. */
 export class ReadsService {
@@ -26,7 +20,7 @@ export class ReadsService {
   async markMessageRead(auth: AuthContext, messageId: string): Promise<ReadState> {
     const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!target) throw notFound('Message');
-    await this.guard.member(auth, target.roomId).catch(asMessageNotFound);
+    await this.guard.messageMember(auth, target.roomId);
     return this.advance(auth, target.roomId, target.seq);
   }
 
@@ -76,7 +70,7 @@ export class ReadsService {
   ): Promise<{ data: Array<{ userId: string; deliveredAt: string | null; readAt: string | null }> }> {
     const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!target) throw notFound('Message');
-    await this.guard.reader(auth, target.roomId).catch(asMessageNotFound);
+    await this.guard.messageReader(auth, target.roomId);
     const rows = await this.reads.receipts(target.roomId, target.seq);
     return {
       data: rows.map((r) => ({

@@ -1,5 +1,5 @@
 import type { AuthContext } from '../auth/tokens.js';
-import { notFound } from '../errors.js';
+import { AppError, notFound } from '../errors.js';
 import { isId } from '../ids.js';
 import { actorOf, authorize, type RoomAction, type Target } from './rooms.policy.js';
 import type { ParticipantRow, RoomRow, RoomsRepository } from './rooms.repository.js';
@@ -31,6 +31,18 @@ export class RoomAccessGuard {
   }
 
   /**
+   * `reader` or `member` for a room reached through one of its messages (`/messages/:id/…`): a room the caller cannot
+   * see answers word for word as a message that does not exist, so the message's existence is not revealed either.
+   */
+  async messageReader(auth: AuthContext, roomId: string): Promise<RoomAccess> {
+    return this.reader(auth, roomId).catch(asMessageNotFound);
+  }
+
+  async messageMember(auth: AuthContext, roomId: string): Promise<{ room: RoomRow; participant: ParticipantRow }> {
+    return this.member(auth, roomId).catch(asMessageNotFound);
+  }
+
+  /**
    * The caller may do `action` (to `target`): NOT_FOUND when the room is hidden from them, else the policy's refusal.
    * E.g. `authorize(auth, id, 'join-live')` for join_chat, `authorize(auth, id, 'send')` for typing.
    */
@@ -45,4 +57,10 @@ export class RoomAccessGuard {
     if (!found) throw notFound('Room');
     return found;
   }
+}
+
+/** Any other failure (the database) stays what it is. */
+function asMessageNotFound(err: unknown): never {
+  if (err instanceof AppError && err.code === 'NOT_FOUND') throw notFound('Message');
+  throw err;
 }
