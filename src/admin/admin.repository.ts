@@ -136,4 +136,12 @@ export class AdminRepository {
     );
     return rows.length > 0;
   }
+
+  /** A batch met a passing failure: the job stays `running`, held by nobody until `delayMs` from now (any instance then). */
+  async postpone(id: string, lease: Date, delayMs: number): Promise<void> {
+    await this.db.execute(
+      sql`update admin_job set updated_at = now(), locked_until = now() + ${Math.round(delayMs)}::int * interval '1 millisecond'
+          where id = ${id} and status = 'running' and locked_until = ${lease.toISOString()}::timestamptz`,
+    );
+  }
 }

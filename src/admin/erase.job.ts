@@ -15,6 +15,33 @@ class LeaseLost extends Error {}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * A failed job's `error`: the innermost cause's message, i.e. the database's own words. Drizzle wraps them in "Failed
+ * query: <the SQL> params: <…>", which says nothing of why and would keep the statement's parameters in the job row.
+ */
+function reason(err: unknown): string {
+  let message = String(err);
+  for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.message === 'string' && e.message) message = e.message;
+  }
+  return message.slice(0, 500);
+}
+
+/**
+ * A failure that says nothing about the job: the connection went, the server is shutting down or out of resources,
+ * a deadlock or serialization failure (SQLSTATE classes 08, 40, 53, 57P). The job is tried again, not failed.
+ */
+function transient(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (/^(08|40|53|57P)/.test(code) || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT)$/.test(code)) return true;
+  }
+  return false;
+}
+
+/** How long a job rests after a passing failure before any instance takes it again. */
+const RETRY_AFTER_MS = 1000;
+
+/**
  * Runs erase jobs on every instance. A job is leased (admin_job.locked_until) and each batch commits its work with
  * the job's progress and a renewed lease in one transaction, fenced by the lease it holds: an instance that died
  * leaves a lease that runs out, another takes the job and carries on from what was committed, and one that only
@@ -87,31 +114,45 @@ export class EraseJobs {
   private async run(job: JobRow): Promise<void> {
     const lease = { at: job.lockedUntil! };
     try {
+      // The job ends `done` in the transaction of its last batch (see `batch`).
       await this.eraseUser(job.id, job.subject, lease);
-      if (!(await this.jobs.finish(job.id, lease.at))) throw new LeaseLost();
     } catch (err) {
       if (err instanceof LeaseLost || this.stopped) return;
+      if (transient(err)) {
+        this.log?.warn({ err, jobId: job.id }, 'erase job interrupted; it carries on shortly');
+        await this.jobs.postpone(job.id, lease.at, Math.min(RETRY_AFTER_MS, this.cfg.leaseMs)).catch(() => {});
+        return;
+      }
       this.log?.error({ err, jobId: job.id }, 'erase job failed');
-      await this.jobs.finish(job.id, lease.at, err instanceof Error ? err.message : String(err)).catch(() => {});
+      await this.jobs.finish(job.id, lease.at, reason(err)).catch(() => {});
     }
   }
 
-  /** One batch: `work` and the job's progress commit together, while the lease is still this instance's. */
+  /**
+   * One batch: `work` and the job's progress commit together, while the lease is still this instance's. The `last`
+   * one also ends the job in that transaction: were `done` written after it, a pause or stall longer than the lease in
+   * between would let another instance take the job, redo the last step and stall the same way, so with two
+   * instances and ADMIN_JOB_PAUSE_MS above the lease the job never ended.
+   */
   private async batch<T>(
     jobId: string,
     lease: { at: Date },
     step: string,
     work: (tx: Tx) => Promise<{ result: T; counts: Record<string, number> }>,
+    { last = false, announce }: { last?: boolean; announce?: (result: T) => void | Promise<void> } = {},
   ): Promise<T> {
     if (this.stopped) throw new LeaseLost();
     const result = await this.db.transaction(async (tx) => {
       const done = await work(tx);
-      const renewed = await this.jobs.with(tx).advance(jobId, lease.at, this.cfg.leaseMs, step, done.counts);
-      if (!renewed) throw new LeaseLost();
+      const jobs = this.jobs.with(tx);
+      const renewed = await jobs.advance(jobId, lease.at, this.cfg.leaseMs, step, done.counts);
+      if (!renewed || (last && !(await jobs.finish(jobId, renewed)))) throw new LeaseLost();
       lease.at = renewed;
       return done.result;
     });
-    if (this.cfg.pauseMs) await sleep(this.cfg.pauseMs);
+    // Told before the pause: were the job taken over during it, the next holder's changes would be told first.
+    await announce?.(result);
+    if (this.cfg.pauseMs && !last) await sleep(this.cfg.pauseMs);
     return result;
   }
 
@@ -119,52 +160,68 @@ export class EraseJobs {
     // Messages: tombstones in batches, room by room, through the one batch delete of messages/.
     for (let roomId = await this.erase.roomWithLiveMessages(userId); roomId; roomId = await this.erase.roomWithLiveMessages(userId)) {
       const room = roomId;
-      const batch = await this.batch(jobId, lease, 'messages', async (tx) => {
-        const b = await this.changes.tombstoneIn(tx, room, { senderId: userId }, 'system', this.cfg.eraseBatchSize);
-        return { result: b, counts: { messages: b.rows.length } };
-      });
-      await this.changes.announceTombstones(batch);
+      await this.batch(
+        jobId,
+        lease,
+        'messages',
+        async (tx) => {
+          const b = await this.changes.tombstoneIn(tx, room, { senderId: userId }, 'system', this.cfg.eraseBatchSize);
+          return { result: b, counts: { messages: b.rows.length } };
+        },
+        { announce: (b) => this.changes.announceTombstones(b) },
+      );
     }
     // Reactions: each message loses them as by an unreact (summary and change log), one message per transaction.
     for (let ids = await this.erase.reactedMessages(userId, 100); ids.length; ids = await this.erase.reactedMessages(userId, 100)) {
       for (const messageId of ids) {
-        const done = await this.batch(jobId, lease, 'reactions', async (tx) => {
-          const r = await this.erase.with(tx).unreact(messageId, userId);
-          // The durable log (webhooks), as an unreact writes it: one reaction.removed per emoji.
-          if (r) {
-            await this.eventLog.append(
-              tx,
-              r.emoji.map((emoji) => ({
-                type: 'reaction.removed',
-                roomId: r.roomId,
-                payload: { chatRoomId: r.roomId, messageId, userId, emoji },
-              })),
-            );
-          }
-          const dropped = r ? 0 : await this.erase.with(tx).dropReactions(userId, [messageId]);
-          return { result: r, counts: { reactions: r ? r.emoji.length : dropped } };
-        });
-        if (done) this.announceUnreact(done, userId);
+        await this.batch(
+          jobId,
+          lease,
+          'reactions',
+          async (tx) => {
+            const r = await this.erase.with(tx).unreact(messageId, userId);
+            // The durable log (webhooks), as an unreact writes it: one reaction.removed per emoji.
+            if (r) {
+              await this.eventLog.append(
+                tx,
+                r.emoji.map((emoji) => ({
+                  type: 'reaction.removed',
+                  roomId: r.roomId,
+                  payload: { chatRoomId: r.roomId, messageId, userId, emoji },
+                })),
+              );
+            }
+            const dropped = r ? 0 : await this.erase.with(tx).dropReactions(userId, [messageId]);
+            return { result: r, counts: { reactions: r ? r.emoji.length : dropped } };
+          },
+          { announce: (done) => done && this.announceUnreact(done, userId) },
+        );
       }
     }
     // Rooms: left as a participant leaves (a room never loses its last owner; a support room closes).
     for (let roomId = await this.erase.nextRoom(userId); roomId; roomId = await this.erase.nextRoom(userId)) {
       const room = roomId;
-      const left = await this.batch(jobId, lease, 'rooms', async (tx) => ({
-        result: await this.leave(tx, room, userId),
-        counts: { rooms: 1 },
-      }));
-      const remainingIds = await this.rooms.participantIds(room);
-      this.bus.publish('participant.removed', { roomId: room, userId, remainingIds });
-      if (left.changed) this.bus.publish('room.updated', { roomId: room });
+      await this.batch(jobId, lease, 'rooms', async (tx) => ({ result: await this.leave(tx, room, userId), counts: { rooms: 1 } }), {
+        announce: async (left) => {
+          const remainingIds = await this.rooms.participantIds(room);
+          this.bus.publish('participant.removed', { roomId: room, userId, remainingIds });
+          if (left.changed) this.bus.publish('room.updated', { roomId: room });
+        },
+      });
     }
-    const files = await this.batch(jobId, lease, 'traces', async (tx) => {
-      const repo = this.erase.with(tx);
-      const keys = await repo.eraseUploads(userId);
-      const counts = await repo.eraseTraces(userId);
-      await repo.anonymise(userId);
-      return { result: keys, counts: { ...counts, files: keys.length } };
-    });
+    const files = await this.batch(
+      jobId,
+      lease,
+      'traces',
+      async (tx) => {
+        const repo = this.erase.with(tx);
+        const keys = await repo.eraseUploads(userId);
+        const counts = await repo.eraseTraces(userId);
+        await repo.anonymise(userId);
+        return { result: keys, counts: { ...counts, files: keys.length } };
+      },
+      { last: true },
+    );
     await this.media.purge(files);
   }
 
