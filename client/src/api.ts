@@ -8,8 +8,20 @@ import type { EditsPageView } from '../../src/contract/messages.js';
 import type { PinsPageView } from '../../src/contract/pins.js';
 import type { ReactionsPageView } from '../../src/contract/reactions.js';
 import type { SubscriptionInput, SubscriptionView } from '../../src/contract/notifications.js';
+import type { BlocksPageView, BlockView } from '../../src/contract/blocks.js';
+import type { CreateReportInput, ReportReason, ReportView } from '../../src/contract/reports.js';
 
 export type { CreateRoomInput, SearchInput, SearchPageView, OwnProfile, Receipts, SubscriptionInput, SubscriptionView };
+export type { BlocksPageView, BlockView, CreateReportInput, ReportReason, ReportView };
+
+/**
+ * The reasons a message can be reported for, in the order a UI offers them. A copy of the contract's list (the SDK
+ * ships no TypeBox at run time); the check below fails the build if the two ever differ.
+ */
+export const REPORT_REASONS = ['spam', 'abuse', 'harassment', 'other'] as const satisfies readonly ReportReason[];
+type Nothing<T extends never> = T;
+type _EveryReasonListed = Nothing<Exclude<ReportReason, (typeof REPORT_REASONS)[number]>>;
+
 export type RoomPatch = { name?: string | null; description?: string | null; status?: 'open' | 'closed'; slowModeS?: number };
 export interface Page<T> {
   data: T[];
@@ -125,5 +137,28 @@ export class ChatApi {
 
   async unsubscribePush(endpoint: string): Promise<void> {
     await this.rest.request('DELETE', '/push/subscriptions', { body: { endpoint } });
+  }
+
+  /** The user stops hearing from `userId`: no new direct room, no sends in their existing one, no notifications. */
+  async block(userId: string): Promise<void> {
+    await this.rest.request('PUT', `/blocks/${enc(userId)}`);
+  }
+
+  /** Idempotent, like `block`: unblocking someone never blocked succeeds too. */
+  async unblock(userId: string): Promise<void> {
+    await this.rest.request('DELETE', `/blocks/${enc(userId)}`);
+  }
+
+  /** Whom the user blocks, latest block first. */
+  async blocks(params: { cursor?: string; limit?: number } = {}): Promise<BlocksPageView> {
+    return (await this.rest.request<BlocksPageView>('GET', `/blocks${query(params)}`)).body;
+  }
+
+  /**
+   * Reports a message to the moderators. A second report of the same message while the first is open answers that
+   * first one (the server keeps one open report per reporter and message).
+   */
+  async reportMessage(messageId: string, input: CreateReportInput): Promise<ReportView> {
+    return (await this.rest.request<ReportView>('POST', `/messages/${enc(messageId)}/reports`, { body: input })).body;
   }
 }

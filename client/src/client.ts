@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../src/contract/events.js';
+import type { ClientToServerEvents, ServerToClientEvents, SuspendedEvent } from '../../src/contract/events.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
 import { Rest, Tokens, backoff, claimsOf, type TokenSource } from './http.js';
@@ -42,6 +42,8 @@ export class ChatClient extends Emitter<{
   state: (state: ClientState) => void;
   rooms: (rooms: Room[]) => void;
   presence: (userId: string, presence: Presence) => void;
+  /** The server's `suspended` event, as it came: the user was suspended, or connected while suspended. */
+  suspended: (event: SuspendedEvent) => void;
 }> {
   state: ClientState = 'connecting';
   userId = '';
@@ -55,6 +57,7 @@ export class ChatClient extends Emitter<{
   private readonly open = new Map<string, ChatRoom>();
   /** Online state of the people in the rooms opened so far, kept from user_online / user_offline. */
   readonly presence = new Map<string, Presence>();
+  private heldSuspension: SuspendedEvent | null = null;
   private waitingOnline: Array<() => void> = [];
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectAttempts = 0;
@@ -89,6 +92,12 @@ export class ChatClient extends Emitter<{
   /** The user's rooms, latest activity first, kept live. */
   get rooms(): Room[] {
     return [...this.roomViews.values()].sort((a, b) => activity(b) - activity(a));
+  }
+
+  /** The suspension the server last told of (`suspended`, repeated on every connection while in force), until it ends. */
+  get suspension(): SuspendedEvent | null {
+    const s = this.heldSuspension;
+    return s?.until && Date.parse(s.until) <= Date.now() ? null : s;
   }
 
   /** Resolves at the first `live`; rejects on UNAUTHORIZED. */
@@ -146,7 +155,15 @@ export class ChatClient extends Emitter<{
   }
 
   private listen(socket: ChatSocket): void {
-    socket.on('connect', () => void this.caughtUp());
+    // Each connection hears `suspended` again while one is in force: the one held may have been lifted meanwhile.
+    socket.on('connect', () => {
+      this.heldSuspension = null;
+      void this.caughtUp();
+    });
+    socket.on('suspended', (e) => {
+      this.heldSuspension = e;
+      this.emit('suspended', e);
+    });
     socket.on('disconnect', (reason) => {
       if (this.state === 'closed') return;
       this.setState('offline');

@@ -14,6 +14,12 @@ export {
   type SearchPageView,
   type OwnProfile,
   type Receipts,
+  REPORT_REASONS,
+  type BlocksPageView,
+  type BlockView,
+  type CreateReportInput,
+  type ReportReason,
+  type ReportView,
 } from './api.js';
 export { claimsOf, type TokenSource } from './http.js';
-export type { ClientState, Message, PendingMessage, Room, SendInput, TimelineMessage } from './types.js';
+export type { ClientState, Message, PendingMessage, Room, SendInput, SuspendedEvent, TimelineMessage } from './types.js';

@@ -1,6 +1,6 @@
-import type { Message, ReactionUpdatedEvent, MessageDeletedEvent, Room } from '../../src/contract/events.js';
+import type { Message, ReactionUpdatedEvent, MessageDeletedEvent, Room, SuspendedEvent } from '../../src/contract/events.js';
 
-export type { Message, Room, ReactionUpdatedEvent, MessageDeletedEvent };
+export type { Message, Room, ReactionUpdatedEvent, MessageDeletedEvent, SuspendedEvent };
 
 /** A message in a room's timeline: a stored one, or one of the client's own sends on its way (`pending`). */
 export type TimelineMessage = (Message & { pending?: false }) | PendingMessage;

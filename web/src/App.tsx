@@ -5,6 +5,7 @@ import { expired, loadSession, renewToken, saveSession, sessionFromMessage, type
 import { SignIn } from './components/SignIn';
 import { Shell } from './components/Shell';
 import { dropPushSubscription } from './components/PushToggle';
+import { ReportProvider } from './components/ReportDialog';
 
 export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
@@ -83,7 +84,9 @@ function Connected({ session, onSignOut }: { session: Session; onSignOut(): void
           {failure}
         </p>
       )}
-      <Shell />
+      <ReportProvider>
+        <Shell />
+      </ReportProvider>
     </ChatContext.Provider>
   );
 }

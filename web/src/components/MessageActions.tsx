@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type CSSProperties } from 'react';
 import type { ChatRoom, Room, TimelineMessage } from 'chat-service/client';
+import { useReport } from './ReportDialog';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 
@@ -13,7 +14,10 @@ interface Props {
   act(fn: () => Promise<unknown>): Promise<void>;
 }
 
-/** One "Actions" button per message opening a small menu: reply, react, edit, delete, pin — as the room's abilities allow. */
+/**
+ * One "Actions" button per message opening a small menu: reply, react, edit, delete, pin — as the room's abilities
+ * allow — and report someone else's message.
+ */
 export function MessageActions({ room, view, message: m, mine, onReply, onEdit, act }: Props) {
   const [open, setOpen] = useState(false);
   const [place, setPlace] = useState<CSSProperties>({});
@@ -36,6 +40,7 @@ export function MessageActions({ room, view, message: m, mine, onReply, onEdit, 
   };
   const can = (a: Room['abilities'][number]) => view.abilities.includes(a);
   const mayDelete = (mine && can('delete-own-message')) || can('delete-any-message');
+  const report = useReport();
 
   useEffect(() => {
     if (!open) return;
@@ -96,6 +101,11 @@ export function MessageActions({ room, view, message: m, mine, onReply, onEdit, 
           {can('pin-message') && (
             <button type="button" role="menuitem" onClick={() => run(() => (m.pinnedAt ? room.unpin(m.id) : room.pin(m.id)))}>
               {m.pinnedAt ? 'Unpin' : 'Pin'}
+            </button>
+          )}
+          {!mine && report && (
+            <button type="button" role="menuitem" onClick={() => run(() => report(m.id, button.current))}>
+              Report
             </button>
           )}
           {mayDelete && (

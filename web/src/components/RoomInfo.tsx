@@ -5,6 +5,8 @@ import { navigate } from '../route';
 import { errorText } from '../paging';
 import './panels.css';
 import { Pins } from './RoomPins';
+import { BlockControl } from './BlockControl';
+import { partnerOf } from '../names';
 
 type Ability = Room['abilities'][number];
 type Person = Room['participants'][number];
@@ -45,6 +47,7 @@ export function RoomInfo({ view, onClose }: { view: Room; onClose(): void }) {
   const heading = useRef<HTMLHeadingElement>(null);
   const ids = useId();
   const can = (a: Ability) => view.abilities.includes(a);
+  const partner = partnerOf(view, userId);
 
   // Focus moves into the panel when it opens, so a screen reader announces it and Tab starts there.
   useEffect(() => heading.current?.focus(), []);
@@ -194,6 +197,8 @@ export function RoomInfo({ view, onClose }: { view: Room; onClose(): void }) {
       </section>
 
       <Pins view={view} onOpen={() => narrow() && onClose()} act={act} />
+
+      {partner && <BlockControl partner={partner} name={view.participants.find((p) => p.userId === partner)?.name ?? partner} />}
 
       {can('leave-room') && (
         <section className="info-section">

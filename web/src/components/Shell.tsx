@@ -7,6 +7,7 @@ import { RoomView } from './RoomView';
 import { SearchScreen } from './Search';
 import { SupportQueue } from './SupportQueue';
 import { PushToggle } from './PushToggle';
+import { SuspendedBanner } from './SuspendedBanner';
 
 /** The signed-in layout: the room list beside the open screen (one at a time on a phone). */
 export function Shell() {
@@ -15,7 +16,10 @@ export function Shell() {
   const staff = role === 'support' || role === 'admin';
   return (
     <div className={`shell ${route.screen === 'home' ? 'at-home' : 'at-screen'}`}>
-      <Banner />
+      <div className="banners">
+        <Banner />
+        <SuspendedBanner />
+      </div>
       <aside className="sidebar">
         <header className="me">
           <span className="me-name" title={userId}>
