@@ -3,6 +3,7 @@ import type { ChatClient } from 'chat-service/client';
 import { useChat } from '../chat';
 import { errorText } from '../paging';
 import './safety.css';
+import { ErrorText, Notice } from './Feedback';
 
 /** Whether `userId` is among those the user blocks: the list is keyset-paged, read until found (it is short in practice). */
 async function isBlocked(client: ChatClient, userId: string): Promise<boolean> {
@@ -58,14 +59,8 @@ export function BlockControl({ partner, name }: { partner: string; name: string 
   return (
     <section className="info-section block-control">
       <h3>Blocking</h3>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
-      <p role="status" className="small muted">
-        {notice}
-      </p>
+      <ErrorText error={error} />
+      <Notice notice={notice} />
       {blocked === true && (
         <>
           <p>You have blocked this person: neither of you can write here until you unblock them.</p>

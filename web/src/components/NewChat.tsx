@@ -3,6 +3,7 @@ import { ChatError } from 'chat-service/client';
 import { useChat } from '../chat';
 import { navigate } from '../route';
 import { businessesOf } from '../session';
+import { ErrorText } from './Feedback';
 
 type Kind = 'direct' | 'group' | 'business' | 'support';
 
@@ -108,11 +109,7 @@ export function NewChat() {
               </label>
             )}
             {kind === 'support' && <p className="muted">Opens your conversation with the support team (the open one if you have one).</p>}
-            {error && (
-              <p role="alert" className="error">
-                {error}
-              </p>
-            )}
+            <ErrorText error={error} />
             <div className="actions">
               <button type="button" className="secondary" onClick={hide}>
                 Cancel

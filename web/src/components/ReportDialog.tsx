@@ -3,6 +3,7 @@ import { REPORT_REASONS, type ReportReason } from 'chat-service/client';
 import { useChat } from '../chat';
 import { errorText } from '../paging';
 import './safety.css';
+import { ErrorText } from './Feedback';
 
 const REASON_TEXT: Record<ReportReason, string> = {
   spam: 'Spam',
@@ -113,11 +114,7 @@ function ReportDialog({ messageId, onClose }: { messageId: string; onClose(): vo
               <textarea value={note} onChange={(e) => setNote(e.target.value)} maxLength={MAX_NOTE} rows={3} />
             </label>
             <p className="muted small">The moderators see this message and who reported it.</p>
-            {error && (
-              <p role="alert" className="error">
-                {error}
-              </p>
-            )}
+            <ErrorText error={error} />
             <div className="actions">
               <button type="button" className="secondary" onClick={hide}>
                 Cancel

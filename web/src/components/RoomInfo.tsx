@@ -7,6 +7,7 @@ import './panels.css';
 import { Pins } from './RoomPins';
 import { BlockControl } from './BlockControl';
 import { partnerOf } from '../names';
+import { ErrorText, Notice } from './Feedback';
 
 type Ability = Room['abilities'][number];
 type Person = Room['participants'][number];
@@ -106,14 +107,8 @@ export function RoomInfo({ view, onClose }: { view: Room; onClose(): void }) {
         {TYPE_TEXT[view.type]}
         {view.type === 'support' ? ` · ${view.status ?? 'open'}` : ''} · since {when.format(new Date(view.createdAt))}
       </p>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
-      <p role="status" className="small muted">
-        {notice}
-      </p>
+      <ErrorText error={error} />
+      <Notice notice={notice} />
 
       {can('update-room') ? (
         <AboutForm key={`${view.name ?? ''}\n${view.description ?? ''}`} view={view} busy={busy === 'about'} act={act} />

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { devSignIn, type Session } from '../session';
+import { ErrorText } from './Feedback';
 
 /** Development sign-in: any user id, an optional name, role and businesses (POST /dev/token). */
 export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
@@ -59,11 +60,7 @@ export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
           Businesses <span className="muted">(comma-separated ids, optional)</span>
           <input value={businesses} onChange={(e) => setBusinesses(e.target.value)} />
         </label>
-        {error && (
-          <p role="alert" className="error">
-            {error}
-          </p>
-        )}
+        <ErrorText error={error} />
         <button type="submit" disabled={busy}>
           Sign in
         </button>
