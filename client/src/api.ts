@@ -22,6 +22,12 @@ export const REPORT_REASONS = ['spam', 'abuse', 'harassment', 'other'] as const 
 type Nothing<T extends never> = T;
 type _EveryReasonListed = Nothing<Exclude<ReportReason, (typeof REPORT_REASONS)[number]>>;
 
+/** Someone's online state as the service tells it: `lastSeenAt` once they have gone offline (null while online or hidden). */
+export interface Presence {
+  online: boolean;
+  lastSeenAt: string | null;
+}
+
 export type RoomPatch = { name?: string | null; description?: string | null; status?: 'open' | 'closed'; slowModeS?: number };
 export interface Page<T> {
   data: T[];
@@ -137,6 +143,12 @@ export class ChatApi {
 
   async unsubscribePush(endpoint: string): Promise<void> {
     await this.rest.request('DELETE', '/push/subscriptions', { body: { endpoint } });
+  }
+
+  /** Online state of up to 200 people who share a room with the user (others are left out of the answer). */
+  async presence(userIds: string[]): Promise<Array<{ userId: string } & Presence>> {
+    const ids = userIds.slice(0, 200).map(encodeURIComponent).join(',');
+    return (await this.rest.request<{ data: Array<{ userId: string } & Presence> }>('GET', `/presence?userIds=${ids}`)).body.data;
   }
 
   /** The user stops hearing from `userId`: no new direct room, no sends in their existing one, no notifications. */

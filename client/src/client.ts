@@ -2,9 +2,9 @@ import { io, type Socket } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents, SuspendedEvent } from '../../src/contract/events.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
-import { Rest, Tokens, backoff, claimsOf, type TokenSource } from './http.js';
+import { Rest, Tokens, backoff, subjectOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
-import { ChatApi } from './api.js';
+import { ChatApi, type Presence } from './api.js';
 import { watchNetwork, withLastChanged, withMessage } from './room-views.js';
 import { tombstoneOf } from './timeline.js';
 import { ChatRoom } from './room.js';
@@ -20,18 +20,7 @@ export interface ChatClientOptions {
 
 type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-function subjectOf(token: string): string {
-  const { sub } = claimsOf(token);
-  if (typeof sub === 'string') return sub;
-  throw new ChatError('UNAUTHORIZED', 'the token is not a JWT with a sub');
-}
-
 const newClientId = () => globalThis.crypto.randomUUID();
-
-export interface Presence {
-  online: boolean;
-  lastSeenAt: string | null;
-}
 
 /**
  * One connection to the service for one user: one socket however many rooms are open, the user's rooms kept live, and
@@ -321,9 +310,7 @@ export class ChatClient extends Emitter<{
   private async loadPresence(userIds: string[]): Promise<void> {
     const others = userIds.filter((id) => id !== this.userId).slice(0, 200);
     if (others.length === 0) return;
-    const query = others.map(encodeURIComponent).join(',');
-    const res = await this.rest.request<{ data: Array<{ userId: string } & Presence> }>('GET', `/presence?userIds=${query}`);
-    for (const p of res.body.data) this.setPresence(p.userId, { online: p.online, lastSeenAt: p.lastSeenAt });
+    for (const p of await this.api.presence(others)) this.setPresence(p.userId, { online: p.online, lastSeenAt: p.lastSeenAt });
   }
 
   /** @internal */

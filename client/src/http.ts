@@ -20,6 +20,13 @@ export function claimsOf(token: string): { sub?: unknown; exp?: unknown; [claim:
   }
 }
 
+/** The user a token is for (its `sub`); UNAUTHORIZED for a token that names nobody. */
+export function subjectOf(token: string): string {
+  const { sub } = claimsOf(token);
+  if (typeof sub === 'string') return sub;
+  throw new ChatError('UNAUTHORIZED', 'the token is not a JWT with a sub');
+}
+
 function expiresAt(token: string): number | undefined {
   const { exp } = claimsOf(token);
   return typeof exp === 'number' ? exp * 1000 : undefined;
