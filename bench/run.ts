@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,web,startup,cluster] [-- --engines=pglite,postgres]
+ * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster] [-- --engines=pglite,postgres]
  *  [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
@@ -28,8 +28,10 @@ import { reconnectStorm } from './scenarios/reconnect.js';
 import { planSdk, sdkConvergence, sdkHeap, type SdkSizes } from './scenarios/sdk.js';
 import { planWeb, webApp, webBundle, type WebSizes } from './scenarios/web.js';
 import { compiledStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
+import { webhooksUnderLoad, type WebhooksOptions } from './scenarios/webhooks.js';
+import { eraseUnderLoad, planErase, type EraseSizes } from './scenarios/erase.js';
 
-const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'sdk', 'web', 'startup', 'cluster'] as const;
+const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'sdk', 'web', 'webhooks', 'erase', 'startup', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -37,7 +39,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help')) {
   process.stdout.write(
-    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
+    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
       'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
@@ -98,6 +100,13 @@ const SDK: SdkSizes = quick
 /** The web app in Chromium (scenarios/web.ts): 10k messages, 2,000 scrolled back, 10 timed first opens (quick: 5; each loads the app). */
 const WEB: WebSizes = { messages: 10_000, opens: quick ? 5 : 10, scrollBack: 2000, timeoutMs: 3000, scrollTimeoutMs: 60_000 };
 
+/** Outgoing webhooks (scenarios/webhooks.ts): 1,000 messages/s for 20 s (quick: 4 s) timed to a local receiver. */
+const WEBHOOKS = quick ? { rate: 1000, seconds: 4, drainMs: 10_000 } : { rate: 1000, seconds: 20, drainMs: 30_000 };
+/** Erase under load (scenarios/erase.ts): a user with 100k messages (quick: 10k) in 10 rooms, erased under 100 sends/s in rooms of 10. */
+const ERASE: EraseSizes = quick
+  ? { messages: 10_000, rooms: 10, rate: 100, beforeMs: 3000, afterMs: 1000, timeoutMs: 90_000 }
+  : { messages: 100_000, rooms: 10, rate: 100, beforeMs: 5000, afterMs: 2000, timeoutMs: 300_000 };
+
 const RAMP: Omit<RampOptions, 'start'> = quick
   ? { factor: 2, seconds: 1, minMessages: 4, drainMs: 1000, maxSteps: 4, maxRate: 20_000, budgetMs: 4_000, refine: false, confirm: false }
   : {
@@ -126,6 +135,8 @@ const token = (userId: string) => {
   if (!t) tokens.set(userId, (t = mintToken(JWT_SECRET, userId, { name: userId, expiresIn: '3h' })));
   return t;
 };
+/** A platform admin (webhooks, erase jobs). */
+const adminToken = () => mintToken(JWT_SECRET, 'bench-admin', { name: 'bench-admin', role: 'admin', expiresIn: '3h' });
 
 const results: BenchResult = {
   date: new Date().toISOString(),
@@ -225,6 +236,8 @@ function serviceEnv(extra: Record<string, string>): Record<string, string> {
     MAX_SOCKETS_PER_USER: '100000',
     LOG_LEVEL: 'warn',
     PRESENCE_GRACE_MS: String(PRESENCE_GRACE_MS),
+    // The webhook scenario's receiver listens on 127.0.0.1, a private address webhooks may not reach by default.
+    WEBHOOK_ALLOW_PRIVATE_URLS: '1',
     ...extra,
   };
 }
@@ -289,6 +302,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
   const m: Manifest = planData(only.has('dataset') || only.has('changes') ? SIZES : { ...SIZES, dataMessages: SIZES.dataRooms });
   const sdkPlan = only.has('sdk') ? planSdk(m, SDK) : undefined;
   const webPlan = only.has('web') ? planWeb(m, WEB) : undefined;
+  const erasePlan = only.has('erase') ? planErase(m, ERASE) : undefined;
   let server: ServerProcess | undefined;
   let bare: ServerProcess | undefined;
   try {
@@ -445,6 +459,30 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
       if (first) await guarded(e, 'web app bundle', async () => void ((e.web ??= {}).bundle = webBundle()));
       await guarded(e, 'web app in Chromium', async () => {
         Object.assign((e.web ??= {}), await profiled(svc, `${label}: web app in Chromium`, () => webApp(svc, token, webPlan)));
+      });
+      await quiet(svc);
+    }
+
+    // Before the webhooks: their 1,000 messages/s can leave PGlite a backlog of sends that would land in the erase's numbers.
+    if (erasePlan) {
+      await guarded(e, 'erase under load', async () => {
+        const ctx = { token, adminToken: await adminToken(), loadRooms: m.fanout.get(10)!, settle: () => settle(svc) };
+        e.erase = await profiled(svc, `${label}: erase under load`, () => eraseUnderLoad(svc, ctx, erasePlan));
+      });
+      await quiet(svc);
+    }
+
+    if (only.has('webhooks')) {
+      await guarded(e, 'outgoing webhooks under load', async () => {
+        const o: WebhooksOptions = { ...WEBHOOKS, ramp: { ...RAMP, start: startRate(10) } };
+        const ctx = {
+          token,
+          adminToken: await adminToken(),
+          loadRooms: m.fanout.get(2)!,
+          fanout: { size: 10, rooms: m.fanout.get(10)!, target: serviceTarget([svc], 10) },
+          settle: () => settle(svc),
+        };
+        e.webhooks = await profiled(svc, `${label}: outgoing webhooks under load`, () => webhooksUnderLoad(svc, ctx, o));
       });
       await quiet(svc);
     }

@@ -8,6 +8,8 @@ import type { ReconnectResult } from '../scenarios/reconnect.js';
 import { CHANGE_KINDS, type ChangesResult } from '../scenarios/changes.js';
 import { sdkRows, type SdkResult } from '../scenarios/sdk.js';
 import { webRows, type WebResult } from '../scenarios/web.js';
+import { webhookRows, type WebhooksResult } from '../scenarios/webhooks.js';
+import { eraseRows, type EraseResult } from '../scenarios/erase.js';
 
 export interface EngineResult {
   engine: 'pglite' | 'postgres';
@@ -21,6 +23,8 @@ export interface EngineResult {
   reconnect?: ReconnectResult[];
   sdk?: SdkResult;
   web?: WebResult;
+  webhooks?: WebhooksResult;
+  erase?: EraseResult;
   startup?: {
     prepared: number[];
     fresh?: number[];
@@ -226,6 +230,8 @@ export function buildRows(r: BenchResult): Row[] {
     if (e.changes) changeRows(e, add);
     for (const row of e.sdk ? sdkRows(e.sdk) : []) add(row);
     for (const row of e.web ? webRows(e.web) : []) add(row);
+    for (const row of e.webhooks ? webhookRows(e.webhooks) : []) add(row);
+    for (const row of e.erase ? eraseRows(e.erase) : []) add(row);
     for (const rc of e.reconnect ?? []) {
       add({
         scenario: `${rc.sockets.toLocaleString('en')} sockets drop, ${rc.messages} msgs, reconnect (${rc.variant})`,

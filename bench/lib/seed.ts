@@ -148,7 +148,8 @@ async function seedRooms(raw: RawDb, rooms: RoomPlan[]): Promise<void> {
         chunk.map((r) => r.id),
         chunk.map((r) => r.type),
         chunk.map((r) => r.members[0]!),
-        chunk.map((r) => [...r.members].sort().join('\n')),
+        // The service's direct-room key: the two ids sorted, as a JSON array (rooms.service.ts; the erase reads it as jsonb).
+        chunk.map((r) => JSON.stringify([...r.members].sort())),
         chunk.map((r) => r.n),
         chunk.map((r) => roomEndMs(r)),
       ],
