@@ -37,6 +37,14 @@ export interface ClaimedDelivery {
   secret: string;
 }
 
+/** An attempt's end: delivered (2xx), or given up after the retry period. */
+export interface SettledDelivery {
+  delivery: ClaimedDelivery;
+  delivered: boolean;
+  statusCode: number | null;
+  error?: string;
+}
+
 /** One row the consumer writes: an event for one webhook, its body fixed for every attempt. */
 export interface NewDelivery {
   webhookId: string;
@@ -276,23 +284,54 @@ export class WebhooksRepository {
     }));
   }
 
-  async delivered(d: ClaimedDelivery, statusCode: number): Promise<void> {
-    await this.settle(
-      d,
-      sql`update webhook_delivery set status = 'delivered', last_status_code = ${statusCode}, last_error = null,
-            delivered_at = now(), locked_until = null
-          where id = ${d.id}`,
+  /**
+   * Settles attempts in one transaction: each row leaves the queue as `delivered` or `failed` (given up), and the next
+   * of each (webhook, room) is due now. Under the queues' locks, taken in the order insertDeliveries takes them; the
+   * rows are locked in id order first, as removing a webhook locks them, so neither waits for the other in a circle.
+   */
+  async settle(done: SettledDelivery[]): Promise<void> {
+    if (done.length === 0) return;
+    const input = JSON.stringify(
+      done.map((s) => ({
+        id: s.delivery.id,
+        webhookId: s.delivery.webhookId,
+        roomId: s.delivery.roomId,
+        delivered: s.delivered,
+        statusCode: s.statusCode,
+        error: s.delivered ? null : (s.error ?? '').slice(0, 500),
+      })),
     );
-  }
-
-  /** Given up: the row is `failed` and the next of its room becomes due. */
-  async failed(d: ClaimedDelivery, statusCode: number | null, error: string): Promise<void> {
-    await this.settle(
-      d,
-      sql`update webhook_delivery set status = 'failed', last_status_code = ${statusCode}, last_error = ${error.slice(0, 500)},
-            locked_until = null
-          where id = ${d.id}`,
-    );
+    const rows = sql`jsonb_to_recordset(${input}::jsonb)
+      as i(id bigint, "webhookId" uuid, "roomId" uuid, delivered boolean, "statusCode" int, error text)`;
+    await this.db.transaction(async (tx) => {
+      await tx.execute(
+        sql`select ${QUEUE_LOCK(sql`q."webhookId"`, sql`q."roomId"`)} from (
+              select distinct "webhookId", "roomId" from ${rows} order by 1, 2) q`,
+      );
+      await tx.execute(sql`select id from webhook_delivery where id in (select id from ${rows}) order by id for update`);
+      await tx.execute(
+        sql`update webhook_delivery d
+            set status = case when i.delivered then 'delivered' else 'failed' end, last_status_code = i."statusCode",
+              last_error = i.error, delivered_at = case when i.delivered then now() else d.delivered_at end, locked_until = null
+            from ${rows} where d.id = i.id`,
+      );
+      // "=" and "is null" apart: only these reach the queue index.
+      await tx.execute(
+        sql`with q as (select distinct "webhookId", "roomId" from ${rows}),
+            heads as (
+              select h.id from q cross join lateral (
+                select n.id from webhook_delivery n
+                where n.webhook_id = q."webhookId" and n.room_id = q."roomId" and n.status = 'pending' order by n.id limit 1) h
+              where q."roomId" is not null
+              union all
+              select h.id from q cross join lateral (
+                select n.id from webhook_delivery n
+                where n.webhook_id = q."webhookId" and n.room_id is null and n.status = 'pending' order by n.id limit 1) h
+              where q."roomId" is null)
+            update webhook_delivery set next_attempt_at = now()
+            where id in (select id from heads) and next_attempt_at = 'infinity'`,
+      );
+    });
   }
 
   /** Another attempt in `delayMs`; the row stays the head of its room's queue. */
@@ -302,20 +341,6 @@ export class WebhooksRepository {
             next_attempt_at = now() + ${Math.round(delayMs)}::int * interval '1 millisecond'
           where id = ${id}`,
     );
-  }
-
-  /** The row leaves the queue, and the next of its (webhook, room) is due now, under the queue's lock (see insertDeliveries). */
-  private async settle(d: ClaimedDelivery, update: ReturnType<typeof sql>): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      await tx.execute(sql`select ${QUEUE_LOCK(sql`${d.webhookId}::uuid`, sql`${d.roomId}::uuid`)}`);
-      await tx.execute(update);
-      await tx.execute(
-        sql`update webhook_delivery set next_attempt_at = now()
-            where id = (select id from webhook_delivery where webhook_id = ${d.webhookId} and room_id is not distinct from ${d.roomId}::uuid
-                          and status = 'pending' order by id limit 1)
-              and next_attempt_at = 'infinity'`,
-      );
-    });
   }
 
   /**

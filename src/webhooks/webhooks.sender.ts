@@ -2,14 +2,19 @@ import { webhookSignature } from '../net/signature.js';
 import type { WebhooksConfig } from '../config/webhooks.js';
 import type { Log } from '../log.js';
 import { checkDestination, DestinationRefused, postTo, type DestinationPolicy } from '../net/outbound.js';
-import type { ClaimedDelivery, WebhooksRepository } from './webhooks.repository.js';
+import type { ClaimedDelivery, SettledDelivery, WebhooksRepository } from './webhooks.repository.js';
 import { Alarm } from '../timers.js';
 
 /** The longest the sender sleeps: deliveries written by peers, or left by a crashed one, are found within this. */
 const POLL_MS = 1000;
-/** Attempts under way at once on this instance, in all and per webhook: a slow receiver holds at most its own share. */
-const MAX_IN_FLIGHT = 64;
-const MAX_PER_WEBHOOK = 8;
+/**
+ * Attempts under way at once on this instance, in all and per webhook: a slow receiver holds at most its own share.
+ * Only the oldest pending event of a room goes at a time, so the per-webhook bound matters when many rooms are busy.
+ */
+const MAX_IN_FLIGHT = 128;
+const MAX_PER_WEBHOOK = 32;
+/** Attempts settled in one transaction at most; those that end while one is being written wait for the next. */
+const SETTLE_BATCH = 200;
 /** Beyond the timeout, how long a taken delivery stays this instance's before another may try it (ours died). */
 const LEASE_MARGIN_MS = 30_000;
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
@@ -35,6 +40,8 @@ export class WebhookSender {
   private readonly inFlight = new Map<Promise<void>, string>();
   private readonly policy: DestinationPolicy;
   private nextPruneAt = 0;
+  private readonly settling: Array<{ done: SettledDelivery; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private flushing = false;
   /** When this instance's own retries fall due: the sleep after a run ends at the earliest (a wake-up may replace another). */
   private retryTimes: number[] = [];
 
@@ -124,19 +131,48 @@ export class WebhookSender {
   private async attempt(d: ClaimedDelivery): Promise<void> {
     const outcome = await this.post(d);
     if (outcome.ok === 'stopped') return this.repo.release(d.id);
-    if (outcome.ok) return this.repo.delivered(d, outcome.status);
+    if (outcome.ok) return this.settle({ delivery: d, delivered: true, statusCode: outcome.status });
     // Counted from when the event was queued for this webhook: a backlog behind a dead receiver drains once it is old.
     const giveUp = Date.now() - d.createdAt.getTime() >= this.config.retryForS * 1000;
     const ctx = { webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempts, error: outcome.error };
     if (giveUp) {
       this.log.warn(ctx, 'webhook delivery given up');
-      return this.repo.failed(d, outcome.status, outcome.error);
+      return this.settle({ delivery: d, delivered: false, statusCode: outcome.status, error: outcome.error });
     }
     const delay = this.backoff(d.attempts);
     this.log.info({ ...ctx, retryInMs: Math.round(delay) }, 'webhook delivery failed; will retry');
     await this.repo.retryLater(d.id, outcome.status, outcome.error, delay);
     this.retryTimes.push(Date.now() + delay);
     this.wake(delay);
+  }
+
+  /**
+   * Settles with whatever else ended meanwhile: one transaction for many attempts, so a busy webhook costs the database
+   * a fraction of a write per event. Resolves once this one is written (its room's next event is due then).
+   */
+  private settle(done: SettledDelivery): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.settling.push({ done, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.settling.length > 0) {
+        const batch = this.settling.splice(0, SETTLE_BATCH);
+        try {
+          await this.repo.settle(batch.map((b) => b.done));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          // Not written: the rows stay pending under their lease and are tried again once it runs out.
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   /** Full jitter: anywhere up to base·2^(attempts−1), at most an hour, so receivers coming back are not hit in waves. */
