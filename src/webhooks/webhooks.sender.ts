@@ -11,8 +11,8 @@ const POLL_MS = 1000;
  * Attempts under way at once on this instance, in all and per webhook: a slow receiver holds at most its own share.
  * Only the oldest pending event of a room goes at a time, so the per-webhook bound matters when many rooms are busy.
  */
-const MAX_IN_FLIGHT = 128;
-const MAX_PER_WEBHOOK = 32;
+const MAX_IN_FLIGHT = 256;
+const MAX_PER_WEBHOOK = 64;
 /** Attempts settled in one transaction at most; those that end while one is being written wait for the next. */
 const SETTLE_BATCH = 200;
 /** Beyond the timeout, how long a taken delivery stays this instance's before another may try it (ours died). */
