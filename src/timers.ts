@@ -1,3 +1,5 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 /** setTimeout's delay is a signed 32-bit count of milliseconds; anything longer fires after 1 ms instead. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -59,5 +61,57 @@ export class Alarm {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.at = Infinity;
+  }
+}
+
+/**
+ * How much background work may be under way: halved while the event loop runs late, grown back by an eighth of the
+ * most while it keeps time (additive increase, multiplicative decrease, as TCP does). Work that must yield to live
+ * traffic (webhook deliveries) takes at most this much, so at saturation it waits instead of taking the fan-out's CPU,
+ * and catches up once the load falls.
+ */
+export class LoopAllowance {
+  private current: number;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly histogram = monitorEventLoopDelay({ resolution: 10 });
+
+  constructor(
+    private readonly min: number,
+    private readonly max: number,
+    /** The loop's p99 delay (ms) over one period above which it counts as late. */
+    private readonly lateMs = 40,
+  ) {
+    this.current = max;
+  }
+
+  get value(): number {
+    return this.current;
+  }
+
+  /** Idempotent: measuring runs (a timer every 10 ms) only between start and stop. */
+  start(everyMs = 250): void {
+    if (this.timer) return;
+    this.histogram.enable();
+    this.timer = setInterval(() => {
+      this.adjust(this.histogram.percentile(99) / 1e6);
+      this.histogram.reset();
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.histogram.disable();
+    this.histogram.reset();
+  }
+
+  /** One period's p99 loop delay in ms (NaN: nothing measured, which counts as on time). */
+  adjust(p99DelayMs: number): void {
+    this.current =
+      p99DelayMs > this.lateMs
+        ? Math.max(this.min, Math.floor(this.current / 2))
+        : Math.min(this.max, this.current + Math.ceil(this.max / 8));
   }
 }

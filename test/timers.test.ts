@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TIMER_MS, runAt } from '../src/timers.js';
+import { LoopAllowance, MAX_TIMER_MS, runAt } from '../src/timers.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -31,5 +31,35 @@ describe('runAt', () => {
     timer.clear();
     vi.advanceTimersByTime(60 * 86_400_000);
     expect(cleared).not.toHaveBeenCalled();
+  });
+});
+
+describe('LoopAllowance', () => {
+  it('halves while the loop runs late, down to its floor, and grows back by an eighth while it keeps time', () => {
+    const a = new LoopAllowance(4, 64, 40);
+    expect(a.value).toBe(64);
+    a.adjust(41);
+    expect(a.value).toBe(32);
+    for (let i = 0; i < 10; i++) a.adjust(500);
+    expect(a.value).toBe(4);
+    a.adjust(40); // at the bound is on time
+    expect(a.value).toBe(12);
+    a.adjust(Number.NaN); // nothing measured: on time
+    expect(a.value).toBe(20);
+    for (let i = 0; i < 10; i++) a.adjust(5);
+    expect(a.value).toBe(64);
+  });
+
+  it('measures the real loop: a blocked loop shrinks it', async () => {
+    const a = new LoopAllowance(1, 64, 40);
+    a.start(100);
+    try {
+      await new Promise((r) => setTimeout(r, 150)); // the monitor samples from its first turn of the loop on
+      const until = Date.now() + 300;
+      while (Date.now() < until); // the loop is held: timers fire 300 ms late
+      await expect.poll(() => a.value, { timeout: 5000, interval: 20 }).toBeLessThan(64);
+    } finally {
+      a.stop();
+    }
   });
 });

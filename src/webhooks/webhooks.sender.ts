@@ -3,7 +3,7 @@ import type { WebhooksConfig } from '../config/webhooks.js';
 import type { Log } from '../log.js';
 import { checkDestination, DestinationRefused, postTo, type DestinationPolicy } from '../net/outbound.js';
 import type { ClaimedDelivery, SettledDelivery, WebhooksRepository } from './webhooks.repository.js';
-import { Alarm } from '../timers.js';
+import { Alarm, LoopAllowance } from '../timers.js';
 
 /** The longest the sender sleeps: deliveries written by peers, or left by a crashed one, are found within this. */
 const POLL_MS = 1000;
@@ -33,6 +33,8 @@ type Outcome = { ok: true; status: number } | { ok: false; status: number | null
  */
 export class WebhookSender {
   private readonly alarm = new Alarm(() => this.run());
+  /** Deliveries yield to live traffic: while the event loop runs late, fewer attempts start (never fewer than 4). */
+  private readonly allowance = new LoopAllowance(4, MAX_IN_FLIGHT, 20);
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
@@ -70,6 +72,7 @@ export class WebhookSender {
   async stop(): Promise<void> {
     this.stopped = true;
     this.alarm.clear();
+    this.allowance.stop();
     this.halt.abort();
     await this.running;
     await Promise.all(this.inFlight.keys());
@@ -91,7 +94,9 @@ export class WebhookSender {
   private async loop(): Promise<void> {
     do {
       this.again = false;
-      if (!this.active()) return;
+      // The loop is measured only while some webhook exists: an idle service keeps no 10 ms timer for it.
+      if (!this.active()) return this.allowance.stop();
+      this.allowance.start();
       try {
         await this.tick();
         if (Date.now() >= this.nextPruneAt) await this.prune();
@@ -106,8 +111,9 @@ export class WebhookSender {
   private async tick(): Promise<void> {
     const busy: Record<string, number> = {};
     for (const w of this.inFlight.values()) busy[w] = (busy[w] ?? 0) + 1;
-    const room = MAX_IN_FLIGHT - this.inFlight.size;
-    const claimed = await this.repo.claim(room, MAX_PER_WEBHOOK, busy, this.config.timeoutMs + LEASE_MARGIN_MS);
+    const allowed = this.allowance.value;
+    const room = allowed - this.inFlight.size;
+    const claimed = await this.repo.claim(room, Math.min(MAX_PER_WEBHOOK, allowed), busy, this.config.timeoutMs + LEASE_MARGIN_MS);
     for (const d of claimed) this.track(d.webhookId, this.attempt(d));
   }
 
