@@ -1,11 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Cursor, IsoDate, Nullable, UserIdString } from './common.js';
+import { Cursor, IsoDate, Nullable, UserIdString, PageLimit } from './common.js';
 
 /** The user to block or unblock: the same user-id rule as everywhere (a token's `sub`). */
 export const BlockParams = Type.Object({ userId: UserIdString });
 
 export const BlocksQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  limit: PageLimit,
   cursor: Type.Optional(Cursor),
 });
 export type BlocksInput = Static<typeof BlocksQuery>;

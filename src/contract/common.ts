@@ -35,6 +35,8 @@ export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Ty
 
 /** An opaque page cursor: the `nextCursor` of the previous page, given back as it came. */
 export const Cursor = Type.String({ maxLength: 500, description: 'nextCursor of the previous page' });
+/** `?limit=` of every keyset-paged list: 1–100, 50 when absent. */
+export const PageLimit = Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 }));
 /** Seqs travel as JSON numbers: beyond 2^53 they are inexact, and beyond int8 the query would fail (a 500, not a 400). */
 export const SeqCursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, SeqCursor, UserIdString } from './common.js';
+import { IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, SeqCursor, UserIdString, PageLimit } from './common.js';
 import { MediaSchema } from './media.js';
 
 export const MAX_CONTENT_CODE_POINTS = 10_000;
@@ -76,7 +76,7 @@ export const SendMessageBody = Type.Object({
 export type SendMessageInput = Static<typeof SendMessageBody> & { mediaIds?: string[] };
 
 export const HistoryQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  limit: PageLimit,
   before: Type.Optional(SeqCursor),
   after: Type.Optional(SeqCursor),
   around: Type.Optional(IdParam),

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Cursor, IdParam, Nullable, RoomId } from './common.js';
+import { Cursor, IdParam, Nullable, RoomId, PageLimit } from './common.js';
 import { MessageRef } from './messages.js';
 
 export const MAX_PINS_PER_ROOM = 50;
@@ -7,7 +7,7 @@ export const MAX_PINS_PER_ROOM = 50;
 export const PinParams = Type.Object({ id: RoomId, messageId: IdParam });
 
 export const PinsQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  limit: PageLimit,
   cursor: Type.Optional(Cursor),
 });
 export type PinsInput = Static<typeof PinsQuery>;

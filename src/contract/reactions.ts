@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Cursor, IdParam, IsoDate, Nullable } from './common.js';
+import { Cursor, IdParam, IsoDate, Nullable, PageLimit } from './common.js';
 
 export const MAX_REACTION_KEYS_PER_MESSAGE = 50;
 
@@ -15,7 +15,7 @@ export type ReactionParamsInput = Static<typeof ReactionParams>;
 
 export const ReactionsQuery = Type.Object({
   emoji: Type.Optional(EmojiParam),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  limit: PageLimit,
   cursor: Type.Optional(Cursor),
 });
 export type ReactionsInput = Static<typeof ReactionsQuery>;

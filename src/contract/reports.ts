@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Cursor, IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE } from './common.js';
+import { Cursor, IdParam, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, PageLimit } from './common.js';
 import { MessageRef } from './messages.js';
 import { SuspensionReason, SuspensionUntil } from './suspensions.js';
 
@@ -64,7 +64,7 @@ export const ReportParams = Type.Object({ id: IdParam });
 
 export const ReportsQuery = Type.Object({
   status: Type.Optional(ReportStatusSchema),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  limit: PageLimit,
   cursor: Type.Optional(Cursor),
 });
 export type ReportsInput = Static<typeof ReportsQuery>;

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Cursor, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString } from './common.js';
+import { Cursor, IsoDate, Nullable, PLAIN_TEXT, PLAIN_TEXT_MESSAGE, UserIdString, PageLimit } from './common.js';
 
 export const SuspensionReason = Type.String({
   minLength: 1,
@@ -31,7 +31,7 @@ export type SuspensionView = Static<typeof SuspensionSchema>;
 export const SuspensionParams = Type.Object({ userId: UserIdString });
 
 export const SuspensionsQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  limit: PageLimit,
   cursor: Type.Optional(Cursor),
 });
 export type SuspensionsInput = Static<typeof SuspensionsQuery>;

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Cursor, IdParam, IsoDate, Nullable } from './common.js';
+import { Cursor, IdParam, IsoDate, Nullable, PageLimit } from './common.js';
 
 /** Every event a webhook can receive; `*` in a webhook's `events` stands for all of them, present and future. */
 export const WEBHOOK_EVENTS = [
@@ -68,7 +68,7 @@ export type WebhookListView = Static<typeof WebhookList>;
 export const WebhookParams = Type.Object({ id: IdParam });
 
 export const DeliveriesQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  limit: PageLimit,
   cursor: Type.Optional(Cursor),
 });
 export type DeliveriesInput = Static<typeof DeliveriesQuery>;

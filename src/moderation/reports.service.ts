@@ -34,15 +34,9 @@ const reporterView = (r: ReportRow): ReportView => ({
 
 /** The report as moderators see it; also the `data` of the `report.created` webhook. */
 export const adminReportView = (r: ReportRow): AdminReportView => ({
-  id: r.id,
-  messageId: r.messageId,
+  ...reporterView(r),
   chatRoomId: r.roomId,
-  reporterId: r.reporterId,
-  reason: r.reason as ReportReason,
-  details: r.details,
-  status: r.status as ReportStatus,
   action: r.action as ReportAction | null,
-  createdAt: r.createdAt.toISOString(),
   resolvedAt: r.resolvedAt ? r.resolvedAt.toISOString() : null,
   resolvedBy: r.resolvedBy,
   message: r.message as MessageView,
