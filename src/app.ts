@@ -6,7 +6,8 @@ import { devSignInFeature } from './auth/dev-token.routes.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { SHARED_SCHEMAS } from './contract/components.js';
-import { openDatabase, type Database, type Executor } from './db/client.js';
+import { type Database, type Executor } from './db/client.js';
+import { openConfigured } from './db/open.js';
 import { AppError } from './errors.js';
 import { EventBus } from './events.js';
 import type { Feature } from './feature.js';
@@ -258,8 +259,13 @@ async function startParts(all: Feature[], bus: EventBus, log: Log): Promise<() =
 /** The database given (main.ts opens it while the modules load; tests), or one opened from config and migrated. */
 async function openMigrated(config: Config, given: Database | undefined): Promise<Database> {
   if (given) return given;
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: `${config.dataDir}/db` });
-  await database.migrate();
+  const database = await openConfigured(config);
+  try {
+    await database.migrate();
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
   return database;
 }
 

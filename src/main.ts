@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { openDatabase } from './db/client.js';
+import { pino } from 'pino';
+import { openConfigured } from './db/open.js';
 
 /** Start: read config, open and migrate the database, listen, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -13,18 +14,32 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  // The database opens and migrates (for PGlite: its WebAssembly compiles and Postgres starts) while the rest of the
-  // service's modules load; buildApp gets it ready, so nothing is served before the migrations have run.
-  const database = openDatabase({ url: config.databaseUrl, dataDir: `${config.dataDir}/db` }).then(async (db) => {
-    await db.migrate();
+  // The database opens and migrates (the embedded server starts, or PGlite's WebAssembly compiles) while the rest of
+  // the service's modules load; buildApp gets it ready, so nothing is served before the migrations have run.
+  const startLog = pino({ level: config.logLevel });
+  const database = openConfigured(config, startLog).then(async (db) => {
+    try {
+      await db.migrate();
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
     return db;
   });
   // Awaited below; until then a failure must not count as an unhandled rejection.
   database.catch(() => {});
   const { buildApp } = await import('./app.js');
-  const app = await buildApp(config, { database: await database });
+  const opened = await database;
+  // A start that fails after the database opened stops the embedded server too, instead of leaving it to the next start.
+  const app = await buildApp(config, { database: opened }).catch(async (err: unknown) => {
+    await opened.close().catch(() => {});
+    throw err;
+  });
   const log = app.http.log;
-  await app.http.listen({ port: config.port, host: config.host });
+  await app.http.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
+    await app.close().catch(() => {}); // e.g. the port is taken: stop the embedded server with the rest
+    throw err;
+  });
   log.info({ database: app.database.kind, publicUrl: config.publicUrl }, 'chat service ready');
   if (config.jwt.generated) {
     log.warn(

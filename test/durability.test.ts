@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 /** Settings for service processes on fresh data of this run's engine (a data dir, or a database of their own). */
-async function serviceEnv(): Promise<Record<string, string>> {
+async function serviceEnv(engine: string | undefined): Promise<Record<string, string>> {
   const template = inject('template');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-process-'));
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -28,13 +28,18 @@ async function serviceEnv(): Promise<Record<string, string>> {
     await db.database.close(); // the service processes own the connections
     cleanups.push(() => db.drop());
     env['DATABASE_URL'] = db.url!;
+  } else {
+    env['EMBEDDED_ENGINE'] = engine!;
   }
   return env;
 }
 
-describe('durability under kill -9', () => {
+// Without DATABASE_URL, both embedded engines: the default server (whose orphan a kill -9 leaves) and PGlite.
+const engines = inject('template').kind === 'postgres' ? ['url'] : ['postgres', 'pglite'];
+
+describe.each(engines)('durability under kill -9 (%s)', (engine) => {
   it('stores every acknowledged message exactly once with a dense seq, after retries with the same ids', async () => {
-    const env = await serviceEnv();
+    const env = await serviceEnv(engine);
     const token = await mintToken(TEST_JWT_SECRET, 'alice');
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const send = (svc: ServiceProcess, roomId: string, i: number) =>
@@ -70,6 +75,8 @@ describe('durability under kill -9', () => {
 
     // Restart on the same data; retry everything not acknowledged, and some that were, with the same ids.
     svc = await startService(env);
+    // The killed service's server outlived it; the new one stops that server before starting its own.
+    if (engine === 'postgres') expect(svc.output()).toContain('stopping the embedded PostgreSQL a killed service left running');
     try {
       for (let i = 0; i < TOTAL; i++) {
         if (acked.has(i) && i % 10 !== 0) continue;
@@ -95,9 +102,9 @@ describe('durability under kill -9', () => {
   }, 120_000);
 });
 
-describe('graceful shutdown', () => {
+describe.each(engines)('graceful shutdown (%s)', (engine) => {
   it('on SIGTERM answers sends as stored or UNAVAILABLE, exits 0, and a client that retries the rest by id loses nothing', async () => {
-    const env = await serviceEnv();
+    const env = await serviceEnv(engine);
     const token = await mintToken(TEST_JWT_SECRET, 'alice');
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     let svc = await startService(env);
@@ -119,6 +126,7 @@ describe('graceful shutdown', () => {
 
     // Restarted, the client retries every send not answered ok with the same clientMessageId.
     svc = await startService(env);
+    expect(svc.output()).not.toContain('left running'); // a clean exit stopped its embedded server
     try {
       for (let i = 0; i < N; i++) {
         if (stored.has(i)) continue;

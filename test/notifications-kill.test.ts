@@ -111,6 +111,7 @@ describe('notifications across kill -9', () => {
       env['DATABASE_URL'] = db.url!;
       gate = postgresGate(db.url!);
     } else {
+      env['EMBEDDED_ENGINE'] = 'pglite'; // the gate opens the data directly between the service's runs
       gate = pgliteGate(dataDir);
       await gate.close();
     }

@@ -252,6 +252,7 @@ describe('outgoing webhooks across kill -9', () => {
         await database.close();
       };
     } else {
+      env['EMBEDDED_ENGINE'] = 'pglite'; // the statements open the data directly between the service's runs
       onData = async (statement) => {
         const database = await openDatabase({ dataDir: `${dataDir}/db` });
         await database.db.execute(sql.raw(statement));

@@ -34,15 +34,22 @@ const pgTypes = (types: typeof PgTypes) => ({
 export interface OpenOptions {
   /** postgres://… for PostgreSQL; otherwise PGlite. */
   url?: string | undefined;
+  /** pg connection settings instead of a url (the embedded server's socket). */
+  connection?: PgConnection | undefined;
   /** PGlite data directory; undefined (or url "memory://") keeps the database in memory. */
   dataDir?: string | undefined;
   poolSize?: number;
+  /** Runs after the pool has ended (stops the embedded server). */
+  afterClose?: () => Promise<void>;
 }
+
+export type PgConnection = { host: string; port: number; user: string; database: string };
 
 // Each driver is imported only when it is the one in use: the embedded default never pays for loading `pg`, nor a
 // PostgreSQL deployment for PGlite's WebAssembly.
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
-  if (opts.url && /^postgres(ql)?:\/\//.test(opts.url)) {
+  const target = opts.connection ?? (opts.url && /^postgres(ql)?:\/\//.test(opts.url) ? { connectionString: opts.url } : undefined);
+  if (target) {
     const [{ default: pg }, { drizzle: drizzlePg }, { migrate: migratePg }] = await Promise.all([
       import('pg'),
       import('drizzle-orm/node-postgres'),
@@ -50,7 +57,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     ]);
     // A request during an outage fails within seconds (503) instead of queueing forever for a connection.
     const pool = new pg.Pool({
-      connectionString: opts.url,
+      ...target,
       max: opts.poolSize ?? 10,
       types: pgTypes(pg.types),
       connectionTimeoutMillis: 5000,
@@ -65,7 +72,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       // Several instances may start at once: an advisory lock lets one migrate while the others wait.
       // The lock is held on a connection of its own, so the pool stays free for the migrator.
       migrate: async () => {
-        const lock = new pg.Client({ connectionString: opts.url });
+        const lock = new pg.Client(target);
         await lock.connect();
         try {
           await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -74,7 +81,10 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
           await lock.end(); // ending the session releases the lock
         }
       },
-      close: () => pool.end(),
+      close: async () => {
+        await pool.end();
+        await opts.afterClose?.();
+      },
     };
   }
   if (opts.dataDir && opts.url !== 'memory://') mkdirSync(opts.dataDir, { recursive: true });
