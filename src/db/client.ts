@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type { SQL } from 'drizzle-orm';
+import type { PGlite } from '@electric-sql/pglite';
 import type { types as PgTypes } from 'pg';
 import * as schema from './schema.js';
 
@@ -39,6 +40,8 @@ export interface OpenOptions {
   /** PGlite data directory; undefined (or url "memory://") keeps the database in memory. */
   dataDir?: string | undefined;
   poolSize?: number;
+  /** PGlite in a worker thread (the embedded engine) rather than in this thread (tests, memory://). */
+  pgliteWorker?: boolean;
   /** Runs after the pool has ended (stops the embedded server). */
   afterClose?: () => Promise<void>;
 }
@@ -87,21 +90,33 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       },
     };
   }
-  if (opts.dataDir && opts.url !== 'memory://') mkdirSync(opts.dataDir, { recursive: true });
-  const [{ PGlite }, { pg_trgm }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('@electric-sql/pglite/contrib/pg_trgm'),
+  const dir = opts.url === 'memory://' ? undefined : opts.dataDir;
+  const [{ drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
     import('drizzle-orm/pglite'),
     import('drizzle-orm/pglite/migrator'),
   ]);
-  const client = await PGlite.create(opts.url === 'memory://' ? undefined : opts.dataDir, { extensions: { pg_trgm } });
+  let client: PGlite;
+  let close: () => Promise<void>;
+  if (opts.pgliteWorker) {
+    // The WebAssembly engine runs every statement synchronously: in a worker thread it cannot hold up the event loop.
+    const { openPgliteWorker } = await import('./pglite-worker.js');
+    const worker = await openPgliteWorker(dir);
+    client = worker.client as unknown as PGlite;
+    close = () => worker.close();
+  } else {
+    const [{ PGlite }, { pg_trgm }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite/contrib/pg_trgm')]);
+    if (dir) mkdirSync(dir, { recursive: true });
+    const inProcess = await PGlite.create(dir, { extensions: { pg_trgm } });
+    client = inProcess;
+    close = () => inProcess.close();
+  }
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {
     db,
     kind: 'pglite',
     ping: async () => void (await client.query('select 1')),
     migrate: () => migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR }),
-    close: () => client.close(),
+    close,
   };
 }
 

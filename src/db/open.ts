@@ -40,7 +40,7 @@ export async function openConfigured(s: DatabaseSettings, log?: Pick<Log, 'info'
     case 'postgres-url':
       return openDatabase({ url: s.databaseUrl });
     case 'pglite':
-      return openDatabase({ dataDir: path.join(s.dataDir, 'db') });
+      return openDatabase({ dataDir: path.join(s.dataDir, 'db'), pgliteWorker: true });
     case 'embedded-postgres': {
       const binaries = findBinaries();
       if ('missing' in binaries) throw new Error(`EMBEDDED_ENGINE=postgres: ${binaries.missing}`);
