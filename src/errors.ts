@@ -39,3 +39,24 @@ export function toProblem(err: AppError): Problem {
 export function toAckError(err: AppError): { ok: false; error: AckError } {
   return { ok: false, error: { code: err.code, message: err.message } };
 }
+
+/** What an error and the errors it wraps say of themselves (drivers, Drizzle and ioredis nest the real one in `cause`). */
+export interface ErrorFacts {
+  code?: unknown;
+  name?: unknown;
+  message?: unknown;
+  constraint?: unknown;
+}
+
+/** The error, then its causes, innermost last (at most five: a cycle or a deep chain says nothing more). */
+export function causeChain(err: unknown): ErrorFacts[] {
+  const chain: ErrorFacts[] = [];
+  for (
+    let e = err as (ErrorFacts & { cause?: unknown }) | undefined;
+    e && typeof e === 'object' && chain.length < 5;
+    e = e.cause as typeof e
+  ) {
+    chain.push(e);
+  }
+  return chain;
+}

@@ -1,3 +1,4 @@
+import { causeChain } from '../errors.js';
 import type { AdminJobsConfig } from '../config/retention.js';
 import type { Db, Tx } from '../db/client.js';
 import { EventLogRepository } from '../event-log/event-log.repository.js';
@@ -19,11 +20,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * query: <the SQL> params: <…>", which says nothing of why and would keep the statement's parameters in the job row.
  */
 function reason(err: unknown): string {
-  let message = String(err);
-  for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (typeof e.message === 'string' && e.message) message = e.message;
-  }
-  return message.slice(0, 500);
+  const said = causeChain(err).filter((e) => typeof e.message === 'string' && e.message);
+  return String(said.length ? said[said.length - 1]!.message : err).slice(0, 500);
 }
 
 /**
@@ -31,11 +29,9 @@ function reason(err: unknown): string {
  * a deadlock or serialization failure (SQLSTATE classes 08, 40, 53, 57P). The job is tried again, not failed.
  */
 function transient(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    const code = typeof e.code === 'string' ? e.code : '';
-    if (/^(08|40|53|57P)/.test(code) || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT)$/.test(code)) return true;
-  }
-  return false;
+  return causeChain(err).some(
+    ({ code }) => typeof code === 'string' && (/^(08|40|53|57P)/.test(code) || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT)$/.test(code)),
+  );
 }
 
 /** How long a job rests after a passing failure before any instance takes it again. */

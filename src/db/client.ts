@@ -5,6 +5,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type { SQL } from 'drizzle-orm';
 import type { PGlite } from '@electric-sql/pglite';
 import type { types as PgTypes } from 'pg';
+import { causeChain } from '../errors.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -128,8 +129,6 @@ export async function queryRows<T>(db: Executor, query: SQL): Promise<T[]> {
 
 /** PostgreSQL's unique_violation, as both drivers report it (drizzle may wrap it in `cause`). */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  for (let e = err as { code?: string; constraint?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.code === '23505') return constraint === undefined || e.constraint === constraint;
-  }
-  return false;
+  const hit = causeChain(err).find((e) => e.code === '23505');
+  return !!hit && (constraint === undefined || hit.constraint === constraint);
 }

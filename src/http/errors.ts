@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ERROR_CATALOGUE, type ErrorCode } from '../contract/errors.js';
-import { AppError, toProblem } from '../errors.js';
+import { AppError, causeChain, toProblem } from '../errors.js';
 
 const BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
   Object.entries(ERROR_CATALOGUE).map(([code, { status }]) => [status, code as ErrorCode]),
@@ -84,20 +84,13 @@ const OUTAGE_CODES = new Set([
  */
 export function isOutage(err: unknown): boolean {
   if (isClientAbort(err)) return false;
-  for (
-    let e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
-    e && depth < 5;
-    e = e.cause as typeof e, depth++
-  ) {
-    if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
-    if (e.name === 'MaxRetriesPerRequestError') return true;
-    if (
-      typeof e.message === 'string' &&
-      /Connection terminated|connection timeout|Connection is closed|timeout exceeded when trying to connect/i.test(e.message)
-    )
-      return true;
-  }
-  return false;
+  return causeChain(err).some(
+    (e) =>
+      (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) ||
+      e.name === 'MaxRetriesPerRequestError' ||
+      (typeof e.message === 'string' &&
+        /Connection terminated|connection timeout|Connection is closed|timeout exceeded when trying to connect/i.test(e.message)),
+  );
 }
 
 /**
@@ -106,14 +99,7 @@ export function isOutage(err: unknown): boolean {
  * cause this, so it is neither a bug nor an outage alarm.
  */
 function isClientAbort(err: unknown): boolean {
-  for (
-    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
-    e && depth < 5;
-    e = e.cause as typeof e, depth++
-  ) {
-    if ((e.code === 'ECONNRESET' && e.message === 'aborted') || e.code === 'FST_MP_PREMATURE_CLOSE') return true;
-  }
-  return false;
+  return causeChain(err).some((e) => (e.code === 'ECONNRESET' && e.message === 'aborted') || e.code === 'FST_MP_PREMATURE_CLOSE');
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

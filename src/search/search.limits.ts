@@ -2,7 +2,7 @@
  * What keeps one user's searches from starving everybody else's requests. A search is the one read whose cost the
  * caller chooses (query.ts caps the terms that shape it); here its rate, its concurrency and its duration are bounded.
  */
-import { AppError } from '../errors.js';
+import { AppError, causeChain } from '../errors.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
 
 /**
@@ -25,10 +25,7 @@ export interface SearchLimitsOptions {
 
 /** The statement took longer than statement_timeout (PostgreSQL's query_canceled); drivers may wrap it in `cause`. */
 function isStatementTimeout(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === '57014') return true;
-  }
-  return false;
+  return causeChain(err).some((e) => e.code === '57014');
 }
 
 interface Waiter {
