@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster] [-- --engines=pglite,postgres]
- *  [-- --profile] [-- --no-readme]`
+ * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster]
+ *  [-- --engines=embedded,pglite,postgres] [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
  * the same machine, prints progress and the table, and writes bench/results/<date>.json and .md; a full run also
- * writes latest.md and puts the table in the README. PostgreSQL runs too when BENCH_DATABASE_URL (or TEST_DATABASE_URL) is
- * set, and a two-instance + Redis row when BENCH_REDIS_URL (or TEST_REDIS_URL) is set as well. See bench/README.md.
+ * writes latest.md and puts the table in the README. Both embedded engines run (the managed PostgreSQL server, the
+ * default, and PGlite); an external PostgreSQL too when BENCH_DATABASE_URL (or TEST_DATABASE_URL) is set, and a
+ * two-instance + Redis row when BENCH_REDIS_URL (or TEST_REDIS_URL) is set as well. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { mintToken } from '../src/auth/tokens.js';
-import { createBenchDatabase, dropAll, type Engine } from './lib/database.js';
+import { createBenchDatabase, dropAll, ENGINE_LABELS, isEmbedded, selectEngines, withFreshDataDir, type Engine } from './lib/database.js';
 import { log, sleep } from './lib/log.js';
 import { pinning, pinSelf, ROOT, settle, spawnServer, stopAll, waitHealthy, type ServerProcess } from './lib/processes.js';
 import { summariseProfile } from './lib/profile.js';
@@ -39,7 +40,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help')) {
   process.stdout.write(
-    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster] [--engines=pglite,postgres] [--profile] [--no-readme]\n' +
+    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster] [--engines=embedded,pglite,postgres] [--profile] [--no-readme]\n' +
       'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
@@ -52,7 +53,7 @@ for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scena
 
 const pgUrl = process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] || undefined;
 const redisUrl = process.env['BENCH_REDIS_URL'] || process.env['TEST_REDIS_URL'] || undefined;
-const engines = (opt('engines')?.split(',') ?? ['pglite', ...(pgUrl ? ['postgres'] : [])]) as Engine[];
+const engines = selectEngines(opt('engines'), pgUrl);
 
 /** Load goes to this machine only: refuse a database or Redis anywhere else. */
 function loopbackOnly(name: string, url: string | undefined): void {
@@ -293,7 +294,7 @@ async function guarded(e: EngineResult, what: string, fn: () => Promise<void>): 
 }
 
 async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> {
-  const label = engine === 'pglite' ? 'Embedded (PGlite)' : 'PostgreSQL';
+  const label = ENGINE_LABELS[engine];
   const e: EngineResult = { engine, label, serverErrors: [], failures: [] };
   results.engines.push(e);
   log(`== ${label}`);
@@ -533,21 +534,14 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
       await guarded(e, 'start to ready', async () => {
         // Quick runs count the start of the server under test; full runs start it again, plainly, three times.
         const prepared = quick ? [svc.readyMs] : await startToReady({ JWT_SECRET, ...db.serverEnv() }, 3);
-        let fresh: number[] | undefined;
-        if (!quick && engine === 'pglite') {
-          const dir = mkdtempSync(path.join(os.tmpdir(), 'chat-bench-fresh-'));
-          try {
-            fresh = await startToReady({ JWT_SECRET, DATA_DIR: dir }, 1);
-          } finally {
-            rmSync(dir, { recursive: true, force: true });
-          }
-        }
-        const phases = !quick && engine === 'pglite' ? await startupPhases(db.dataDir) : undefined;
-        const compiled = engine === 'pglite' ? await compiledStartToReady({ JWT_SECRET, ...db.serverEnv() }, quick ? 1 : 3) : undefined;
+        const embedded = isEmbedded(engine);
+        const fresh = !quick && embedded ? await withFreshDataDir(engine, (env) => startToReady({ JWT_SECRET, ...env }, 1)) : undefined;
+        const phases = !quick && embedded ? await startupPhases(db.dataDir) : undefined;
+        const compiled = embedded ? await compiledStartToReady({ JWT_SECRET, ...db.serverEnv() }, quick ? 1 : 3) : undefined;
         e.startup = { prepared, ...(fresh ? { fresh } : {}), ...(phases ? { phases } : {}), ...(compiled ? { compiled } : {}) };
         if (phases)
           log(
-            `  start phases: node+tsx ${phases.nodeAndTsxBootMs.toFixed(0)} ms, import app ${phases.importAppMs.toFixed(0)} ms, open PGlite ${phases.openPgliteMs.toFixed(0)} ms, migrate ${phases.migrateMs.toFixed(0)} ms, build app ${phases.buildAppMs.toFixed(0)} ms, listen ${phases.listenMs.toFixed(0)} ms`,
+            `  start phases: node+tsx ${phases.nodeAndTsxBootMs.toFixed(0)} ms, import app ${phases.importAppMs.toFixed(0)} ms, open the database ${phases.openPgliteMs.toFixed(0)} ms, migrate ${phases.migrateMs.toFixed(0)} ms, build app ${phases.buildAppMs.toFixed(0)} ms, listen ${phases.listenMs.toFixed(0)} ms`,
           );
         log(
           `  start to ready: ${prepared.map((v) => (v / 1000).toFixed(2)).join(', ')} s${fresh ? `; empty DATA_DIR ${(fresh[0]! / 1000).toFixed(2)} s` : ''}${compiled ? `; compiled ${compiled.map((v) => (v / 1000).toFixed(2)).join(', ')} s` : ''}`,

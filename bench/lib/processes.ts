@@ -148,7 +148,7 @@ const live = new Set<ServerProcess>();
 
 /** The service's own settings are never inherited from the shell running the bench: each server gets exactly what its scenario sets. */
 const SERVICE_VARS =
-  /^(PORT|HOST|DATA_DIR|DATABASE_URL|REDIS_URL|REDIS_PREFIX|JWT_.*|JWKS_URL|PUBLIC_URL|MEDIA_.*|S3_.*|CLOUDINARY_.*|NOTIFY_.*|CORS_ORIGINS|LOG_LEVEL|NODE_ENV|RATE_LIMIT_.*|SEARCH_.*|MAX_SOCKETS_PER_USER|PUSH_.*|BODY_LIMIT_BYTES|SHUTDOWN_TIMEOUT_MS|PRESENCE_GRACE_MS|TYPING_TIMEOUT_MS|SOCKET_.*|NODE_OPTIONS)$/;
+  /^(PORT|HOST|DATA_DIR|DATABASE_URL|EMBEDDED_ENGINE|REDIS_URL|REDIS_PREFIX|JWT_.*|JWKS_URL|PUBLIC_URL|MEDIA_.*|S3_.*|CLOUDINARY_.*|NOTIFY_.*|CORS_ORIGINS|LOG_LEVEL|NODE_ENV|RATE_LIMIT_.*|SEARCH_.*|MAX_SOCKETS_PER_USER|PUSH_.*|BODY_LIMIT_BYTES|SHUTDOWN_TIMEOUT_MS|PRESENCE_GRACE_MS|TYPING_TIMEOUT_MS|SOCKET_.*|NODE_OPTIONS)$/;
 const inherited = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVICE_VARS.test(k))) as Record<string, string>;
 
 export interface SpawnOptions {

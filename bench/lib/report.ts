@@ -10,9 +10,10 @@ import { sdkRows, type SdkResult } from '../scenarios/sdk.js';
 import { webRows, type WebResult } from '../scenarios/web.js';
 import { webhookRows, type WebhooksResult } from '../scenarios/webhooks.js';
 import { eraseRows, type EraseResult } from '../scenarios/erase.js';
+import { isEmbedded, isRealPostgres, type Engine } from './database.js';
 
 export interface EngineResult {
-  engine: 'pglite' | 'postgres';
+  engine: Engine;
   label: string;
   seed?: { seconds: number; rowsPerS: number; messages: number; rooms: number };
   idle?: IdleResult;
@@ -246,20 +247,23 @@ export function buildRows(r: BenchResult): Row[] {
     if (e.startup) {
       const p = e.startup.prepared;
       const worst = Math.max(...p);
+      // The target is for `npm start` on a DATA_DIR, whichever embedded engine; a server elsewhere is started apart.
+      const embedded = isEmbedded(e.engine);
+      const where = e.engine === 'embedded' ? 'embedded PostgreSQL' : 'PGlite';
       add({
-        scenario: `start to ready (${e.engine === 'pglite' ? 'embedded, prepared DATA_DIR' : 'PostgreSQL'}; \`npm start\`: TypeScript through tsx)`,
+        scenario: `start to ready (${embedded ? `${where}, prepared DATA_DIR` : 'PostgreSQL'}; \`npm start\`: TypeScript through tsx)`,
         metric: `seconds${p.length > 1 ? ` (worst of ${p.length})` : ''}`,
         service: `${(worst / 1000).toFixed(2)} s`,
         baseline: e.startup.fresh ? `first start, empty DATA_DIR: ${(Math.max(...e.startup.fresh) / 1000).toFixed(2)} s` : '—',
         ratio: '',
-        target: e.engine === 'pglite' ? '< 2 s' : '',
-        met: e.engine === 'pglite' ? worst < 2000 : null,
+        target: embedded ? '< 2 s' : '',
+        met: embedded ? worst < 2000 : null,
       });
       const c = e.startup.compiled;
       if (c?.length) {
         const worstCompiled = Math.max(...c);
         add({
-          scenario: 'start to ready (embedded, prepared DATA_DIR; compiled: `npm run build && npm run start:prod`)',
+          scenario: `start to ready (${where}, prepared DATA_DIR; compiled: \`npm run build && npm run start:prod\`)`,
           metric: `seconds${c.length > 1 ? ` (worst of ${c.length})` : ''}`,
           service: `${(worstCompiled / 1000).toFixed(2)} s`,
           baseline: '—',
@@ -270,9 +274,10 @@ export function buildRows(r: BenchResult): Row[] {
       }
       const ph = e.startup.phases;
       if (ph) {
+        const open = e.engine === 'embedded' ? 'start PostgreSQL and connect' : 'open PGlite';
         add({
-          scenario: 'where the start goes (diagnostic, phases one after the other; the service overlaps PGlite with the imports)',
-          metric: 'node + tsx / import modules / open PGlite / migrate / build app',
+          scenario: 'where the start goes (diagnostic, phases one after the other; the service opens the database while its modules load)',
+          metric: `node + tsx / import modules / ${open} / migrate / build app`,
           service:
             [ph.nodeAndTsxBootMs, ph.importAppMs, ph.openPgliteMs, ph.migrateMs, ph.buildAppMs]
               .map((v) => `${(v / 1000).toFixed(2)}`)
@@ -307,7 +312,8 @@ const CHANGE_ROUTES = { edit: 'PATCH /messages/:id', delete: 'DELETE /messages/:
 function changeRows(e: EngineResult, add: (row: Omit<Row, 'engine'>) => void): void {
   const c = e.changes!;
   const msgs = `${c.messages / 1e6 >= 1 ? `${c.messages / 1e6}M` : `${Math.round(c.messages / 1000)}k`} messages`;
-  const pg = e.engine === 'postgres';
+  // Issue 12 set the 10 ms target for PostgreSQL, which the embedded server is as much as an external one.
+  const pg = isRealPostgres(e.engine);
   const st = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(2));
   for (const kind of CHANGE_KINDS) {
     const op = c.ops[kind];

@@ -1,6 +1,6 @@
 import { uuidv7 } from 'uuidv7';
 import { documentVector } from '../../src/text/tokenize.js';
-import type { RawDb } from './database.js';
+import { isRealPostgres, type RawDb } from './database.js';
 import { log, progress } from './log.js';
 import { makePool, POOL_SIZE, slotSql } from './textpool.js';
 
@@ -286,10 +286,12 @@ export async function seedAll(raw: RawDb, m: Manifest, label: string): Promise<{
   log(
     `  ${label}: ${total.toLocaleString('en')} messages in ${((performance.now() - tm) / 1000).toFixed(1)} s; building ${gin.length} GIN indexes…`,
   );
-  if (raw.engine === 'postgres') await raw.exec(`set maintenance_work_mem = '256MB'`).catch(() => {});
+  // Either PostgreSQL server (embedded or not) gets more than its 64 MB default for the GIN builds over 1M rows.
+  const pg = isRealPostgres(raw.engine);
+  if (pg) await raw.exec(`set maintenance_work_mem = '256MB'`).catch(() => {});
   for (const ix of gin) {
     const ti = performance.now();
-    await raw.exec(raw.engine === 'postgres' ? `set maintenance_work_mem = '256MB'; ${ix.indexdef}` : ix.indexdef);
+    await raw.exec(pg ? `set maintenance_work_mem = '256MB'; ${ix.indexdef}` : ix.indexdef);
     log(`  ${label}: ${ix.indexname} in ${((performance.now() - ti) / 1000).toFixed(1)} s`);
   }
   for (const stmt of ['drop table bench_text', 'vacuum analyze chat_message', 'analyze chat_room', 'analyze chat_participant'])
