@@ -12,8 +12,8 @@ export interface DomainEvents {
   'message.deleted': MessageDeletedEvent;
   'reaction.updated': ReactionUpdatedEvent;
   'read.advanced': { chatRoomId: string; userId: string; messageId: string | null; lastReadSeq: number; readAt: string };
-  /** A participant's delivery watermark moved forward (their client acknowledged new_message). */
-  'delivery.advanced': MessageDeliveredEvent;
+  /** A participant's delivery watermark moved forward (their client acknowledged new_message), past messages of `senders`. */
+  'delivery.advanced': { event: MessageDeliveredEvent; senders: string[] };
   'room.created': { roomId: string; participantIds: string[] };
   'room.updated': { roomId: string };
   'participant.added': { roomId: string; userIds: string[] };

@@ -6,6 +6,8 @@ let t: TestApp;
 let alice: Client;
 let bob: Client;
 let stranger: Client;
+let carol: Client;
+let dave: Client;
 const sockets: ClientSocket[] = [];
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -18,7 +20,7 @@ async function open(c: Client): Promise<ClientSocket> {
 
 beforeAll(async () => {
   t = await startTestApp();
-  [alice, bob, stranger] = await Promise.all([t.as('alice'), t.as('bob'), t.as('stranger')]);
+  [alice, bob, stranger, carol, dave] = await Promise.all([t.as('alice'), t.as('bob'), t.as('stranger'), t.as('carol'), t.as('dave')]);
 });
 afterEach(() => {
   for (const s of sockets.splice(0)) s.close();
@@ -26,7 +28,7 @@ afterEach(() => {
 afterAll(async () => t?.close());
 
 describe('message_delivered', () => {
-  it("tells the room when a recipient's client acknowledges new_message, once per advance", async () => {
+  it("tells the sender when a recipient's client acknowledges new_message, once per advance", async () => {
     const room = (await alice.post('/rooms', { type: 'group', name: 'ticks', participantIds: ['bob'] })).body;
     const other = (await alice.post('/rooms', { type: 'group', name: 'sentinel', participantIds: ['bob'] })).body;
     const a = await open(alice);
@@ -98,5 +100,43 @@ describe('message_delivered', () => {
     await sentinel;
     expect(delivered.filter((e) => e.chatRoomId === room.id).map((e) => e.lastDeliveredSeq)).toEqual([2]);
     expect((await alice.get(`/rooms/${room.id}`)).body.participants.find((p: any) => p.userId === 'bob').lastDeliveredSeq).toBe(2);
+  });
+
+  it('tells only the senders of the messages the move passes (still in the room), not the rest of the room', async () => {
+    const room = (await alice.post('/rooms', { type: 'group', name: 'senders', participantIds: ['bob', 'carol', 'dave', 'stranger'] }))
+      .body;
+    const side = (await dave.post('/rooms', { type: 'group', name: 'sentinel 3', participantIds: ['bob'] })).body;
+    const [a, c, d, s] = [await open(alice), await open(carol), await open(dave), await open(stranger)];
+    const heard = { alice: record(a, 'message_delivered'), carol: record(c, 'message_delivered'), dave: record(d, 'message_delivered') };
+    const strangerHeard = record(s, 'message_delivered');
+    const b = await open(bob);
+    const held: Array<() => void> = [];
+    const three = new Promise<void>((resolve) =>
+      b.on('new_message', (m, ack) => {
+        if (m.chatRoomId === side.id) return ack();
+        held.push(ack);
+        if (held.length === 3) resolve();
+      }),
+    );
+    await carol.post(`/rooms/${room.id}/messages`, { content: 'from carol' }); // seq 1
+    await alice.post(`/rooms/${room.id}/messages`, { content: 'from alice' }); // seq 2
+    await stranger.post(`/rooms/${room.id}/messages`, { content: 'from a member who then leaves' }); // seq 3
+    await three;
+    expect((await stranger.patch(`/rooms/${room.id}/participants/stranger/remove`, {})).status).toBe(204);
+
+    const toAlice = waitFor(a, 'message_delivered', (e) => e.chatRoomId === room.id && e.lastDeliveredSeq === 3);
+    const toCarol = waitFor(c, 'message_delivered', (e) => e.chatRoomId === room.id && e.lastDeliveredSeq === 3);
+    for (const ack of held) ack();
+    expect(await toAlice).toMatchObject({ userId: 'bob', lastDeliveredSeq: 3 });
+    expect(await toCarol).toMatchObject({ userId: 'bob', lastDeliveredSeq: 3 });
+    // Dave sent nothing in the room: after bob's acknowledgement of dave's own message elsewhere, still nothing from it.
+    const sentinel = waitFor(d, 'message_delivered', (e) => e.chatRoomId === side.id);
+    await dave.post(`/rooms/${side.id}/messages`, { content: 'sentinel' });
+    expect(await sentinel).toMatchObject({ userId: 'bob', lastDeliveredSeq: 1 });
+    expect(heard.dave.filter((e) => e.chatRoomId === room.id)).toEqual([]);
+    expect(strangerHeard).toEqual([]);
+    // Bob's own messages were not passed over; the watermark is stored as announced.
+    const view = (await alice.get(`/rooms/${room.id}`)).body;
+    expect(view.participants.find((p: any) => p.userId === 'bob').lastDeliveredSeq).toBe(3);
   });
 });

@@ -63,15 +63,15 @@ export class ReadsRepository {
    */
   async advanceDelivered(
     marks: Array<{ roomId: string; userId: string; seq: number }>,
-  ): Promise<Array<{ roomId: string; userId: string; seq: number; at: Date }>> {
+  ): Promise<Array<{ roomId: string; userId: string; seq: number; at: Date; senders: string[] }>> {
     if (marks.length === 0) return [];
-    const rows = await queryRows<{ room_id: string; user_id: string; seq: number; at: Date | string }>(
+    const rows = await queryRows<{ room_id: string; user_id: string; seq: number; at: Date | string; senders: string[] }>(
       this.db,
       sql`with input as (
             select * from jsonb_to_recordset(${JSON.stringify(marks)}::jsonb) as i("roomId" uuid, "userId" text, seq bigint)),
           -- Locked in (room, user) order, as the send statement locks its senders' rows: the two never deadlock.
           locked as materialized (
-            select p.room_id, p.user_id, i.seq from chat_participant p
+            select p.room_id, p.user_id, i.seq, p.last_delivered_seq as old_seq from chat_participant p
             join input i on p.room_id = i."roomId" and p.user_id = i."userId"
             where p.last_delivered_seq < i.seq
             order by p.room_id, p.user_id for no key update of p),
@@ -84,9 +84,17 @@ export class ReadsRepository {
             insert into message_read_receipt (room_id, user_id, kind, up_to_seq, at)
             select room_id, user_id, 'delivered', seq, at from moved
             on conflict do nothing)
-          select room_id, user_id, seq, at from moved`,
+          -- Who sent what the move covers: the ones whose ticks it changes.
+          select mv.room_id, mv.user_id, mv.seq, mv.at,
+            coalesce((select array_agg(d.sender_id) from (
+                        select distinct m.sender_id from chat_message m
+                        where m.room_id = mv.room_id and m.seq > l.old_seq and m.seq <= mv.seq and m.sender_id <> mv.user_id) d
+                      -- still in the room: one who left hears nothing more of it
+                      where exists (select 1 from chat_participant cp where cp.room_id = mv.room_id and cp.user_id = d.sender_id)),
+                     '{}') as senders
+          from moved mv join locked l on l.room_id = mv.room_id and l.user_id = mv.user_id`,
     );
-    return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id, seq: Number(r.seq), at: new Date(r.at) }));
+    return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id, seq: Number(r.seq), at: new Date(r.at), senders: r.senders }));
   }
 
   /** Delivery and read time of the message at `seq` for every participant, from the receipt actions. */

@@ -91,7 +91,7 @@ export class Fanout {
       bus.on('message.deleted', (e) => this.toRoom(e.chatRoomId, e.changeSeq, 'message_deleted', e)),
       bus.on('reaction.updated', (e) => this.toRoom(e.chatRoomId, e.changeSeq, 'reaction_updated', e)),
       bus.on('read.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_read', e)),
-      bus.on('delivery.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_delivered', e)),
+      bus.on('delivery.advanced', ({ event, senders }) => void this.nsp.to(senders.map(userChannel)).emit('message_delivered', event)),
       bus.on('room.created', async ({ roomId, participantIds }) => {
         for (const userId of participantIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
         for (const [userId, room] of await this.deps.rooms.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_created', room);

@@ -75,7 +75,17 @@ export interface RunAs {
 /** undefined when the service is not root (the server then runs as the service's own user). */
 export function serverAccount(): RunAs | undefined {
   if (process.platform === 'win32' || process.getuid?.() !== 0) return undefined;
-  const lookup = () => {
+  // /etc/passwd first (no process to spawn on every start); `id` for accounts from elsewhere (LDAP, NSS).
+  const lookup = (): RunAs | undefined => {
+    try {
+      const line = readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('postgres:'));
+      const [, , uid, gid] = line?.split(':') ?? [];
+      if (uid && gid) return { uid: Number(uid), gid: Number(gid), name: 'postgres' };
+    } catch {
+      // no readable /etc/passwd: ask id
+    }
     try {
       const uid = Number(execFileSync('id', ['-u', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
       const gid = Number(execFileSync('id', ['-g', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
