@@ -16,7 +16,17 @@ import { Redis } from 'ioredis';
 import { mintToken } from '../src/auth/tokens.js';
 import { createBenchDatabase, dropAll, ENGINE_LABELS, isEmbedded, selectEngines, withFreshDataDir, type Engine } from './lib/database.js';
 import { log, sleep } from './lib/log.js';
-import { pinning, pinSelf, ROOT, settle, spawnServer, stopAll, waitHealthy, type ServerProcess } from './lib/processes.js';
+import {
+  pinning,
+  pinSelf,
+  ROOT,
+  settle,
+  spawnServer,
+  stopAll,
+  unpinEmbeddedServer,
+  waitHealthy,
+  type ServerProcess,
+} from './lib/processes.js';
 import { summariseProfile } from './lib/profile.js';
 import { buildRows, markdown, updateReadme, type BenchResult, type EngineResult } from './lib/report.js';
 import { planData, seedAll, type Manifest, type Sizes } from './lib/seed.js';
@@ -257,6 +267,7 @@ async function startService(name: string, env: Record<string, string>): Promise<
     probe: true,
   });
   const readyMs = await waitHealthy(server);
+  if (env['EMBEDDED_ENGINE'] === 'postgres' && env['DATA_DIR']) unpinEmbeddedServer(env['DATA_DIR']);
   log(`  ${name} ready in ${(readyMs / 1000).toFixed(2)} s (pid ${server.pid})`);
   return Object.assign(server, { readyMs });
 }

@@ -16,7 +16,7 @@ import { findBinaries, type PostgresBinaries } from '../../src/db/embedded/binar
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded/postgres-server.js';
 import * as schema from '../../src/db/schema.js';
 import { log, sleep } from './log.js';
-import { ROOT } from './processes.js';
+import { ROOT, unpinEmbeddedServer } from './processes.js';
 
 /**
  * `embedded`: the PostgreSQL server the service runs itself under DATA_DIR (its default); `pglite`: PGlite under
@@ -246,6 +246,7 @@ export async function createBenchDatabase(engine: Engine, adminUrl?: string): Pr
       if (engine === 'pglite') return pgliteRaw(path.join(dataDir, 'db'));
       // Stopped again on close: a service that finds it running would take it for an orphan and stop it first.
       const server = await startEmbeddedPostgres({ dir: cluster, binaries: bin! });
+      unpinEmbeddedServer(dataDir); // started by this (pinned) process; its baselines run on every core, as the service's
       servers.add(server);
       sockets.add(server.connection.host);
       return pgRaw(engine, server.connection, poolSize, async () => {

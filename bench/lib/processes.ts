@@ -32,6 +32,36 @@ export const pinning: { server: string; loadgen: string } | null =
     ? null
     : { loadgen: '0', server: os.cpus().length >= 4 ? `1-${os.cpus().length - 1}` : '1' };
 
+/**
+ * The embedded PostgreSQL server is a child of the service and inherits its pinning; the external PostgreSQL it is
+ * compared with runs on every core, as any database server beside a service would. So its processes (the postmaster,
+ * whose later backends inherit the mask, and the backends already forked) are let onto every core again.
+ */
+export function unpinEmbeddedServer(dataDir: string): void {
+  if (!pinning) return;
+  let postmaster: string | undefined;
+  try {
+    postmaster = readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0];
+  } catch {
+    return; // not the embedded server
+  }
+  if (!postmaster) return;
+  let children: string[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', postmaster]).toString().split('\n').filter(Boolean);
+  } catch {
+    /* none yet */
+  }
+  const all = `0-${os.cpus().length - 1}`;
+  for (const pid of [postmaster, ...children]) {
+    try {
+      execFileSync('taskset', ['-a', '-pc', all, pid], { stdio: 'ignore' });
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+}
+
 /** Pins this process (the load generator) to its core. */
 export function pinSelf(): void {
   if (!pinning) return;
