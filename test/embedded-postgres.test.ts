@@ -88,6 +88,26 @@ describe.runIf(here)('embedded PostgreSQL', () => {
     }
   });
 
+  it('starts over a stale lock whose PID now belongs to another program, and leaves that program alone', async () => {
+    const dir = path.join(tempDir(), 'pg');
+    const first = await startEmbeddedPostgres({ dir, binaries: binaries! });
+    await first.stop();
+    // As after a container restart: the lock file survived, its PID is now some unrelated process.
+    const other = spawn('sleep', ['30']);
+    try {
+      writeFileSync(path.join(dir, 'postmaster.pid'), `${other.pid}\n${dir}\n`);
+      const second = await startEmbeddedPostgres({ dir, binaries: binaries! });
+      try {
+        expect(alive(other.pid!)).toBe(true);
+        expect(postmasterPid(dir)).not.toBe(other.pid);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      other.kill();
+    }
+  });
+
   it('refuses a data directory whose server belongs to another live service process', async () => {
     const dir = path.join(tempDir(), 'pg');
     const first = await startEmbeddedPostgres({ dir, binaries: binaries! });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,8 +53,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   let restarts = 0;
 
   const launch = async (): Promise<void> => {
+    // What the server says before its log collector takes over: why a start failed.
     const tail: string[] = [];
-    let up = false;
     const proc = spawn(binaries.postgres, args, {
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
       // Its own process group: a terminal's Ctrl+C reaches the service, which drains and then stops the server, instead
@@ -69,8 +69,6 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
         if (!line) continue;
         tail.push(line);
         if (tail.length > 30) tail.shift();
-        // Before it is ready, FATALs answer the readiness probe ("starting up"); they end in the error if it fails.
-        if (up && !stopping && /\b(PANIC|FATAL):/.test(line)) log.warn({ line }, 'embedded PostgreSQL');
       }
     });
     let gone: string | undefined;
@@ -82,12 +80,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
       if (stopping || child !== proc) return;
       // A crash of the server (or someone killing it) must not leave the service up without a database: restart it.
       // Until it answers again, /health says 503 and requests fail fast on the pool's connect timeout.
-      log.error({ exit: how, output: tail.join('\n') }, 'embedded PostgreSQL exited; restarting');
+      log.error({ exit: how, output: tail.join('\n'), serverLog: path.join(dir, 'log') }, 'embedded PostgreSQL exited; restarting');
       restart();
     });
     const ready = await waitReady(connection, () => gone);
-    up = ready === 'ready';
-    if (!up) {
+    if (ready !== 'ready') {
       if (!gone) proc.kill('SIGQUIT');
       throw new Error(`embedded PostgreSQL (${dir}) ${ready}:\n${tail.join('\n')}`);
     }
@@ -129,6 +126,14 @@ function settingsArgs(socketDir: string, extra: Record<string, string> = {}): st
     listen_addresses: '',
     unix_socket_directories: socketDir,
     unix_socket_permissions: '0700',
+    // The server's own log goes to files in the cluster (DATA_DIR/pg/log, a week of daily files), not through a pipe
+    // to the service: a busy event loop must never hold up a backend writing a log line.
+    logging_collector: 'on',
+    log_directory: 'log',
+    log_filename: 'postgresql-%a.log',
+    log_truncate_on_rotation: 'on',
+    log_rotation_age: '1d',
+    log_rotation_size: '0',
     ...extra,
   };
   return Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
@@ -206,8 +211,16 @@ function run(file: string, args: string[], account: RunAs | undefined): Promise<
  * directory is in use and starting a second owner would fail anyway — say so.
  */
 async function stopOrphan(dir: string, log: Pick<Log, 'warn'>): Promise<void> {
-  const pid = readPid(path.join(dir, 'postmaster.pid'));
+  const pidFile = path.join(dir, 'postmaster.pid');
+  const pid = readPid(pidFile);
   if (!pid || !alive(pid)) return;
+  const command = commandOf(pid);
+  if (command !== undefined && !(command.includes('postgres') && command.includes(dir))) {
+    // A stale lock whose PID now belongs to another program (a container restarted, PIDs reused): not ours to stop,
+    // and PostgreSQL would refuse to start over it.
+    rmSync(pidFile, { force: true });
+    return;
+  }
   const owner = readPid(`${dir}.owner`);
   if (owner && owner !== process.pid && alive(owner)) {
     throw new Error(`${dir} is in use by another service process (pid ${owner}); each instance needs its own DATA_DIR`);
@@ -217,6 +230,19 @@ async function stopOrphan(dir: string, log: Pick<Log, 'warn'>): Promise<void> {
   if (!(await exitedWithin(pid, STOP_GRACE_MS))) {
     process.kill(pid, 'SIGQUIT');
     if (!(await exitedWithin(pid, STOP_GRACE_MS))) throw new Error(`the old embedded PostgreSQL (pid ${pid}) does not stop`);
+  }
+}
+
+/** The process's command line, where the system tells (Linux /proc; elsewhere ps); undefined when it cannot. */
+function commandOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    try {
+      return execFileSync('ps', ['-p', String(pid), '-o', 'command='], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    } catch {
+      return undefined;
+    }
   }
 }
 
