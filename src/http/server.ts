@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
+import { sharedSerializers } from './serializers.js';
 import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import { SHARED_SCHEMAS } from '../contract/components.js';
@@ -45,6 +46,7 @@ export async function createHttpServer(
     frameworkErrors: onFrameworkError,
     // Node would answer a missing Host with an empty 400 of its own; requireHost answers it as problem+json.
     http: { requireHostHeader: false },
+    schemaController: { compilersFactory: { buildSerializer: sharedSerializers } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.removeAllListeners('clientError');
   app.server.on('clientError', onClientError(app.log));
