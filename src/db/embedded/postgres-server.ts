@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Log } from '../../log.js';
-import { closedOnTheWay, serverAccount, type PostgresBinaries, type RunAs } from './binaries.js';
+import { binariesIn, closedOnTheWay, serverAccount, type PostgresBinaries, type RunAs } from './binaries.js';
 
 /**
  * A real PostgreSQL server the service runs itself from the npm-shipped binaries, as the embedded default (issue 16
@@ -34,9 +34,11 @@ const READY_TIMEOUT_MS = 5 * 60_000; // crash recovery of a large WAL can take m
 const STOP_GRACE_MS = 10_000;
 
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedServer> {
-  const { dir, binaries } = opts;
+  const { dir } = opts;
   const log = opts.log ?? quietLog;
   const account = serverAccount();
+  // Root hands the server to an account that may not reach the package's own copy (see binariesIn).
+  const binaries = account ? binariesIn(path.resolve(path.dirname(opts.binaries.postgres), '..', '..'), account) : opts.binaries;
   const socketDir = socketDirectory(dir);
   mkdirSync(path.dirname(dir), { recursive: true });
   if (account) reachable(dir, account, log);
