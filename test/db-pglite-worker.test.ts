@@ -8,7 +8,7 @@ import { asc, eq, sql } from 'drizzle-orm';
 import { bigint, customType, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isUniqueViolation, MIGRATIONS_DIR, queryRows } from '../src/db/client.js';
 import { openPgliteWorker, PgliteWorkerClient, type PgliteWorker } from '../src/db/pglite-worker.js';
 import * as schema from '../src/db/schema.js';
@@ -33,7 +33,10 @@ const DRIZZLE_PARSERS = Object.fromEntries([1082, 1114, 1184, 1186, 1231, 1115, 
 const open = (client: PgliteWorkerClient) => drizzle(client as unknown as PGlite, { schema });
 type WorkerDb = ReturnType<typeof open>;
 
-describe('PGlite in a worker thread', () => {
+// The driver does not depend on the project's engine: it runs once, in the PGlite project.
+const here = inject('template').kind === 'pglite';
+
+describe.runIf(here)('PGlite in a worker thread', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-pglite-worker-'));
   let worker: PgliteWorker;
   let db: WorkerDb;
@@ -282,7 +285,7 @@ describe('PGlite in a worker thread', () => {
   });
 });
 
-describe('PGlite worker failures', () => {
+describe.runIf(here)('PGlite worker failures', () => {
   it('rejects opening when PGlite cannot open its directory', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'chat-pglite-worker-bad-'));
     try {
