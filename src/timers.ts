@@ -1,5 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 /** setTimeout's delay is a signed 32-bit count of milliseconds; anything longer fires after 1 ms instead. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -114,4 +116,14 @@ export class LoopAllowance {
         ? Math.max(this.min, Math.floor(this.current / 2))
         : Math.min(this.max, this.current + Math.ceil(this.max / 8));
   }
+}
+
+/**
+ * Background batches (erase jobs, retention) share the database and the event loop with live traffic: after a batch
+ * that took `tookMs`, rest long enough that the job holds at most `share` of the time, and at least `minMs`. A batch
+ * costs the sends around it about its own length, so a job paced this way stretches instead of stacking its batches
+ * into one long stall, and it goes faster by itself when batches are cheap.
+ */
+export function restAfter(tookMs: number, share: number, minMs = 0): number {
+  return Math.max(minMs, Math.round((tookMs * (1 - share)) / share));
 }

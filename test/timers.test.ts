@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LoopAllowance, MAX_TIMER_MS, runAt } from '../src/timers.js';
+import { LoopAllowance, MAX_TIMER_MS, restAfter, runAt } from '../src/timers.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -61,5 +61,16 @@ describe('LoopAllowance', () => {
     } finally {
       a.stop();
     }
+  });
+});
+
+describe('restAfter', () => {
+  it('rests so that background batches hold at most their share of the time, never less than the floor', () => {
+    // Half the time: a 40 ms batch rests 40 ms; a quarter: three times the batch.
+    expect(restAfter(40, 0.5)).toBe(40);
+    expect(restAfter(40, 0.25)).toBe(120);
+    // A cheap batch still rests the configured pause (RETENTION_PAUSE_MS, ADMIN_JOB_PAUSE_MS).
+    expect(restAfter(2, 0.5, 50)).toBe(50);
+    expect(restAfter(0, 0.5)).toBe(0);
   });
 });

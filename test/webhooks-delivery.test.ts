@@ -183,6 +183,30 @@ describe('outgoing webhooks: delivery', () => {
     expect(Number(left[0]!.n)).toBe(0);
     expect((await root.delete(`/admin/webhooks/${okHook.id}`)).status).toBe(204);
   });
+
+  it('sends a backlog in runs that stop at a failure, in order, each event tried once more only where it failed', async () => {
+    // The first attempt hangs while the room's backlog queues behind it; then the 5th request of the run fails once.
+    const script: Array<number | 'hang'> = ['hang', 200, 200, 200, 500];
+    const hook = await receiver({ behave: () => script.shift() ?? 200 });
+    const { id: hookId } = await webhook(hook.url, ['message.created']);
+    const room = (await alice.post('/rooms', { type: 'group', name: 'runs', participantIds: ['bob'] })).body;
+    for (let i = 1; i <= 12; i++) expect((await alice.post(`/rooms/${room.id}/messages`, { content: `run ${i}` })).status).toBe(201);
+
+    const got = await until(() => hook.events().length >= 12 && hook.events(), 'the whole backlog');
+    expect(got.map((e) => e.data.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(hook.acked().length).toBe(12);
+    const attemptsOf = (seq: number) => hook.requests.filter((r) => r.body.data.seq === seq).map((r) => r.headers['x-chat-attempt']);
+    // seq 1 hung then went; seq 4 (the run's 4th after it) failed once; the rest went at their first attempt, even
+    // those taken in the run that stopped at seq 4 and handed back untried.
+    expect(attemptsOf(1)).toEqual(['1', '2']);
+    expect(attemptsOf(4)).toEqual(['1', '2']);
+    for (const seq of [2, 3, 5, 6, 7, 8, 9, 10, 11, 12]) expect(attemptsOf(seq)).toEqual(['1']);
+    const log = (await root.get(`/admin/webhooks/${hookId}/deliveries?limit=100`)).body.data;
+    expect(log.map((d: any) => [d.status, d.attempts])).toEqual(
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].reverse().map((seq) => ['delivered', seq === 1 || seq === 4 ? 2 : 1]),
+    );
+    expect((await root.delete(`/admin/webhooks/${hookId}`)).status).toBe(204);
+  });
 });
 
 /** Each event's first 2xx, per room, must come in increasing log order: the room's commit order. */

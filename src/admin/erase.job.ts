@@ -9,11 +9,10 @@ import type { MessageChangesService } from '../messages/index.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import { AdminRepository, type JobRow } from './admin.repository.js';
 import { EraseRepository } from './erase.repository.js';
+import { restAfter, sleep } from '../timers.js';
 
 /** The job lost its lease to another instance: this one stops, its batch rolled back. */
 class LeaseLost extends Error {}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A failed job's `error`: the innermost cause's message, i.e. the database's own words. Drizzle wraps them in "Failed
@@ -36,6 +35,8 @@ function transient(err: unknown): boolean {
 
 /** How long a job rests after a passing failure before any instance takes it again. */
 const RETRY_AFTER_MS = 1000;
+/** The share of the time an erase may hold the database and the loop: the rest goes to live traffic (see restAfter). */
+const SHARE = 0.5;
 
 /**
  * Runs erase jobs on every instance. A job is leased (admin_job.locked_until) and each batch commits its work with
@@ -138,6 +139,7 @@ export class EraseJobs {
     { last = false, announce }: { last?: boolean; announce?: (result: T) => void | Promise<void> } = {},
   ): Promise<T> {
     if (this.stopped) throw new LeaseLost();
+    const began = performance.now();
     const result = await this.db.transaction(async (tx) => {
       const done = await work(tx);
       const jobs = this.jobs.with(tx);
@@ -148,7 +150,7 @@ export class EraseJobs {
     });
     // Told before the pause: were the job taken over during it, the next holder's changes would be told first.
     await announce?.(result);
-    if (this.cfg.pauseMs && !last) await sleep(this.cfg.pauseMs);
+    if (!last) await sleep(restAfter(performance.now() - began, SHARE, this.cfg.pauseMs));
     return result;
   }
 

@@ -82,6 +82,29 @@ const toWebhook = (r: RawWebhook): WebhookRow => ({
   createdAt: date(r.created_at),
 });
 
+interface RawClaimed {
+  id: number | string;
+  webhook_id: string;
+  room_id: string | null;
+  event_id: string;
+  body: string;
+  attempts: number;
+  created_at: Date | string;
+  url: string;
+  secret: string;
+}
+const toClaimed = (r: RawClaimed): ClaimedDelivery => ({
+  id: Number(r.id),
+  webhookId: r.webhook_id,
+  roomId: r.room_id,
+  eventId: r.event_id,
+  body: r.body,
+  attempts: Number(r.attempts),
+  createdAt: date(r.created_at),
+  url: r.url,
+  secret: r.secret,
+});
+
 export class WebhooksRepository {
   constructor(private readonly db: Db) {}
 
@@ -235,17 +258,7 @@ export class WebhooksRepository {
    */
   async claim(limit: number, perWebhook: number, busy: Record<string, number>, leaseMs: number): Promise<ClaimedDelivery[]> {
     if (limit <= 0) return [];
-    const rows = await queryRows<{
-      id: number | string;
-      webhook_id: string;
-      room_id: string | null;
-      event_id: string;
-      body: string;
-      attempts: number;
-      created_at: Date | string;
-      url: string;
-      secret: string;
-    }>(
+    const rows = await queryRows<RawClaimed>(
       this.db,
       sql`with due as (
             select d.id, d.webhook_id, d.next_attempt_at from webhook_delivery d
@@ -271,17 +284,54 @@ export class WebhooksRepository {
           where d.id = c.id and w.id = d.webhook_id
           returning d.id, d.webhook_id, d.room_id, d.event_id, d.body, d.attempts, d.created_at, w.url, w.secret`,
     );
-    return rows.map((r) => ({
-      id: Number(r.id),
-      webhookId: r.webhook_id,
-      roomId: r.room_id,
-      eventId: r.event_id,
-      body: r.body,
-      attempts: Number(r.attempts),
-      createdAt: date(r.created_at),
-      url: r.url,
-      secret: r.secret,
-    }));
+    return rows.map(toClaimed);
+  }
+
+  /**
+   * Takes, behind each claimed head, up to `perQueue` of the rows queued after it in its (webhook, room), in order and
+   * under the same lease, so a busy room's events go out back to back without a claim each. Only rows that directly
+   * follow the head are taken (a row already leased breaks the run), and in id order, as settle locks them.
+   */
+  async claimFollowers(heads: ClaimedDelivery[], perQueue: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+    if (heads.length === 0 || perQueue <= 0) return [];
+    const input = JSON.stringify(heads.map((h) => ({ id: h.id, webhookId: h.webhookId, roomId: h.roomId })));
+    const rows = await queryRows<RawClaimed>(
+      this.db,
+      sql`with h as (select * from jsonb_to_recordset(${input}::jsonb) as h(id bigint, "webhookId" uuid, "roomId" uuid)),
+          queued as (
+            select f.id, f.locked_until from h cross join lateral (
+              select n.id, n.locked_until from webhook_delivery n
+              where n.webhook_id = h."webhookId" and n.room_id = h."roomId" and n.status = 'pending' and n.id > h.id
+              order by n.id limit ${perQueue}) f
+            where h."roomId" is not null
+            union all
+            select f.id, f.locked_until from h cross join lateral (
+              select n.id, n.locked_until from webhook_delivery n
+              where n.webhook_id = h."webhookId" and n.room_id is null and n.status = 'pending' and n.id > h.id
+              order by n.id limit ${perQueue}) f
+            where h."roomId" is null),
+          free as (
+            select q.id from queued q join webhook_delivery d on d.id = q.id
+            where (q.locked_until is null or q.locked_until <= now())
+              and not exists (select 1 from queued b join webhook_delivery bd on bd.id = b.id
+                              where bd.webhook_id = d.webhook_id and bd.room_id is not distinct from d.room_id
+                                and b.id < q.id and b.locked_until > now())
+            order by q.id for update of d)
+          update webhook_delivery d set locked_until = now() + ${leaseMs}::int * interval '1 millisecond', attempts = d.attempts + 1
+          from free f, webhook w
+          where d.id = f.id and w.id = d.webhook_id
+          returning d.id, d.webhook_id, d.room_id, d.event_id, d.body, d.attempts, d.created_at, w.url, w.secret`,
+    );
+    return rows.map(toClaimed).sort((a, b) => a.id - b.id);
+  }
+
+  /** Rows taken but never tried (a run cut short before them): free again, their attempt not counted. */
+  async unclaim(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.execute(
+      sql`update webhook_delivery set locked_until = null, attempts = greatest(attempts - 1, 0)
+          where id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint)`,
+    );
   }
 
   /**
