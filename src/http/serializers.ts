@@ -1,5 +1,6 @@
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import type { FastifyServerOptions } from 'fastify';
+import type { DeferredCompiles } from './deferred.js';
 
 type SerializerFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildSerializer'];
 
@@ -9,16 +10,20 @@ type SerializerFactory = NonNullable<NonNullable<FastifyServerOptions['schemaCon
  * skips most of fast-json-stringify's code generation (the largest part of building the app in a start profile).
  * Keyed by the schema object and the external schemas it may reference, so a plugin's own schemas never mix in.
  */
-export const sharedSerializers: SerializerFactory = (externalSchemas, options) => {
-  const build = SerializerSelector()(externalSchemas, options);
-  const compiled = new WeakMap<object, ReturnType<typeof build>>();
-  return (route) => {
-    const key = route.schema as object;
-    let serialize = compiled.get(key);
-    if (!serialize) {
-      serialize = build(route);
-      compiled.set(key, serialize);
-    }
-    return serialize;
+export const sharedSerializers =
+  (deferred: DeferredCompiles): SerializerFactory =>
+  (externalSchemas, options) => {
+    const build = SerializerSelector()(externalSchemas, options);
+    const compiled = new WeakMap<object, ReturnType<typeof build>>();
+    return (route) => {
+      const key = route.schema as object;
+      let serialize = compiled.get(key);
+      if (!serialize) {
+        // Built on the first response that needs it, or in the background once the app is ready (deferred.ts).
+        const get = deferred.lazy(() => build(route));
+        serialize = (data) => get()(data);
+        compiled.set(key, serialize);
+      }
+      return serialize;
+    };
   };
-};

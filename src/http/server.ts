@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
@@ -12,6 +10,7 @@ import type { Config } from '../config.js';
 import { SHARED_SCHEMAS } from '../contract/components.js';
 import { onClientError, onFrameworkError, onUnmetExpectation, requireHost, serializeRequest } from './edges.js';
 import { registerErrorHandling } from './errors.js';
+import { registerOpenApi } from './openapi.js';
 import type { ValidatorCompilers } from './validation.js';
 
 export type HttpServer = FastifyInstance;
@@ -46,7 +45,7 @@ export async function createHttpServer(
     frameworkErrors: onFrameworkError,
     // Node would answer a missing Host with an empty 400 of its own; requireHost answers it as problem+json.
     http: { requireHostHeader: false },
-    schemaController: { compilersFactory: { buildSerializer: sharedSerializers } },
+    schemaController: { compilersFactory: { buildSerializer: sharedSerializers(validators.deferred) } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.removeAllListeners('clientError');
   app.server.on('clientError', onClientError(app.log));
@@ -54,6 +53,8 @@ export async function createHttpServer(
   app.addHook('onRequest', requireHost);
 
   app.setValidatorCompiler(validators.compiler);
+  app.addHook('onReady', async () => validators.deferred.warm(app.log));
+  app.addHook('onClose', async () => validators.deferred.stop());
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   registerErrorHandling(app);
   app.addHook('onSend', async (req, reply) => {
@@ -115,23 +116,4 @@ function parseJsonBodies(app: FastifyInstance): void {
       done(err, undefined);
     }
   });
-}
-
-/** The OpenAPI document at /docs/json and its UI at /docs. */
-async function registerOpenApi(app: FastifyInstance, config: Config): Promise<void> {
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Chat service',
-        version: '0.1.0',
-        description: 'REST under /api/v1/chat; live events over Socket.IO on the /chat namespace. Errors are application/problem+json.',
-      },
-      servers: [{ url: config.publicUrl }],
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      security: [{ bearer: [] }],
-    },
-    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 }

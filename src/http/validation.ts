@@ -1,6 +1,7 @@
 import { Ajv, type AnySchema } from 'ajv';
 import * as addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
+import { DeferredCompiles } from './deferred.js';
 
 // ajv-formats is CommonJS; under ESM its function arrives as the default export.
 type AddFormats = (ajv: Ajv) => Ajv;
@@ -50,7 +51,11 @@ function makeAjv(coerce: boolean, shared: AnySchema[]): Ajv {
 export interface ValidatorCompilers {
   compiler: FastifySchemaCompiler<AnySchema>;
   strict: Ajv;
+  /** The route validators and serializers not built yet (http/server.ts warms them once the app is ready). */
+  deferred: DeferredCompiles;
 }
+
+type Validator = ReturnType<FastifySchemaCompiler<AnySchema>> & { errors?: unknown };
 
 /**
  * Bodies are validated strictly (a number is not a string); query strings and params are coerced, since they arrive
@@ -59,9 +64,19 @@ export interface ValidatorCompilers {
 export function createValidatorCompiler(shared: AnySchema[]): ValidatorCompilers {
   const strict = makeAjv(false, shared);
   const coercing = makeAjv(true, shared);
-  const compiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>
-    (httpPart === 'body' ? strict : coercing).compile(schema) as ReturnType<FastifySchemaCompiler<AnySchema>>;
-  return { compiler, strict };
+  const deferred = new DeferredCompiles();
+  const compiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) => {
+    const get = deferred.lazy(() => (httpPart === 'body' ? strict : coercing).compile(schema) as Validator);
+    // Fastify reads `errors` off the function it was given, after a call that returned false.
+    const validate = ((data: unknown) => {
+      const v = get();
+      const ok = v(data);
+      validate.errors = v.errors;
+      return ok;
+    }) as Validator;
+    return validate;
+  };
+  return { compiler, strict, deferred };
 }
 
 let standalone: Ajv | undefined;

@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { fileTypeFromFile } from 'file-type';
 import { AppError } from '../errors.js';
 import { classifyCfb } from './cfb.js';
 import { bareMime, declaredAgrees, mediaType, type MediaType } from './media.types.js';
+
+/** Loaded on the first upload, as sharp is (media.process.ts). */
+let fileType: Promise<typeof import('file-type')> | undefined;
 
 const unsupported = (detail: string) => new AppError('UNSUPPORTED_MEDIA_TYPE', detail);
 
@@ -17,6 +19,7 @@ const ALIASES: Record<string, string> = {
  * outside the allowlist is 415.
  */
 export async function detectType(path: string, declared: string | undefined, label: string): Promise<MediaType> {
+  const { fileTypeFromFile } = await (fileType ??= import('file-type'));
   const found = await fileTypeFromFile(path);
   let mime = found ? bareMime(found.mime) : '';
   mime = ALIASES[mime] ?? mime;

@@ -1,6 +1,5 @@
 import { open, stat } from 'node:fs/promises';
-import { parseFile } from 'music-metadata';
-import sharp, { type FormatEnum, type Metadata } from 'sharp';
+import type { FormatEnum, Metadata } from 'sharp';
 import { AppError } from '../errors.js';
 import { movieInfo } from './bmff.js';
 import { scrubHeif } from './heif.js';
@@ -8,8 +7,19 @@ import { mediaType, type MediaType } from './media.types.js';
 import { stripMovieLocation } from './strip-location.js';
 import { stripId3Location, stripOggLocation, stripWebmLocation } from './strip-tags.js';
 
-// Temp files are deleted right after processing; libvips must not keep them open in its file cache.
-sharp.cache({ files: 0 });
+/**
+ * sharp (libvips) and music-metadata load on the first upload that needs them, not at start: together they were a
+ * fifth of the time to import the service, which most starts never use before the first upload.
+ */
+let sharpModule: Promise<typeof import('sharp').default> | undefined;
+const loadSharp = () =>
+  (sharpModule ??= import('sharp').then(({ default: sharp }) => {
+    // Temp files are deleted right after processing; libvips must not keep them open in its file cache.
+    sharp.cache({ files: 0 });
+    return sharp;
+  }));
+let audioModule: Promise<typeof import('music-metadata')> | undefined;
+const loadAudioParser = () => (audioModule ??= import('music-metadata'));
 
 const THUMBNAIL_SIZE = 320;
 const MAX_INT = 2 ** 31 - 1;
@@ -64,7 +74,7 @@ async function processImage(p: Processed, label: string, opts: ProcessOptions): 
   const input = { limitInputPixels: opts.maxPixels, failOn: 'error' as const, animated };
   let meta: Metadata;
   try {
-    meta = await sharp(p.path, { ...input, limitInputPixels: false }).metadata();
+    meta = await (await loadSharp())(p.path, { ...input, limitInputPixels: false }).metadata();
   } catch {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${label}: the image cannot be read`);
   }
@@ -75,12 +85,12 @@ async function processImage(p: Processed, label: string, opts: ProcessOptions): 
   const { format, options } = ENCODERS[p.type.mime]!;
   const out = opts.tempPath();
   try {
-    await sharp(p.path, input).autoOrient().toFormat(format, options).toFile(out);
+    await (await loadSharp())(p.path, input).autoOrient().toFormat(format, options).toFile(out);
   } catch (err) {
     if (isPixelLimit(err)) throw tooLarge(label, pixels, opts.maxPixels);
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${label}: the image cannot be decoded`);
   }
-  const stored = await sharp(out, { animated }).metadata();
+  const stored = await (await loadSharp())(out, { animated }).metadata();
   return {
     ...p,
     path: out,
@@ -109,6 +119,7 @@ async function processHeif(p: Processed, label: string, opts: ProcessOptions): P
 
 async function thumbnail(path: string, opts: ProcessOptions): Promise<string> {
   const out = opts.tempPath();
+  const sharp = await loadSharp();
   await sharp(path, { limitInputPixels: opts.maxPixels, failOn: 'error' })
     .autoOrient()
     .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
@@ -161,6 +172,7 @@ async function processAudio(p: Processed, label: string): Promise<Processed> {
   if (p.type.mime === 'video/webm' || p.type.mime === 'audio/webm') await stripWebmLocation(p.path);
   else if (p.type.mime === 'audio/mpeg' || p.type.mime === 'audio/aac') await stripId3Location(p.path);
   else if (p.type.mime === 'audio/ogg') await stripOggLocation(p.path);
+  const { parseFile } = await loadAudioParser();
   const format = await parseFile(p.path, { duration: true, skipCovers: true }).then(
     (m) => m.format,
     () => undefined,
