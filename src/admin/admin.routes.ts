@@ -12,6 +12,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ admin: AdminService }> = a
     '/admin/rooms/:id/purge',
     {
       schema: {
+        operationId: 'purgeUserMessages',
         tags,
         summary: 'Delete every message of one user in a room, in one batch',
         description:
@@ -31,6 +32,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ admin: AdminService }> = a
     '/admin/users/:userId/export',
     {
       schema: {
+        operationId: 'exportUser',
         tags,
         summary: 'Everything stored about a user, as one JSON document (a download)',
         description:
@@ -59,6 +61,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ admin: AdminService }> = a
     '/admin/users/:userId',
     {
       schema: {
+        operationId: 'eraseUser',
         tags,
         summary: 'Erase a user (a background job)',
         description:
@@ -78,6 +81,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ admin: AdminService }> = a
     '/admin/jobs/:id',
     {
       schema: {
+        operationId: 'getAdminJob',
         tags,
         summary: 'An admin job and its progress',
         description: `${ADMIN} \`progress\` counts what is done so far; it is committed with each batch.`,

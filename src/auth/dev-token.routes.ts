@@ -24,6 +24,7 @@ const devTokenRoutes: FastifyPluginAsyncTypebox<{ jwt: Config['jwt']; paths: Arr
       {
         schema: {
           hide,
+          operationId: 'createDevToken',
           tags: ['development'],
           summary: 'Mint a development token (DEV_SIGN_IN)',
           description: DESCRIPTION,

@@ -11,6 +11,7 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<{ media: MediaService; maxFi
     '/rooms/:id/media',
     {
       schema: {
+        operationId: 'uploadMedia',
         tags: ['media'],
         summary: `Upload files ahead of a socket send: multipart/form-data, files under "${MEDIA_FIELD}"; unused uploads are deleted after an hour`,
         consumes: ['multipart/form-data'],

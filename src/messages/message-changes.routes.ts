@@ -9,7 +9,15 @@ const tags = ['messages'];
 export const messageChangesRoutes: FastifyPluginAsyncTypebox<{ changes: MessageChangesService }> = async (app, { changes }) => {
   app.get(
     '/messages/:id',
-    { schema: { tags, summary: 'One message', params: MessageParams, response: { 200: Message, ...errorResponses(404) } } },
+    {
+      schema: {
+        operationId: 'getMessage',
+        tags,
+        summary: 'One message',
+        params: MessageParams,
+        response: { 200: Message, ...errorResponses(404) },
+      },
+    },
     async (req) => changes.get(req.auth, req.params.id),
   );
 
@@ -17,6 +25,7 @@ export const messageChangesRoutes: FastifyPluginAsyncTypebox<{ changes: MessageC
     '/messages/:id',
     {
       schema: {
+        operationId: 'editMessage',
         tags,
         summary: 'Edit a message (its sender only)',
         description:
@@ -35,6 +44,7 @@ export const messageChangesRoutes: FastifyPluginAsyncTypebox<{ changes: MessageC
     '/messages/:id',
     {
       schema: {
+        operationId: 'deleteMessage',
         tags,
         summary: 'Delete a message for everyone (answers its tombstone)',
         description:
@@ -51,6 +61,7 @@ export const messageChangesRoutes: FastifyPluginAsyncTypebox<{ changes: MessageC
     '/messages/:id/edits',
     {
       schema: {
+        operationId: 'listMessageEdits',
         tags,
         summary: 'Earlier versions of a message, newest first',
         params: MessageParams,
@@ -64,6 +75,7 @@ export const messageChangesRoutes: FastifyPluginAsyncTypebox<{ changes: MessageC
     '/rooms/:id/changes',
     {
       schema: {
+        operationId: 'listRoomChanges',
         tags,
         summary: 'The change log: the current state of every message changed after `after`',
         description:

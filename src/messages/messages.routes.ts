@@ -16,6 +16,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesServi
     '/rooms/:id/messages',
     {
       schema: {
+        operationId: 'sendMessage',
         tags,
         summary: 'Send a message (201), or get the stored one back (200) when clientMessageId repeats',
         description:
@@ -42,6 +43,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesServi
     '/rooms/:id/messages',
     {
       schema: {
+        operationId: 'listMessages',
         tags,
         summary: 'History, keyset-paged by seq',
         params: RoomParams,

@@ -14,6 +14,7 @@ export const blocksRoutes: FastifyPluginAsyncTypebox<{ blocks: BlocksService }> 
     '/blocks/:userId',
     {
       schema: {
+        operationId: 'blockUser',
         tags,
         summary: 'Block a user',
         description: `${RULES} Blocking yourself is 400.`,
@@ -31,6 +32,7 @@ export const blocksRoutes: FastifyPluginAsyncTypebox<{ blocks: BlocksService }> 
     '/blocks/:userId',
     {
       schema: {
+        operationId: 'unblockUser',
         tags,
         summary: 'Unblock a user',
         description: 'Restores everything a block refused. Idempotent: unblocking someone not blocked is 204 too.',
@@ -48,6 +50,7 @@ export const blocksRoutes: FastifyPluginAsyncTypebox<{ blocks: BlocksService }> 
     '/blocks',
     {
       schema: {
+        operationId: 'listBlocks',
         tags,
         summary: 'Whom the caller blocks, latest block first, keyset-paged',
         querystring: BlocksQuery,

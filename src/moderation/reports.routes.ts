@@ -21,6 +21,7 @@ export const reportsRoutes: FastifyPluginAsyncTypebox<{ reports: ReportsService 
     '/messages/:id/reports',
     {
       schema: {
+        operationId: 'reportMessage',
         tags,
         summary: 'Report a message to the platform admins',
         description:
@@ -42,6 +43,7 @@ export const reportsRoutes: FastifyPluginAsyncTypebox<{ reports: ReportsService 
     '/admin/reports',
     {
       schema: {
+        operationId: 'listReports',
         tags,
         summary: 'The report queue of one status (default open), keyset-paged',
         description: `${ADMIN} Open reports oldest first (work through them in order); resolved and dismissed newest first.`,
@@ -56,6 +58,7 @@ export const reportsRoutes: FastifyPluginAsyncTypebox<{ reports: ReportsService 
     '/admin/reports/:id',
     {
       schema: {
+        operationId: 'decideReport',
         tags,
         summary: 'Decide a report: resolve (optionally acting), dismiss, or reopen',
         description:

@@ -44,6 +44,7 @@ export const suspensionsRoutes: FastifyPluginAsyncTypebox<{ suspensions: Suspens
     '/admin/suspensions/:userId',
     {
       schema: {
+        operationId: 'suspendUser',
         tags,
         summary: 'Suspend a user (or replace their suspension)',
         description:
@@ -61,6 +62,7 @@ export const suspensionsRoutes: FastifyPluginAsyncTypebox<{ suspensions: Suspens
     '/admin/suspensions/:userId',
     {
       schema: {
+        operationId: 'liftSuspension',
         tags,
         summary: 'Lift a suspension (idempotent)',
         description: ADMIN,
@@ -78,6 +80,7 @@ export const suspensionsRoutes: FastifyPluginAsyncTypebox<{ suspensions: Suspens
     '/admin/suspensions',
     {
       schema: {
+        operationId: 'listSuspensions',
         tags,
         summary: 'Suspensions in force, latest first, keyset-paged',
         description: `${ADMIN} Expired suspensions are not listed.`,

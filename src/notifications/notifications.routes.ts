@@ -28,6 +28,7 @@ function registrationRoutes(app: Api, subscriptions: PushSubscriptionsService): 
     '/push/vapid-public-key',
     {
       schema: {
+        operationId: 'getVapidPublicKey',
         tags,
         summary: 'The applicationServerKey for pushManager.subscribe() (404 when Web Push is off)',
         response: { 200: VapidPublicKey, ...errorResponses(404) },
@@ -40,6 +41,7 @@ function registrationRoutes(app: Api, subscriptions: PushSubscriptionsService): 
     '/push/subscriptions',
     {
       schema: {
+        operationId: 'createPushSubscription',
         tags,
         summary:
           "Register this browser's PushSubscription for the caller (200 when already registered; an endpoint registered by another user moves to the caller)",
@@ -65,7 +67,12 @@ function subscriptionListRoutes(app: Api, subscriptions: PushSubscriptionsServic
   app.get(
     '/push/subscriptions',
     {
-      schema: { tags, summary: "The caller's push subscriptions", response: { 200: SubscriptionList, ...errorResponses() } },
+      schema: {
+        operationId: 'listPushSubscriptions',
+        tags,
+        summary: "The caller's push subscriptions",
+        response: { 200: SubscriptionList, ...errorResponses() },
+      },
     },
     async (req) => subscriptions.list(req.auth),
   );
@@ -74,6 +81,7 @@ function subscriptionListRoutes(app: Api, subscriptions: PushSubscriptionsServic
     '/push/subscriptions',
     {
       schema: {
+        operationId: 'deletePushSubscriptionByEndpoint',
         tags,
         summary: "Unregister one of the caller's subscriptions by endpoint",
         body: DeleteSubscriptionBody,
@@ -90,6 +98,7 @@ function subscriptionListRoutes(app: Api, subscriptions: PushSubscriptionsServic
     '/push/subscriptions/:id',
     {
       schema: {
+        operationId: 'deletePushSubscription',
         tags,
         summary: "Unregister one of the caller's subscriptions by id",
         params: SubscriptionParams,

@@ -14,6 +14,7 @@ export const pinsRoutes: FastifyPluginAsyncTypebox<{ pins: PinsService }> = asyn
     '/rooms/:id/pins/:messageId',
     {
       schema: {
+        operationId: 'pinMessage',
         tags,
         summary: 'Pin a message',
         description: `${WHO} At most 50 pinned messages a room (more: 409).`,
@@ -28,6 +29,7 @@ export const pinsRoutes: FastifyPluginAsyncTypebox<{ pins: PinsService }> = asyn
     '/rooms/:id/pins/:messageId',
     {
       schema: {
+        operationId: 'unpinMessage',
         tags,
         summary: 'Unpin a message',
         description: WHO,
@@ -42,6 +44,7 @@ export const pinsRoutes: FastifyPluginAsyncTypebox<{ pins: PinsService }> = asyn
     '/rooms/:id/pins',
     {
       schema: {
+        operationId: 'listPins',
         tags,
         summary: 'Pinned messages, latest pin first, keyset-paged',
         params: RoomParams,

@@ -10,6 +10,7 @@ export const presenceRoutes: FastifyPluginAsyncTypebox<{ presence: PresenceServi
     '/presence',
     {
       schema: {
+        operationId: 'getPresence',
         tags: ['presence'],
         summary: 'Online state of users who share a room with the caller',
         querystring: PresenceQuery,

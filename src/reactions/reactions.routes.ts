@@ -15,6 +15,7 @@ export const reactionsRoutes: FastifyPluginAsyncTypebox<{ reactions: ReactionsSe
     '/messages/:id/reactions/:emoji',
     {
       schema: {
+        operationId: 'addReaction',
         tags,
         summary: "Add the caller's reaction",
         description: `${EMOJI_RULE} At most 50 different emoji on a message (more: 409); an emoji already on it may always be added.`,
@@ -29,6 +30,7 @@ export const reactionsRoutes: FastifyPluginAsyncTypebox<{ reactions: ReactionsSe
     '/messages/:id/reactions/:emoji',
     {
       schema: {
+        operationId: 'removeReaction',
         tags,
         summary: "Remove the caller's reaction",
         description: EMOJI_RULE,
@@ -55,6 +57,7 @@ export const reactionsRoutes: FastifyPluginAsyncTypebox<{ reactions: ReactionsSe
     '/messages/:id/reactions',
     {
       schema: {
+        operationId: 'listReactions',
         tags,
         summary: 'Who reacted, first reactions first, keyset-paged',
         params: MessageParams,

@@ -11,6 +11,7 @@ export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = a
     '/messages/:id/read',
     {
       schema: {
+        operationId: 'markMessageRead',
         tags,
         summary: 'Mark this message, and everything before it, read',
         params: MessageParams,
@@ -24,6 +25,7 @@ export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = a
     '/rooms/:id/read',
     {
       schema: {
+        operationId: 'markRoomRead',
         tags,
         summary: 'Mark the whole room read (constant time)',
         params: RoomParams,
@@ -37,6 +39,7 @@ export const readsRoutes: FastifyPluginAsyncTypebox<{ reads: ReadsService }> = a
     '/messages/:id/receipts',
     {
       schema: {
+        operationId: 'getMessageReceipts',
         tags,
         summary: 'Delivery and read state of one message for every participant',
         params: MessageParams,

@@ -27,6 +27,7 @@ function roomRoutes(app: Api, rooms: RoomsService): void {
     '/rooms',
     {
       schema: {
+        operationId: 'createRoom',
         tags,
         summary: 'Create a room (or get the existing direct room of a pair / open support room)',
         body: CreateRoomBody,
@@ -43,6 +44,7 @@ function roomRoutes(app: Api, rooms: RoomsService): void {
     '/rooms',
     {
       schema: {
+        operationId: 'listRooms',
         tags,
         summary: "The caller's rooms, latest activity first (or the support queue for staff)",
         querystring: ListRoomsQuery,
@@ -55,7 +57,7 @@ function roomRoutes(app: Api, rooms: RoomsService): void {
   app.get(
     '/rooms/:id',
     {
-      schema: { tags, summary: 'One room', params: RoomParams, response: { 200: Room, ...errorResponses(404) } },
+      schema: { operationId: 'getRoom', tags, summary: 'One room', params: RoomParams, response: { 200: Room, ...errorResponses(404) } },
     },
     async (req) => rooms.get(req.auth, req.params.id),
   );
@@ -64,6 +66,7 @@ function roomRoutes(app: Api, rooms: RoomsService): void {
     '/rooms/:id',
     {
       schema: {
+        operationId: 'updateRoom',
         tags,
         summary: 'Rename / describe a group or business room, set its slow mode, or open/close a support room',
         description:
@@ -83,6 +86,7 @@ function membershipRoutes(app: Api, rooms: RoomsService): void {
     '/rooms/:id/participants',
     {
       schema: {
+        operationId: 'addParticipants',
         tags,
         summary: 'Add participants',
         params: RoomParams,
@@ -97,6 +101,7 @@ function membershipRoutes(app: Api, rooms: RoomsService): void {
     '/rooms/:id/participants/:userId/remove',
     {
       schema: {
+        operationId: 'removeParticipant',
         tags,
         summary: 'Remove a participant, or leave (204) when userId is the caller',
         params: ParticipantParams,
@@ -113,6 +118,7 @@ function membershipRoutes(app: Api, rooms: RoomsService): void {
     '/rooms/:id/notifications',
     {
       schema: {
+        operationId: 'setRoomNotifications',
         tags,
         summary: 'Mute or unmute the room for the caller',
         params: RoomParams,

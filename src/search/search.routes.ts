@@ -14,6 +14,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<SearchRoutesOptions> = asyn
     '/messages/search',
     {
       schema: {
+        operationId: 'searchMessages',
         tags: ['search'],
         summary: "Full-text search over the caller's rooms, newest first",
         description:

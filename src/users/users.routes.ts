@@ -10,6 +10,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     '/me',
     {
       schema: {
+        operationId: 'getMe',
         tags,
         summary: "The caller's profile (name and picture from the latest token) and settings",
         response: { 200: OwnProfileSchema, ...errorResponses() },
@@ -22,6 +23,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     '/me',
     {
       schema: {
+        operationId: 'updateMe',
         tags,
         summary: "Change the caller's settings: showPresence false hides their presence from everyone else (no event announces the change)",
         body: UpdateMeBody,

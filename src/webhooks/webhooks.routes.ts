@@ -11,6 +11,7 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksServi
     '/admin/webhooks',
     {
       schema: {
+        operationId: 'createWebhook',
         tags,
         summary: 'Add an outgoing webhook',
         description:
@@ -27,6 +28,7 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksServi
     '/admin/webhooks',
     {
       schema: {
+        operationId: 'listWebhooks',
         tags,
         summary: 'The outgoing webhooks (without their secrets)',
         description: ADMIN,
@@ -40,6 +42,7 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksServi
     '/admin/webhooks/:id',
     {
       schema: {
+        operationId: 'deleteWebhook',
         tags,
         summary: 'Remove an outgoing webhook',
         description: `${ADMIN} Its pending deliveries are dropped.`,
@@ -57,6 +60,7 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksServi
     '/admin/webhooks/:id/deliveries',
     {
       schema: {
+        operationId: 'listWebhookDeliveries',
         tags,
         summary: "A webhook's recent deliveries, newest first, keyset-paged",
         description: `${ADMIN} Kept 7 days after they are delivered or given up.`,
