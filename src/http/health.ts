@@ -3,9 +3,12 @@ import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.js';
 import { AppError, toProblem } from '../errors.js';
 
-/** 200 when the service can serve (its database, and Redis when configured, answer), 503 otherwise. No token needed. */
+/**
+ * 200 when the service can serve (its database, and Redis when configured, answer), 503 otherwise. No token needed.
+ * Probes ask every few seconds per instance: their requests are logged only from `warn` up (a failing one still is).
+ */
 export function registerHealth(app: FastifyInstance, database: Database, redis: Redis | undefined): void {
-  app.get('/health', { schema: { tags: ['health'], summary: 'Readiness', security: [] } }, async (_req, reply) => {
+  app.get('/health', { logLevel: 'warn', schema: { tags: ['health'], summary: 'Readiness', security: [] } }, async (_req, reply) => {
     const [db, cache] = await Promise.all([
       database.ping().then(
         () => true,
