@@ -4,7 +4,7 @@
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
  * the same machine, prints progress and the table, and writes bench/results/<date>.json and .md; a full run also
- * writes latest.md and puts the table in the README. Both embedded engines run (the managed PostgreSQL server, the
+ * writes latest.md and puts the table in docs/benchmarks.md. Both embedded engines run (the managed PostgreSQL server, the
  * default, and PGlite); an external PostgreSQL too when BENCH_DATABASE_URL (or TEST_DATABASE_URL) is set, and a
  * two-instance + Redis row when BENCH_REDIS_URL (or TEST_REDIS_URL) is set as well. See bench/README.md.
  */
@@ -28,7 +28,7 @@ import {
   type ServerProcess,
 } from './lib/processes.js';
 import { summariseProfile } from './lib/profile.js';
-import { buildRows, markdown, updateReadme, type BenchResult, type EngineResult } from './lib/report.js';
+import { buildRows, markdown, updateBenchPage, type BenchResult, type EngineResult } from './lib/report.js';
 import { planData, seedAll, type Manifest, type Sizes } from './lib/seed.js';
 import { changesCatchUp } from './scenarios/catch-up.js';
 import { planChanges, rawChanges, restChanges, type ChangesPlan } from './scenarios/changes.js';
@@ -633,9 +633,9 @@ function render(file: string): void {
   const stamp = path.basename(file, '.json');
   writeFileSync(path.join(path.dirname(file), `${stamp}.md`), `# Benchmarks ${stamp}\n\n${md}`);
   if (saved.mode === 'full') writeFileSync(path.join(path.dirname(file), 'latest.md'), `# Benchmarks ${stamp}\n\n${md}`);
-  const readme = saved.mode === 'full' && !flag('no-readme') && updateReadme(path.join(ROOT, 'README.md'), md, file);
+  const readme = saved.mode === 'full' && !flag('no-readme') && updateBenchPage(ROOT, md, file);
   process.stdout.write(md);
-  log(`rewrote ${stamp}.md and latest.md${readme ? '; README updated' : ''}`);
+  log(`rewrote ${stamp}.md and latest.md${readme ? '; docs/benchmarks.md updated' : ''}`);
 }
 
 async function main(): Promise<void> {
@@ -661,7 +661,7 @@ async function main(): Promise<void> {
   const jsonFile = path.join(dir, `${stamp}.json`);
   writeFileSync(jsonFile, JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
   writeFileSync(path.join(dir, `${stamp}.md`), `# Benchmarks ${stamp}\n\n${md}`);
-  // latest.md is what the README shows: the latest full run. Quick runs keep to their own dated files.
+  // latest.md is what docs/benchmarks.md shows: the latest full run. Quick runs keep to their own dated files.
   if (!quick) writeFileSync(path.join(dir, 'latest.md'), `# Benchmarks ${stamp}\n\n${md}`);
   if (profileDir) {
     const summary = profiles.map(profileText).join('\n');
@@ -669,10 +669,10 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${summary}\n`);
     rmSync(profileDir, { recursive: true, force: true });
   }
-  const readme = !quick && !flag('no-readme') && updateReadme(path.join(ROOT, 'README.md'), md, jsonFile);
+  const readme = !quick && !flag('no-readme') && updateBenchPage(ROOT, md, jsonFile);
   process.stdout.write(`\n${md}\n`);
   log(
-    `wrote bench/results/${stamp}.json and ${stamp}.md${quick ? '' : ' and latest.md'}${readme ? '; README updated' : ''} (${results.seconds.toFixed(0)} s)`,
+    `wrote bench/results/${stamp}.json and ${stamp}.md${quick ? '' : ' and latest.md'}${readme ? '; docs/benchmarks.md updated' : ''} (${results.seconds.toFixed(0)} s)`,
   );
 }
 

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { pino } from 'pino';
 import { openConfigured } from './db/open.js';
+import { logDestination } from './log-format.js';
 
 /** Start: read config, open and migrate the database, listen, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -16,7 +17,9 @@ async function main(): Promise<void> {
   }
   // The database opens and migrates (the embedded server starts, or PGlite's WebAssembly compiles) while the rest of
   // the service's modules load; buildApp gets it ready, so nothing is served before the migrations have run.
-  const startLog = pino({ level: config.logLevel });
+  // JSON lines, or readable ones on a terminal (LOG_FORMAT); both loggers share the one destination.
+  const logStream = logDestination(config);
+  const startLog = logStream ? pino({ level: config.logLevel }, logStream) : pino({ level: config.logLevel });
   const database = openConfigured(config, startLog).then(async (db) => {
     try {
       await db.migrate();
@@ -31,7 +34,7 @@ async function main(): Promise<void> {
   const { buildApp } = await import('./app.js');
   const opened = await database;
   // A start that fails after the database opened stops the embedded server too, instead of leaving it to the next start.
-  const app = await buildApp(config, { database: opened }).catch(async (err: unknown) => {
+  const app = await buildApp(config, { database: opened, ...(logStream ? { logStream } : {}) }).catch(async (err: unknown) => {
     await opened.close().catch(() => {});
     throw err;
   });

@@ -396,13 +396,19 @@ export function markdown(r: BenchResult): string {
 const BEGIN = '<!-- bench:begin -->';
 const END = '<!-- bench:end -->';
 
-/** Puts the table between the markers of the README's Benchmarks section. */
-export function updateReadme(readmePath: string, md: string, resultFile: string): boolean {
-  const text = readFileSync(readmePath, 'utf8');
+/** The page that holds the latest full run; the README keeps only a few summary rows and links to it. */
+export const BENCH_PAGE = path.join('docs', 'benchmarks.md');
+
+/** Puts the table between the `bench:` markers of docs/benchmarks.md under `root`, the checkout. */
+export function updateBenchPage(root: string, md: string, resultFile: string): boolean {
+  const page = path.join(root, BENCH_PAGE);
+  const text = readFileSync(page, 'utf8');
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
   if (a === -1 || b === -1 || b < a) return false;
-  const body = `${BEGIN}\n${md}\nRaw numbers (every ramp step, percentiles, CPU): [\`${path.basename(resultFile)}\`](bench/results/${path.basename(resultFile)}).\n${END}`;
-  writeFileSync(readmePath, text.slice(0, a) + body + text.slice(b + END.length));
+  // The link is relative to the page, which is not at the root of the checkout.
+  const link = path.relative(path.dirname(page), resultFile).split(path.sep).join('/');
+  const body = `${BEGIN}\n${md}\nRaw numbers (every ramp step, percentiles, CPU): [\`${path.basename(resultFile)}\`](${link}).\n${END}`;
+  writeFileSync(page, text.slice(0, a) + body + text.slice(b + END.length));
   return true;
 }

@@ -9,6 +9,8 @@ export interface ServerConfig {
   publicUrl: string;
   corsOrigins: string[] | '*' | false;
   logLevel: string;
+  /** LOG_FORMAT when set; unset: chosen at start from the terminal (src/log-format.ts). */
+  logFormat: 'json' | 'pretty' | undefined;
   /** How long in-flight work may take to finish on SIGTERM. */
   shutdownTimeoutMs: number;
 }
@@ -25,8 +27,22 @@ export function serverConfig(read: EnvReader): ServerConfig {
   const cors = corsOrigins(read.str('CORS_ORIGINS'), env === 'production');
   const logLevel = read.str('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) read.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const logFormat = read.str('LOG_FORMAT');
+  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') {
+    read.problems.push(`LOG_FORMAT must be json or pretty (got "${logFormat}")`);
+  }
   const shutdownTimeoutMs = read.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000);
-  return { env, port, host, dataDir, publicUrl, corsOrigins: cors, logLevel, shutdownTimeoutMs };
+  return {
+    env,
+    port,
+    host,
+    dataDir,
+    publicUrl,
+    corsOrigins: cors,
+    logLevel,
+    logFormat: logFormat === 'json' || logFormat === 'pretty' ? logFormat : undefined,
+    shutdownTimeoutMs,
+  };
 }
 
 /** Unset: any origin in development, none in production (a browser app there names its origins). */

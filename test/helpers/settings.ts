@@ -1,13 +1,13 @@
-import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { scanEnv } from '../../scripts/api-doc/env.js';
 
-/** Every setting the configuration reads by name (src/config is the one place that reads the environment), sorted. */
+/**
+ * Every setting the configuration reads by name (src/config is the one place that reads the environment), sorted:
+ * the same scan that writes docs/api.md's table, so a test and the reference never disagree on what exists.
+ */
 export function settingsRead(): string[] {
-  const dir = path.join(import.meta.dirname, '..', '..', 'src', 'config');
-  const names = new Set<string>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
-    const text = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of text.matchAll(/\bread\.\w+\(\s*'([A-Z][A-Z0-9_]+)'/g)) names.add(m[1]!);
-  }
-  return [...names].sort();
+  const names = scanEnv(path.join(import.meta.dirname, '..', '..'))
+    .filter((v) => v.kind !== 'family')
+    .map((v) => v.name);
+  return [...new Set(names)].sort();
 }
