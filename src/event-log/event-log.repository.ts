@@ -35,13 +35,18 @@ const PEEK = hotStatement<EventRow>(
     sql`select e.id, e.type, e.room_id, e.payload, e.created_at from domain_event_pending p join domain_event e on e.id = p.event_id
         where p.consumer = ${consumer} order by p.event_id limit ${limit}`,
 );
+/**
+ * The ids go in as `= any(array(…))`, never `in (select …)`: the planner cannot see how many a jsonb holds and, on a
+ * queue table whose statistics lag its churn, chose a hash join over a sequential scan of every pending row (seconds
+ * per call once a backlog built up, measured on the embedded server); the array form is always an index lookup.
+ */
 const DONE = hotStatement<never>(
   'event_log_done',
   ['text', 'jsonb'],
   (consumer, ids) =>
     sql`delete from domain_event_pending where consumer = ${consumer} and event_id in (
           select event_id from domain_event_pending
-          where consumer = ${consumer} and event_id in (select jsonb_array_elements_text(${ids})::bigint)
+          where consumer = ${consumer} and event_id = any(array(select jsonb_array_elements_text(${ids})::bigint))
           for update skip locked)`,
 );
 
@@ -111,7 +116,7 @@ export class EventLogRepository {
       ? await queryRows<EventRow>(
           this.db,
           sql`select e.id, e.type, e.room_id, e.payload, e.created_at from domain_event_pending p join domain_event e on e.id = p.event_id
-              where p.consumer = ${consumer} and p.event_id in (select jsonb_array_elements_text(${JSON.stringify(only)}::jsonb)::bigint)
+              where p.consumer = ${consumer} and p.event_id = any(array(select jsonb_array_elements_text(${JSON.stringify(only)}::jsonb)::bigint))
               order by p.event_id limit ${limit}`,
         )
       : await PEEK(this.db, [consumer, limit]);
@@ -128,7 +133,7 @@ export class EventLogRepository {
       tx,
       sql`delete from domain_event_pending where consumer = ${consumer} and event_id in (
             select event_id from domain_event_pending
-            where consumer = ${consumer} and event_id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint)
+            where consumer = ${consumer} and event_id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint))
             for update skip locked)
           returning event_id`,
     );

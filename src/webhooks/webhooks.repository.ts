@@ -330,7 +330,7 @@ export class WebhooksRepository {
     if (ids.length === 0) return;
     await this.db.execute(
       sql`update webhook_delivery set locked_until = null, attempts = greatest(attempts - 1, 0)
-          where id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint)`,
+          where id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint))`,
     );
   }
 
