@@ -213,6 +213,28 @@ describe('the durable event log', () => {
     expect(handled).toEqual([0, 1, 2]);
   });
 
+  it('stops within its drain budget with a backlog, leaving the rest pending for the next start', async () => {
+    const handled: number[] = [];
+    // 40 batches of 10 at 200 ms each: 8 s of backlog against a 3 s budget.
+    const { name, type, consumer } = consumerOf(
+      everyEvent(async (_tx, events) => {
+        await new Promise((r) => setTimeout(r, 200));
+        handled.push(...events.map((e) => e.payload['n'] as number));
+      }),
+    );
+    await log.register(name, [type]);
+    await append(type, 400);
+    void consumer.start();
+    await until(() => handled.length >= 10);
+    await consumer.stop();
+    // Left pending, not drained: stopping all of it would have taken 8 s.
+    const left = await pendingOf(name);
+    expect(left).toBeGreaterThan(0);
+    expect(left + handled.length).toBe(400);
+    // What was handled went in order, each once.
+    expect(handled).toEqual(handled.map((_, i) => i));
+  });
+
   it('prunes handled events older than a day, in batches, and keeps pending and recent ones', async () => {
     const { name, type } = consumerOf(everyEvent(async () => {}));
     await log.register(name, [type]);

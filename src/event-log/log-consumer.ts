@@ -9,6 +9,11 @@ const BATCH = 200;
 const KEEP_MS = 24 * 60 * 60 * 1000;
 const PRUNE_EVERY_MS = 60_000;
 const PRUNE_BATCH = 1000;
+/**
+ * A graceful stop hands on what is pending for this long at most: a backlog (a webhook receiver that was down) stays
+ * pending for the next start or a peer, rather than outlasting the shutdown timeout and ending in a hard exit.
+ */
+const STOP_DRAIN_MS = 3000;
 
 /**
  * How a consumer handles events, in two steps so the reads (the costly part) run outside any transaction, as prepared
@@ -49,6 +54,8 @@ export class LogConsumer {
   private started = false;
   private stopped = false;
   private nextPruneAt = 0;
+  /** Set by stop(): no batch starts after this, in the run under way or in stop's own drain. */
+  private stopBy = Infinity;
 
   constructor(
     private readonly db: Db,
@@ -62,6 +69,7 @@ export class LogConsumer {
    * resolves, so what a previous run left is handled before anything that depends on it starts (the outbox sender).
    */
   async start(): Promise<void> {
+    this.stopBy = Infinity;
     await this.repo.register(this.opts.name, this.opts.types);
     this.started = true;
     this.wake();
@@ -101,12 +109,13 @@ export class LogConsumer {
   }
 
   /**
-   * Stops taking work once what is pending now is handled (a graceful stop leaves nothing behind; the writers have
-   * stopped by then). A failing database leaves the rest pending for the next start or a peer.
+   * Stops taking work once what is pending now is handled, or STOP_DRAIN_MS have passed (the writers have stopped by
+   * then). A failing database, or a backlog, leaves the rest pending for the next start or a peer.
    */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     clearTimeout(this.soon);
+    this.stopBy = Date.now() + STOP_DRAIN_MS;
     await this.running;
     if (this.started && !this.stopped)
       await this.drain().catch((err: unknown) => this.opts.log.error({ err, consumer: this.opts.name }, 'event log consumer failed'));
@@ -115,10 +124,11 @@ export class LogConsumer {
     await this.running;
   }
 
-  /** Takes and handles batches until none is left (or stopped); the number handled. */
+  /** Takes and handles batches until none is left (or stopped, or past the stop's deadline); the number handled. */
   async drain(): Promise<number> {
     let total = 0;
-    for (let n = this.opts.batch ?? BATCH; n === (this.opts.batch ?? BATCH) && !this.stopped;) {
+    const size = this.opts.batch ?? BATCH;
+    for (let n = size; n === size && !this.stopped && Date.now() < this.stopBy;) {
       n = await this.batch();
       total += n;
     }
