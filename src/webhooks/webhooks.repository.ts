@@ -290,7 +290,9 @@ export class WebhooksRepository {
   /**
    * Takes, behind each claimed head, up to `perQueue` of the rows queued after it in its (webhook, room), in order and
    * under the same lease, so a busy room's events go out back to back without a claim each. Only rows that directly
-   * follow the head are taken (a row already leased breaks the run), and in id order, as settle locks them.
+   * follow the head are taken (a row already leased breaks the run), and in id order, as settle locks them. Their
+   * `attempts` is the number their attempt will carry; it is written when the attempt ends (settle, retryLater,
+   * release), so the deliveries log never counts an attempt a run did not get to.
    */
   async claimFollowers(heads: ClaimedDelivery[], perQueue: number, leaseMs: number): Promise<ClaimedDelivery[]> {
     if (heads.length === 0 || perQueue <= 0) return [];
@@ -317,19 +319,19 @@ export class WebhooksRepository {
                               where bd.webhook_id = d.webhook_id and bd.room_id is not distinct from d.room_id
                                 and b.id < q.id and b.locked_until > now())
             order by q.id for update of d)
-          update webhook_delivery d set locked_until = now() + ${leaseMs}::int * interval '1 millisecond', attempts = d.attempts + 1
+          update webhook_delivery d set locked_until = now() + ${leaseMs}::int * interval '1 millisecond'
           from free f, webhook w
           where d.id = f.id and w.id = d.webhook_id
-          returning d.id, d.webhook_id, d.room_id, d.event_id, d.body, d.attempts, d.created_at, w.url, w.secret`,
+          returning d.id, d.webhook_id, d.room_id, d.event_id, d.body, d.attempts + 1 as attempts, d.created_at, w.url, w.secret`,
     );
     return rows.map(toClaimed).sort((a, b) => a.id - b.id);
   }
 
-  /** Rows taken but never tried (a run cut short before them): free again, their attempt not counted. */
+  /** Rows taken but never tried (a run cut short before them): free again. */
   async unclaim(ids: number[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.execute(
-      sql`update webhook_delivery set locked_until = null, attempts = greatest(attempts - 1, 0)
+      sql`update webhook_delivery set locked_until = null
           where id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint))`,
     );
   }
@@ -344,6 +346,7 @@ export class WebhooksRepository {
     const input = JSON.stringify(
       done.map((s) => ({
         id: s.delivery.id,
+        attempts: s.delivery.attempts,
         webhookId: s.delivery.webhookId,
         roomId: s.delivery.roomId,
         delivered: s.delivered,
@@ -352,7 +355,7 @@ export class WebhooksRepository {
       })),
     );
     const rows = sql`jsonb_to_recordset(${input}::jsonb)
-      as i(id bigint, "webhookId" uuid, "roomId" uuid, delivered boolean, "statusCode" int, error text)`;
+      as i(id bigint, attempts int, "webhookId" uuid, "roomId" uuid, delivered boolean, "statusCode" int, error text)`;
     await this.db.transaction(async (tx) => {
       await tx.execute(
         sql`select ${QUEUE_LOCK(sql`q."webhookId"`, sql`q."roomId"`)} from (
@@ -362,6 +365,7 @@ export class WebhooksRepository {
       await tx.execute(
         sql`update webhook_delivery d
             set status = case when i.delivered then 'delivered' else 'failed' end, last_status_code = i."statusCode",
+              attempts = greatest(d.attempts, i.attempts),
               last_error = i.error, delivered_at = case when i.delivered then now() else d.delivered_at end, locked_until = null
             from ${rows} where d.id = i.id`,
       );
@@ -384,10 +388,11 @@ export class WebhooksRepository {
     });
   }
 
-  /** Another attempt in `delayMs`; the row stays the head of its room's queue. */
-  async retryLater(id: number, statusCode: number | null, error: string, delayMs: number): Promise<void> {
+  /** Another attempt in `delayMs`; the row stays the head of its room's queue. `attempts`: the one that just ended. */
+  async retryLater(id: number, attempts: number, statusCode: number | null, error: string, delayMs: number): Promise<void> {
     await this.db.execute(
       sql`update webhook_delivery set last_status_code = ${statusCode}, last_error = ${error.slice(0, 500)}, locked_until = null,
+            attempts = greatest(attempts, ${attempts}::int),
             next_attempt_at = now() + ${Math.round(delayMs)}::int * interval '1 millisecond'
           where id = ${id}`,
     );
@@ -410,8 +415,11 @@ export class WebhooksRepository {
   }
 
   /** An attempt cut short by a shutdown: due again at once, for any instance (the attempt stays counted). */
-  async release(id: number): Promise<void> {
-    await this.db.execute(sql`update webhook_delivery set locked_until = null, next_attempt_at = now() where id = ${id}`);
+  async release(id: number, attempts: number): Promise<void> {
+    await this.db.execute(
+      sql`update webhook_delivery set locked_until = null, next_attempt_at = now(), attempts = greatest(attempts, ${attempts}::int)
+          where id = ${id}`,
+    );
   }
 
   /** Deletes up to `limit` of the oldest settled deliveries older than `ageMs` (by id, the primary key). */

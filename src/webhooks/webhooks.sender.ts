@@ -130,7 +130,7 @@ export class WebhookSender {
   /**
    * A queue's run, in order: the next goes once the one before was answered 2xx and settled (written, so a crash never
    * sends an acknowledged event again). A failure, a shutdown or half the lease spent ends the run; the rows not tried
-   * are handed back untouched.
+   * are handed back untouched (their attempt was never counted).
    */
   private async attemptRun(run: ClaimedDelivery[], stopBy: number): Promise<void> {
     let untried = 0;
@@ -166,7 +166,7 @@ export class WebhookSender {
   private async attempt(d: ClaimedDelivery): Promise<boolean> {
     const outcome = await this.post(d);
     if (outcome.ok === 'stopped') {
-      await this.repo.release(d.id);
+      await this.repo.release(d.id, d.attempts);
       return false;
     }
     if (outcome.ok) {
@@ -183,7 +183,7 @@ export class WebhookSender {
     }
     const delay = this.backoff(d.attempts);
     this.log.info({ ...ctx, retryInMs: Math.round(delay) }, 'webhook delivery failed; will retry');
-    await this.repo.retryLater(d.id, outcome.status, outcome.error, delay);
+    await this.repo.retryLater(d.id, d.attempts, outcome.status, outcome.error, delay);
     this.retryTimes.push(Date.now() + delay);
     this.wake(delay);
     return false;
