@@ -27,10 +27,9 @@ export function serverConfig(read: EnvReader): ServerConfig {
   const cors = corsOrigins(read.str('CORS_ORIGINS'), env === 'production');
   const logLevel = read.str('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) read.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
-  const logFormat = read.str('LOG_FORMAT');
-  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') {
-    read.problems.push(`LOG_FORMAT must be json or pretty (got "${logFormat}")`);
-  }
+  const rawLogFormat = read.str('LOG_FORMAT');
+  const logFormat = rawLogFormat === 'json' || rawLogFormat === 'pretty' ? rawLogFormat : undefined;
+  if (rawLogFormat !== undefined && !logFormat) read.problems.push(`LOG_FORMAT must be json or pretty (got "${rawLogFormat}")`);
   const shutdownTimeoutMs = read.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000);
   return {
     env,
@@ -40,7 +39,7 @@ export function serverConfig(read: EnvReader): ServerConfig {
     publicUrl,
     corsOrigins: cors,
     logLevel,
-    logFormat: logFormat === 'json' || logFormat === 'pretty' ? logFormat : undefined,
+    logFormat,
     shutdownTimeoutMs,
   };
 }

@@ -72,9 +72,10 @@ export async function processFile(type: MediaType, path: string, label: string, 
 async function processImage(p: Processed, label: string, opts: ProcessOptions): Promise<Processed> {
   const animated = p.type.mime === 'image/gif' || p.type.mime === 'image/webp';
   const input = { limitInputPixels: opts.maxPixels, failOn: 'error' as const, animated };
+  const sharp = await loadSharp();
   let meta: Metadata;
   try {
-    meta = await (await loadSharp())(p.path, { ...input, limitInputPixels: false }).metadata();
+    meta = await sharp(p.path, { ...input, limitInputPixels: false }).metadata();
   } catch {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${label}: the image cannot be read`);
   }
@@ -85,12 +86,12 @@ async function processImage(p: Processed, label: string, opts: ProcessOptions): 
   const { format, options } = ENCODERS[p.type.mime]!;
   const out = opts.tempPath();
   try {
-    await (await loadSharp())(p.path, input).autoOrient().toFormat(format, options).toFile(out);
+    await sharp(p.path, input).autoOrient().toFormat(format, options).toFile(out);
   } catch (err) {
     if (isPixelLimit(err)) throw tooLarge(label, pixels, opts.maxPixels);
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${label}: the image cannot be decoded`);
   }
-  const stored = await (await loadSharp())(out, { animated }).metadata();
+  const stored = await sharp(out, { animated }).metadata();
   return {
     ...p,
     path: out,
