@@ -292,8 +292,11 @@ export async function openPgliteWorker(dataDir: string | undefined): Promise<Pgl
     worker.once('message', (reply: WorkerReply) => {
       worker.off('exit', onExit);
       worker.off('error', onError);
-      if (reply.ok) resolve();
-      else reject(toError(reply.error));
+      if (reply.ok) return resolve();
+      // The thread rethrows after posting its failure; without a listener that 'error' would be an uncaught
+      // exception in this process. The failure is already reported by the reply.
+      worker.on('error', () => {});
+      reject(toError(reply.error));
     });
   }).catch(async (err: unknown) => {
     await worker.terminate();
