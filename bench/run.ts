@@ -127,7 +127,7 @@ const RAMP: Omit<RampOptions, 'start'> = quick
       drainMs: 2000,
       maxSteps: 14,
       maxRate: 20_000,
-      budgetMs: 25_000,
+      budgetMs: 60_000,
       refine: true,
       confirm: true,
     };
