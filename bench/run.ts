@@ -38,7 +38,7 @@ import { idleSockets } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/reconnect.js';
 import { planSdk, sdkConvergence, sdkHeap, type SdkSizes } from './scenarios/sdk.js';
 import { planWeb, webApp, webBundle, type WebSizes } from './scenarios/web.js';
-import { compiledStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
+import { compiledStartToReady, npmStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
 import { webhooksUnderLoad, type WebhooksOptions } from './scenarios/webhooks.js';
 import { eraseUnderLoad, planErase, type EraseSizes } from './scenarios/erase.js';
 
@@ -549,13 +549,20 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
         const fresh = !quick && embedded ? await withFreshDataDir(engine, (env) => startToReady({ JWT_SECRET, ...env }, 1)) : undefined;
         const phases = !quick && embedded ? await startupPhases(db.dataDir) : undefined;
         const compiled = embedded ? await compiledStartToReady({ JWT_SECRET, ...db.serverEnv() }, quick ? 1 : 3) : undefined;
-        e.startup = { prepared, ...(fresh ? { fresh } : {}), ...(phases ? { phases } : {}), ...(compiled ? { compiled } : {}) };
+        const npmStart = embedded ? await npmStartToReady({ JWT_SECRET, ...db.serverEnv() }, quick ? 1 : 3) : undefined;
+        e.startup = {
+          prepared,
+          ...(fresh ? { fresh } : {}),
+          ...(phases ? { phases } : {}),
+          ...(compiled ? { compiled } : {}),
+          ...(npmStart ? { npmStart } : {}),
+        };
         if (phases)
           log(
             `  start phases: node+tsx ${phases.nodeAndTsxBootMs.toFixed(0)} ms, import app ${phases.importAppMs.toFixed(0)} ms, open the database ${phases.openPgliteMs.toFixed(0)} ms, migrate ${phases.migrateMs.toFixed(0)} ms, build app ${phases.buildAppMs.toFixed(0)} ms, listen ${phases.listenMs.toFixed(0)} ms`,
           );
         log(
-          `  start to ready: ${prepared.map((v) => (v / 1000).toFixed(2)).join(', ')} s${fresh ? `; empty DATA_DIR ${(fresh[0]! / 1000).toFixed(2)} s` : ''}${compiled ? `; compiled ${compiled.map((v) => (v / 1000).toFixed(2)).join(', ')} s` : ''}`,
+          `  start to ready: ${prepared.map((v) => (v / 1000).toFixed(2)).join(', ')} s${fresh ? `; empty DATA_DIR ${(fresh[0]! / 1000).toFixed(2)} s` : ''}${compiled ? `; compiled ${compiled.map((v) => (v / 1000).toFixed(2)).join(', ')} s` : ''}${npmStart ? `; npm start ${npmStart.map((v) => (v / 1000).toFixed(2)).join(', ')} s` : ''}`,
         );
       });
     }

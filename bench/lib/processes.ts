@@ -195,6 +195,11 @@ export interface SpawnOptions {
   port?: number;
   /** Run compiled JavaScript: no tsx loader. */
   compiled?: boolean;
+  /**
+   * A launcher (npm) that starts the service as a child of its own: run in a process group, which stop() signals
+   * and waits out as a whole (npm does not pass SIGTERM on, and would leave the service running).
+   */
+  group?: boolean;
 }
 
 /** Spawns a Node server (TypeScript through tsx) on 127.0.0.1:<port>, pinned to the servers' cores. Not yet ready. */
@@ -211,6 +216,7 @@ export async function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
   const [cmd, args] = cores ? ['taskset', ['-c', cores, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(cmd, args as string[], {
     cwd: ROOT,
+    detached: opts.group ?? false,
     env: { ...inherited(), PORT: String(port), HOST: '127.0.0.1', ...opts.env },
     stdio: opts.probe ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
@@ -272,6 +278,7 @@ export async function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
     exited: () => exitCode !== undefined,
     async stop() {
       live.delete(server);
+      if (opts.group) return stopGroup(child.pid!);
       if (exitCode !== undefined) return;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -281,6 +288,24 @@ export async function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
   };
   live.add(server);
   return server;
+}
+
+/** SIGTERM to every process of the group, SIGKILL after 15 s, and back once none is left. */
+async function stopGroup(pgid: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals | 0) => {
+    try {
+      process.kill(-pgid, sig);
+      return true;
+    } catch {
+      return false; // ESRCH: the group is gone
+    }
+  };
+  signal('SIGTERM');
+  const killAt = performance.now() + 15_000;
+  while (signal(0)) {
+    if (performance.now() > killAt) signal('SIGKILL');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Polls GET /health until it answers 200; the time from spawn to that answer in ms. */

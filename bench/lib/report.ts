@@ -30,6 +30,8 @@ export interface EngineResult {
     prepared: number[];
     fresh?: number[];
     compiled?: number[];
+    /** `npm start` itself (npm, scripts/start.js, the build made at install). */
+    npmStart?: number[];
     phases?: {
       nodeAndTsxBootMs: number;
       importAppMs: number;
@@ -250,14 +252,28 @@ export function buildRows(r: BenchResult): Row[] {
       // The target is for `npm start` on a DATA_DIR, whichever embedded engine; a server elsewhere is started apart.
       const embedded = isEmbedded(e.engine);
       const where = e.engine === 'embedded' ? 'embedded PostgreSQL' : 'PGlite';
+      const n = e.startup.npmStart;
+      if (n?.length) {
+        const worstNpm = Math.max(...n);
+        add({
+          scenario: `start to ready (${where}, prepared DATA_DIR; \`npm start\` after \`npm install\`, which builds)`,
+          metric: `seconds${n.length > 1 ? ` (worst of ${n.length})` : ''}`,
+          service: `${(worstNpm / 1000).toFixed(2)} s`,
+          baseline: '—',
+          ratio: '',
+          target: '< 2 s',
+          met: worstNpm < 2000,
+        });
+      }
       add({
-        scenario: `start to ready (${embedded ? `${where}, prepared DATA_DIR` : 'PostgreSQL'}; \`npm start\`: TypeScript through tsx)`,
+        scenario: `start to ready (${embedded ? `${where}, prepared DATA_DIR` : 'PostgreSQL'}; the sources through tsx, as \`npm start\` runs them after an edit without a build)`,
         metric: `seconds${p.length > 1 ? ` (worst of ${p.length})` : ''}`,
         service: `${(worst / 1000).toFixed(2)} s`,
         baseline: e.startup.fresh ? `first start, empty DATA_DIR: ${(Math.max(...e.startup.fresh) / 1000).toFixed(2)} s` : '—',
         ratio: '',
-        target: embedded ? '< 2 s' : '',
-        met: embedded ? worst < 2000 : null,
+        // The target is for `npm start` as installed (the row above); this one is what an unbuilt edit costs.
+        target: '',
+        met: null,
       });
       const c = e.startup.compiled;
       if (c?.length) {

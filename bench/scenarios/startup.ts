@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pinning, ROOT, spawnServer, waitHealthy } from '../lib/processes.js';
 
@@ -7,11 +7,18 @@ import { pinning, ROOT, spawnServer, waitHealthy } from '../lib/processes.js';
  * `node --import tsx src/main.ts` on a DATA_DIR (the embedded default when env has no DATABASE_URL), timed from spawn
  * until GET /health answers 200; polled every 5 ms.
  */
-export async function startToReady(env: Record<string, string>, samples: number, main = 'src/main.ts'): Promise<number[]> {
+export async function startToReady(
+  env: Record<string, string>,
+  samples: number,
+  main: string | string[] = 'src/main.ts',
+): Promise<number[]> {
   const out: number[] = [];
+  const args = typeof main === 'string' ? [main] : main;
   for (let i = 0; i < samples; i++) {
-    const compiled = main.endsWith('.js');
-    const server = await spawnServer({ name: 'startup', args: [main], env: { LOG_LEVEL: 'warn', ...env }, compiled });
+    // A script of JavaScript (the compiled service, npm's CLI) runs without tsx's loader.
+    const compiled = args[0]!.endsWith('.js');
+    const group = args[0]!.endsWith('npm-cli.js');
+    const server = await spawnServer({ name: 'startup', args, env: { LOG_LEVEL: 'warn', ...env }, compiled, group });
     try {
       out.push(await waitHealthy(server, 120_000, 5));
     } finally {
@@ -44,6 +51,34 @@ export function startupPhases(dataDir: string): Promise<StartupPhases> {
       }
     }),
   );
+}
+
+/**
+ * `npm start` itself, as a user runs it after `npm install` (whose `prepare` builds): npm, then scripts/start.js, which
+ * runs the compiled service when dist/ is at least as new as src/. Builds first (`npm run build`) when it is not.
+ */
+export async function npmStartToReady(env: Record<string, string>, samples: number): Promise<number[]> {
+  const npm = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+  if (!existsSync(npm)) throw new Error(`npm is not at ${npm}`);
+  const built = existsSync(path.join(ROOT, 'dist', '.build-stamp'));
+  const stale = !built || newest(path.join(ROOT, 'src')) > statSync(path.join(ROOT, 'dist', '.build-stamp')).mtimeMs;
+  if (stale) {
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, [npm, 'run', 'build'], { cwd: ROOT, timeout: 600_000 }, (err, stdout) =>
+        err ? reject(new Error(`npm run build failed: ${stdout || err.message}`)) : resolve(),
+      ),
+    );
+  }
+  return startToReady(env, samples, [npm, 'start', '--silent']);
+}
+
+function newest(dir: string): number {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const at = path.join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(at) : statSync(at).mtimeMs);
+  }
+  return latest;
 }
 
 /**

@@ -40,6 +40,9 @@ const DESCRIBED: Record<string, Described> = {
   },
   SHUTDOWN_TIMEOUT_MS: { text: 'how long in-flight work may take on SIGTERM/SIGINT before the process exits anyway' },
   DATABASE_URL: { text: '`postgres://…` selects your PostgreSQL; unset selects the embedded engine under `DATA_DIR`' },
+  DATABASE_POOLER: {
+    text: '`pgbouncer`: `DATABASE_URL` reaches PostgreSQL through a transaction-mode pooler, so no statement is prepared by name ([deploy](deploy.md#postgresql)); `none`: direct, or a session-mode pooler',
+  },
   EMBEDDED_ENGINE: {
     text: 'without `DATABASE_URL`: `postgres` (a PostgreSQL server the service runs itself) or `pglite` (PostgreSQL in WebAssembly, in a worker thread)',
     default: '`postgres`; `pglite` when `DATA_DIR` holds only an older PGlite database',

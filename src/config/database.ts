@@ -9,6 +9,11 @@ export interface DatabaseConfig {
    * older PGlite database, which keeps being used.
    */
   embeddedEngine: 'postgres' | 'pglite' | undefined;
+  /**
+   * `pgbouncer`: DATABASE_URL reaches PostgreSQL through a pooler in transaction mode, where consecutive statements of
+   * one client may run on different server connections, so no statement is prepared by name.
+   */
+  databasePooler: 'none' | 'pgbouncer';
   redisUrl: string | undefined;
   /** Prefix of every Redis key and stream of this deployment, so several can share one Redis. */
   redisPrefix: string;
@@ -23,9 +28,15 @@ export function databaseConfig(read: EnvReader): DatabaseConfig {
   if (embeddedEngine !== undefined && embeddedEngine !== 'postgres' && embeddedEngine !== 'pglite') {
     read.problems.push('EMBEDDED_ENGINE must be postgres or pglite');
   }
+  const pooler = read.str('DATABASE_POOLER') ?? 'none';
+  if (pooler !== 'none' && pooler !== 'pgbouncer') read.problems.push('DATABASE_POOLER must be none or pgbouncer');
+  else if (pooler !== 'none' && !databaseUrl?.startsWith('postgres')) {
+    read.problems.push('DATABASE_POOLER needs DATABASE_URL (the embedded engine is reached without a pooler)');
+  }
   return {
     databaseUrl,
     embeddedEngine: embeddedEngine as DatabaseConfig['embeddedEngine'],
+    databasePooler: pooler as DatabaseConfig['databasePooler'],
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix: read.str('REDIS_PREFIX') ?? 'chat',
   };

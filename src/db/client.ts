@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type { SQL } from 'drizzle-orm';
 import type { PGlite } from '@electric-sql/pglite';
-import type { types as PgTypes } from 'pg';
+import type { Client as PgClient, types as PgTypes } from 'pg';
 import { causeChain } from '../errors.js';
 import * as schema from './schema.js';
 
@@ -43,6 +43,8 @@ export interface OpenOptions {
   poolSize?: number;
   /** PGlite in a worker thread (the embedded engine) rather than in this thread (tests, memory://). */
   pgliteWorker?: boolean;
+  /** `pgbouncer`: a transaction-mode pooler stands between; no statement is prepared by name. */
+  pooler?: 'none' | 'pgbouncer' | undefined;
   /** Runs after the pool has ended (stops the embedded server). */
   afterClose?: () => Promise<void>;
 }
@@ -65,6 +67,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       max: opts.poolSize ?? 10,
       types: pgTypes(pg.types),
       connectionTimeoutMillis: 5000,
+      ...(opts.pooler === 'pgbouncer' ? { Client: unnamedStatements(pg.Client) } : {}),
     });
     // An idle client that loses its server must not crash the process; the next query reports the outage.
     pool.on('error', () => {});
@@ -73,16 +76,20 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       db,
       kind: 'postgres',
       ping: async () => void (await pool.query('select 1')),
-      // Several instances may start at once: an advisory lock lets one migrate while the others wait.
-      // The lock is held on a connection of its own, so the pool stays free for the migrator.
+      // Several instances may start at once: an advisory lock lets one migrate while the others wait. The lock is
+      // held by an open transaction on a connection of its own (the pool stays free for the migrator): behind a
+      // transaction-mode pooler a session lock would stay with whichever server connection took it, while a
+      // transaction keeps its server connection until it ends, and its end releases the lock anywhere.
       migrate: async () => {
         const lock = new pg.Client(target);
         await lock.connect();
         try {
-          await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+          await lock.query('begin');
+          await lock.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
           await migratePg(db as never, { migrationsFolder: MIGRATIONS_DIR });
+          await lock.query('commit');
         } finally {
-          await lock.end(); // ending the session releases the lock
+          await lock.end();
         }
       },
       close: async () => {
@@ -118,6 +125,22 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     ping: async () => void (await client.query('select 1')),
     migrate: () => migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR }),
     close,
+  };
+}
+
+/**
+ * A pg client class that drops statement names: a named statement is parsed once per client connection, and behind a
+ * transaction-mode pooler (PgBouncer before 1.21, or without `max_prepared_statements`) the next execution may reach
+ * a server connection that never saw it ("prepared statement … does not exist"). Unnamed, each is parsed each time.
+ */
+function unnamedStatements(Client: typeof PgClient): typeof PgClient {
+  return class UnnamedStatementsClient extends Client {
+    override query(config: unknown, ...rest: unknown[]): never {
+      // A submittable (a cursor, a stream) keeps its prototype; none of ours is named.
+      const plain = config && typeof config === 'object' && 'name' in config && !('submit' in config);
+      const unnamed = plain ? { ...config, name: undefined } : config;
+      return (super.query as (...args: unknown[]) => never)(unnamed, ...rest);
+    }
   };
 }
 

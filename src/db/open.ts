@@ -8,6 +8,7 @@ import { startEmbeddedPostgres } from './embedded/postgres-server.js';
 export interface DatabaseSettings {
   databaseUrl: string | undefined;
   embeddedEngine: 'postgres' | 'pglite' | undefined;
+  databasePooler?: 'none' | 'pgbouncer';
   dataDir: string;
 }
 
@@ -41,8 +42,9 @@ export async function openConfigured(s: DatabaseSettings, log?: Pick<Log, 'info'
   log?.info({ engine: choice.engine, reason: choice.reason }, 'database engine');
   switch (choice.engine) {
     case 'memory':
-    case 'postgres-url':
       return openDatabase({ url: s.databaseUrl });
+    case 'postgres-url':
+      return openDatabase({ url: s.databaseUrl, pooler: s.databasePooler });
     case 'pglite':
       return openDatabase({ dataDir: path.join(s.dataDir, 'db'), pgliteWorker: true });
     case 'embedded-postgres': {
