@@ -23,7 +23,7 @@ const FEATURES = {
   admin: ['users', 'rooms', 'messages', 'media', 'reactions', 'reads', 'notifications', 'moderation', 'webhooks'],
 };
 const LIBRARY_FOLDERS = 'text|net|db|auth|config|http|event-log|limits';
-const LIBRARY_FILES = 'errors|ids|timers|batch-loader|log|events|feature|config';
+const LIBRARY_FILES = 'errors|ids|timers|batch-loader|log|events|feature|config|redis';
 
 const allow = (from, ...types) => ({ from: { element: from }, allow: { to: { element: { types: { anyOf: types } } } } });
 const feature = (name) => ({ type: 'feature', captured: { name } });

@@ -14,7 +14,7 @@ describe.runIf(withRedis)('the Socket.IO adapter client', () => {
   });
 
   async function client() {
-    const base = createRedis(url!, () => {});
+    const base = createRedis({ url: url! }, () => {});
     const forAdapter = adapterClient(base, () => {});
     opened.push(base, forAdapter);
     await forAdapter.connect();

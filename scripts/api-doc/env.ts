@@ -48,6 +48,9 @@ const DESCRIBED: Record<string, Described> = {
     default: '`postgres`; `pglite` when `DATA_DIR` holds only an older PGlite database',
   },
   REDIS_URL: { text: 'Redis for several instances: fan-out, presence, typing and rate limits go through it ([deploy](deploy.md))' },
+  REDIS_CLUSTER_NODES: {
+    text: '`host:port,…`, any few nodes of a Redis Cluster (Redis 7), instead of `REDIS_URL`: fan-out through sharded pub/sub ([deploy](deploy.md#redis))',
+  },
   REDIS_PREFIX: { text: 'prefix of every Redis key and stream of this deployment, so several deployments can share one Redis' },
   JWT_SECRET: {
     text: 'HS256 secret, at least 32 bytes',

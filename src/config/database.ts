@@ -15,6 +15,8 @@ export interface DatabaseConfig {
    */
   databasePooler: 'none' | 'pgbouncer';
   redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES), instead of REDIS_URL. */
+  redisClusterNodes: Array<{ host: string; port: number }> | undefined;
   /** Prefix of every Redis key and stream of this deployment, so several can share one Redis. */
   redisPrefix: string;
 }
@@ -38,6 +40,31 @@ export function databaseConfig(read: EnvReader): DatabaseConfig {
     embeddedEngine: embeddedEngine as DatabaseConfig['embeddedEngine'],
     databasePooler: pooler as DatabaseConfig['databasePooler'],
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
+    redisClusterNodes: clusterNodes(read),
     redisPrefix: read.str('REDIS_PREFIX') ?? 'chat',
   };
 }
+
+/** `host:port,host:port` (a `redis://` in front of each is accepted): any few masters or replicas of the cluster. */
+function clusterNodes(read: EnvReader): DatabaseConfig['redisClusterNodes'] {
+  const raw = read.str('REDIS_CLUSTER_NODES');
+  if (raw === undefined) return undefined;
+  if (read.str('REDIS_URL') !== undefined) {
+    read.problems.push('REDIS_URL and REDIS_CLUSTER_NODES are both set: use one (a cluster takes REDIS_CLUSTER_NODES)');
+    return undefined;
+  }
+  const nodes = raw.split(',').map((part) => {
+    const m = /^(?:redis:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(part.trim());
+    const port = m ? Number(m[2]) : 0;
+    return m && port > 0 && port < 65536 ? { host: m[1]!.replace(/^\[|\]$/g, ''), port } : undefined;
+  });
+  if (nodes.length === 0 || nodes.some((n) => n === undefined)) {
+    read.problems.push('REDIS_CLUSTER_NODES must be host:port[,host:port…]');
+    return undefined;
+  }
+  return nodes as Array<{ host: string; port: number }>;
+}
+
+/** Whether instances share state through Redis (one server or a cluster). */
+export const redisConfigured = (c: Pick<DatabaseConfig, 'redisUrl' | 'redisClusterNodes'>): boolean =>
+  c.redisUrl !== undefined || c.redisClusterNodes !== undefined;

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Database } from '../db/client.js';
 import { AppError, toProblem } from '../errors.js';
 
@@ -7,7 +7,7 @@ import { AppError, toProblem } from '../errors.js';
  * 200 when the service can serve (its database, and Redis when configured, answer), 503 otherwise. No token needed.
  * Probes ask every few seconds per instance: their requests are logged only from `warn` up (a failing one still is).
  */
-export function registerHealth(app: FastifyInstance, database: Database, redis: Redis | undefined): void {
+export function registerHealth(app: FastifyInstance, database: Database, redis: RedisClient | undefined): void {
   app.get('/health', { logLevel: 'warn', schema: { tags: ['health'], summary: 'Readiness', security: [] } }, async (_req, reply) => {
     const [db, cache] = await Promise.all([
       database.ping().then(

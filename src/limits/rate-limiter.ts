@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { AppError } from '../errors.js';
 
 /**
@@ -66,7 +66,7 @@ return { n, redis.call('PTTL', KEYS[1]) }`;
 
 export class RedisRateLimiter implements RateLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     readonly max: number,
     private readonly windowMs: number,
@@ -89,7 +89,7 @@ export class RedisRateLimiter implements RateLimiter {
 export type RateLimiterFactory = (name: string, max: number, windowMs: number) => RateLimiter;
 
 /** Limiters in memory for one process, or in Redis (keys under `prefix`) when instances share the budgets. */
-export function rateLimiters(redis: Redis | undefined, prefix: string): RateLimiterFactory {
+export function rateLimiters(redis: RedisClient | undefined, prefix: string): RateLimiterFactory {
   if (!redis) return (_name, max, windowMs) => new MemoryRateLimiter(max, windowMs);
   return (name, max, windowMs) => new RedisRateLimiter(redis, `${prefix}:${name}`, max, windowMs);
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /**
  * A key held for a while by its one taker, on every instance: "at most once per window" (slow mode holds one per
@@ -38,7 +38,7 @@ return ttl`;
 
 export class RedisWindowGate implements WindowGate {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -51,5 +51,5 @@ export class RedisWindowGate implements WindowGate {
   }
 }
 
-export const windowGate = (redis: Redis | undefined, prefix: string): WindowGate =>
+export const windowGate = (redis: RedisClient | undefined, prefix: string): WindowGate =>
   redis ? new RedisWindowGate(redis, `${prefix}:window`) : new MemoryWindowGate();

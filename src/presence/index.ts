@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Feature } from '../feature.js';
 import { presenceRoutes } from './presence.routes.js';
 import type { PresenceService } from './presence.service.js';
@@ -9,7 +9,7 @@ export { PresenceService } from './presence.service.js';
 export type { PresenceStore } from './presence.store.js';
 
 /** Live sockets per user: in memory for one process, in Redis (keys under `prefix`) when instances share rooms. */
-export function createPresenceStore(redis: Redis | undefined, prefix: string, instanceId: string, graceMs: number): PresenceStore {
+export function createPresenceStore(redis: RedisClient | undefined, prefix: string, instanceId: string, graceMs: number): PresenceStore {
   return redis ? new RedisPresenceStore(redis, prefix, instanceId, graceMs) : new MemoryPresenceStore();
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 export interface Departure {
   userId: string;
@@ -134,17 +134,20 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly keys: { count: string; inst: (id: string) => string; leaving: string; leftAt: string; alive: string };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly instanceId: string,
     private readonly graceMs: number,
   ) {
+    // One hash tag for all: the scripts touch several of these keys at once, which a Redis Cluster allows only
+    // within one slot.
+    const at = `{${prefix}:presence}`;
     this.keys = {
-      count: `${prefix}:presence:count`,
-      inst: (id) => `${prefix}:presence:instance:${id}`,
-      leaving: `${prefix}:presence:leaving`,
-      leftAt: `${prefix}:presence:left-at`,
-      alive: `${prefix}:presence:alive`,
+      count: `${at}:count`,
+      inst: (id) => `${at}:instance:${id}`,
+      leaving: `${at}:leaving`,
+      leftAt: `${at}:left-at`,
+      alive: `${at}:alive`,
     };
   }
 
@@ -171,7 +174,8 @@ export class RedisPresenceStore implements PresenceStore {
 
   async due(now: Date): Promise<Departure[]> {
     const k = this.keys;
-    const flat = (await this.redis.eval(DUE, 4, k.count, '', k.leaving, k.leftAt, now.getTime())) as string[];
+    // KEYS[2] is unused by DUE; it is still a key of the same hash tag, as a Redis Cluster checks every key named.
+    const flat = (await this.redis.eval(DUE, 4, k.count, k.inst(this.instanceId), k.leaving, k.leftAt, now.getTime())) as string[];
     const out: Departure[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ userId: flat[i]!, leftAt: new Date(flat[i + 1]!) });
     return out;

@@ -18,6 +18,7 @@ import type { RoomAccessGuard } from '../rooms/rooms.access.js';
 import type { UsersService } from '../users/users.service.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { Log } from '../log.js';
+import { redisConfigured } from '../config/database.js';
 import {
   ClientEventSchemas,
   type Ack,
@@ -281,7 +282,7 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
  * the other instances reload theirs (a signal only: the database says what is in force, whatever the order of signals).
  */
 function watchSuspensions(nsp: ChatNamespace, deps: GatewayDeps): void {
-  const clustered = deps.config.redisUrl !== undefined;
+  const clustered = redisConfigured(deps.config);
   deps.suspensions.onChange((userId, suspension) => {
     if (suspension) nsp.to(userChannel(userId)).emit('suspended', { until: suspension.until, reason: suspension.reason });
     // The in-memory adapter has no one to tell (and warns when asked).

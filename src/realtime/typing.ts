@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { TypingEvent } from '../contract/events.js';
 
 /** Who is typing where, until when: in memory for one process, in Redis when instances share rooms. */
@@ -56,20 +56,25 @@ return out`;
 
 export class RedisTypingStore implements TypingStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
+  // START touches the set and an announcement key together: one hash tag keeps them in one Redis Cluster slot.
   private get zset(): string {
-    return `${this.prefix}:typing`;
+    return `{${this.prefix}:typing}`;
+  }
+
+  private announced(key: string): string {
+    return `{${this.prefix}:typing}:announced:${key}`;
   }
 
   async start(key: string, expiresAt: number, throttleMs: number): Promise<boolean> {
-    return (await this.redis.eval(START, 2, this.zset, `${this.prefix}:typing-announced:${key}`, key, expiresAt, throttleMs)) === 1;
+    return (await this.redis.eval(START, 2, this.zset, this.announced(key), key, expiresAt, throttleMs)) === 1;
   }
 
   async stop(key: string): Promise<boolean> {
-    const [removed] = await Promise.all([this.redis.zrem(this.zset, key), this.redis.del(`${this.prefix}:typing-announced:${key}`)]);
+    const [removed] = await Promise.all([this.redis.zrem(this.zset, key), this.redis.del(this.announced(key))]);
     return removed === 1;
   }
 
@@ -137,6 +142,6 @@ export class TypingTracker {
 }
 
 /** Typing state in memory for one process, or in Redis (keys under `prefix`) when instances share rooms. */
-export function createTypingStore(redis: Redis | undefined, prefix: string): TypingStore {
+export function createTypingStore(redis: RedisClient | undefined, prefix: string): TypingStore {
   return redis ? new RedisTypingStore(redis, prefix) : new MemoryTypingStore();
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { buildApp, API_PREFIX, type App, type BuildOptions } from '../../src/app.js';
 import { mintToken, type MintOptions } from '../../src/auth/tokens.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { redisConfigured } from '../../src/config/database.js';
 import { openDatabase } from '../../src/db/client.js';
 import { inject } from 'vitest';
 import { freshDatabase, type TestDatabase } from './databases.js';
@@ -92,7 +93,7 @@ export async function startTestApp(
  * Only on the PostgreSQL run with TEST_REDIS_URL (PGlite is one process's database).
  */
 export async function startPeer(of: TestApp): Promise<TestApp> {
-  if (!of.db.url || !of.config.redisUrl) throw new Error('peers need PostgreSQL and Redis');
+  if (!of.db.url || !redisConfigured(of.config)) throw new Error('peers need PostgreSQL and Redis');
   const database = await openDatabase({ url: of.db.url });
   return launch(of.config, { ...of.db, database, drop: async () => {} }, async () => {});
 }
