@@ -10,6 +10,8 @@ export type RedisTarget = { url: string } | { clusterNodes: Array<{ host: string
  * One Redis connection for commands (on a cluster, one per master, as the slots say). Commands fail fast while Redis
  * is away (so a request answers 503 instead of hanging) and the client reconnects by itself when it is back.
  */
+export function createRedis(target: { url: string }, onError: (err: Error) => void): Redis;
+export function createRedis(target: RedisTarget, onError: (err: Error) => void): RedisClient;
 export function createRedis(target: RedisTarget, onError: (err: Error) => void): RedisClient {
   const options = { maxRetriesPerRequest: 1, connectTimeout: 5000, lazyConnect: true };
   const redis =

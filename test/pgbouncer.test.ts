@@ -11,20 +11,12 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { MIGRATIONS_DIR, openDatabase } from '../src/db/client.js';
 import { request, TEST_JWT_SECRET } from './helpers/app.js';
 import { postgresUrl } from './helpers/databases.js';
+import { freePort } from './helpers/ports.js';
 import { call, connect } from './helpers/sockets.js';
 
 // Debian's pgbouncer (1.18: no protocol-level prepared statements); .ci/run installs it.
 const BOUNCER = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => existsSync(p));
 const runs = inject('template').kind === 'postgres' && BOUNCER !== undefined;
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: postgresUrl() });
