@@ -214,63 +214,10 @@ function onConnection(nsp: ChatNamespace, socket: ChatSocket, deps: GatewayDeps)
   });
   if (socket.recovered) void deps.replayMissed(socket).catch((err: unknown) => deps.log.error({ err }, 'replay failed'));
 
-  const on = handlerFactory(socket, deps, inFlight.get(nsp)!);
-  on('send_message', async (p) => {
-    await deps.writeLimiter.hit(auth.userId);
-    const { message } = await deps.messages.send(auth, p.chatRoomId, {
-      content: p.content,
-      ...(p.replyToId !== undefined ? { replyToId: p.replyToId } : {}),
-      ...(p.mentions !== undefined ? { mentions: p.mentions } : {}),
-      ...(p.clientMessageId !== undefined ? { clientMessageId: p.clientMessageId } : {}),
-      ...(p.mediaIds !== undefined ? { mediaIds: p.mediaIds } : {}),
-    });
-    return message;
-  });
-  on('mark_as_read', async (p) => {
-    await deps.writeLimiter.hit(auth.userId);
-    return deps.reads.markRoomRead(auth, p.chatRoomId, p.messageId);
-  });
-  // Changes of messages, as their REST routes: the same service methods, the same write budget, the same events.
-  const write = <E extends keyof ClientToServerEvents>(event: E, handler: (payload: Payload<E>) => Promise<Result<E>>) =>
-    on(event, async (p) => {
-      await deps.writeLimiter.hit(auth.userId);
-      return handler(p);
-    });
-  write('edit_message', (p) =>
-    deps.changes.edit(auth, p.messageId, { content: p.content, ...(p.mentions !== undefined ? { mentions: p.mentions } : {}) }),
-  );
-  write('delete_message', (p) => deps.changes.delete(auth, p.messageId));
-  write('add_reaction', (p) => deps.reactions.add(auth, p.messageId, p.emoji));
-  write('remove_reaction', (p) => deps.reactions.remove(auth, p.messageId, p.emoji));
-  write('pin_message', (p) => deps.pins.pin(auth, p.chatRoomId, p.messageId, true));
-  write('unpin_message', (p) => deps.pins.pin(auth, p.chatRoomId, p.messageId, false));
-  on('typing_start', async (p) => {
-    await deps.typingLimiter.hit(`${auth.userId}:typing`);
-    await deps.guard.authorize(auth, p.chatRoomId, 'send');
-    await deps.typing.start(auth.userId, p.chatRoomId, socket.id);
-    return null;
-  });
-  on('typing_stop', async (p) => {
-    await deps.typingLimiter.hit(`${auth.userId}:typing`);
-    await deps.guard.authorize(auth, p.chatRoomId, 'send');
-    await deps.typing.stop(auth.userId, p.chatRoomId);
-    return null;
-  });
-  on('join_chat', async (p) => {
-    await deps.joinLimiter.hit(auth.userId);
-    const { room } = await deps.guard.authorize(auth, p.chatRoomId, 'join-live');
-    socket.data.left = socket.data.left.filter((c) => c !== roomChannel(room.id));
-    socket.data.seen[room.id] ??= room.lastSeq;
-    socket.join(roomChannel(room.id));
-    return null;
-  });
-  on('leave_chat', async (p) => {
-    await deps.joinLimiter.hit(auth.userId);
-    const { room } = await deps.guard.authorize(auth, p.chatRoomId, 'join-live');
-    if (!socket.data.left.includes(roomChannel(room.id))) socket.data.left.push(roomChannel(room.id));
-    socket.leave(roomChannel(room.id));
-    return null;
-  });
+  // One listener per socket for every client event: the handlers are defined once, for all sockets (a closure per
+  // event and socket was a third of a socket's heap).
+  const state = inFlight.get(nsp)!;
+  socket.onAny((event: string, payload?: unknown, ack?: unknown) => void dispatch(socket, deps, state, event, payload, ack));
   // Gives the client a recovery offset at once: Socket.IO only recovers a client that has received a broadcast.
   nsp.to(socket.id).emit('ready', { userId: auth.userId, recovered: socket.recovered });
   const suspended = deps.suspensions.suspendedEvent(auth.userId);
@@ -297,30 +244,107 @@ const NOT_WRITES: ReadonlySet<string> = new Set<keyof ClientToServerEvents>(['jo
 type Payload<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[0];
 type Result<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[1] extends Ack<infer T> | undefined ? T : never;
 
-/** Validates the payload, runs the handler, and answers the ack with `{ ok, data }` or `{ ok: false, error }`. */
-function handlerFactory(socket: ChatSocket, deps: GatewayDeps, state: { count: number; draining: boolean; idle: Array<() => void> }) {
-  return <E extends keyof ClientToServerEvents>(event: E, handler: (payload: Payload<E>) => Promise<Result<E>>) => {
-    const validate = compiled(deps.ajv, event);
-    socket.on(event, (async (payload: unknown, ack?: unknown) => {
-      const reply = typeof ack === 'function' ? (ack as (r: unknown) => void) : () => {};
-      if (state.draining) return reply(toAckError(new AppError('UNAVAILABLE', 'The server is restarting; retry on reconnect')));
-      state.count += 1;
-      try {
-        // The one socket check of suspensions, before the payload is even looked at (as over REST).
-        if (!NOT_WRITES.has(event)) deps.suspensions.assertCanWrite(socket.data.auth.userId);
-        // Worded as REST words its body errors (a pattern says what it requires, never the regex).
-        if (!validate(payload)) throw validationFailed(validate.errors ?? [], 'payload');
-        reply({ ok: true, data: await handler(payload as Payload<E>) });
-      } catch (err) {
-        const appErr = toAppError(err);
-        if (appErr.code === 'INTERNAL') deps.log.error({ err, event }, 'socket handler failed');
-        reply(toAckError(appErr));
-      } finally {
-        state.count -= 1;
-        if (state.count === 0 && state.draining) state.idle.splice(0).forEach((resolve) => resolve());
-      }
-    }) as never);
+type Handler<E extends keyof ClientToServerEvents> = (socket: ChatSocket, deps: GatewayDeps, payload: Payload<E>) => Promise<Result<E>>;
+type Handlers = { [E in keyof ClientToServerEvents]: Handler<E> };
+
+/** A write: the user's write budget first, as its REST route spends it. */
+const write =
+  <E extends keyof ClientToServerEvents>(handler: Handler<E>): Handler<E> =>
+  async (socket, deps, p) => {
+    await deps.writeLimiter.hit(socket.data.auth.userId);
+    return handler(socket, deps, p);
   };
+
+/** Typing is bounded by its own budget, and needs the right to send in the room. */
+const typing =
+  (start: boolean): Handler<'typing_start'> =>
+  async (socket, deps, p) => {
+    const { userId } = socket.data.auth;
+    await deps.typingLimiter.hit(`${userId}:typing`);
+    await deps.guard.authorize(socket.data.auth, p.chatRoomId, 'send');
+    if (start) await deps.typing.start(userId, p.chatRoomId, socket.id);
+    else await deps.typing.stop(userId, p.chatRoomId);
+    return null;
+  };
+
+/** Following a room live or not: the join budget, and the right to see the room live. */
+const follow =
+  (join: boolean): Handler<'join_chat'> =>
+  async (socket, deps, p) => {
+    await deps.joinLimiter.hit(socket.data.auth.userId);
+    const { room } = await deps.guard.authorize(socket.data.auth, p.chatRoomId, 'join-live');
+    const channel = roomChannel(room.id);
+    if (join) {
+      socket.data.left = socket.data.left.filter((c) => c !== channel);
+      socket.data.seen[room.id] ??= room.lastSeq;
+      socket.join(channel);
+    } else {
+      if (!socket.data.left.includes(channel)) socket.data.left.push(channel);
+      socket.leave(channel);
+    }
+    return null;
+  };
+
+/** Every client event, for every socket: the same service methods as the REST routes, so the same events follow. */
+const HANDLERS: Handlers = {
+  send_message: write(async (socket, deps, p) => {
+    const { message } = await deps.messages.send(socket.data.auth, p.chatRoomId, {
+      content: p.content,
+      ...(p.replyToId !== undefined ? { replyToId: p.replyToId } : {}),
+      ...(p.mentions !== undefined ? { mentions: p.mentions } : {}),
+      ...(p.clientMessageId !== undefined ? { clientMessageId: p.clientMessageId } : {}),
+      ...(p.mediaIds !== undefined ? { mediaIds: p.mediaIds } : {}),
+    });
+    return message;
+  }),
+  mark_as_read: write((socket, deps, p) => deps.reads.markRoomRead(socket.data.auth, p.chatRoomId, p.messageId)),
+  edit_message: write((socket, deps, p) =>
+    deps.changes.edit(socket.data.auth, p.messageId, { content: p.content, ...(p.mentions !== undefined ? { mentions: p.mentions } : {}) }),
+  ),
+  delete_message: write((socket, deps, p) => deps.changes.delete(socket.data.auth, p.messageId)),
+  add_reaction: write((socket, deps, p) => deps.reactions.add(socket.data.auth, p.messageId, p.emoji)),
+  remove_reaction: write((socket, deps, p) => deps.reactions.remove(socket.data.auth, p.messageId, p.emoji)),
+  pin_message: write((socket, deps, p) => deps.pins.pin(socket.data.auth, p.chatRoomId, p.messageId, true)),
+  unpin_message: write((socket, deps, p) => deps.pins.pin(socket.data.auth, p.chatRoomId, p.messageId, false)),
+  typing_start: typing(true),
+  typing_stop: typing(false),
+  join_chat: follow(true),
+  leave_chat: follow(false),
+};
+
+/**
+ * One client event: validates the payload, runs its handler, and answers the ack with `{ ok, data }` or
+ * `{ ok: false, error }`. An event no handler knows is ignored, as Socket.IO ignores an event without a listener.
+ */
+async function dispatch(
+  socket: ChatSocket,
+  deps: GatewayDeps,
+  state: { count: number; draining: boolean; idle: Array<() => void> },
+  event: string,
+  payload: unknown,
+  ack: unknown,
+): Promise<void> {
+  if (!Object.hasOwn(HANDLERS, event)) return;
+  const name = event as keyof ClientToServerEvents;
+  const reply = typeof ack === 'function' ? (ack as (r: unknown) => void) : () => {};
+  if (state.draining) return reply(toAckError(new AppError('UNAVAILABLE', 'The server is restarting; retry on reconnect')));
+  state.count += 1;
+  try {
+    // The one socket check of suspensions, before the payload is even looked at (as over REST).
+    if (!NOT_WRITES.has(name)) deps.suspensions.assertCanWrite(socket.data.auth.userId);
+    // Worded as REST words its body errors (a pattern says what it requires, never the regex).
+    const validate = compiled(deps.ajv, name);
+    if (!validate(payload)) throw validationFailed(validate.errors ?? [], 'payload');
+    const handler = HANDLERS[name] as Handler<typeof name>;
+    reply({ ok: true, data: await handler(socket, deps, payload as never) });
+  } catch (err) {
+    const appErr = toAppError(err);
+    if (appErr.code === 'INTERNAL') deps.log.error({ err, event: name }, 'socket handler failed');
+    reply(toAckError(appErr));
+  } finally {
+    state.count -= 1;
+    if (state.count === 0 && state.draining) state.idle.splice(0).forEach((resolve) => resolve());
+  }
 }
 
 const validators = new WeakMap<Ajv, Map<string, ValidateFunction>>();
