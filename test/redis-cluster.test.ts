@@ -127,9 +127,12 @@ describe.runIf(runs)('on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     expect(room.id).toEqual(expect.any(String));
     const sd = await open(b, dave.token);
     await eventually(async () => (await alice.get('/presence?userIds=dave')).body.data[0]?.online === true, 5000, 'dave online');
-    cluster.kill(await cluster.masterOf(`{${a.config.redisPrefix}:presence}:count`));
+    const master = await cluster.masterOf(`{${a.config.redisPrefix}:presence}:count`);
+    // Presence is what the replica holds: what it had not received when its master died is not there (Redis
+    // replication is asynchronous), so the kill waits until dave's join has reached it.
+    await cluster.replicated(master);
+    cluster.kill(master);
     await cluster.healthy();
-    // The replica that took over holds the counts its master had.
     await eventually(async () => (await alice.get('/presence?userIds=dave')).body.data[0]?.online === true, 10_000, 'dave online again');
     const sa = await open(a, alice.token);
     const offline = waitFor(sa, 'user_offline', (e) => e.userId === 'dave', 10_000);

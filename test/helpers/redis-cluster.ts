@@ -22,6 +22,11 @@ export interface TestRedisCluster {
   logs(): string;
   /** Kills one node as a crash would (SIGKILL). */
   kill(port: number): void;
+  /**
+   * Resolves once the replicas of the master on `port` hold every write it had taken (replication is asynchronous: a
+   * master killed before that takes its last writes with it).
+   */
+  replicated(port: number): Promise<void>;
   /** Starts a killed node again and waits until it is a synced replica. */
   restart(port: number): Promise<void>;
   /** Resolves once every slot is served again (cluster_state:ok on every living node). */
@@ -112,6 +117,17 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     kill(port) {
       alive.delete(port);
       children.get(port)?.kill('SIGKILL');
+    },
+    async replicated(port) {
+      const info = await cli(port, 'info', 'replication');
+      const target = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? 0);
+      for (let i = 0; ; i++) {
+        const now = await cli(port, 'info', 'replication');
+        const offsets = [...now.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((m) => Number(m[1]));
+        if (offsets.length > 0 && offsets.every((o) => o >= target)) return;
+        if (i > 400) throw new Error(`the replicas of ${port} did not catch up:\n${now}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
     },
     async restart(port) {
       // Its nodes file knows the cluster: it comes back as a replica of the master that took its place.
