@@ -2,28 +2,18 @@ import { readdirSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { MIGRATIONS_DIR, openDatabase, type Database } from '../src/db/client.js';
-import { postgresUrl } from './helpers/databases.js';
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: postgresUrl() });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+import { admin, postgresUrl } from './helpers/databases.js';
 
 describe.runIf(inject('template').kind === 'postgres')('migrations on PostgreSQL', () => {
   const name = `chat_migrate_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const opened: Database[] = [];
   afterAll(async () => {
     for (const db of opened) await db.close();
-    await admin(`drop database if exists ${name} with (force)`);
+    await admin((c) => c.query(`drop database if exists ${name} with (force)`));
   });
 
   it('four instances starting at once on an empty database: one migrates, the others wait for it, each migration runs once', async () => {
-    await admin(`create database ${name}`);
+    await admin((c) => c.query(`create database ${name}`));
     opened.push(...(await Promise.all(Array.from({ length: 4 }, () => openDatabase({ url: postgresUrl(name), poolSize: 2 })))));
     await Promise.all(opened.map((db) => db.migrate()));
     const c = new pg.Client({ connectionString: postgresUrl(name) });

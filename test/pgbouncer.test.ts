@@ -10,23 +10,13 @@ import { mintToken } from '../src/auth/tokens.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { MIGRATIONS_DIR, openDatabase } from '../src/db/client.js';
 import { request, TEST_JWT_SECRET } from './helpers/app.js';
-import { postgresUrl } from './helpers/databases.js';
+import { admin, postgresUrl } from './helpers/databases.js';
 import { freePort } from './helpers/ports.js';
 import { call, connect } from './helpers/sockets.js';
 
 // Debian's pgbouncer (1.18: no protocol-level prepared statements); .ci/run installs it.
 const BOUNCER = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => existsSync(p));
 const runs = inject('template').kind === 'postgres' && BOUNCER !== undefined;
-
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: postgresUrl() });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 describe.runIf(runs)('behind PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer)', () => {
   const dbName = `chat_bouncer_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;

@@ -11,14 +11,15 @@ export async function startToReady(
   env: Record<string, string>,
   samples: number,
   main: string | string[] = 'src/main.ts',
+  /** `main` is a launcher (npm) that runs the service as its child. */
+  launcher = false,
 ): Promise<number[]> {
   const out: number[] = [];
   const args = typeof main === 'string' ? [main] : main;
+  // A script of JavaScript (the compiled service, npm's CLI) runs without tsx's loader.
+  const compiled = args[0]!.endsWith('.js');
   for (let i = 0; i < samples; i++) {
-    // A script of JavaScript (the compiled service, npm's CLI) runs without tsx's loader.
-    const compiled = args[0]!.endsWith('.js');
-    const group = args[0]!.endsWith('npm-cli.js');
-    const server = await spawnServer({ name: 'startup', args, env: { LOG_LEVEL: 'warn', ...env }, compiled, group });
+    const server = await spawnServer({ name: 'startup', args, env: { LOG_LEVEL: 'warn', ...env }, compiled, group: launcher });
     try {
       out.push(await waitHealthy(server, 120_000, 5));
     } finally {
@@ -69,9 +70,10 @@ export async function npmStartToReady(env: Record<string, string>, samples: numb
       ),
     );
   }
-  return startToReady(env, samples, [npm, 'start', '--silent']);
+  return startToReady(env, samples, [npm, 'start', '--silent'], true);
 }
 
+/** The newest modification time under `dir`: scripts/start.js decides the same way (it cannot be imported: it starts the service). */
 function newest(dir: string): number {
   let latest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

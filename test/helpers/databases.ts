@@ -22,7 +22,8 @@ export function postgresUrl(database?: string): string {
   return u.toString();
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` on a connection of its own to TEST_DATABASE_URL's database (creating and dropping databases). */
+export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: postgresUrl() });
   await client.connect();
   try {
