@@ -26,6 +26,10 @@ export function createRedis(target: RedisTarget, onError: (err: Error) => void):
           // A failover moves slots: the client asks the cluster again rather than failing the command.
           retryDelayOnFailover: 200,
           retryDelayOnClusterDown: 300,
+          // While a failover settles, nodes disagree on a slot's owner and bounce a command between them; with no
+          // pause ioredis spends its redirections in milliseconds. 40 × 50 ms rides out the disagreement.
+          retryDelayOnMoved: 50,
+          maxRedirections: 40,
         });
   // Connection errors are expected during an outage; /health reports them, and ioredis reconnects.
   redis.on('error', onError);

@@ -321,4 +321,20 @@ describe('multipart bodies cut short (finding 7)', () => {
       ),
     ).toBe(true);
   });
+
+  it('a Redis Cluster failing over is an outage (503, retry), not a bug', () => {
+    // What ioredis's Cluster rejects with while a replica takes over its master's slots.
+    for (const message of [
+      'Too many Cluster redirections. Last error: ReplyError: MOVED 8088 127.0.0.1:34377',
+      'CLUSTERDOWN The cluster is down',
+      'TRYAGAIN Multiple keys request during rehashing of slot',
+      'Failed to refresh slots cache.',
+    ]) {
+      expect(isOutage(new Error(message)), message).toBe(true);
+    }
+    expect(isOutage(Object.assign(new Error('x'), { name: 'ClusterAllFailedError' }))).toBe(true);
+    // A reply error that is the request's own fault stays a bug.
+    expect(isOutage(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+    expect(isOutage(new Error('the CLUSTERDOWN handling failed'))).toBe(false);
+  });
 });

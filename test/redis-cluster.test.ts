@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { haveRedisBinaries, startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
@@ -99,6 +99,8 @@ describe.runIf(runs)('on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     // Every packet between instances goes through one sharded channel, on the master owning its slot.
     const killed = await cluster.masterOf(`${a.config.redisPrefix}:sio#/chat#`);
     cluster.kill(killed);
+    // Back as a replica whatever happens here, so the next test's failover has one.
+    onTestFinished(() => cluster.restart(killed));
     for (let i = 20; i < 40; i++) {
       await send(i);
       await sleep(50);
@@ -117,8 +119,6 @@ describe.runIf(runs)('on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     await eventually(async () => (await alice.get('/health')).status === 200, 10_000, 'health after the failover');
     expect((await alice.post(`/rooms/${room.id}/messages`, { content: 'after the failover' })).status).toBe(201);
     expect((await live).seq).toBe(51);
-    // Back as a replica, so the next failover has one.
-    await cluster.restart(killed);
   }, 60_000);
 
   it('heals presence when the master holding it dies: who is online stays online, who leaves goes offline', async () => {

@@ -79,6 +79,14 @@ const OUTAGE_CODES = new Set([
 ]);
 
 /**
+ * Connection failures in the drivers' words, and a Redis Cluster in the middle of a failover: a slot without a master
+ * (CLUSTERDOWN, TRYAGAIN), nodes that disagree on who owns a slot until the cluster settles (ioredis gives up after
+ * its redirections), or no node answering for the slot map.
+ */
+const OUTAGE_MESSAGE =
+  /Connection terminated|connection timeout|Connection is closed|timeout exceeded when trying to connect|^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING) |^Too many Cluster redirections|^Failed to refresh slots cache/i;
+
+/**
  * The database or Redis is away: the request fails fast with 503 (nothing was committed, so a retry is safe)
  * instead of hanging or reporting a bug. Drizzle and ioredis wrap the driver's error, so causes are followed.
  */
@@ -88,8 +96,8 @@ export function isOutage(err: unknown): boolean {
     (e) =>
       (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) ||
       e.name === 'MaxRetriesPerRequestError' ||
-      (typeof e.message === 'string' &&
-        /Connection terminated|connection timeout|Connection is closed|timeout exceeded when trying to connect/i.test(e.message)),
+      e.name === 'ClusterAllFailedError' ||
+      (typeof e.message === 'string' && OUTAGE_MESSAGE.test(e.message)),
   );
 }
 
