@@ -1,5 +1,5 @@
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Server as SocketServer } from 'socket.io';
 import { authenticate } from './auth/auth.hook.js';
 import { devSignInFeature } from './auth/dev-token.routes.js';
@@ -8,9 +8,12 @@ import type { Config } from './config.js';
 import { SHARED_SCHEMAS } from './contract/components.js';
 import { type Database, type Executor } from './db/client.js';
 import { openConfigured } from './db/open.js';
+import { memoryFences, redisFences } from './db/replica-fences.js';
+import { openReplicas, primaryOnly, type ReadRouting } from './db/replicas.js';
 import { AppError } from './errors.js';
 import { EventBus } from './events.js';
 import type { Feature } from './feature.js';
+import { isOutage } from './http/errors.js';
 import { registerHealth } from './http/health.js';
 import { createMetrics, registerMetrics, type Metrics } from './http/metrics.js';
 import { limiterStore } from './http/rate-limit-store.js';
@@ -89,13 +92,14 @@ export type Services = ReturnType<typeof buildServices>;
 /** The services, each on its own repositories; what one feature reads of another is injected as a function. */
 function buildServices(
   config: Config,
-  database: Database,
+  replicas: ReadRouting,
   bus: EventBus,
   shared: SharedState,
   log: Pick<Log, 'error'>,
   resolve?: Resolver,
 ) {
-  const { db } = database;
+  // Every repository reads the primary, except within a service's read scope on a replica (db/replicas.ts).
+  const { db } = replicas;
   const roomsRepo = new RoomsRepository(db);
   const messagesRepo = new MessagesRepository(db);
   const usersRepo = new UsersRepository(db);
@@ -106,10 +110,20 @@ function buildServices(
   const blocks = new BlocksService(new BlocksRepository(db));
   // Blocks are checked in the write statements themselves; moderation/ tells why a write was refused.
   const directWrite = (on: Executor, roomId: string, userId: string) => blocks.assertDirectWrite(roomId, userId, on);
-  const messages = new MessagesService(db, messagesRepo, roomsRepo, guard, bus, media, presenter, {
-    directWrite,
-    slowMode: shared.windows,
-  });
+  const messages = new MessagesService(
+    db,
+    messagesRepo,
+    roomsRepo,
+    guard,
+    bus,
+    media,
+    presenter,
+    {
+      directWrite,
+      slowMode: shared.windows,
+    },
+    replicas,
+  );
   const eventLog = new EventLogRepository(db);
   const changes = new MessageChangesService(
     db,
@@ -122,6 +136,7 @@ function buildServices(
     presenter,
     eventLog,
     config.messageEditWindowS,
+    replicas,
     directWrite,
   );
   const reactions: ReactionsService = new ReactionsService(db, new ReactionsRepository(db), changes, messagesRepo, guard, presenter, bus);
@@ -132,7 +147,7 @@ function buildServices(
   const onPresenceError = (err: unknown) => log.error({ err }, 'presence update failed');
   return {
     users: new UsersService(usersRepo),
-    rooms: new RoomsService(db, roomsRepo, usersRepo, guard, bus, roomPresenter, (userId, otherId) =>
+    rooms: new RoomsService(db, roomsRepo, usersRepo, guard, bus, roomPresenter, replicas, (userId, otherId) =>
       blocks.assertDirectAllowed(userId, otherId),
     ),
     blocks,
@@ -140,8 +155,9 @@ function buildServices(
     changes,
     reactions,
     pins: new PinsService(new PinsRepository(db), changes, guard, presenter, eventLog),
-    reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus),
-    search: new SearchService(new SearchRepository(db, messagesRepo), guard, presenter),
+    reads: new ReadsService(new ReadsRepository(db), messagesRepo, guard, bus, replicas),
+    search: new SearchService(new SearchRepository(db, messagesRepo), guard, presenter, replicas),
+    replicas,
     presence: new PresenceService(new PresenceRepository(db), shared.presence, bus, config.realtime.presenceGraceMs, onPresenceError),
     media,
     // A notification previews a message as the presenter shows it to clients.
@@ -155,7 +171,7 @@ function buildServices(
     ),
     guard,
     // Purge, export, erase jobs and retention: every batch delete goes through the messages' one tombstone path.
-    admin: createAdmin(config, db, { changes, rooms: roomsRepo, media, bus }),
+    admin: createAdmin(config, db, { changes, rooms: roomsRepo, media, bus, replicas }),
     suspensions,
     reports: new ReportsService(db, new ReportsRepository(db), messagesRepo, guard, presenter, changes, suspensions, eventLog),
   };
@@ -183,6 +199,7 @@ function parts({ config, database, shared, services, writeLimiter, metrics, http
   const searchLimiter = shared.limiter('search', config.search.perMinute, 60_000);
   return [
     { name: 'database', stop: () => database.close() },
+    { name: 'read replicas', stop: () => services.replicas.close() },
     { name: 'shared state', stop: () => shared.close() },
     { name: 'write budget', stop: () => writeLimiter.close() },
     { name: 'metrics', subscribers: (bus) => bus.on('message.created', () => metrics.messagesSent.inc()) },
@@ -236,12 +253,24 @@ async function registerRoutes(
       api.addHook('preValidation', suspendedWrites(services.suspensions));
       api.addHook('onRoute', documentSuspendedWrites);
       await api.register(rateLimit, writeBudget(config, writeLimiter));
+      if (config.databaseReadUrls.length > 0) api.addHook('onSend', fenceWrites(services.replicas));
       await registerMultipart(api, config);
       for (const part of all) await part.routes?.(api);
     },
     { prefix: API_PREFIX },
   );
   for (const part of all) await part.publicRoutes?.(http);
+}
+
+/**
+ * After a successful write request, before its answer leaves: the user's next reads wait for a replica holding it.
+ * A fence that cannot be stored (Redis away) is logged, not turned into an error: the write itself has committed.
+ */
+function fenceWrites(replicas: ReadRouting) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode >= 400 || !request.auth) return;
+    await replicas.wrote(request.auth.userId).catch((err: unknown) => request.log.warn({ err }, 'read fence not stored'));
+  };
 }
 
 /** Subscribes and starts the parts in order; the function returned stops them in reverse, each unsubscribed first. */
@@ -269,6 +298,19 @@ async function openMigrated(config: Config, given: Database | undefined): Promis
   return database;
 }
 
+/** The primary alone, or with the replicas of DATABASE_READ_URLS; users' fences are shared through Redis when there is one. */
+async function readRouting(config: Config, database: Database, shared: SharedState, log: Log): Promise<ReadRouting> {
+  if (config.databaseReadUrls.length === 0) return primaryOnly(database.db);
+  return openReplicas(database.db, {
+    urls: config.databaseReadUrls,
+    maxLagMs: config.databaseReadMaxLagMs,
+    pooler: config.databasePooler,
+    fences: shared.redis ? redisFences(shared.redis, config.redisPrefix) : memoryFences(),
+    log,
+    isOutage,
+  });
+}
+
 /** One line per distinct Redis failure, not one per reconnect attempt. */
 function redisWarnings(log: Pick<Log, 'warn'>): (err: Error) => void {
   let last = '';
@@ -285,7 +327,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const http = await createHttpServer(config, validators, opts.logStream ? { logStream: opts.logStream } : {});
   const shared = await createSharedState(config, redisWarnings(http.log));
   const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
-  const services = buildServices(config, database, bus, shared, http.log, opts.resolve);
+  const replicas = await readRouting(config, database, shared, http.log);
+  const services = buildServices(config, replicas, bus, shared, http.log, opts.resolve);
   const verifier = createTokenVerifier(config);
   // One write budget per user, spent by REST writes and socket writes alike, on every instance.
   const writeLimiter = shared.limiter('writes', config.rateLimitWritesPerMinute, 60_000);
@@ -299,6 +342,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     services,
   });
   const metrics = createMetrics();
+  replicas.registerMetrics(metrics.registry);
   const all = parts({ config, database, shared, services, writeLimiter, metrics, http, realtime, webDir: opts.webDir });
   registerMetrics(http, metrics);
   registerHealth(http, database, shared.redis);

@@ -1,3 +1,5 @@
+import { AsyncResource } from 'node:async_hooks';
+
 /**
  * Joins lookups (or writes) of the same kind into one statement. A burst of connections (a deploy, a network blip)
  * asks the same question hundreds of times within milliseconds; one `where … = any(…)` answers many of them. The
@@ -8,8 +10,13 @@ export class BatchLoader<K, V> {
   private queued = new Set<K>();
   private next: Promise<Map<K, V>> | undefined;
   private running: Promise<unknown> | undefined;
+  private readonly loadMany: (keys: K[]) => Promise<Map<K, V>>;
 
-  constructor(private readonly loadMany: (keys: K[]) => Promise<Map<K, V>>) {}
+  constructor(loadMany: (keys: K[]) => Promise<Map<K, V>>) {
+    // A batch answers many callers, so it runs where the loader was made, not in its first caller's async context: a
+    // read scoped to a replica (db/replicas.ts) must not take the other callers' lookups there with it.
+    this.loadMany = AsyncResource.bind(loadMany);
+  }
 
   /** The values of these keys (absent when there is none). */
   async get(keys: Iterable<K>): Promise<Map<K, V>> {

@@ -43,6 +43,10 @@ const DESCRIBED: Record<string, Described> = {
   DATABASE_POOLER: {
     text: '`pgbouncer`: `DATABASE_URL` reaches PostgreSQL through a transaction-mode pooler, so no statement is prepared by name ([deploy](deploy.md#postgresql)); `none`: direct, or a session-mode pooler',
   },
+  DATABASE_READ_URLS: {
+    text: "`postgres://…,…`: streaming replicas of `DATABASE_URL`'s server; history, room lists, receipts, changes and search read there, and a user's reads after their own write wait for a replica that has replayed it (by WAL position) ([deploy](deploy.md#read-replicas))",
+  },
+  DATABASE_READ_MAX_LAG_MS: { text: 'a replica further behind the primary than this (ms) is not read from until it catches up' },
   EMBEDDED_ENGINE: {
     text: 'without `DATABASE_URL`: `postgres` (a PostgreSQL server the service runs itself) or `pglite` (PostgreSQL in WebAssembly, in a worker thread)',
     default: '`postgres`; `pglite` when `DATA_DIR` holds only an older PGlite database',

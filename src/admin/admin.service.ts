@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import { assertAdmin } from '../auth/admin.js';
 import type { AuthContext } from '../auth/tokens.js';
 import type { Db } from '../db/client.js';
@@ -33,6 +34,7 @@ export class AdminService {
     private readonly changes: MessageChangesService,
     /** Wakes the job runner of this instance (others find the job on their next poll). */
     private readonly jobQueued: () => void,
+    private readonly replicas: Pick<ReadRouting, 'readerFor'>,
   ) {
     this.repo = new AdminRepository(db);
   }
@@ -52,7 +54,8 @@ export class AdminService {
   async exportUser(auth: AuthContext, userId: string): Promise<AsyncIterable<string>> {
     assertAdmin(auth);
     if (!(await this.repo.userExists(userId))) throw notFound('User');
-    return exportUser(this.db, userId);
+    // Read where the user's own writes are (a replica that has replayed them, or the primary), page by page.
+    return exportUser(await this.replicas.readerFor(userId), userId);
   }
 
   /**

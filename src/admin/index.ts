@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { EventBus } from '../events.js';
@@ -23,11 +24,17 @@ export interface Admin {
 export function createAdmin(
   config: Config,
   db: Db,
-  deps: { changes: MessageChangesService; rooms: RoomsRepository; media: Pick<MediaService, 'purge'>; bus: EventBus },
+  deps: {
+    changes: MessageChangesService;
+    rooms: RoomsRepository;
+    media: Pick<MediaService, 'purge'>;
+    bus: EventBus;
+    replicas: Pick<ReadRouting, 'readerFor'>;
+  },
 ): Admin {
   const jobs = new EraseJobs(db, deps.changes, deps.rooms, deps.media, deps.bus, config.adminJobs);
   return {
-    service: new AdminService(db, deps.changes, () => jobs.wake()),
+    service: new AdminService(db, deps.changes, () => jobs.wake(), deps.replicas),
     jobs,
     retention: new Retention(db, deps.changes, config.retention),
   };

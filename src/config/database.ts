@@ -14,6 +14,10 @@ export interface DatabaseConfig {
    * one client may run on different server connections, so no statement is prepared by name.
    */
   databasePooler: 'none' | 'pgbouncer';
+  /** Streaming replicas of DATABASE_URL's server that history, room lists, receipts and search may read from. */
+  databaseReadUrls: string[];
+  /** A replica further behind the primary than this is not read from (reads go to the primary). */
+  databaseReadMaxLagMs: number;
   redisUrl: string | undefined;
   /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES), instead of REDIS_URL. */
   redisClusterNodes: Array<{ host: string; port: number }> | undefined;
@@ -39,10 +43,28 @@ export function databaseConfig(read: EnvReader): DatabaseConfig {
     databaseUrl,
     embeddedEngine: embeddedEngine as DatabaseConfig['embeddedEngine'],
     databasePooler: pooler as DatabaseConfig['databasePooler'],
+    databaseReadUrls: readUrls(read, databaseUrl),
+    databaseReadMaxLagMs: read.int('DATABASE_READ_MAX_LAG_MS', 5000, 100, 3_600_000),
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     redisClusterNodes: clusterNodes(read),
     redisPrefix: read.str('REDIS_PREFIX') ?? 'chat',
   };
+}
+
+/** Comma-separated postgres:// URLs of replicas; only beside a DATABASE_URL (the embedded engine has no replicas). */
+function readUrls(read: EnvReader, databaseUrl: string | undefined): string[] {
+  const raw = read.str('DATABASE_READ_URLS');
+  if (raw === undefined) return [];
+  const urls = raw.split(',').map((u) => u.trim());
+  if (urls.some((u) => !/^postgres(ql)?:\/\/[^\s]+$/.test(u))) {
+    read.problems.push('DATABASE_READ_URLS must be postgres:// URLs separated by commas');
+    return [];
+  }
+  if (!databaseUrl || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    read.problems.push('DATABASE_READ_URLS needs DATABASE_URL (replicas follow the PostgreSQL server it names)');
+    return [];
+  }
+  return urls;
 }
 
 /** `host:port,host:port` (a `redis://` in front of each is accepted): any few masters or replicas of the cluster. */

@@ -41,6 +41,8 @@ export interface OpenOptions {
   /** PGlite data directory; undefined (or url "memory://") keeps the database in memory. */
   dataDir?: string | undefined;
   poolSize?: number;
+  /** How long a query waits for a connection before failing (an outage answers fast rather than queueing). */
+  connectTimeoutMs?: number;
   /** PGlite in a worker thread (the embedded engine) rather than in this thread (tests, memory://). */
   pgliteWorker?: boolean;
   /** `pgbouncer`: a transaction-mode pooler stands between; no statement is prepared by name. */
@@ -66,7 +68,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       ...target,
       max: opts.poolSize ?? 10,
       types: pgTypes(pg.types),
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
       ...(opts.pooler === 'pgbouncer' ? { Client: unnamedStatements(pg.Client) } : {}),
     });
     // An idle client that loses its server must not crash the process; the next query reports the outage.

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { queryRows, type Executor } from '../db/client.js';
+import { onePer } from '../db/replicas.js';
 import { chatMedia, mediaGarbage } from '../db/schema.js';
 
 export type MediaRow = typeof chatMedia.$inferSelect;
@@ -129,9 +130,9 @@ export class MediaRepository {
     return rows.length > 0;
   }
 
-  private garbageProbeQuery: ReturnType<MediaRepository['prepareGarbageProbe']> | undefined;
+  private readonly garbageProbeQuery = onePer<ReturnType<MediaRepository['prepareGarbageProbe']>>();
   private garbageProbe() {
-    return (this.garbageProbeQuery ??= this.prepareGarbageProbe());
+    return this.garbageProbeQuery(this.db, () => this.prepareGarbageProbe());
   }
 
   private prepareGarbageProbe() {

@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import type { Db, Executor, Tx } from '../db/client.js';
 import { AppError, invalid, notFound } from '../errors.js';
@@ -90,6 +91,7 @@ export class MessageChangesService {
     private readonly presenter: MessagePresenter,
     private readonly eventLog: EventLogRepository,
     private readonly editWindowS: number,
+    private readonly replicas: Pick<ReadRouting, 'forRoom'>,
     /** Throws when a block stands between the writer and the other participant of this direct room (moderation/). */
     private readonly directWrite: DirectWriteCheck = async () => {},
   ) {}
@@ -277,13 +279,15 @@ export class MessageChangesService {
   async changes(auth: AuthContext, roomId: string, q: ChangesInput): Promise<ChangesPageView> {
     const { room } = await this.guard.reader(auth, roomId);
     const limit = q.limit ?? 100;
-    const found = await this.repo.changesAfter(room.id, q.after ?? 0, limit + 1);
-    if (!found) throw notFound('Room');
-    const page = found.rows.slice(0, limit);
-    return {
-      data: await this.presenter.present(page, auth.userId),
-      lastChangeSeq: found.lastChangeSeq,
-      hasMore: found.rows.length > limit,
-    };
+    return this.replicas.forRoom(auth.userId, room, async () => {
+      const found = await this.repo.changesAfter(room.id, q.after ?? 0, limit + 1);
+      if (!found) throw notFound('Room');
+      const page = found.rows.slice(0, limit);
+      return {
+        data: await this.presenter.present(page, auth.userId),
+        lastChangeSeq: found.lastChangeSeq,
+        hasMore: found.rows.length > limit,
+      };
+    });
   }
 }

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
+import { onePer } from '../db/replicas.js';
 import { chatMessage, chatRoom } from '../db/schema.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
 
@@ -231,9 +232,9 @@ export class MessagesRepository {
   }
 
   /** History pages are the busiest reads: built once per repository, named statements on PostgreSQL. */
-  private pageQueries: ReturnType<MessagesRepository['preparePages']> | undefined;
+  private readonly pageQueries = onePer<ReturnType<MessagesRepository['preparePages']>>();
   private pages() {
-    return (this.pageQueries ??= this.preparePages());
+    return this.pageQueries(this.db, () => this.preparePages());
   }
 
   private preparePages() {

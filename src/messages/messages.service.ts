@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db } from '../db/client.js';
 import { AppError, notFound, invalid } from '../errors.js';
@@ -6,7 +7,7 @@ import { isId, newId } from '../ids.js';
 import type { WindowGate } from '../limits/window-gate.js';
 import { type RoomAccessGuard } from '../rooms/rooms.access.js';
 import { actorOf, can } from '../rooms/rooms.policy.js';
-import type { RoomsRepository } from '../rooms/rooms.repository.js';
+import type { RoomRow, RoomsRepository } from '../rooms/rooms.repository.js';
 import { documentVector } from '../text/tokenize.js';
 import type { MediaRow } from '../media/media.repository.js';
 import type { MediaService } from '../media/media.service.js';
@@ -78,6 +79,7 @@ export class MessagesService {
     private readonly media: MediaService,
     private readonly presenter: MessagePresenter,
     private readonly gates: SendGates,
+    private readonly replicas: Pick<ReadRouting, 'forRoom'>,
   ) {
     this.commits = new GroupCommit(messages);
   }
@@ -215,6 +217,10 @@ export class MessagesService {
   /** Keyset pages by seq: the latest, before/after a seq, or around a message. Data is always ascending. */
   async history(auth: AuthContext, roomId: string, q: HistoryInput): Promise<HistoryPage> {
     const { room } = await this.guard.reader(auth, roomId);
+    return this.replicas.forRoom(auth.userId, room, () => this.page(auth, room, q));
+  }
+
+  private async page(auth: AuthContext, room: RoomRow, q: HistoryInput): Promise<HistoryPage> {
     const limit = q.limit ?? 50;
     const given = [q.before, q.after, q.around].filter((v) => v !== undefined).length;
     if (given > 1) throw invalid('use only one of before, after and around');

@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import { notFound } from '../errors.js';
 import type { EventBus } from '../events.js';
@@ -14,6 +15,7 @@ export class ReadsService {
     private readonly messages: MessagesRepository,
     private readonly guard: RoomAccessGuard,
     private readonly bus: EventBus,
+    private readonly replicas: Pick<ReadRouting, 'forUser'>,
   ) {}
 
   /** Marks a message, and so everything before it, read. */
@@ -72,7 +74,7 @@ export class ReadsService {
     const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!target) throw notFound('Message');
     await this.guard.messageReader(auth, target.roomId);
-    const rows = await this.reads.receipts(target.roomId, target.seq);
+    const rows = await this.replicas.forUser(auth.userId, () => this.reads.receipts(target.roomId, target.seq));
     return {
       data: rows.map((r) => ({
         userId: r.userId,

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ReadRouting } from '../db/replicas.js';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import type { Ajv, ValidateFunction } from 'ajv';
 import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
@@ -55,6 +56,8 @@ export interface GatewayDeps {
   reads: ReadsService;
   presence: PresenceService;
   guard: RoomAccessGuard;
+  /** Told of each write, so the user's next reads wait for a replica that holds it. */
+  replicas: Pick<ReadRouting, 'wrote'>;
   /** Every write event is refused while its user is suspended; a change is told to the user's sockets and to the other instances. */
   suspensions: Pick<SuspensionsService, 'assertCanWrite' | 'suspendedEvent' | 'onChange' | 'refresh'>;
   /** The rooms of a user with their last seqs; the lookups of a burst of handshakes are joined into one query. */
@@ -247,12 +250,14 @@ type Result<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEve
 type Handler<E extends keyof ClientToServerEvents> = (socket: ChatSocket, deps: GatewayDeps, payload: Payload<E>) => Promise<Result<E>>;
 type Handlers = { [E in keyof ClientToServerEvents]: Handler<E> };
 
-/** A write: the user's write budget first, as its REST route spends it. */
+/** A write: the user's write budget first, as its REST route spends it; the ack waits for the user's read fence. */
 const write =
   <E extends keyof ClientToServerEvents>(handler: Handler<E>): Handler<E> =>
   async (socket, deps, p) => {
     await deps.writeLimiter.hit(socket.data.auth.userId);
-    return handler(socket, deps, p);
+    const result = await handler(socket, deps, p);
+    await deps.replicas.wrote(socket.data.auth.userId);
+    return result;
   };
 
 /** Typing is bounded by its own budget, and needs the right to send in the room. */

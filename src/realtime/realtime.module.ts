@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import type { Server as HttpServer } from 'node:http';
 import type { Ajv } from 'ajv';
 import type { Server, ServerOptions } from 'socket.io';
@@ -47,6 +48,7 @@ export interface RealtimeDeps {
     presence: PresenceService;
     guard: RoomAccessGuard;
     suspensions: SuspensionsService;
+    replicas: Pick<ReadRouting, 'wrote'>;
   };
   repo: RealtimeRepository;
   log: Pick<Log, 'error'>;
@@ -89,6 +91,7 @@ export function startRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realt
     presence: services.presence,
     guard: services.guard,
     suspensions: services.suspensions,
+    replicas: services.replicas,
     roomsOf: async (userId) => (await roomsOf.one(userId)) ?? [],
     typing,
     writeLimiter,

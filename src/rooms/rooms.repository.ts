@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { onePer } from '../db/replicas.js';
 import { chatParticipant, chatRoom, chatUser } from '../db/schema.js';
 import type { ParticipantRole } from '../contract/rooms.js';
 
@@ -79,9 +80,9 @@ export class RoomsRepository {
    * The check in front of every room-scoped call, so prepared once per repository: built once, and a named statement
    * on PostgreSQL (planned once per connection).
    */
-  private membershipQuery: ReturnType<RoomsRepository['prepareMembership']> | undefined;
+  private readonly membershipQuery = onePer<ReturnType<RoomsRepository['prepareMembership']>>();
   private membership() {
-    return (this.membershipQuery ??= this.prepareMembership());
+    return this.membershipQuery(this.db, () => this.prepareMembership());
   }
 
   private prepareMembership() {

@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db, type Executor } from '../db/client.js';
 import { AppError, notFound, invalid } from '../errors.js';
@@ -28,6 +29,7 @@ export class RoomsService {
     private readonly guard: RoomAccessGuard,
     private readonly bus: EventBus,
     private readonly presenter: RoomPresenter,
+    private readonly replicas: Pick<ReadRouting, 'forUser'>,
     /** Throws when these two may not open a direct room (a block, either way); injected so rooms import no moderation. */
     private readonly directAllowed: (userId: string, otherId: string) => Promise<void> = async () => {},
   ) {}
@@ -102,6 +104,10 @@ export class RoomsService {
   }
 
   async list(auth: AuthContext, q: ListRoomsInput): Promise<{ data: RoomView[]; nextCursor: string | null }> {
+    return this.replicas.forUser(auth.userId, () => this.listPage(auth, q));
+  }
+
+  private async listPage(auth: AuthContext, q: ListRoomsInput): Promise<{ data: RoomView[]; nextCursor: string | null }> {
     const limit = q.limit ?? 30;
     let after: RoomKey | undefined;
     if (q.cursor !== undefined) {

@@ -1,3 +1,4 @@
+import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import { invalid } from '../errors.js';
 import { decodeCursor, encodeCursor } from '../ids.js';
@@ -40,6 +41,7 @@ export class SearchService {
     private readonly repo: SearchRepository,
     private readonly guard: RoomAccessGuard,
     private readonly presenter: MessagePresenter,
+    private readonly replicas: Pick<ReadRouting, 'forUser'>,
   ) {}
 
   /** Validates first (a refused query costs no budget), then runs within `limits`: rate, concurrency, time. */
@@ -74,20 +76,22 @@ export class SearchService {
         // Malformed, missing and not-a-member rooms all answer the same, so nobody learns which ids exist.
         await this.guard.member(auth, q.chatRoomId);
       }
-      return this.repo.search(
-        {
-          userId: auth.userId,
-          ...compileQuery(parsed),
-          roomId: q.chatRoomId,
-          type: q.type,
-          senderId: q.senderId,
-          from,
-          to,
-          hasMedia: q.hasMedia,
-          beforeId,
-          limit: limit + 1,
-        },
-        statementTimeoutMs,
+      return this.replicas.forUser(auth.userId, () =>
+        this.repo.search(
+          {
+            userId: auth.userId,
+            ...compileQuery(parsed),
+            roomId: q.chatRoomId,
+            type: q.type,
+            senderId: q.senderId,
+            from,
+            to,
+            hasMedia: q.hasMedia,
+            beforeId,
+            limit: limit + 1,
+          },
+          statementTimeoutMs,
+        ),
       );
     });
     const page = rows.slice(0, limit);
