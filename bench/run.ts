@@ -33,6 +33,7 @@ import { planData, seedAll, type Manifest, type Sizes } from './lib/seed.js';
 import { changesCatchUp } from './scenarios/catch-up.js';
 import { planChanges, rawChanges, restChanges, type ChangesPlan } from './scenarios/changes.js';
 import { planDataset, rawDataset, rawInserts, restDataset, type DatasetSide } from './scenarios/dataset.js';
+import { scaling } from './scenarios/scaling.js';
 import { FanoutRig, ramp, warm, type FanoutTarget, type RampOptions } from './scenarios/fanout.js';
 import { idleSockets } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/reconnect.js';
@@ -42,7 +43,20 @@ import { compiledStartToReady, npmStartToReady, startToReady, startupPhases } fr
 import { webhooksUnderLoad, type WebhooksOptions } from './scenarios/webhooks.js';
 import { eraseUnderLoad, planErase, type EraseSizes } from './scenarios/erase.js';
 
-const SCENARIOS = ['idle', 'fanout', 'dataset', 'changes', 'reconnect', 'sdk', 'web', 'webhooks', 'erase', 'startup', 'cluster'] as const;
+const SCENARIOS = [
+  'idle',
+  'fanout',
+  'dataset',
+  'changes',
+  'reconnect',
+  'sdk',
+  'web',
+  'webhooks',
+  'erase',
+  'startup',
+  'cluster',
+  'scaling',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -58,7 +72,9 @@ if (flag('help')) {
 }
 const quick = flag('quick');
 // Quick runs leave out the two-instance row (two more servers to start) unless --only names it.
-const only = new Set<Scenario>((opt('only')?.split(',') ?? SCENARIOS.filter((s) => !(quick && s === 'cluster'))) as Scenario[]);
+const only = new Set<Scenario>(
+  (opt('only')?.split(',') ?? SCENARIOS.filter((s) => !(quick && (s === 'cluster' || s === 'scaling')))) as Scenario[],
+);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; one of ${SCENARIOS.join(', ')}`);
 
 const pgUrl = process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] || undefined;
@@ -593,6 +609,23 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
           await Promise.all([a.stop(), b.stop()]);
           await dropRedisPrefix(redisUrl, prefix);
         }
+      });
+    }
+    if (only.has('scaling') && engine === 'postgres' && redisUrl) {
+      await guarded(e, 'scaling: 1, 2, 4 instances + Redis', async () => {
+        const redis = redisUrl;
+        e.scaling = await scaling({
+          counts: [1, 2, 4],
+          roomSize: 10,
+          rooms: m.fanout.get(10)!,
+          ramp: { ...RAMP, start: startRate(10) },
+          start: (name, prefix) => startService(name, { ...db.serverEnv(), REDIS_URL: redis, REDIS_PREFIX: prefix }),
+          auth: async (u) => ({ token: await token(u) }),
+          settle: async (servers) => {
+            for (const s of servers) await settle(s);
+          },
+          cleanup: (prefix) => dropRedisPrefix(redis, prefix),
+        });
       });
     }
   } catch (err) {

@@ -10,6 +10,7 @@ import { sdkRows, type SdkResult } from '../scenarios/sdk.js';
 import { webRows, type WebResult } from '../scenarios/web.js';
 import { webhookRows, type WebhooksResult } from '../scenarios/webhooks.js';
 import { eraseRows, type EraseResult } from '../scenarios/erase.js';
+import { scalingRows, type ScalingRow } from '../scenarios/scaling.js';
 import { isEmbedded, isRealPostgres, type Engine } from './database.js';
 
 export interface EngineResult {
@@ -42,6 +43,7 @@ export interface EngineResult {
     };
   };
   cluster?: { rate: number; size: number; two: StepResult; one: StepResult | null };
+  scaling?: ScalingRow[];
   serverErrors: string[];
   failures: string[];
 }
@@ -235,6 +237,7 @@ export function buildRows(r: BenchResult): Row[] {
     for (const row of e.web ? webRows(e.web) : []) add(row);
     for (const row of e.webhooks ? webhookRows(e.webhooks) : []) add(row);
     for (const row of e.erase ? eraseRows(e.erase) : []) add(row);
+    for (const row of e.scaling ? scalingRows(e.scaling) : []) add(row);
     for (const rc of e.reconnect ?? []) {
       add({
         scenario: `${rc.sockets.toLocaleString('en')} sockets drop, ${rc.messages} msgs, reconnect (${rc.variant})`,
