@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster]
+ * `npm run bench [-- --quick] [-- --only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster,scaling]
  *  [-- --engines=embedded,pglite,postgres] [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
@@ -64,7 +64,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help')) {
   process.stdout.write(
-    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster] [--engines=embedded,pglite,postgres] [--profile] [--no-readme]\n' +
+    'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster,scaling] [--engines=embedded,pglite,postgres] [--profile] [--no-readme]\n' +
       'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
