@@ -66,15 +66,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
   const template = inject('template');
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    JWT_SECRET: TEST_JWT_SECRET,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    PORT: '0',
-    ...redisEnv(template.kind),
-    ...env,
-  });
+  const config = testConfig(dataDir, { ...redisEnv(template.kind), ...env });
   const db = await freshDatabase(template);
   return launch(
     config,
@@ -88,28 +80,25 @@ export async function startTestApp(
   );
 }
 
-/**
- * A second instance of the same deployment: same PostgreSQL database, same Redis prefix, its own port and pool.
- * Only on the PostgreSQL run with TEST_REDIS_URL (PGlite is one process's database).
- */
+/** A test's settings: quiet, on port 0, with its own DATA_DIR; `env` on top. */
+function testConfig(dataDir: string, env: Record<string, string>): Config {
+  return loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...env });
+}
+
 /** The real app on a PostgreSQL server the test started itself (`url`), migrated at start as main.ts does. */
 export async function startAppOn(url: string, env: Record<string, string> = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    JWT_SECRET: TEST_JWT_SECRET,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    PORT: '0',
-    DATABASE_URL: url,
-    ...env,
-  });
+  const config = testConfig(dataDir, { DATABASE_URL: url, ...env });
   const database = await openDatabase({ url });
   await database.migrate();
   const db = { database, url, dataDir: undefined, drop: async () => {} };
   return launch(config, db, () => rm(dataDir, { recursive: true, force: true }));
 }
 
+/**
+ * A second instance of the same deployment: same PostgreSQL database, same Redis prefix, its own port and pool.
+ * Only on the PostgreSQL run with TEST_REDIS_URL (PGlite is one process's database).
+ */
 export async function startPeer(of: TestApp): Promise<TestApp> {
   if (!of.db.url || !redisConfigured(of.config)) throw new Error('peers need PostgreSQL and Redis');
   const database = await openDatabase({ url: of.db.url });
