@@ -625,6 +625,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
             for (const s of servers) await settle(s);
           },
           cleanup: (prefix) => dropRedisPrefix(redis, prefix),
+          streamEntries: () => redisCalls(redis, 'xadd'),
         });
       });
     }
@@ -638,6 +639,18 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     await db.drop();
   }
   return e;
+}
+
+/** How many times the Redis server has run `command` since it started (INFO commandstats). */
+async function redisCalls(url: string, command: string): Promise<number> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const stats = await redis.info('commandstats');
+    return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function dropRedisPrefix(url: string, prefix: string): Promise<void> {

@@ -19,6 +19,8 @@ export interface ScalingRow {
   stoppedBy: string;
   /** Resident memory of each instance with the sockets connected, after the ramp. */
   rssMb: number[];
+  /** Entries added to Redis streams (XADD) per message stored during the ramp: what every instance reads and decodes. */
+  entriesPerMessage: number;
 }
 
 export interface ScalingDeps {
@@ -32,6 +34,8 @@ export interface ScalingDeps {
   settle(servers: ServerProcess[]): Promise<void>;
   /** Drops a count's Redis keys after its instances stopped. */
   cleanup(prefix: string): Promise<void>;
+  /** XADD calls the Redis server has answered so far (INFO commandstats). */
+  streamEntries(): Promise<number>;
 }
 
 export async function scaling(d: ScalingDeps): Promise<ScalingRow[]> {
@@ -52,8 +56,12 @@ export async function scaling(d: ScalingDeps): Promise<ScalingRow[]> {
       try {
         await rig.connect();
         await d.settle(servers);
-        await warm(rig, 1);
+        // Each instance has just started: its first seconds of load pay for JIT and lazy compiles, not for fan-out.
+        await warm(rig, 5);
+        const entries0 = await d.streamEntries();
         const r = await ramp(rig, d.roomSize, `${n}×`, d.ramp, () => d.settle(servers));
+        const persisted = r.steps.reduce((a, s) => a + s.persisted, 0);
+        const entriesPerMessage = persisted ? ((await d.streamEntries()) - entries0) / persisted : Number.NaN;
         const rssMb = servers.map((s) => s.rssBytes() / 2 ** 20);
         rows.push({
           instances: n,
@@ -63,10 +71,12 @@ export async function scaling(d: ScalingDeps): Promise<ScalingRow[]> {
           half: r.half,
           stoppedBy: r.stoppedBy,
           rssMb,
+          entriesPerMessage,
         });
         log(
           `  ${n} instance(s): max ${Math.round(r.max?.persistedPerS ?? 0)} msg/s (${r.stoppedBy}), p99 at half ${r.half?.all.p99.toFixed(1) ?? '–'} ms, ` +
-            `${r.max?.serverCpuUsPerDelivery.toFixed(0) ?? '–'} µs of server CPU per delivery, RSS ${rssMb.map((v) => v.toFixed(0)).join(' + ')} MiB`,
+            `${r.max?.serverCpuUsPerDelivery.toFixed(0) ?? '–'} µs of server CPU per delivery, RSS ${rssMb.map((v) => v.toFixed(0)).join(' + ')} MiB, ` +
+            `${entriesPerMessage.toFixed(1)} stream entries per message`,
         );
       } finally {
         await rig.close();
@@ -85,12 +95,14 @@ export function scalingRows(rows: ScalingRow[]): Array<Omit<Row, 'engine'>> {
   const max = (r: ScalingRow | undefined) => r?.max?.persistedPerS ?? Number.NaN;
   const cell = (r: ScalingRow) =>
     `${Math.round(max(r)).toLocaleString('en')} msg/s, p99 at half ${r.half ? r.half.all.p99.toFixed(1) : '–'} ms, ` +
-    `${r.max ? r.max.serverCpuUsPerDelivery.toFixed(0) : '–'} µs CPU/delivery, RSS ${r.rssMb.map((v) => v.toFixed(0)).join(' + ')} MiB`;
+    `${r.max ? r.max.serverCpuUsPerDelivery.toFixed(0) : '–'} µs CPU/delivery, RSS ${r.rssMb.map((v) => v.toFixed(0)).join(' + ')} MiB, ` +
+    `${r.entriesPerMessage.toFixed(1)} Redis stream entries/message`;
   return rows.map((r) => {
     const ratio = max(r) / max(one);
     return {
       scenario: `scaling: ${r.instances} instance${r.instances > 1 ? 's' : ''} + Redis, ${r.sockets.toLocaleString('en')} sockets in rooms of ${r.roomSize}, members spread over the instances`,
-      metric: 'max msgs/s (all-recipient p99 < 100 ms, 0 lost); p99 at half that; server CPU per delivery; RSS per instance',
+      metric:
+        'max msgs/s (all-recipient p99 < 100 ms, 0 lost); p99 at half that; server CPU per delivery; RSS per instance; XADDs per stored message',
       service: cell(r),
       baseline: one && r !== one ? `1 instance: ${Math.round(max(one)).toLocaleString('en')} msg/s` : '—',
       ratio: Number.isFinite(ratio) && r !== one ? `${ratio.toFixed(2)}×` : '',
