@@ -109,6 +109,32 @@ describe('a cut link', () => {
   it('converges the same way when the server cannot recover the session', async () => {
     await cutScenario({ SOCKET_RECOVERY_WINDOW_MS: '0' }, 'norec');
   }, 60_000);
+
+  it('after a cut the server could not recover, shows how far the others read and received meanwhile', async () => {
+    const s = await startSdkApp({ SOCKET_RECOVERY_WINDOW_MS: '0' });
+    try {
+      const alice = await s.t.as('pos-alice');
+      const bob = await s.t.as('pos-bob');
+      const { roomId } = await roomWith(alice, bob.userId, 3);
+      const client = pool.make(s.url, alice.token);
+      await client.connect();
+      const room = await client.openRoom(roomId);
+      expect(room.readers.get(bob.userId) ?? 0).toBe(0);
+
+      await s.proxy.cut();
+      await eventually(() => client.state === 'offline', 10_000, 'offline after the cut');
+      // Bob reads (and so has received) all three while alice's message_read and message_delivered cannot reach her.
+      expect((await bob.patch(`/rooms/${roomId}/read`)).status).toBe(200);
+      await s.proxy.restore();
+
+      await eventually(() => client.state === 'live', 15_000, 'live after the link returned');
+      expect(room.readers.get(bob.userId)).toBe(3);
+      expect(room.delivered.get(bob.userId)).toBe(3);
+    } finally {
+      await pool.closeAll();
+      await s.close();
+    }
+  }, 60_000);
 });
 
 describe('faults on one app', () => {

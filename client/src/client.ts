@@ -257,7 +257,10 @@ export class ChatClient extends Emitter<{
       cursor = page.nextCursor;
     } while (cursor);
     this.roomViews.clear();
-    for (const [id, room] of seen) this.roomViews.set(id, room);
+    for (const [id, room] of seen) {
+      this.roomViews.set(id, room);
+      this.open.get(id)?.takePositions(room.participants);
+    }
     this.emit('rooms', this.rooms);
     // Presence dots beside direct rooms: a nicety, never a reason for the refresh to fail.
     const partners = [...seen.values()].filter((r) => r.type === 'direct').flatMap((r) => r.participants.map((p) => p.userId));
@@ -293,6 +296,7 @@ export class ChatClient extends Emitter<{
   private putRoom(room: Room): void {
     const known = this.roomViews.has(room.id);
     this.roomViews.set(room.id, room);
+    this.open.get(room.id)?.takePositions(room.participants);
     // A direct room that just appeared: whether its other person is online is not known yet (user_online came before).
     if (!known && room.type === 'direct' && this.state !== 'closed') {
       const unknown = room.participants.map((p) => p.userId).filter((id) => !this.presence.has(id));

@@ -178,6 +178,26 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
     this.emit('change');
   }
 
+  /**
+   * @internal The participants' positions as a room view from the server has them: after a reconnect the read and
+   * delivery events of the time away are not replayed (unless the session was recovered), so the catch-up's room
+   * list brings them. Positions only move forward.
+   */
+  takePositions(participants: ReadonlyArray<{ userId: string; lastReadSeq: number; lastDeliveredSeq: number }>): void {
+    let moved = false;
+    for (const p of participants) {
+      if ((this.readers.get(p.userId) ?? 0) < p.lastReadSeq) {
+        this.readers.set(p.userId, p.lastReadSeq);
+        moved = true;
+      }
+      if ((this.delivered.get(p.userId) ?? 0) < p.lastDeliveredSeq) {
+        this.delivered.set(p.userId, p.lastDeliveredSeq);
+        moved = true;
+      }
+    }
+    if (moved) this.emit('change');
+  }
+
   /** @internal */
   onDelivered(userId: string, lastDeliveredSeq: number): void {
     if ((this.delivered.get(userId) ?? 0) >= lastDeliveredSeq) return;
