@@ -67,6 +67,34 @@ describe.runIf(clustered)('two instances behave as one', () => {
     expect(again.body.seq).toBe(1);
   });
 
+  it('tells each sender on either instance that the recipients on the other received their messages (message_delivered)', async () => {
+    // Two rooms, so one flush of delivery acks moves two watermarks: they cross to the other instance as one packet.
+    const carolA = await a.as('carol');
+    const daveB = await b.as('dave');
+    const erinB = await b.as('erin');
+    const one = (await aliceA.post('/rooms', { type: 'group', name: 'receipts 1', participantIds: ['dave'] })).body;
+    const two = (await carolA.post('/rooms', { type: 'group', name: 'receipts 2', participantIds: ['dave', 'erin'] })).body;
+    const [sAlice, sCarol, sDave, sErin] = await Promise.all([
+      open(a, aliceA.token),
+      open(a, carolA.token),
+      open(b, daveB.token),
+      open(b, erinB.token),
+    ]);
+    for (const s of [sDave, sErin]) s.on('new_message', (_m, ack) => ack());
+    const toAlice = waitFor(sAlice, 'message_delivered', (e) => e.chatRoomId === one.id && e.userId === 'dave');
+    const toCarol = record(sCarol, 'message_delivered');
+    const heardByDave = record(sDave, 'message_delivered');
+    expect((await call(sAlice, 'send_message', { chatRoomId: one.id, content: 'to dave' })).ok).toBe(true);
+    expect((await call(sCarol, 'send_message', { chatRoomId: two.id, content: 'to dave and erin' })).ok).toBe(true);
+    expect(await toAlice).toMatchObject({ chatRoomId: one.id, userId: 'dave', lastDeliveredSeq: 1 });
+    for (let i = 0; i < 100 && toCarol.length < 2; i++) await sleep(50);
+    expect(toCarol.map((e) => e.userId).sort()).toEqual(['dave', 'erin']);
+    expect(toCarol.every((e) => e.chatRoomId === two.id && e.lastDeliveredSeq === 1)).toBe(true);
+    // Only the senders hear of it: dave (a recipient) did not.
+    expect(heardByDave).toEqual([]);
+    for (const s of [sAlice, sCarol, sDave, sErin]) s.close();
+  });
+
   it('moves sockets on other instances when membership changes', async () => {
     const room = (await aliceA.post('/rooms', { type: 'group', name: 'cross' })).body;
     const carolB = await b.as('carol');

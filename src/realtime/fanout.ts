@@ -1,5 +1,5 @@
 import { BatchLoader } from '../batch-loader.js';
-import type { EventBus } from '../events.js';
+import type { DomainEvents, EventBus } from '../events.js';
 import type { Log } from '../log.js';
 import type { MessageView } from '../contract/messages.js';
 import type { ReadsService } from '../reads/reads.service.js';
@@ -36,6 +36,7 @@ function interceptRemote(nsp: ChatNamespace, take: (event: string, payload: unkn
     original(message, offset);
   };
 }
+type Delivered = DomainEvents['delivery.advanced'];
 /** socket.io-parser's PacketType.EVENT. */
 const EVENT_PACKET = 2;
 /** Socket.IO keeps a socket's pending acks in this private map; its own broadcast timeout clears them the same way. */
@@ -63,6 +64,8 @@ export class Fanout {
   /** Delivery acks gathered per user and room and written as one watermark move: a busy room costs no write per ack. */
   private readonly pendingDelivery = new Map<string, { roomId: string; userId: string; seq: number }>();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Delivery moves of this turn of the event loop, published to the other instances together. */
+  private deliveredBatch: Delivered[] = [];
   private readonly unsubscribe: Array<() => void> = [];
   private readonly replayer: Replayer;
   /** Presence changes come in bursts (a deploy reconnects everyone): one query finds the room mates of a burst. */
@@ -91,7 +94,7 @@ export class Fanout {
       bus.on('message.deleted', (e) => this.toRoom(e.chatRoomId, e.changeSeq, 'message_deleted', e)),
       bus.on('reaction.updated', (e) => this.toRoom(e.chatRoomId, e.changeSeq, 'reaction_updated', e)),
       bus.on('read.advanced', (e) => void this.nsp.to(roomChannel(e.chatRoomId)).emit('message_read', e)),
-      bus.on('delivery.advanced', ({ event, senders }) => void this.nsp.to(senders.map(userChannel)).emit('message_delivered', event)),
+      bus.on('delivery.advanced', (advanced) => this.delivered(advanced)),
       bus.on('room.created', async ({ roomId, participantIds }) => {
         for (const userId of participantIds) this.nsp.in(userChannel(userId)).socketsJoin(roomChannel(roomId));
         for (const [userId, room] of await this.deps.rooms.memberViews(roomId)) this.nsp.to(userChannel(userId)).emit('room_created', room);
@@ -127,6 +130,10 @@ export class Fanout {
           this.order.submit(message.chatRoomId, message.changeSeq, () => this.deliver(message));
           return true;
         }
+        if (event === 'chat:delivered') {
+          for (const d of payload as Delivered[]) this.nsp.local.to(d.senders.map(userChannel)).emit('message_delivered', d.event);
+          return true;
+        }
         if (!CHANGE_EVENTS.has(event)) return false;
         const change = payload as { chatRoomId: string; changeSeq: number };
         this.order.submit(change.chatRoomId, change.changeSeq, emitHere);
@@ -141,6 +148,25 @@ export class Fanout {
    */
   private toRoom(roomId: string, changeSeq: number, event: ChangeEvent, payload: unknown): void {
     this.order.submit(roomId, changeSeq, () => this.broadcast(roomChannel(roomId), event, payload));
+  }
+
+  /**
+   * message_delivered to the senders whose messages a delivery move passed. Between instances the moves of one flush
+   * (one per room) travel as one packet: each instance writes its own sockets' acks every 100 ms, so one packet per
+   * room would make the receipts of a busy room cost every instance a packet per instance and flush. Clients do not
+   * depend on these packets after a reconnect: the catch-up's room views carry the positions.
+   */
+  private delivered(d: Delivered): void {
+    if (!this.deps.clustered) return void this.nsp.to(d.senders.map(userChannel)).emit('message_delivered', d.event);
+    this.nsp.local.to(d.senders.map(userChannel)).emit('message_delivered', d.event);
+    if (this.deliveredBatch.push(d) > 1) return;
+    setImmediate(() => {
+      const batch = this.deliveredBatch;
+      this.deliveredBatch = [];
+      Promise.resolve(this.broadcast(MESSAGES_CHANNEL, 'chat:delivered', batch)).catch((err: unknown) =>
+        this.deps.log.error({ err }, 'delivery receipts not published'),
+      );
+    });
   }
 
   /** Through the adapter, as `nsp.to(channel).emit` does, but with its promise: with Redis, it settles once published. */
