@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { sql } from 'drizzle-orm';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { causeChain } from '../errors.js';
 import { openDatabase, queryRows, type Database, type Db, type Executor } from './client.js';
 import { LsnFences, parseLsn, type FenceStore } from './replica-fences.js';
 
@@ -74,7 +75,10 @@ interface Replica {
   warned: boolean;
 }
 
-type Reason = 'replica' | 'fence' | 'room' | 'lag' | 'down';
+type Reason = 'replica' | 'fence' | 'room' | 'lag' | 'down' | 'conflict';
+
+/** "canceling statement due to conflict with recovery": a hot standby's replay needed what the read was using. */
+const recoveryConflict = (err: unknown): boolean => causeChain(err).some((e) => e.code === '40001' || e.code === '40P01');
 
 export async function openReplicas(primary: Db, opts: ReplicaOptions): Promise<ReadRouting> {
   const replicas: Replica[] = [];
@@ -91,7 +95,7 @@ export async function openReplicas(primary: Db, opts: ReplicaOptions): Promise<R
   const samples: Array<{ at: number; lsn: bigint }> = [];
   const reads = new Counter({
     name: 'chat_db_reads_total',
-    help: 'Reads that may use a replica, by where they ran: replica, or primary and why (fence, room, lag, down)',
+    help: 'Reads that may use a replica, by where they ran: replica, or primary and why (fence, room, lag, down, conflict)',
     labelNames: ['target', 'reason'] as const,
     registers: [],
   });
@@ -168,6 +172,11 @@ export async function openReplicas(primary: Db, opts: ReplicaOptions): Promise<R
       reads.inc({ target: 'replica', reason: 'replica' });
       return result;
     } catch (err) {
+      if (recoveryConflict(err)) {
+        // A long read that the replica's replay cancelled (max_standby_streaming_delay): the primary answers it.
+        reads.inc({ target: 'primary', reason: 'conflict' });
+        return read();
+      }
       if (!opts.isOutage(err)) throw err;
       // Away since the last poll: this read and the next ones go to the primary until it answers again.
       chosen.up = false;
