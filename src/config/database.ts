@@ -27,7 +27,9 @@ export interface DatabaseConfig {
 
 export function databaseConfig(read: EnvReader): DatabaseConfig {
   const databaseUrl = read.str('DATABASE_URL');
-  if (databaseUrl !== undefined && databaseUrl !== 'memory://' && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+  // A PostgreSQL server of the deployment's own: what a pooler and replicas stand beside.
+  const external = databaseUrl !== undefined && /^postgres(ql)?:\/\//.test(databaseUrl);
+  if (databaseUrl !== undefined && databaseUrl !== 'memory://' && !external) {
     read.problems.push('DATABASE_URL must start with postgres:// or postgresql://');
   }
   const embeddedEngine = read.str('EMBEDDED_ENGINE');
@@ -36,14 +38,14 @@ export function databaseConfig(read: EnvReader): DatabaseConfig {
   }
   const pooler = read.str('DATABASE_POOLER') ?? 'none';
   if (pooler !== 'none' && pooler !== 'pgbouncer') read.problems.push('DATABASE_POOLER must be none or pgbouncer');
-  else if (pooler !== 'none' && !databaseUrl?.startsWith('postgres')) {
+  else if (pooler !== 'none' && !external) {
     read.problems.push('DATABASE_POOLER needs DATABASE_URL (the embedded engine is reached without a pooler)');
   }
   return {
     databaseUrl,
     embeddedEngine: embeddedEngine as DatabaseConfig['embeddedEngine'],
     databasePooler: pooler as DatabaseConfig['databasePooler'],
-    databaseReadUrls: readUrls(read, databaseUrl),
+    databaseReadUrls: readUrls(read, external),
     databaseReadMaxLagMs: read.int('DATABASE_READ_MAX_LAG_MS', 5000, 100, 3_600_000),
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     redisClusterNodes: clusterNodes(read),
@@ -52,7 +54,7 @@ export function databaseConfig(read: EnvReader): DatabaseConfig {
 }
 
 /** Comma-separated postgres:// URLs of replicas; only beside a DATABASE_URL (the embedded engine has no replicas). */
-function readUrls(read: EnvReader, databaseUrl: string | undefined): string[] {
+function readUrls(read: EnvReader, external: boolean): string[] {
   const raw = read.str('DATABASE_READ_URLS');
   if (raw === undefined) return [];
   const urls = raw.split(',').map((u) => u.trim());
@@ -60,7 +62,7 @@ function readUrls(read: EnvReader, databaseUrl: string | undefined): string[] {
     read.problems.push('DATABASE_READ_URLS must be postgres:// URLs separated by commas');
     return [];
   }
-  if (!databaseUrl || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+  if (!external) {
     read.problems.push('DATABASE_READ_URLS needs DATABASE_URL (replicas follow the PostgreSQL server it names)');
     return [];
   }

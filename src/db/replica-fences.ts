@@ -18,16 +18,22 @@ export interface FenceStore {
 
 export function memoryFences(): FenceStore {
   const fences = new Map<string, { lsn: bigint; until: number }>();
+  let nextSweep = 0;
   return {
     async get(userId) {
       const f = fences.get(userId);
-      if (f && f.until < Date.now()) fences.delete(userId);
-      return f && f.until >= Date.now() ? f.lsn : undefined;
+      if (!f || f.until >= Date.now()) return f?.lsn;
+      fences.delete(userId);
+      return undefined;
     },
     async raise(userId, lsn, ttlMs) {
       const now = Date.now();
-      // Expired entries leave as they are met, and every so often all at once, so the map stays at the active users.
-      if (fences.size > 10_000) for (const [k, v] of fences) if (v.until < now) fences.delete(k);
+      // Expired entries leave as they are met, and once per fence lifetime all at once, so the map stays at the users
+      // who wrote lately without a write paying for a walk over all of them each time.
+      if (now >= nextSweep) {
+        for (const [k, v] of fences) if (v.until < now) fences.delete(k);
+        nextSweep = now + ttlMs;
+      }
       const f = fences.get(userId);
       if (!f || f.until < now || f.lsn < lsn) fences.set(userId, { lsn, until: now + ttlMs });
     },

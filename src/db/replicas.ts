@@ -197,11 +197,16 @@ export async function openReplicas(primary: Db, opts: ReplicaOptions): Promise<R
     async forRoom(userId, room, read) {
       const chosen = await pick(userId);
       if (typeof chosen === 'string') return run(chosen, read);
-      const copy = await scope
-        .run(chosen.database.db, () => roomMark(chosen.database.db, room.id))
-        .catch((err: unknown) => (opts.isOutage(err) ? undefined : Promise.reject(err)));
-      const current = copy !== undefined && copy.lastSeq >= room.lastSeq && copy.lastChangeSeq >= room.lastChangeSeq;
-      return run(current ? chosen : copy === undefined ? 'down' : 'room', read);
+      let current: boolean;
+      try {
+        current = await caughtUpWith(chosen.database.db, room);
+      } catch (err) {
+        if (!opts.isOutage(err)) throw err;
+        // Away since the last poll, as when a read fails on it.
+        chosen.up = false;
+        return run('down', read);
+      }
+      return run(current ? chosen : 'room', read);
     },
     registerMetrics(registry) {
       registry.registerMetric(reads);
@@ -265,16 +270,13 @@ async function primaryLsn(primary: Db): Promise<bigint> {
   return parseLsn(rows[0]!.lsn);
 }
 
-async function roomMark(db: Db, roomId: string): Promise<RoomMark | { lastSeq: -1; lastChangeSeq: -1 }> {
-  const rows = await queryRows<{ last_seq: number; last_change_seq: number }>(
+/** Whether the replica's copy of the room is as far as `room` (the primary's). A room it does not have yet is behind. */
+async function caughtUpWith(db: Db, room: RoomMark): Promise<boolean> {
+  const [row] = await queryRows<{ last_seq: number; last_change_seq: number }>(
     db,
-    sql`select last_seq, last_change_seq from chat_room where id = ${roomId}`,
+    sql`select last_seq, last_change_seq from chat_room where id = ${room.id}`,
   );
-  const row = rows[0];
-  // A room the replica does not have yet is behind, not missing: the primary answers.
-  return row
-    ? { id: roomId, lastSeq: Number(row.last_seq), lastChangeSeq: Number(row.last_change_seq) }
-    : { lastSeq: -1, lastChangeSeq: -1 };
+  return !!row && Number(row.last_seq) >= room.lastSeq && Number(row.last_change_seq) >= room.lastChangeSeq;
 }
 
 function replicaName(url: string): string {
