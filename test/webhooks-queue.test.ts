@@ -1,0 +1,116 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { openDatabase, queryRows, type Database } from '../src/db/client.js';
+import { WebhooksRepository, type ClaimedDelivery } from '../src/webhooks/webhooks.repository.js';
+import { freshDatabase, type TestDatabase } from './helpers/databases.js';
+
+/**
+ * The hand-over between a room's webhook deliveries, at the repository: settling a queue's head makes its next row
+ * due, also when that row is being inserted at the same moment by the log consumer on another connection (another
+ * instance). Two connections, so PostgreSQL only; the delivery suites cover the same rules end to end on both engines.
+ */
+const template = inject('template');
+let fresh: TestDatabase;
+let other: Database;
+let repo: WebhooksRepository;
+const HOOK = '01a2432f-21c0-76e3-8f79-000000000001';
+const ROOM_A = '01a2432f-21c0-76e3-8f79-00000000000a';
+const ROOM_B = '01a2432f-21c0-76e3-8f79-00000000000b';
+let nextEvent = 1;
+
+beforeAll(async () => {
+  if (template.kind !== 'postgres') return;
+  fresh = await freshDatabase(template);
+  other = await openDatabase({ url: fresh.url! });
+  repo = new WebhooksRepository(fresh.database.db);
+  const db = fresh.database.db;
+  await db.execute(
+    sql`insert into webhook (id, url, events, secret, created_by) values (${HOOK}, 'http://127.0.0.1:9/x', '{*}', 's', 'root')`,
+  );
+  for (const room of [ROOM_A, ROOM_B])
+    await db.execute(sql`insert into chat_room (id, type, name, created_by) values (${room}, 'group', 'q', 'root')`);
+});
+afterAll(async () => {
+  await other?.close();
+  await fresh?.database.close();
+  await fresh?.drop();
+});
+
+const delivery = (roomId: string) => ({ webhookId: HOOK, eventId: `evt_${nextEvent++}`, type: 'message.created', roomId, body: '{}' });
+
+/** A queue's rows in order: id and whether it is due (false: queued behind the one before). */
+async function queue(roomId: string): Promise<Array<{ id: number; due: boolean }>> {
+  const rows = await queryRows<{ id: string; due: boolean }>(
+    fresh.database.db,
+    sql`select id, next_attempt_at <> 'infinity' as due from webhook_delivery
+        where webhook_id = ${HOOK} and room_id = ${roomId} and status = 'pending' order by id`,
+  );
+  return rows.map((r) => ({ id: Number(r.id), due: r.due }));
+}
+
+async function claimHead(roomId: string): Promise<ClaimedDelivery> {
+  const heads = await repo.claim(10, 10, {}, 60_000);
+  const head = heads.find((h) => h.roomId === roomId);
+  expect(head).toBeDefined();
+  return head!;
+}
+
+/** Inserts on the other connection, as the consumer does, and holds its transaction open until `release` resolves. */
+function insertHeld(roomId: string, release: Promise<void>): { inserted: Promise<void>; committed: Promise<void> } {
+  const otherRepo = new WebhooksRepository(other.db);
+  let markInserted!: () => void;
+  const inserted = new Promise<void>((resolve) => (markInserted = resolve));
+  const committed = other.db.transaction(async (tx) => {
+    await otherRepo.insertDeliveries(tx, [delivery(roomId)]);
+    markInserted();
+    await release;
+  });
+  return { inserted, committed };
+}
+
+describe.runIf(template.kind === 'postgres')('webhook queues: settling a head while its room gets a new event', () => {
+  it('makes the new row due once its insert commits, when the head looked like the last of its queue', async () => {
+    await fresh.database.db.transaction((tx) => repo.insertDeliveries(tx, [delivery(ROOM_A)]));
+    const head = await claimHead(ROOM_A);
+
+    let release!: () => void;
+    const held = insertHeld(ROOM_A, new Promise<void>((resolve) => (release = resolve)));
+    await held.inserted;
+    // The insert saw the head still pending, so its row is queued behind it (not due).
+    let settled = false;
+    const settling = repo.settle([{ delivery: head, delivered: true, statusCode: 204 }]).then(() => (settled = true));
+    // The settle found no next row and waits for the insert under way: it must not finish before it commits.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    release();
+    await held.committed;
+    await settling;
+
+    const rows = await queue(ROOM_A);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.due).toBe(true);
+  });
+
+  it('does not wait for an insert under way when the queue has a next row, and makes that row due', async () => {
+    await fresh.database.db.transaction((tx) => repo.insertDeliveries(tx, [delivery(ROOM_B), delivery(ROOM_B)]));
+    const head = await claimHead(ROOM_B);
+
+    let release!: () => void;
+    const held = insertHeld(ROOM_B, new Promise<void>((resolve) => (release = resolve)));
+    await held.inserted;
+    try {
+      // Finishes while the insert's transaction (and its queue lock) is still open: it is released only afterwards.
+      const outcome = await Promise.race([
+        repo.settle([{ delivery: head, delivered: true, statusCode: 204 }]).then(() => 'settled'),
+        new Promise((r) => setTimeout(() => r('still waiting'), 10_000)),
+      ]);
+      expect(outcome).toBe('settled');
+    } finally {
+      release();
+      await held.committed;
+    }
+
+    const rows = await queue(ROOM_B);
+    expect(rows.map((r) => r.due)).toEqual([true, false]);
+  });
+});
