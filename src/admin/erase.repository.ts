@@ -22,11 +22,17 @@ export class EraseRepository {
     return new EraseRepository(tx);
   }
 
-  /** A room where the user still has live messages (the sender index). */
-  async roomWithLiveMessages(userId: string): Promise<string | undefined> {
+  /**
+   * The first room, in id order and after `after` when given, where the user still has live messages. The sender
+   * index (sender, room, seq) holds the tombstones too, so a look from the start walks every one already made: `after`
+   * (the room just finished) starts the walk past them.
+   */
+  async roomWithLiveMessages(userId: string, after?: string): Promise<string | undefined> {
     const [row] = await queryRows<{ room_id: string }>(
       this.db,
-      sql`select room_id from chat_message where sender_id = ${userId} and deleted_at is null limit 1`,
+      sql`select room_id from chat_message
+          where sender_id = ${userId} ${after === undefined ? sql`` : sql`and room_id > ${after}`} and deleted_at is null
+          order by room_id limit 1`,
     );
     return row?.room_id;
   }
