@@ -60,10 +60,10 @@ export const WEBHOOKS_CONSUMER = 'webhooks';
 const REGISTRATION_LOCK = sql`pg_advisory_xact_lock(hashtext('chat:webhooks:registration'))`;
 /**
  * One (webhook, room) queue: inserting behind its last row and settling a head that looked last take turns (the
- * settle's side is in migration 0010, webhook_settle; it waits only when the queue looked empty).
+ * settle's side is in migration 0010, webhook_settle; it waits only when the queue looked empty). The key is the
+ * migration's webhook_queue_lock_key, which both sides call.
  */
-const QUEUE_LOCK = (webhookId: SQL, roomId: SQL) =>
-  sql`pg_advisory_xact_lock(hashtextextended('chat:webhooks:queue:' || ${webhookId}::text || ':' || coalesce(${roomId}::text, ''), 0))`;
+const QUEUE_LOCK = (webhookId: SQL, roomId: SQL) => sql`pg_advisory_xact_lock(webhook_queue_lock_key(${webhookId}, ${roomId}))`;
 
 const date = (v: Date | string): Date => new Date(v);
 const dateOrNull = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));

@@ -7,6 +7,12 @@
 -- call plans afresh (force_custom_plan): PL/pgSQL keeps a plan per session, and one made while the table was small (a
 -- webhook just created) went on reading the whole table when it had grown.
 
+-- One (webhook, room) queue's advisory lock key, for insertDeliveries (webhooks.repository.ts) and webhook_settle
+-- alike: the two serialise only while they agree on it, so it is written once.
+CREATE FUNCTION webhook_queue_lock_key(webhook uuid, room uuid) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT hashtextextended('chat:webhooks:queue:' || webhook::text || ':' || coalesce(room::text, ''), 0)
+$$;
+--> statement-breakpoint
 -- The first pending row of each (webhook, room) queue becomes due if it was queued; returns the queues with no pending
 -- row at all. "=" and "is null" apart: only these reach the queue index.
 CREATE FUNCTION webhook_promote_heads(queues jsonb) RETURNS jsonb LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
@@ -51,7 +57,7 @@ BEGIN
 
   lonely := webhook_promote_heads(input);
   IF jsonb_array_length(lonely) > 0 THEN
-    PERFORM pg_advisory_xact_lock(hashtextextended('chat:webhooks:queue:' || q."webhookId"::text || ':' || coalesce(q."roomId"::text, ''), 0))
+    PERFORM pg_advisory_xact_lock(webhook_queue_lock_key(q."webhookId", q."roomId"))
     FROM (SELECT "webhookId", "roomId" FROM jsonb_to_recordset(lonely) AS i("webhookId" uuid, "roomId" uuid) ORDER BY 1, 2) q;
     PERFORM webhook_promote_heads(lonely);
   END IF;
