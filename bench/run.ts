@@ -42,6 +42,7 @@ import { planWeb, webApp, webBundle, type WebSizes } from './scenarios/web.js';
 import { compiledStartToReady, npmStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
 import { webhooksUnderLoad, type WebhooksOptions } from './scenarios/webhooks.js';
 import { eraseUnderLoad, planErase, type EraseSizes } from './scenarios/erase.js';
+import { startClusterTopology } from './lib/topology.js';
 
 const SCENARIOS = [
   'idle',
@@ -65,6 +66,8 @@ const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slic
 if (flag('help')) {
   process.stdout.write(
     'npm run bench [-- --quick] [--only=idle,fanout,dataset,changes,reconnect,sdk,web,webhooks,erase,startup,cluster,scaling] [--engines=embedded,pglite,postgres] [--profile] [--no-readme]\n' +
+      '  [--messages=N] (history of the dataset and changes scenarios; default 1,000,000) [--partitions=N] (PostgreSQL: DATABASE_PARTITIONS)\n' +
+      '  [--topology=cluster] (PostgreSQL: the scaling rows on a Redis Cluster and a primary with a streaming replica, started here)\n' +
       'npm run bench -- --render=bench/results/<date>.json   (rebuild the table of an earlier run)\n' +
       'BENCH_DATABASE_URL / TEST_DATABASE_URL: also run on PostgreSQL; BENCH_REDIS_URL / TEST_REDIS_URL: add the two-instance row.\n',
   );
@@ -91,6 +94,15 @@ loopbackOnly('BENCH_DATABASE_URL', pgUrl);
 loopbackOnly('BENCH_REDIS_URL', redisUrl);
 if (engines.includes('postgres') && !pgUrl) throw new Error('--engines=postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
+/** DATABASE_PARTITIONS for the PostgreSQL runs (docs/scaling.md: history and search at 10M, 1 vs 16). */
+const PARTITIONS = Number(opt('partitions') ?? 1);
+if (!Number.isInteger(PARTITIONS) || PARTITIONS < 1) throw new Error('--partitions must be a whole number ≥ 1');
+if (opt('messages') !== undefined && !(Number(opt('messages')) >= 1000)) throw new Error('--messages must be a number ≥ 1000');
+
+/** `cluster`: the PostgreSQL engine runs on a primary + replica, and the scaling rows on a Redis Cluster (lib/topology.ts). */
+const TOPOLOGY = opt('topology') ?? 'single';
+if (TOPOLOGY !== 'single' && TOPOLOGY !== 'cluster') throw new Error('--topology must be single or cluster');
+
 /** The change-log catch-up room: 1,000 clients (quick: 100) besides its owner, each catching up on the same 1,000 changes. */
 const CATCH_UP = only.has('changes') ? { catchUpClients: quick ? 100 : 1000, catchUpMessages: 1200 } : {};
 const SIZES: Sizes = quick
@@ -112,7 +124,7 @@ const SIZES: Sizes = quick
       roomSizes: [2, 10, 100],
       reconnectRooms: 20,
       reconnectRoomSize: 50,
-      dataMessages: 1_000_000,
+      dataMessages: Number(opt('messages') ?? 1_000_000),
       dataRooms: 2000,
       unreadMessages: 10_000,
       unreadUsers: 400,
@@ -321,11 +333,16 @@ async function guarded(e: EngineResult, what: string, fn: () => Promise<void>): 
 }
 
 async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> {
-  const label = ENGINE_LABELS[engine];
+  const label = `${ENGINE_LABELS[engine]}${PARTITIONS > 1 ? ` (${PARTITIONS} partitions)` : ''}`;
   const e: EngineResult = { engine, label, serverErrors: [], failures: [] };
   results.engines.push(e);
   log(`== ${label}`);
-  const db = await createBenchDatabase(engine, pgUrl);
+  const topology = engine === 'postgres' && TOPOLOGY === 'cluster' ? await startClusterTopology() : undefined;
+  if (topology) log(`  topology: ${topology.label}`);
+  const db = await createBenchDatabase(engine, topology?.primaryUrl ?? pgUrl, PARTITIONS).catch(async (err: unknown) => {
+    await topology?.close();
+    throw err;
+  });
   // The million rows are for the history/search and message-change scenarios only.
   const m: Manifest = planData(only.has('dataset') || only.has('changes') ? SIZES : { ...SIZES, dataMessages: SIZES.dataRooms });
   const sdkPlan = only.has('sdk') ? planSdk(m, SDK) : undefined;
@@ -611,21 +628,30 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
         }
       });
     }
-    if (only.has('scaling') && engine === 'postgres' && redisUrl) {
-      await guarded(e, 'scaling: 1, 2, 4 instances + Redis', async () => {
+    if (only.has('scaling') && engine === 'postgres' && (redisUrl || topology)) {
+      await guarded(e, `scaling: 1, 2, 4 instances + ${topology ? 'Redis Cluster' : 'Redis'}`, async () => {
         const redis = redisUrl;
+        const shared = topology
+          ? { env: () => topology.env(db.url!), cleanup: async () => {}, entries: () => topology.publishes(), label: topology.label }
+          : {
+              env: () => ({ REDIS_URL: redis! }),
+              cleanup: (prefix: string) => dropRedisPrefix(redis!, prefix),
+              entries: () => redisCalls(redis!, 'xadd'),
+              label: 'Redis',
+            };
         e.scaling = await scaling({
+          topology: shared.label,
           counts: [1, 2, 4],
           roomSize: 10,
           rooms: m.fanout.get(10)!,
           ramp: { ...RAMP, start: startRate(10) },
-          start: (name, prefix) => startService(name, { ...db.serverEnv(), REDIS_URL: redis, REDIS_PREFIX: prefix }),
+          start: (name, prefix) => startService(name, { ...db.serverEnv(), ...shared.env(), REDIS_PREFIX: prefix }),
           auth: async (u) => ({ token: await token(u) }),
           settle: async (servers) => {
             for (const s of servers) await settle(s);
           },
-          cleanup: (prefix) => dropRedisPrefix(redis, prefix),
-          streamEntries: () => redisCalls(redis, 'xadd'),
+          cleanup: shared.cleanup,
+          streamEntries: shared.entries,
         });
       });
     }
@@ -637,6 +663,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     await bare?.stop();
     await server?.stop();
     await db.drop();
+    await topology?.close();
   }
   return e;
 }

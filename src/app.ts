@@ -290,7 +290,7 @@ async function openMigrated(config: Config, given: Database | undefined): Promis
   if (given) return given;
   const database = await openConfigured(config);
   try {
-    await database.migrate();
+    await database.migrate({ partitions: config.databasePartitions });
   } catch (err) {
     await database.close();
     throw err;

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { pino } from 'pino';
 import { openConfigured } from './db/open.js';
+import { PartitionsMismatch } from './db/partitions.js';
 import { logDestination } from './log-format.js';
 
 /** Start: read config, open and migrate the database, listen, and shut down cleanly on SIGTERM/SIGINT. */
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   const startLog = logStream ? pino({ level: config.logLevel }, logStream) : pino({ level: config.logLevel });
   const database = openConfigured(config, startLog).then(async (db) => {
     try {
-      await db.migrate();
+      await db.migrate({ partitions: config.databasePartitions, log: (m) => startLog.info(m) });
     } catch (err) {
       await db.close();
       throw err;
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // A database of another shape than the settings say is the operator's to settle: what to do, without a stack.
+  const text = err instanceof PartitionsMismatch ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`failed to start: ${text}\n`);
   process.exit(1);
 });

@@ -226,8 +226,12 @@ function envFor(engine: Engine, dataDir: string, url: string | undefined): Recor
   return { DATA_DIR: dataDir, EMBEDDED_ENGINE: engine === 'embedded' ? 'postgres' : 'pglite' };
 }
 
-/** A fresh, migrated database: an embedded DATA_DIR, or a new PostgreSQL database made through `adminUrl` (dropped after). */
-export async function createBenchDatabase(engine: Engine, adminUrl?: string): Promise<BenchDatabase> {
+/**
+ * A fresh, migrated database: an embedded DATA_DIR, or a new PostgreSQL database made through `adminUrl` (dropped after).
+ * `partitions` (PostgreSQL only): chat_message in that many hash partitions, and the service told so.
+ */
+export async function createBenchDatabase(engine: Engine, adminUrl?: string, partitions = 1): Promise<BenchDatabase> {
+  if (partitions !== 1 && engine !== 'postgres') throw new Error('--partitions is measured on PostgreSQL (--engines=postgres)');
   const bin = engine === 'embedded' ? binaries() : undefined;
   const dataDir = await mkdtemp(path.join(tmpdir(), `chat-bench-${engine}-`));
   const cluster = path.join(dataDir, 'pg');
@@ -240,7 +244,7 @@ export async function createBenchDatabase(engine: Engine, adminUrl?: string): Pr
     engine,
     dataDir,
     url,
-    serverEnv: () => envFor(engine, dataDir, url),
+    serverEnv: () => ({ ...envFor(engine, dataDir, url), ...(partitions !== 1 ? { DATABASE_PARTITIONS: String(partitions) } : {}) }),
     async open(poolSize = 10) {
       if (engine === 'postgres') return pgRaw(engine, { connectionString: url }, poolSize);
       if (engine === 'pglite') return pgliteRaw(path.join(dataDir, 'db'));
@@ -272,7 +276,7 @@ export async function createBenchDatabase(engine: Engine, adminUrl?: string): Pr
       await admin(adminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
       db.url = url = withDatabase(adminUrl, name);
       const migrated = await openDatabase({ url, poolSize: 1 });
-      await migrated.migrate();
+      await migrated.migrate({ partitions });
       await migrated.close();
     } else if (engine === 'pglite') {
       await cp(await pgliteTemplate(), path.join(dataDir, 'db'), { recursive: true });

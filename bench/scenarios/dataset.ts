@@ -22,7 +22,8 @@ export interface DatasetPlan {
 
 export interface DatasetSide {
   history: LatencySummary;
-  search: Record<keyof typeof SEARCH_TERMS, LatencySummary & { hits: number }>;
+  /** `timedOut`: searches the service stopped at SEARCH_TIMEOUT_MS (503), timed like the others. */
+  search: Record<keyof typeof SEARCH_TERMS, LatencySummary & { hits: number; timedOut?: number }>;
   markAllRead: LatencySummary;
   unreadCounts: LatencySummary;
 }
@@ -142,13 +143,20 @@ export async function restDataset(
   const search = {} as DatasetSide['search'];
   for (const [name, q] of Object.entries(SEARCH_TERMS) as Array<[keyof typeof SEARCH_TERMS, string]>) {
     let hits = 0;
+    const stopped: boolean[] = [];
+    const warmup = 2;
     const lat = await timeSerial(
       p.searchSamples,
       p.searchBudgetMs,
-      async () => (hits = ok(await httpJson('GET', `${api}/messages/search?q=${encodeURIComponent(q)}`, reader), 'search').data.length),
-      2,
+      async () => {
+        const res = await httpJson('GET', `${api}/messages/search?q=${encodeURIComponent(q)}`, reader);
+        // The contract's answer to a search over its time limit: a result of the row (it misses), not a broken run.
+        stopped.push(res.status === 503);
+        if (res.status !== 503) hits = ok(res, 'search').data.length;
+      },
+      warmup,
     );
-    search[name] = { ...lat.summary(), hits };
+    search[name] = { ...lat.summary(), hits, timedOut: stopped.slice(warmup).filter(Boolean).length };
   }
 
   const room = m.unread.room;

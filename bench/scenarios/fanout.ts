@@ -263,8 +263,12 @@ export async function ramp(rig: FanoutRig, size: number, label: string, o: RampO
   return { size, rooms: rig.rooms.length, steps, max, half, stoppedBy };
 }
 
+let warmUps = 0;
+
 /** Lets the sockets settle after connecting (presence announcements, joins) before load starts. */
 export async function warm(rig: FanoutRig, seconds = 0.5): Promise<void> {
-  await rig.step('warm', Math.min(50, 20 * rig.rooms.length), seconds, 1000);
+  // Its own tag each time: the rooms are the same for every warm-up of a run, and a repeated clientMessageId would be a
+  // retry (answered with the stored message, told to nobody) instead of a new message.
+  await rig.step(`warm${++warmUps}`, Math.min(50, 20 * rig.rooms.length), seconds, 1000);
   await sleep(100);
 }

@@ -11,6 +11,8 @@ import { FanoutRig, ramp, warm, type FanoutTarget, type RampOptions, type StepRe
  * servers' cores: the inputs of the capacity model in docs/scaling.md.
  */
 export interface ScalingRow {
+  /** What the instances share: `Redis`, or a Redis Cluster and a replica (bench --topology=cluster). */
+  topology?: string;
   instances: number;
   sockets: number;
   roomSize: number;
@@ -19,11 +21,15 @@ export interface ScalingRow {
   stoppedBy: string;
   /** Resident memory of each instance with the sockets connected, after the ramp. */
   rssMb: number[];
-  /** Entries added to Redis streams (XADD) per message stored during the ramp: what every instance reads and decodes. */
+  /**
+   * Fan-out messages between instances per message stored during the ramp: entries added to Redis streams (XADD) on
+   * one Redis, sharded publishes (SPUBLISH) on a cluster. What every instance (on a cluster: every subscriber) decodes.
+   */
   entriesPerMessage: number;
 }
 
 export interface ScalingDeps {
+  topology: string;
   counts: number[];
   roomSize: number;
   rooms: RoomPlan[];
@@ -64,6 +70,7 @@ export async function scaling(d: ScalingDeps): Promise<ScalingRow[]> {
         const entriesPerMessage = persisted ? ((await d.streamEntries()) - entries0) / persisted : Number.NaN;
         const rssMb = servers.map((s) => s.rssBytes() / 2 ** 20);
         rows.push({
+          topology: d.topology,
           instances: n,
           sockets: rig.sockets.size,
           roomSize: d.roomSize,
@@ -76,7 +83,7 @@ export async function scaling(d: ScalingDeps): Promise<ScalingRow[]> {
         log(
           `  ${n} instance(s): max ${Math.round(r.max?.persistedPerS ?? 0)} msg/s (${r.stoppedBy}), p99 at half ${r.half?.all.p99.toFixed(1) ?? '–'} ms, ` +
             `${r.max?.serverCpuUsPerDelivery.toFixed(0) ?? '–'} µs of server CPU per delivery, RSS ${rssMb.map((v) => v.toFixed(0)).join(' + ')} MiB, ` +
-            `${entriesPerMessage.toFixed(1)} stream entries per message`,
+            `${entriesPerMessage.toFixed(1)} Redis messages (XADD or SPUBLISH) per message`,
         );
       } finally {
         await rig.close();
@@ -96,13 +103,13 @@ export function scalingRows(rows: ScalingRow[]): Array<Omit<Row, 'engine'>> {
   const cell = (r: ScalingRow) =>
     `${Math.round(max(r)).toLocaleString('en')} msg/s, p99 at half ${r.half ? r.half.all.p99.toFixed(1) : '–'} ms, ` +
     `${r.max ? r.max.serverCpuUsPerDelivery.toFixed(0) : '–'} µs CPU/delivery, RSS ${r.rssMb.map((v) => v.toFixed(0)).join(' + ')} MiB, ` +
-    `${r.entriesPerMessage.toFixed(1)} Redis stream entries/message`;
+    `${r.entriesPerMessage.toFixed(1)} Redis ${r.topology && r.topology !== 'Redis' ? 'SPUBLISHes' : 'stream entries'}/message`;
   return rows.map((r) => {
     const ratio = max(r) / max(one);
     return {
-      scenario: `scaling: ${r.instances} instance${r.instances > 1 ? 's' : ''} + Redis, ${r.sockets.toLocaleString('en')} sockets in rooms of ${r.roomSize}, members spread over the instances`,
+      scenario: `scaling: ${r.instances} instance${r.instances > 1 ? 's' : ''} + ${r.topology ?? 'Redis'}, ${r.sockets.toLocaleString('en')} sockets in rooms of ${r.roomSize}, members spread over the instances`,
       metric:
-        'max msgs/s (all-recipient p99 < 100 ms, 0 lost); p99 at half that; server CPU per delivery; RSS per instance; XADDs per stored message',
+        'max msgs/s (all-recipient p99 < 100 ms, 0 lost); p99 at half that; server CPU per delivery; RSS per instance; Redis messages per stored message',
       service: cell(r),
       baseline: one && r !== one ? `1 instance: ${Math.round(max(one)).toLocaleString('en')} msg/s` : '—',
       ratio: Number.isFinite(ratio) && r !== one ? `${ratio.toFixed(2)}×` : '',

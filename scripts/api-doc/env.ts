@@ -46,6 +46,9 @@ const DESCRIBED: Record<string, Described> = {
   DATABASE_READ_URLS: {
     text: "`postgres://…,…`: streaming replicas of `DATABASE_URL`'s server; history, room lists, receipts, changes and search read there, and a user's reads after their own write wait for a replica that has replayed it (by WAL position) ([deploy](deploy.md#read-replicas))",
   },
+  DATABASE_PARTITIONS: {
+    text: 'hash partitions of `chat_message` by room (1: one plain table); chosen at install, changed on an existing database by `npm run migrate -- --repartition` ([deploy](deploy.md#partitioned-messages))',
+  },
   DATABASE_READ_MAX_LAG_MS: { text: 'a replica further behind the primary than this (ms) is not read from until it catches up' },
   EMBEDDED_ENGINE: {
     text: 'without `DATABASE_URL`: `postgres` (a PostgreSQL server the service runs itself) or `pglite` (PostgreSQL in WebAssembly, in a worker thread)',

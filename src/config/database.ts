@@ -18,6 +18,8 @@ export interface DatabaseConfig {
   databaseReadUrls: string[];
   /** A replica further behind the primary than this is not read from (reads go to the primary). */
   databaseReadMaxLagMs: number;
+  /** Hash partitions of chat_message by room (1: one plain table); see db/partitions.ts. */
+  databasePartitions: number;
   redisUrl: string | undefined;
   /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES), instead of REDIS_URL. */
   redisClusterNodes: Array<{ host: string; port: number }> | undefined;
@@ -47,6 +49,7 @@ export function databaseConfig(read: EnvReader): DatabaseConfig {
     databasePooler: pooler as DatabaseConfig['databasePooler'],
     databaseReadUrls: readUrls(read, external),
     databaseReadMaxLagMs: read.int('DATABASE_READ_MAX_LAG_MS', 5000, 100, 3_600_000),
+    databasePartitions: read.int('DATABASE_PARTITIONS', 1, 1, 1024),
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     redisClusterNodes: clusterNodes(read),
     redisPrefix: read.str('REDIS_PREFIX') ?? 'chat',

@@ -7,6 +7,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import type { Client as PgClient, types as PgTypes } from 'pg';
 import { causeChain } from '../errors.js';
 import * as schema from './schema.js';
+import { ensureMessagePartitions, partitionParent, type PartitionOptions } from './partitions.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 /** A transaction handle has the same query surface as the database. */
@@ -18,8 +19,14 @@ export interface Database {
   kind: 'pglite' | 'postgres';
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
-  migrate(): Promise<void>;
+  /** Applies the pending migrations, then gives chat_message the partitions asked for (DATABASE_PARTITIONS). */
+  migrate(opts?: MigrateOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface MigrateOptions extends PartitionOptions {
+  /** Unset: chat_message keeps whatever shape it has (tests' templates, tools). */
+  partitions?: number;
 }
 
 /** Any fixed number, the same in every instance of this service. */
@@ -82,13 +89,14 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       // held by an open transaction on a connection of its own (the pool stays free for the migrator): behind a
       // transaction-mode pooler a session lock would stay with whichever server connection took it, while a
       // transaction keeps its server connection until it ends, and its end releases the lock anywhere.
-      migrate: async () => {
+      migrate: async (m?: MigrateOptions) => {
         const lock = new pg.Client(target);
         await lock.connect();
         try {
           await lock.query('begin');
           await lock.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
           await migratePg(db as never, { migrationsFolder: MIGRATIONS_DIR });
+          if (m?.partitions !== undefined) await ensureMessagePartitions(db, m.partitions, m);
           await lock.query('commit');
         } finally {
           await lock.end();
@@ -125,7 +133,10 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     db,
     kind: 'pglite',
     ping: async () => void (await client.query('select 1')),
-    migrate: () => migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR }),
+    migrate: async (m?: MigrateOptions) => {
+      await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
+      if (m?.partitions !== undefined) await ensureMessagePartitions(db, m.partitions, m);
+    },
     close,
   };
 }
@@ -155,5 +166,8 @@ export async function queryRows<T>(db: Executor, query: SQL): Promise<T[]> {
 /** PostgreSQL's unique_violation, as both drivers report it (drizzle may wrap it in `cause`). */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const hit = causeChain(err).find((e) => e.code === '23505');
-  return !!hit && (constraint === undefined || hit.constraint === constraint);
+  // On a partitioned chat_message the violated index is the partition's (db/partitions.ts names it after its parent).
+  return (
+    !!hit && (constraint === undefined || hit.constraint === constraint || partitionParent(String(hit.constraint ?? '')) === constraint)
+  );
 }

@@ -66,7 +66,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
   const template = inject('template');
-  const config = testConfig(dataDir, { ...redisEnv(template.kind), ...env });
+  const config = testConfig(dataDir, { ...redisEnv(template.kind), DATABASE_PARTITIONS: String(template.partitions), ...env });
   const db = await freshDatabase(template);
   return launch(
     config,

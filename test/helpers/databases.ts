@@ -12,6 +12,8 @@ export interface Template {
   kind: 'pglite' | 'postgres';
   /** PGlite data directory, or PostgreSQL database name. */
   name: string;
+  /** DATABASE_PARTITIONS the template's chat_message was made with (the partitioned project: several). */
+  partitions: number;
 }
 
 export function postgresUrl(database?: string): string {
@@ -62,21 +64,21 @@ export async function freshDatabase(template: Template): Promise<TestDatabase> {
 }
 
 /** Runs once per test run and engine: builds the template the files copy. */
-export async function prepareTemplate(kind: 'pglite' | 'postgres'): Promise<Template> {
+export async function prepareTemplate(kind: 'pglite' | 'postgres', partitions = 1): Promise<Template> {
   const id = `${process.pid}_${Date.now().toString(36)}`;
   if (kind === 'postgres') {
     const name = `chat_test_${id}`;
     await admin((c) => c.query(`CREATE DATABASE ${name}`));
     const db = await openDatabase({ url: postgresUrl(name), poolSize: 1 });
-    await db.migrate();
+    await db.migrate({ partitions });
     await db.close();
-    return { kind, name };
+    return { kind, name, partitions };
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'chat-template-'));
   const db = await openDatabase({ dataDir: dir });
-  await db.migrate();
+  await db.migrate({ partitions });
   await db.close();
-  return { kind, name: dir };
+  return { kind, name: dir, partitions };
 }
 
 /** Drops the template and every database the run's files made from it (also those a crashed file left behind). */

@@ -1,0 +1,229 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { openDatabase, type Database } from '../src/db/client.js';
+import { messagePartitions, PartitionsMismatch } from '../src/db/partitions.js';
+import { request, TEST_JWT_SECRET } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/databases.js';
+import { mintToken } from '../src/auth/tokens.js';
+
+// DATABASE_PARTITIONS: a new install gets a partitioned chat_message; an existing one is reshaped by
+// `npm run migrate -- --repartition` and answers exactly as before. On either engine (the same SQL runs on both).
+
+const template = inject('template');
+const opened: TestDatabase[] = [];
+afterAll(async () => {
+  for (const db of opened) await db.drop();
+});
+
+async function fresh(): Promise<TestDatabase> {
+  const db = await freshDatabase(template);
+  opened.push(db);
+  return db;
+}
+
+/** The same database reopened (a restart): PGlite by its directory, PostgreSQL by its URL. */
+async function reopen(db: TestDatabase): Promise<Database> {
+  return db.url ? openDatabase({ url: db.url }) : openDatabase({ dataDir: db.dataDir });
+}
+
+const rows = async <T>(database: Database, q: ReturnType<typeof sql>) => ((await database.db.execute(q)) as unknown as { rows: T[] }).rows;
+
+/** The app on `database` as main.ts builds it; it closes the database when it closes. */
+async function serve(database: Database, partitions: number) {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-partitions-'));
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    DATABASE_PARTITIONS: String(partitions),
+  });
+  const app = await buildApp(config, { database });
+  await app.http.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.http.server.address();
+  const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const as = async (userId: string) => {
+    const token = await mintToken(TEST_JWT_SECRET, userId);
+    const call = (method: string) => (p: string, body?: unknown) =>
+      request(baseUrl, p, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    return { get: call('GET'), post: call('POST'), patch: call('PATCH'), put: call('PUT') };
+  };
+  return {
+    as,
+    close: async () => {
+      await app.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Served = Awaited<ReturnType<typeof serve>>;
+
+/** Rooms with history, replies, an edit, a reaction and a pin: what the reshaping must carry over unchanged. */
+async function writeHistory(s: Served): Promise<string[]> {
+  const alice = await s.as('alice');
+  const rooms: string[] = [];
+  for (let r = 0; r < 5; r++) {
+    const room = await alice.post('/rooms', { type: 'group', name: `g${r}`, participantIds: ['bob'] });
+    expect(room.status).toBe(201);
+    rooms.push(room.body.id);
+    let previous: string | undefined;
+    for (let i = 1; i <= 6; i++) {
+      const sent = await alice.post(`/rooms/${room.body.id}/messages`, {
+        content: `partition probe ${r} number ${i}`,
+        ...(previous ? { replyToId: previous } : {}),
+      });
+      expect(sent.status).toBe(201);
+      previous = sent.body.id;
+    }
+  }
+  const first = (await alice.get(`/rooms/${rooms[0]}/messages?limit=1&after=0`)).body.data[0];
+  expect((await alice.patch(`/messages/${first.id}`, { content: 'partition probe edited' })).status).toBe(200);
+  expect((await alice.put(`/messages/${first.id}/reactions/${encodeURIComponent('👍')}`)).status).toBe(200);
+  expect((await alice.put(`/rooms/${rooms[0]}/pins/${first.id}`)).status).toBe(200);
+  return rooms;
+}
+
+/** What clients see: every room's history (with replies, edits, reactions, pins), its changes, a search, one message by id. */
+async function snapshot(s: Served, rooms: string[]) {
+  const alice = await s.as('alice');
+  const out: unknown[] = [];
+  for (const room of rooms) {
+    out.push((await alice.get(`/rooms/${room}/messages?limit=100`)).body);
+    out.push((await alice.get(`/rooms/${room}/changes?after=0&limit=100`)).body);
+    out.push((await alice.get(`/rooms/${room}/pins`)).body);
+  }
+  out.push((await alice.get('/messages/search?q=probe&limit=100')).body);
+  out.push((await alice.get(`/rooms`)).body);
+  return out;
+}
+
+describe('DATABASE_PARTITIONS', () => {
+  it('is read as a whole number of partitions from 1 to 1024', () => {
+    const problems = (value: string) => {
+      try {
+        loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATABASE_PARTITIONS: value });
+        return [];
+      } catch (err) {
+        if (err instanceof ConfigError) return err.problems;
+        throw err;
+      }
+    };
+    for (const bad of ['0', '1025', 'four', '2.5', '-4']) expect(problems(bad).join(' ')).toMatch(/DATABASE_PARTITIONS/);
+    expect(loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATABASE_PARTITIONS: '16' }).databasePartitions).toBe(16);
+    expect(loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET }).databasePartitions).toBe(1);
+  });
+
+  it('gives a new install its partitions at the first start, and the service works on them', async () => {
+    const db = await fresh();
+    await db.database.migrate({ partitions: 4 });
+    expect(await messagePartitions(db.database.db)).toBe(4);
+    const s = await serve(db.database, 4);
+    try {
+      const rooms = await writeHistory(s);
+      const alice = await s.as('alice');
+      const history = (await alice.get(`/rooms/${rooms[0]}/messages?limit=100`)).body.data;
+      expect(history.map((m: any) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(history[5]).toMatchObject({ replyTo: { seq: 5 } });
+      expect(history[0]).toMatchObject({ content: 'partition probe edited', reactions: [{ emoji: '👍', count: 1 }] });
+      // The messages spread over the partitions (25 rooms in one of 4 by chance: 4^-24), each room's in one.
+      for (let r = 0; r < 20; r++) {
+        const room = await alice.post('/rooms', { type: 'direct', participantIds: [`u${r}`] });
+        expect((await alice.post(`/rooms/${room.body.id}/messages`, { content: 'spread' })).status).toBe(201);
+      }
+      const spread = await rows<{ part: string; rooms: number }>(
+        db.database,
+        sql`select tableoid::regclass::text as part, count(distinct room_id)::int as rooms from chat_message group by 1`,
+      );
+      expect(spread.length).toBeGreaterThan(1);
+      expect(spread.reduce((a, p) => a + p.rooms, 0)).toBe(25);
+      // A reply still cannot point into another room.
+      const elsewhere = (await alice.get(`/rooms/${rooms[1]}/messages?limit=1`)).body.data[0];
+      const bad = await alice.post(`/rooms/${rooms[0]}/messages`, { content: 'x', replyToId: elsewhere.id });
+      expect(bad.status).toBe(400);
+      expect((await alice.get(`/rooms/${rooms[0]}/messages?limit=100`)).body.data).toHaveLength(6);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses to reshape a table holding messages unless asked to, then carries every message over unchanged', async () => {
+    const db = await fresh();
+    const s1 = await serve(db.database, 1);
+    const rooms = await writeHistory(s1);
+    const before = await snapshot(s1, rooms);
+    await s1.close();
+
+    let database = await reopen(db);
+    const start = database.migrate({ partitions: 4 });
+    await expect(start).rejects.toBeInstanceOf(PartitionsMismatch);
+    await expect(start).rejects.toThrow(/--repartition/);
+    expect(await messagePartitions(database.db)).toBe(1); // nothing moved
+    const logged: string[] = [];
+    await database.migrate({ partitions: 4, repartition: true, log: (m) => logged.push(m) });
+    expect(await messagePartitions(database.db)).toBe(4);
+    expect(logged.join()).toMatch(/one table → 4 partitions, 30 messages/);
+
+    const s2 = await serve(database, 4);
+    try {
+      expect(await snapshot(s2, rooms)).toEqual(before);
+      // Writes go on where they stopped: the next seq, a reply to a copied message, a reaction on one.
+      const alice = await s2.as('alice');
+      const old = (await alice.get(`/rooms/${rooms[1]}/messages?limit=1&after=0`)).body.data[0];
+      const next = await alice.post(`/rooms/${rooms[1]}/messages`, { content: 'after the move', replyToId: old.id });
+      expect(next.status).toBe(201);
+      expect(next.body).toMatchObject({ seq: 7, replyTo: { seq: 1 } });
+      expect((await alice.put(`/messages/${old.id}/reactions/${encodeURIComponent('🎉')}`)).status).toBe(200);
+    } finally {
+      await s2.close();
+    }
+
+    // From 4 to 8 the same way; back to one table is refused with what to do instead.
+    database = await reopen(db);
+    try {
+      await database.migrate({ partitions: 8, repartition: true });
+      expect(await messagePartitions(database.db)).toBe(8);
+      const count = await rows<{ n: number }>(database, sql`select count(*)::int as n from chat_message`);
+      expect(count[0]!.n).toBe(31);
+      await expect(database.migrate({ partitions: 1, repartition: true })).rejects.toThrow(/DATABASE_PARTITIONS=8/);
+      expect(await messagePartitions(database.db)).toBe(8);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it.runIf(template.kind === 'postgres')('is reshaped by `npm run migrate -- --repartition`, as docs/deploy.md says', async () => {
+    const db = await fresh();
+    const s = await serve(db.database, 1);
+    await writeHistory(s);
+    await s.close();
+    const env = { ...process.env, DATABASE_URL: db.url!, DATABASE_PARTITIONS: '16', LOG_LEVEL: 'silent', NODE_ENV: 'test' };
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/db/migrate-cli.ts', ...args], { env, encoding: 'utf8', timeout: 60_000 });
+    const refused = run();
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/DATABASE_PARTITIONS=16 npm run migrate -- --repartition/);
+    const done = run('--repartition');
+    expect(done.stderr).toBe('');
+    expect(done.status).toBe(0);
+    expect(done.stdout).toMatch(/one table → 16 partitions, 30 messages/);
+    const database = await reopen(db);
+    try {
+      expect(await messagePartitions(database.db)).toBe(16);
+    } finally {
+      await database.close();
+    }
+  });
+});
