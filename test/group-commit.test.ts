@@ -3,9 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { literal } from '../src/db/prepared.js';
 import { newId } from '../src/ids.js';
 import { GroupCommit } from '../src/messages/messages.group-commit.js';
-import { MessagesRepository, type NewMessage } from '../src/messages/messages.repository.js';
+import { MessagesRepository, RETRIED, type NewMessage, type StoredMessage, type Written } from '../src/messages/messages.repository.js';
 import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+
+/** The seq of a send that was stored (a RETRIED answer has none). */
+const seqOf = (w: Written | undefined) => (w as StoredMessage).seq;
 
 const row = (roomId: string, senderId: string, content: string, clientMessageId: string | null = null): NewMessage => ({
   id: newId(),
@@ -52,8 +55,8 @@ describe('GroupCommit', () => {
     await flush();
     await flush();
     expect(statements).toEqual([['a'], ['b', 'c', 'd']]);
-    expect((await first)!.seq).toBe(1);
-    expect((await Promise.all(rest)).map((s) => s!.seq)).toEqual([2, 3, 4]);
+    expect(seqOf(await first)).toBe(1);
+    expect((await Promise.all(rest)).map(seqOf)).toEqual([2, 3, 4]);
   });
 
   it('writes a refused batch again one by one, in order, so only the bad send fails', async () => {
@@ -62,13 +65,13 @@ describe('GroupCommit', () => {
     const first = commits.insert(row('r', 'u', 'a'));
     const later = ['b', 'bad', 'c'].map((c) =>
       commits.insert(row('r', 'u', c)).then(
-        (s) => s!.seq,
+        (s) => seqOf(s),
         (e: Error) => e.message,
       ),
     );
     for (let i = 0; i < 5; i++) await flush();
     expect(statements).toEqual([['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
-    expect((await first)!.seq).toBe(1);
+    expect(seqOf(await first)).toBe(1);
     expect(await Promise.all(later)).toEqual([2, 'batch refused', 3]);
   });
 });
@@ -103,7 +106,7 @@ describe('a batch of sends in one statement', () => {
     await alice.post(`/rooms/${r1}/messages`, { content: 'already there' });
     const batch = [row(r1, 'alice', 'one'), row(r2, 'bob', 'x'), row(r1, 'bob', 'two'), row(r1, 'alice', 'three'), row(r2, 'alice', 'y')];
     const stored = await new MessagesRepository(t.app.database.db).insertMany(batch);
-    expect(batch.map((m) => stored.get(m.id)!.seq)).toEqual([2, 1, 3, 4, 2]);
+    expect(batch.map((m) => seqOf(stored.get(m.id)))).toEqual([2, 1, 3, 4, 2]);
     const rooms = await rows<{ id: string; last_seq: number }>(
       sql`select id, last_seq from chat_room where id in (${r1}, ${r2}) order by id`,
     );
@@ -137,7 +140,7 @@ describe('a batch of sends in one statement', () => {
           messageId: m.id,
           roomId: m.roomId,
           senderId: m.senderId,
-          seq: stored.get(m.id)!.seq,
+          seq: seqOf(stored.get(m.id)),
           roomType: 'group',
         }))
         .sort((a, b) => a.messageId.localeCompare(b.messageId)),
@@ -175,16 +178,63 @@ describe('a batch of sends in one statement', () => {
     });
   });
 
-  it('stores nothing of a batch with a clientMessageId already stored, seqs included', async () => {
+  it('writes a batch around a clientMessageId already stored: the retry is answered RETRIED and writes nothing', async () => {
     const r = await group();
     await alice.post(`/rooms/${r}/messages`, { content: 'kept', clientMessageId: 'k' });
+    const batch = [row(r, 'bob', 'new'), row(r, 'alice', 'retry', 'k'), row(r, 'alice', 'after', 'k2')];
+    const stored = await new MessagesRepository(t.app.database.db).insertMany(batch);
+    expect(batch.map((m) => stored.get(m.id))).toEqual([
+      { seq: 2, changeSeq: 2, createdAt: expect.any(Date), roomType: 'group' },
+      RETRIED,
+      { seq: 3, changeSeq: 3, createdAt: expect.any(Date), roomType: 'group' },
+    ]);
+    const [room] = await rows<{ last_seq: number; last_change_seq: number }>(
+      sql`select last_seq, last_change_seq from chat_room where id = ${r}`,
+    );
+    expect({ lastSeq: Number(room!.last_seq), lastChangeSeq: Number(room!.last_change_seq) }).toEqual({ lastSeq: 3, lastChangeSeq: 3 });
+    const messages = await rows<{ seq: number; content: string }>(
+      sql`select seq, content from chat_message where room_id = ${r} order by seq`,
+    );
+    expect(messages.map((m) => `${Number(m.seq)}:${m.content}`)).toEqual(['1:kept', '2:new', '3:after']);
+    // The retry logged no event: notifications and webhooks hear of the message once.
+    const events = await rows<{ n: number }>(
+      sql`select count(*)::int as n from domain_event where type = 'message.created' and room_id = ${r}`,
+    );
+    expect(events[0]!.n).toBe(3);
+  });
+
+  it('stores nothing of a batch holding one new clientMessageId twice, seqs included (the caller redoes it one by one)', async () => {
+    const r = await group();
+    await alice.post(`/rooms/${r}/messages`, { content: 'kept' });
     await expect(
-      new MessagesRepository(t.app.database.db).insertMany([row(r, 'bob', 'new'), row(r, 'alice', 'retry', 'k')]),
+      new MessagesRepository(t.app.database.db).insertMany([
+        row(r, 'bob', 'new'),
+        row(r, 'alice', 'a', 'twice'),
+        row(r, 'alice', 'b', 'twice'),
+      ]),
     ).rejects.toThrow();
     const [room] = await rows<{ last_seq: number; n: number }>(
       sql`select last_seq, (select count(*) from chat_message where room_id = ${r}) as n from chat_room where id = ${r}`,
     );
     expect({ lastSeq: Number(room!.last_seq), count: Number(room!.n) }).toEqual({ lastSeq: 1, count: 1 });
+  });
+
+  it('answers a burst of retries (an outbox re-sent after a reconnect) mixed with new sends: each retry with its stored message, the new ones densely', async () => {
+    const r = await group();
+    const keys = Array.from({ length: 20 }, (_, i) => `out${i}`);
+    const first = await Promise.all(keys.map((key) => alice.post(`/rooms/${r}/messages`, { content: key, clientMessageId: key })));
+    expect(first.map((x) => x.status)).toEqual(keys.map(() => 201));
+    // The outbox again, with new messages of another sender in between: retries 200 with the stored message, the new ones 201.
+    const again = await Promise.all(
+      keys.flatMap((key, i) => [
+        alice.post(`/rooms/${r}/messages`, { content: `${key} changed`, clientMessageId: key }),
+        bob.post(`/rooms/${r}/messages`, { content: `bob ${i}` }),
+      ]),
+    );
+    expect(again.filter((_, i) => i % 2 === 0).map((x) => [x.status, x.body.id])).toEqual(first.map((x) => [200, x.body.id]));
+    expect(again.filter((_, i) => i % 2 === 1).map((x) => x.status)).toEqual(keys.map(() => 201));
+    const seqs = again.filter((_, i) => i % 2 === 1).map((x) => x.body.seq as number);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(keys.map((_, i) => 21 + i));
   });
 
   it('answers every one of many concurrent sends, retries included, with dense seqs per room', async () => {

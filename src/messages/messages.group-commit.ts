@@ -1,6 +1,6 @@
-import type { MessagesRepository, NewMessage, StoredMessage } from './messages.repository.js';
+import type { MessagesRepository, NewMessage, Written } from './messages.repository.js';
 
-type Stored = StoredMessage | undefined;
+type Stored = Written | undefined;
 
 /** More than this waits for the next statement: it bounds the statement's size and the wait of the first in line. */
 const MAX_BATCH = 200;
@@ -8,8 +8,9 @@ const MAX_BATCH = 200;
 /**
  * Group commit for text messages. A send that finds the writer idle is written at once, alone; sends that arrive
  * while a statement is in flight are written together by the next one (one statement, one commit), in arrival order.
- * Each send is answered after the commit that stored it. If a batch fails (a retried clientMessageId, say), its
- * messages are written again one by one, in the same order, so each gets its own answer and the others are stored.
+ * Each send is answered after the commit that stored it. A retried clientMessageId is answered in its batch (RETRIED);
+ * if a batch fails (the same new clientMessageId twice in it, say), its messages are written again one by one, in the
+ * same order, so each gets its own answer and the others are stored.
  */
 export class GroupCommit {
   private queue: Array<{ row: NewMessage; resolve: (stored: Stored) => void; reject: (err: unknown) => void }> = [];

@@ -96,7 +96,14 @@ export interface NewMessage {
 }
 
 /** See insertMany. Its one parameter is the batch as JSON: one statement text whatever the batch size. */
-const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; change_seq: number; created_at: Date | string; room_type: string }>(
+const INSERT_MESSAGES = hotStatement<{
+  id: string;
+  seq: number | null;
+  change_seq: number | null;
+  created_at: Date | string | null;
+  room_type: string | null;
+  retried: boolean;
+}>(
   'chat_insert_messages',
   ['jsonb'],
   (input) =>
@@ -107,11 +114,20 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; change_seq: numb
       -- Only participants' messages are written: a sender removed since their room check (or never checked) gets no row.
       -- Nor a message into a direct room across a block, nor one into a room in slow mode that was not checked against
       -- it: the service learns why on its rare path, so a plain send reads nothing first.
-      members as (
+      eligible as (
         select i.* from input i
         where exists (select 1 from chat_participant p where p.room_id = i."roomId" and p.user_id = i."senderId")
           and (coalesce(i."slowChecked", false) or not exists (select 1 from chat_room sr where sr.id = i."roomId" and sr.slow_mode_s > 0))
           and not ${blockedInDirectRoom(sql`i."roomId"`, sql`i."senderId"`)}),
+      -- A clientMessageId its sender already stored in the room is a retry (an SDK re-sends its outbox after every
+      -- reconnect): left out and named in the answer, so the batch it arrived in is written, not failed and redone one
+      -- by one. Two sends of one new key in the same batch still meet the unique index (the caller redoes that batch).
+      retried as (
+        select e.id from eligible e
+        where e."clientMessageId" is not null and exists (
+          select 1 from chat_message m
+          where m.room_id = e."roomId" and m.sender_id = e."senderId" and m.client_message_id = e."clientMessageId")),
+      members as (select e.* from eligible e where not exists (select 1 from retried r where r.id = e.id)),
       counts as (select "roomId" as room_id, count(*) as n from members group by "roomId"),
       -- NO KEY UPDATE, like the UPDATE itself: it keeps other writers of the room out without blocking foreign-key checks
       -- (a receipt or participant row of the room) that would otherwise wait on us while holding what we wait for.
@@ -158,8 +174,15 @@ const INSERT_MESSAGES = hotStatement<{ id: string; seq: number; change_seq: numb
         returning id),
       pending as (
         insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)
-      select i.id, i.seq, i.change_seq, i.created_at, rm.type as room_type from inserted i join rooms rm on rm.id = i.room_id`,
+      select i.id, i.seq, i.change_seq, i.created_at, rm.type as room_type, false as retried from inserted i join rooms rm on rm.id = i.room_id
+      union all
+      select r.id, null::bigint, null::bigint, null::timestamptz, null::text, true from retried r`,
 );
+
+/** A send whose clientMessageId its sender had already stored in the room: nothing was written for it. */
+export const RETRIED = 'retried';
+/** What the write path tells of one send: stored, or a retry of one stored before. */
+export type Written = StoredMessage | typeof RETRIED;
 
 /** What the write path tells of a stored message; the room's type comes along for the event. */
 export interface StoredMessage {
@@ -257,22 +280,25 @@ export class MessagesRepository {
    * participant rows in (room, user) order as delivery acks lock them, so concurrent writers queue instead of
    * deadlocking) and its last_seq moves by the number of its messages, which take the seqs above it in the batch's
    * order: dense under any concurrency. Each sender's read and delivery positions move to their last message, with a
-   * read receipt (sending is reading), and each message gets its `message.created` row in the durable event log. Any
-   * failure (a clientMessageId already stored) undoes all of it, seqs and events included.
+   * read receipt (sending is reading), and each message gets its `message.created` row in the durable event log. A send
+   * whose clientMessageId is stored already is answered RETRIED and writes nothing; any failure (the same new key twice
+   * in one batch) undoes all of it, seqs and events included.
    * Messages of a room that is gone, or whose sender is not in it, get no row in the answer.
    */
-  async insertMany(msgs: NewMessage[]): Promise<Map<string, StoredMessage>> {
+  async insertMany(msgs: NewMessage[]): Promise<Map<string, Written>> {
     if (msgs.length === 0) return new Map();
     const rows = await INSERT_MESSAGES(this.db, [JSON.stringify(msgs.map((m, ord) => ({ ...m, ord })))]);
     return new Map(
-      rows.map((r) => [
+      rows.map((r): [string, Written] => [
         r.id,
-        { seq: Number(r.seq), changeSeq: Number(r.change_seq), createdAt: new Date(r.created_at), roomType: r.room_type },
+        r.retried
+          ? RETRIED
+          : { seq: Number(r.seq), changeSeq: Number(r.change_seq), createdAt: new Date(r.created_at!), roomType: r.room_type! },
       ]),
     );
   }
 
-  async insertNext(msg: NewMessage): Promise<StoredMessage | undefined> {
+  async insertNext(msg: NewMessage): Promise<Written | undefined> {
     return (await this.insertMany([msg])).get(msg.id);
   }
 

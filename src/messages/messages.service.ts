@@ -14,7 +14,7 @@ import type { MediaService } from '../media/media.service.js';
 import type { DirectWriteCheck } from './message-changes.service.js';
 import { GroupCommit } from './messages.group-commit.js';
 import type { MessagePresenter } from './messages.presenter.js';
-import type { MessageRow, MessagesRepository, NewMessage, StoredMessage } from './messages.repository.js';
+import { RETRIED, type MessageRow, type MessagesRepository, type NewMessage, type StoredMessage } from './messages.repository.js';
 import type { HistoryInput, MessageView, SendMessageInput } from '../contract/messages.js';
 
 /** The row a read would return for a message just written, from what the write path knows. */
@@ -96,22 +96,38 @@ export class MessagesService {
     if (plain && !isId(roomId)) throw notFound('Room');
     const room = plain ? undefined : (await this.guard.member(auth, roomId)).room;
     try {
-      return { message: await this.create(auth, room?.id ?? roomId, input, clientMessageId), created: true };
+      const message = await this.create(auth, room?.id ?? roomId, input, clientMessageId);
+      if (message !== RETRIED) return { message, created: true };
     } catch (err) {
-      // Retries are rare, so they are not looked up before every send: a retry of a stored clientMessageId fails on
-      // the unique index (or, past the room check, on a check that no longer passes, such as its media being claimed
-      // already) and is answered with the stored message.
-      // So is a retry refused by slow mode (its window started with the stored message) or by a block since.
+      // Retries are not looked up before a send: the statement that writes it finds a stored clientMessageId (RETRIED),
+      // or a retry fails on the unique index (sent twice at once), or, past the room check, on a check that no longer
+      // passes (its media claimed already); so is a retry refused by slow mode (its window started with the stored
+      // message) or by a block since. Each is answered with the stored message.
       const refused = err instanceof AppError && (room !== undefined || err.code === 'RATE_LIMITED' || err.code === 'FORBIDDEN');
-      if (clientMessageId !== null && (isUniqueViolation(err, 'chat_message_client_id_uq') || refused)) {
-        const existing = await this.messages.findByClientId(roomId, auth.userId, clientMessageId);
-        if (existing) return { message: await this.presenter.one(existing, auth.userId), created: false };
-      }
+      const existing =
+        clientMessageId !== null && (isUniqueViolation(err, 'chat_message_client_id_uq') || refused)
+          ? await this.stored(auth, roomId, clientMessageId)
+          : undefined;
+      if (existing) return existing;
       throw err;
     }
+    const existing = await this.stored(auth, roomId, clientMessageId!);
+    if (!existing) throw new Error('a retried clientMessageId is not stored');
+    return existing;
   }
 
-  private async create(auth: AuthContext, roomId: string, input: SendMessageInput, clientMessageId: string | null): Promise<MessageView> {
+  /** The message `auth` stored in the room under `clientMessageId`, as a retry of it is answered. */
+  private async stored(auth: AuthContext, roomId: string, clientMessageId: string) {
+    const existing = await this.messages.findByClientId(roomId, auth.userId, clientMessageId);
+    return existing && { message: await this.presenter.one(existing, auth.userId), created: false };
+  }
+
+  private async create(
+    auth: AuthContext,
+    roomId: string,
+    input: SendMessageInput,
+    clientMessageId: string | null,
+  ): Promise<MessageView | typeof RETRIED> {
     const content = input.content;
     const mediaIds = input.mediaIds ?? [];
     if (mediaIds.length === 0 && content.trim() === '') throw invalid('content must not be empty', '/content');
@@ -133,6 +149,7 @@ export class MessagesService {
       searchDoc: documentVector(content),
     };
     let stored = await this.insert(auth, row, mediaIds, pending.length > 0);
+    if (stored === RETRIED) return RETRIED;
     if (!stored) {
       // Not written: the room is gone or the sender not in it, a block stands in a direct room, or the room is in slow
       // mode. Rare, so only now is anything read to tell which; a send that passes slow mode is written again.
@@ -143,10 +160,9 @@ export class MessagesService {
         await release?.();
         throw err;
       }
-      if (!stored) {
-        await release?.();
-        throw notFound('Room');
-      }
+      if (!stored || stored === RETRIED) await release?.();
+      if (stored === RETRIED) return RETRIED;
+      if (!stored) throw notFound('Room');
     }
     // Everything is known: no read-back of the row just written.
     const message = await this.presenter.written(writtenRow(row, stored, parent), stored.media);
@@ -156,10 +172,16 @@ export class MessagesService {
 
   /** Text messages are written by group commit; files are claimed in the same transaction as their message. */
   private async insert(auth: AuthContext, row: NewMessage, mediaIds: string[], withMedia: boolean) {
-    if (!withMedia) return this.commits.insert(row).then((inserted) => inserted && { ...inserted, media: [] as MediaRow[] });
+    if (!withMedia) {
+      return this.commits
+        .insert(row)
+        .then((inserted) => (inserted && inserted !== RETRIED ? { ...inserted, media: [] as MediaRow[] } : inserted));
+    }
     return this.db.transaction(async (tx) => {
       const inserted = await this.messages.with(tx).insertNext(row);
-      return inserted && { ...inserted, media: await this.media.claim(tx, auth, row.roomId, mediaIds, row.id) };
+      // A retry claims nothing: its files went with the message stored the first time.
+      if (!inserted || inserted === RETRIED) return inserted;
+      return { ...inserted, media: await this.media.claim(tx, auth, row.roomId, mediaIds, row.id) };
     });
   }
 
