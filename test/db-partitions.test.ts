@@ -8,7 +8,7 @@ import { inject } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/client.js';
-import { messagePartitions, PartitionsMismatch } from '../src/db/partitions.js';
+import { messagePartitions, partitionsOf, PartitionsMismatch } from '../src/db/partitions.js';
 import { request, TEST_JWT_SECRET } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/databases.js';
 import { mintToken } from '../src/auth/tokens.js';
@@ -106,6 +106,11 @@ async function snapshot(s: Served, rooms: string[]) {
     out.push((await alice.get(`/rooms/${room}/pins`)).body);
   }
   out.push((await alice.get('/messages/search?q=probe&limit=100')).body);
+  // The edited and reacted message's earlier version and who reacted (the partitioned dependents).
+  const first = (await alice.get(`/rooms/${rooms[0]}/messages?limit=1&after=0`)).body.data[0];
+  out.push((await alice.get(`/messages/${first.id}/edits`)).body, (await alice.get(`/messages/${first.id}/reactions`)).body);
+  expect((out.at(-2) as { data: unknown[] }).data).toHaveLength(1);
+  expect((out.at(-1) as { data: unknown[] }).data).toHaveLength(1);
   out.push((await alice.get(`/rooms`)).body);
   return out;
 }
@@ -130,6 +135,9 @@ describe('DATABASE_PARTITIONS', () => {
     const db = await fresh();
     await db.database.migrate({ partitions: 4 });
     expect(await messagePartitions(db.database.db)).toBe(4);
+    // What grows with the messages, partitioned by message: reactions and earlier versions.
+    expect(await partitionsOf(db.database.db, 'chat_reaction')).toBe(4);
+    expect(await partitionsOf(db.database.db, 'chat_message_edit')).toBe(4);
     const s = await serve(db.database, 4);
     try {
       const rooms = await writeHistory(s);
@@ -174,7 +182,11 @@ describe('DATABASE_PARTITIONS', () => {
     const logged: string[] = [];
     await database.migrate({ partitions: 4, repartition: true, log: (m) => logged.push(m) });
     expect(await messagePartitions(database.db)).toBe(4);
-    expect(logged.join()).toMatch(/one table → 4 partitions, 30 messages/);
+    expect(logged).toEqual([
+      expect.stringMatching(/^chat_message: one table → 4 partitions, 30 rows/),
+      expect.stringMatching(/^chat_reaction: one table → 4 partitions, 1 rows/),
+      expect.stringMatching(/^chat_message_edit: one table → 4 partitions, 1 rows/),
+    ]);
 
     const s2 = await serve(database, 4);
     try {
@@ -195,6 +207,7 @@ describe('DATABASE_PARTITIONS', () => {
     try {
       await database.migrate({ partitions: 8, repartition: true });
       expect(await messagePartitions(database.db)).toBe(8);
+      expect(await partitionsOf(database.db, 'chat_reaction')).toBe(8);
       const count = await rows<{ n: number }>(database, sql`select count(*)::int as n from chat_message`);
       expect(count[0]!.n).toBe(31);
       await expect(database.migrate({ partitions: 1, repartition: true })).rejects.toThrow(/DATABASE_PARTITIONS=8/);
@@ -218,7 +231,7 @@ describe('DATABASE_PARTITIONS', () => {
     const done = run('--repartition');
     expect(done.stderr).toBe('');
     expect(done.status).toBe(0);
-    expect(done.stdout).toMatch(/one table → 16 partitions, 30 messages/);
+    expect(done.stdout).toMatch(/chat_message: one table → 16 partitions, 30 rows/);
     const database = await reopen(db);
     try {
       expect(await messagePartitions(database.db)).toBe(16);

@@ -47,7 +47,7 @@ const DESCRIBED: Record<string, Described> = {
     text: "`postgres://…,…`: streaming replicas of `DATABASE_URL`'s server; history, room lists, receipts, changes and search read there, and a user's reads after their own write wait for a replica that has replayed it (by WAL position) ([deploy](deploy.md#read-replicas))",
   },
   DATABASE_PARTITIONS: {
-    text: 'hash partitions of `chat_message` by room (1: one plain table); chosen at install, changed on an existing database by `npm run migrate -- --repartition` ([deploy](deploy.md#partitioned-messages))',
+    text: 'hash partitions of `chat_message` by room, and of its reactions and edits by message (1: plain tables); chosen at install, changed on an existing database by `npm run migrate -- --repartition` ([deploy](deploy.md#partitioned-messages))',
   },
   DATABASE_READ_MAX_LAG_MS: { text: 'a replica further behind the primary than this (ms) is not read from until it catches up' },
   EMBEDDED_ENGINE: {

@@ -2,15 +2,17 @@ import { sql } from 'drizzle-orm';
 import type { Executor } from './client.js';
 
 /**
- * DATABASE_PARTITIONS: chat_message hash-partitioned by room_id. Every query of the service names the room of the
- * messages it reads (history, search in a room, changes, unread counts), so each touches one partition's indexes, which
- * stay a fraction of the size; a message looked up by id alone probes every partition's primary key.
+ * DATABASE_PARTITIONS: chat_message hash-partitioned by room_id, and its reactions and earlier versions by message_id.
+ * Every query of the service names the room of the messages it reads (history, search in a room, changes, unread
+ * counts), so each touches one partition's indexes, which stay a fraction of the size; a message looked up by id alone
+ * probes every partition's primary key.
  *
- * The migrations make the one plain table; this reshapes it afterwards, generically (its constraints and indexes are
- * read from the catalogue and made again on the new parent), so a later migration that adds a column or an index to
- * chat_message applies to either shape. Two things differ on a partitioned table, because PostgreSQL's unique
- * constraints on it must contain the partition key:
- * - the primary key is (id, room_id): id stays first, so a lookup by id alone is one index probe per partition;
+ * The migrations make plain tables; this reshapes them afterwards, generically (constraints and indexes are read from
+ * the catalogue and made again on the new parent), so a later migration that adds a column or an index applies to
+ * either shape. Two things differ on a partitioned table, because PostgreSQL's unique constraints on it must contain
+ * the partition key:
+ * - a primary key without it gets it: chat_message's is (id, room_id), chat_message_edit's (id, message_id); id stays
+ *   first, so a lookup by id alone is one index probe per partition;
  * - no other table's foreign key can reference chat_message(id). Those keys (edits, reactions, media, reports, sent
  *   notifications) are dropped. What they guarded still holds: the service never deletes a message row (deletes,
  *   purges, erasure and retention leave tombstones), and every write of a dependent row reads or locks its message in
@@ -18,6 +20,18 @@ import type { Executor } from './client.js';
  */
 
 export const MESSAGE_TABLE = 'chat_message';
+
+/**
+ * The tables partitioned, in order, each by hash of its key with the same count: the messages by room, and what grows
+ * with them (a message's reactions and earlier versions) by message, which is how they are read (a message's, or the
+ * messages' of a page).
+ */
+const TABLES = [
+  { table: MESSAGE_TABLE, key: 'room_id' },
+  { table: 'chat_reaction', key: 'message_id' },
+  { table: 'chat_message_edit', key: 'message_id' },
+] as const;
+type Partitioned = (typeof TABLES)[number];
 
 export class PartitionsMismatch extends Error {
   override readonly name = 'PartitionsMismatch';
@@ -30,15 +44,18 @@ async function rows<T extends Row>(db: Executor, query: string): Promise<T[]> {
   return result.rows;
 }
 
-/** 1 for the plain table, else the number of hash partitions chat_message has. */
-export async function messagePartitions(db: Executor): Promise<number> {
+/** 1 for a plain table, else the number of hash partitions `table` has. */
+export async function partitionsOf(db: Executor, table: string): Promise<number> {
   const [shape] = await rows<{ kind: string; parts: number }>(
     db,
     `select c.relkind::text as kind, (select count(*)::int from pg_inherits i where i.inhparent = c.oid) as parts
-       from pg_class c where c.oid = 'public.${MESSAGE_TABLE}'::regclass`,
+       from pg_class c where c.oid = 'public.${table}'::regclass`,
   );
   return shape!.kind === 'p' ? shape!.parts : 1;
 }
+
+/** 1 for the plain table, else the number of hash partitions chat_message has. */
+export const messagePartitions = (db: Executor): Promise<number> => partitionsOf(db, MESSAGE_TABLE);
 
 export interface PartitionOptions {
   /** Copy the messages of a database that has some (the service stopped); otherwise only an empty table is reshaped. */
@@ -47,30 +64,33 @@ export interface PartitionOptions {
 }
 
 /**
- * Makes chat_message have `wanted` partitions, or says why not. An empty table (a new install) is reshaped at once; one
- * holding messages only with `repartition` (`npm run migrate -- --repartition`), which copies every message in one
- * transaction while the table is locked. Going back to one plain table is refused: the foreign keys dropped on the way
- * are not made again.
+ * Makes chat_message and its dependents have `wanted` partitions, or says why not. Empty tables (a new install) are
+ * reshaped at once; a database holding messages only with `repartition` (`npm run migrate -- --repartition`), which
+ * copies every row in one transaction while the tables are locked. Going back to plain tables is refused: the foreign
+ * keys dropped on the way are not made again.
  */
 export async function ensureMessagePartitions(db: Executor, wanted: number, opts: PartitionOptions = {}): Promise<void> {
-  const current = await messagePartitions(db);
-  if (current === wanted) return;
+  const current: number[] = [];
+  for (const t of TABLES) current.push(await partitionsOf(db, t.table));
+  if (current.every((n) => n === wanted)) return;
+  const messages = current[0]!;
   if (wanted === 1) {
     throw new PartitionsMismatch(
-      `DATABASE_PARTITIONS=1 but chat_message has ${current} partitions; set DATABASE_PARTITIONS=${current} ` +
+      `DATABASE_PARTITIONS=1 but chat_message has ${messages} partitions; set DATABASE_PARTITIONS=${messages} ` +
         '(a partitioned table is not turned back into one table: dump and restore into a new install instead)',
     );
   }
   const [{ any }] = (await rows<{ any: boolean }>(db, `select exists (select 1 from ${MESSAGE_TABLE}) as any`)) as [{ any: boolean }];
   if (any && !opts.repartition) {
     throw new PartitionsMismatch(
-      `DATABASE_PARTITIONS=${wanted} but chat_message has ${current === 1 ? 'no partitions' : `${current} partitions`} and holds ` +
+      `DATABASE_PARTITIONS=${wanted} but chat_message has ${messages === 1 ? 'no partitions' : `${messages} partitions`} and holds ` +
         `messages; stop every instance and run \`DATABASE_PARTITIONS=${wanted} npm run migrate -- --repartition\` once ` +
         '(it copies every message; see docs/deploy.md#partitioned-messages), or start with the old value',
     );
   }
   await db.transaction(async (tx) => {
-    await reshape(tx, current, wanted, opts.log ?? (() => {}));
+    // chat_message first: reshaping it drops the foreign keys its dependents had to it.
+    for (const [i, t] of TABLES.entries()) if (current[i] !== wanted) await reshape(tx, t, current[i]!, wanted, opts.log ?? (() => {}));
   });
 }
 
@@ -80,15 +100,21 @@ interface ConstraintDef {
   def: string;
 }
 
-async function reshape(tx: Executor, current: number, wanted: number, log: (m: string) => void): Promise<void> {
+async function reshape(
+  tx: Executor,
+  { table, key }: Partitioned,
+  current: number,
+  wanted: number,
+  log: (m: string) => void,
+): Promise<void> {
   const t0 = Date.now();
-  await tx.execute(sql.raw(`lock table ${MESSAGE_TABLE} in access exclusive mode`));
+  await tx.execute(sql.raw(`lock table ${table} in access exclusive mode`));
   // Top-level definitions only (conparentid = 0): on a partitioned table each one has a clone per partition.
-  // Read before anything moves: the definitions name chat_message, which is the new table by the time they run again.
+  // Read before anything moves: the definitions name the table, which is the new one by the time they run again.
   const constraints = await rows<ConstraintDef & Row>(
     tx,
     `select conname as name, contype::text as type, pg_get_constraintdef(oid) as def
-       from pg_constraint where conrelid = 'public.${MESSAGE_TABLE}'::regclass and contype in ('p', 'u', 'f', 'c')
+       from pg_constraint where conrelid = 'public.${table}'::regclass and contype in ('p', 'u', 'f', 'c')
         and conparentid = 0
       order by case contype when 'p' then 0 when 'u' then 1 when 'c' then 2 else 3 end, conname`,
   );
@@ -96,35 +122,36 @@ async function reshape(tx: Executor, current: number, wanted: number, log: (m: s
     tx,
     `select i.relname as name, pg_get_indexdef(x.indexrelid) as def
        from pg_index x join pg_class i on i.oid = x.indexrelid
-      where x.indrelid = 'public.${MESSAGE_TABLE}'::regclass
+      where x.indrelid = 'public.${table}'::regclass
         and not exists (select 1 from pg_constraint c where c.conindid = x.indexrelid and c.conrelid = x.indrelid)
       order by i.relname`,
   );
+  // Foreign keys of other tables to this one: PostgreSQL's unique keys on a partitioned table must hold the
+  // partition key, so nothing can reference `id` alone any more.
   const referencing = await rows<{ tbl: string; name: string }>(
     tx,
     `select conrelid::regclass::text as tbl, conname as name from pg_constraint
-      where confrelid = 'public.${MESSAGE_TABLE}'::regclass and conrelid <> confrelid and contype = 'f' and conparentid = 0`,
+      where confrelid = 'public.${table}'::regclass and conrelid <> confrelid and contype = 'f' and conparentid = 0`,
   );
   for (const r of referencing) await tx.execute(sql.raw(`alter table ${r.tbl} drop constraint ${quote(r.name)}`));
 
   // The old table leaves under another name, taking its constraint and index names with it when it is dropped.
-  const old = `${MESSAGE_TABLE}_before_${wanted}`;
-  await tx.execute(sql.raw(`alter table ${MESSAGE_TABLE} rename to ${old}`));
-  await tx.execute(sql.raw(`create table ${MESSAGE_TABLE} (like ${old} including defaults including storage) partition by hash (room_id)`));
-  const parts = Array.from({ length: wanted }, (_, i) => partitionName(MESSAGE_TABLE, wanted, i));
+  const old = `${table}_before_${wanted}`;
+  await tx.execute(sql.raw(`alter table ${table} rename to ${old}`));
+  await tx.execute(sql.raw(`create table ${table} (like ${old} including defaults including storage) partition by hash (${key})`));
+  const parts = Array.from({ length: wanted }, (_, i) => partitionName(table, wanted, i));
   for (const [i, part] of parts.entries()) {
-    await tx.execute(sql.raw(`create table ${part} partition of ${MESSAGE_TABLE} for values with (modulus ${wanted}, remainder ${i})`));
+    await tx.execute(sql.raw(`create table ${part} partition of ${table} for values with (modulus ${wanted}, remainder ${i})`));
   }
   // Copied before the indexes exist: building them afterwards is several times faster than keeping them up row by row.
   const [{ n }] = (await rows<{ n: number }>(
     tx,
-    `with moved as (insert into ${MESSAGE_TABLE} select * from ${old} returning 1) select count(*)::int as n from moved`,
+    `with moved as (insert into ${table} select * from ${old} returning 1) select count(*)::int as n from moved`,
   )) as [{ n: number }];
   await tx.execute(sql.raw(`drop table ${old}`));
 
   for (const c of constraints) {
-    const def = c.type === 'p' ? 'primary key (id, room_id)' : c.def;
-    await tx.execute(sql.raw(`alter table ${MESSAGE_TABLE} add constraint ${quote(c.name)} ${def}`));
+    await tx.execute(sql.raw(`alter table ${table} add constraint ${quote(c.name)} ${c.type === 'p' ? withKey(c.def, key) : c.def}`));
   }
   // Each partition's index is made first under its parent's name plus the partition's suffix, then the parent's index
   // adopts them: a unique violation names the partition's index, which isUniqueViolation maps back by that suffix.
@@ -135,12 +162,18 @@ async function reshape(tx: Executor, current: number, wanted: number, log: (m: s
     for (const [p, part] of parts.entries()) {
       await tx.execute(sql.raw(`${create}${partitionName(name, wanted, p)} ON public.${part}${rest}`));
     }
-    await tx.execute(sql.raw(`${create}${name} ON public.${MESSAGE_TABLE}${rest}`));
+    await tx.execute(sql.raw(`${create}${name} ON public.${table}${rest}`));
   }
-  await tx.execute(sql.raw(`analyze ${MESSAGE_TABLE}`));
-  log(
-    `chat_message: ${current === 1 ? 'one table' : `${current} partitions`} → ${wanted} partitions, ${n} messages, ${Date.now() - t0} ms`,
-  );
+  await tx.execute(sql.raw(`analyze ${table}`));
+  log(`${table}: ${current === 1 ? 'one table' : `${current} partitions`} → ${wanted} partitions, ${n} rows, ${Date.now() - t0} ms`);
+}
+
+/** A primary key with the partition key added when it lacks it: `PRIMARY KEY (id)` → `PRIMARY KEY (id, room_id)`. */
+function withKey(def: string, key: string): string {
+  const m = /^PRIMARY KEY \((.*)\)$/i.exec(def);
+  if (!m) throw new Error(`unexpected primary key: ${def}`);
+  const columns = m[1]!.split(',').map((c) => c.trim());
+  return columns.includes(key) ? def : `PRIMARY KEY (${[...columns, key].join(', ')})`;
 }
 
 // `ON ONLY` is how a partitioned parent's index reads (made without recursing); the new one is made whole.
