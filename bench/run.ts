@@ -25,6 +25,7 @@ import {
   stopAll,
   unpinEmbeddedServer,
   waitHealthy,
+  withAllCores,
   type ServerProcess,
 } from './lib/processes.js';
 import { summariseProfile } from './lib/profile.js';
@@ -337,7 +338,7 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
   const e: EngineResult = { engine, label, serverErrors: [], failures: [] };
   results.engines.push(e);
   log(`== ${label}`);
-  const topology = engine === 'postgres' && TOPOLOGY === 'cluster' ? await startClusterTopology() : undefined;
+  const topology = engine === 'postgres' && TOPOLOGY === 'cluster' ? await withAllCores(startClusterTopology) : undefined;
   if (topology) log(`  topology: ${topology.label}`);
   const db = await createBenchDatabase(engine, topology?.primaryUrl ?? pgUrl, PARTITIONS).catch(async (err: unknown) => {
     await topology?.close();

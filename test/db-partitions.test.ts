@@ -1,17 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { messagePartitions, partitionsOf, PartitionsMismatch } from '../src/db/partitions.js';
-import { request, TEST_JWT_SECRET } from './helpers/app.js';
+import { startAppWith, TEST_JWT_SECRET, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/databases.js';
-import { mintToken } from '../src/auth/tokens.js';
 
 // DATABASE_PARTITIONS: a new install gets a partitioned chat_message; an existing one is reshaped by
 // `npm run migrate -- --repartition` and answers exactly as before. On either engine (the same SQL runs on both).
@@ -35,44 +30,11 @@ async function reopen(db: TestDatabase): Promise<Database> {
 
 const rows = async <T>(database: Database, q: ReturnType<typeof sql>) => ((await database.db.execute(q)) as unknown as { rows: T[] }).rows;
 
-/** The app on `database` as main.ts builds it; it closes the database when it closes. */
-async function serve(database: Database, partitions: number) {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-partitions-'));
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    JWT_SECRET: TEST_JWT_SECRET,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    PORT: '0',
-    DATABASE_PARTITIONS: String(partitions),
-  });
-  const app = await buildApp(config, { database });
-  await app.http.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.http.server.address();
-  const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  const as = async (userId: string) => {
-    const token = await mintToken(TEST_JWT_SECRET, userId);
-    const call = (method: string) => (p: string, body?: unknown) =>
-      request(baseUrl, p, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-    return { get: call('GET'), post: call('POST'), patch: call('PATCH'), put: call('PUT') };
-  };
-  return {
-    as,
-    close: async () => {
-      await app.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-type Served = Awaited<ReturnType<typeof serve>>;
+/** The app on `database` with DATABASE_PARTITIONS, as main.ts builds it; it closes the database when it closes. */
+const serve = (database: Database, partitions: number) => startAppWith(database, { DATABASE_PARTITIONS: String(partitions) });
 
 /** Rooms with history, replies, an edit, a reaction and a pin: what the reshaping must carry over unchanged. */
-async function writeHistory(s: Served): Promise<string[]> {
+async function writeHistory(s: TestApp): Promise<string[]> {
   const alice = await s.as('alice');
   const rooms: string[] = [];
   for (let r = 0; r < 5; r++) {
@@ -97,7 +59,7 @@ async function writeHistory(s: Served): Promise<string[]> {
 }
 
 /** What clients see: every room's history (with replies, edits, reactions, pins), its changes, a search, one message by id. */
-async function snapshot(s: Served, rooms: string[]) {
+async function snapshot(s: TestApp, rooms: string[]) {
   const alice = await s.as('alice');
   const out: unknown[] = [];
   for (const room of rooms) {

@@ -72,6 +72,21 @@ export function pinSelf(): void {
   }
 }
 
+/**
+ * Runs `fn` with this process on every core, then pins it again: servers it starts meanwhile (a Redis Cluster, a
+ * PostgreSQL primary and replica for --topology=cluster) inherit the mask of the process that forks them, and must run
+ * on every core like the system's PostgreSQL and Redis, not on the load generator's.
+ */
+export async function withAllCores<T>(fn: () => Promise<T>): Promise<T> {
+  if (!pinning) return fn();
+  execFileSync('taskset', ['-pc', `0-${os.cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
+  try {
+    return await fn();
+  } finally {
+    pinSelf();
+  }
+}
+
 /** User + system CPU time of a process so far, in milliseconds (from /proc/<pid>/stat). */
 export function cpuMs(pid: number): number {
   try {

@@ -5,7 +5,7 @@ import { buildApp, API_PREFIX, type App, type BuildOptions } from '../../src/app
 import { mintToken, type MintOptions } from '../../src/auth/tokens.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { redisConfigured } from '../../src/config/database.js';
-import { openDatabase } from '../../src/db/client.js';
+import { openDatabase, type Database } from '../../src/db/client.js';
 import { inject } from 'vitest';
 import { freshDatabase, type TestDatabase } from './databases.js';
 import './global-setup.js';
@@ -93,6 +93,15 @@ export async function startAppOn(url: string, env: Record<string, string> = {}):
   await database.migrate();
   const db = { database, url, dataDir: undefined, drop: async () => {} };
   return launch(config, db, () => rm(dataDir, { recursive: true, force: true }));
+}
+
+/** The real app on a database the test opened itself (a restart on the same data), as main.ts builds it; closing it closes the database. */
+export async function startAppWith(database: Database, env: Record<string, string> = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-data-'));
+  const config = testConfig(dataDir, env);
+  return launch(config, { database, url: undefined, dataDir: undefined, drop: async () => {} }, () =>
+    rm(dataDir, { recursive: true, force: true }),
+  );
 }
 
 /**
