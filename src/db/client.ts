@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import type { SQL } from 'drizzle-orm';
 import type { PGlite } from '@electric-sql/pglite';
 import type { Client as PgClient, types as PgTypes } from 'pg';
 import { causeChain } from '../errors.js';
@@ -157,11 +156,8 @@ function unnamedStatements(Client: typeof PgClient): typeof PgClient {
   };
 }
 
-/** Raw SQL returning rows, the same on both drivers. */
-export async function queryRows<T>(db: Executor, query: SQL): Promise<T[]> {
-  const res = (await db.execute(query)) as unknown as { rows: T[] };
-  return res.rows;
-}
+// In a module of its own so that db/partitions.ts, which this module calls, can use it without an import cycle.
+export { queryRows } from './query.js';
 
 /** PostgreSQL's unique_violation, as both drivers report it (drizzle may wrap it in `cause`). */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {

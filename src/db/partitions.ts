@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './client.js';
+import { queryRows } from './query.js';
 
 /**
  * DATABASE_PARTITIONS: chat_message hash-partitioned by room_id, and its reactions and earlier versions by message_id.
@@ -39,19 +40,25 @@ export class PartitionsMismatch extends Error {
 
 type Row = Record<string, unknown>;
 
-async function rows<T extends Row>(db: Executor, query: string): Promise<T[]> {
-  const result = (await db.execute(sql.raw(query))) as unknown as { rows: T[] };
-  return result.rows;
+const rows = <T extends Row>(db: Executor, query: string): Promise<T[]> => queryRows<T>(db, sql.raw(query));
+
+/** For each of `tables`, in order: 1 for a plain table, else its number of hash partitions. One catalogue query. */
+async function partitionCounts(db: Executor, tables: readonly string[]): Promise<number[]> {
+  const found = await rows<{ name: string; kind: string; parts: number }>(
+    db,
+    `select c.relname::text as name, c.relkind::text as kind,
+            (select count(*)::int from pg_inherits i where i.inhparent = c.oid) as parts
+       from pg_class c where c.oid in (${tables.map((t) => `'public.${t}'::regclass`).join(', ')})`,
+  );
+  return tables.map((t) => {
+    const shape = found.find((f) => f.name === t)!;
+    return shape.kind === 'p' ? shape.parts : 1;
+  });
 }
 
 /** 1 for a plain table, else the number of hash partitions `table` has. */
 export async function partitionsOf(db: Executor, table: string): Promise<number> {
-  const [shape] = await rows<{ kind: string; parts: number }>(
-    db,
-    `select c.relkind::text as kind, (select count(*)::int from pg_inherits i where i.inhparent = c.oid) as parts
-       from pg_class c where c.oid = 'public.${table}'::regclass`,
-  );
-  return shape!.kind === 'p' ? shape!.parts : 1;
+  return (await partitionCounts(db, [table]))[0]!;
 }
 
 /** 1 for the plain table, else the number of hash partitions chat_message has. */
@@ -70,8 +77,11 @@ export interface PartitionOptions {
  * keys dropped on the way are not made again.
  */
 export async function ensureMessagePartitions(db: Executor, wanted: number, opts: PartitionOptions = {}): Promise<void> {
-  const current: number[] = [];
-  for (const t of TABLES) current.push(await partitionsOf(db, t.table));
+  // Every start asks, so once for all three.
+  const current = await partitionCounts(
+    db,
+    TABLES.map((t) => t.table),
+  );
   if (current.every((n) => n === wanted)) return;
   const messages = current[0]!;
   if (wanted === 1) {

@@ -1,0 +1,8 @@
+import type { SQL } from 'drizzle-orm';
+import type { Executor } from './client.js';
+
+/** Raw SQL returning rows, the same on both drivers. */
+export async function queryRows<T>(db: Executor, query: SQL): Promise<T[]> {
+  const res = (await db.execute(query)) as unknown as { rows: T[] };
+  return res.rows;
+}
