@@ -84,10 +84,26 @@ describe('notification settings', () => {
     expect(problems({ ...a, VAPID_PRIVATE_KEY: `${a.VAPID_PRIVATE_KEY}AAAA` })).toEqual([
       expect.stringContaining('VAPID_PRIVATE_KEY must be'),
     ]);
+    expect(problems({ ...a, VAPID_PRIVATE_KEY: 'AAAA' })).toEqual([expect.stringContaining('VAPID_PRIVATE_KEY')]);
     expect(problems({ ...a, VAPID_SUBJECT: 'http://chat.example.com' })).toEqual([
       'VAPID_SUBJECT must be a mailto: address or an https: URL',
     ]);
     expect(problems({ ...a, VAPID_SUBJECT: 'ops@example.com' })).toEqual(['VAPID_SUBJECT must be a mailto: address or an https: URL']);
+  });
+
+  it("takes a private key whose leading zero byte was dropped (as Node's ECDH.getPrivateKey() does), as 32 bytes", () => {
+    const scalar = Buffer.concat([Buffer.from([0]), Buffer.alloc(31, 0x5a)]);
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(scalar);
+    const config = loadConfig({
+      JWT_SECRET: SECRET,
+      DATA_DIR: dataDir,
+      NODE_ENV: 'production',
+      VAPID_PUBLIC_KEY: ecdh.getPublicKey('base64url'),
+      VAPID_PRIVATE_KEY: scalar.subarray(1).toString('base64url'),
+      VAPID_SUBJECT: 'mailto:ops@chat.example.com',
+    });
+    expect(config.notify.vapid).toMatchObject({ privateKey: scalar.toString('base64url'), publicKey: ecdh.getPublicKey('base64url') });
   });
 
   it('checks the delivery settings', () => {

@@ -72,6 +72,7 @@ function vapidConfig(read: EnvReader, { production, dataDir }: Basics): VapidCon
     problems.push('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together');
     return undefined;
   } else {
+    privateKey = withLeadingZeros(privateKey);
     const problem = vapidKeyProblem(publicKey, privateKey);
     if (problem) problems.push(problem);
   }
@@ -82,6 +83,17 @@ function vapidConfig(read: EnvReader, { production, dataDir }: Basics): VapidCon
     problems.push('VAPID_SUBJECT must be a mailto: address or an https: URL');
   }
   return { publicKey, privateKey, subject, generated };
+}
+
+/**
+ * Node's ECDH.getPrivateKey() drops the scalar's leading zero bytes (1 key in 256 comes out 31 bytes long), while
+ * web-push insists on exactly 32: the same key, left-padded, so such a key works instead of failing at start.
+ */
+function withLeadingZeros(privateKey: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(privateKey)) return privateKey;
+  const bytes = Buffer.from(privateKey, 'base64url');
+  if (bytes.length === 0 || bytes.length >= 32) return privateKey;
+  return Buffer.concat([Buffer.alloc(32 - bytes.length), bytes]).toString('base64url');
 }
 
 function vapidKeyProblem(publicKey: string, privateKey: string): string | undefined {
