@@ -29,6 +29,7 @@ import {
 } from '../contract/events.js';
 import type { TypingTracker } from './typing.js';
 import { runAt, type LongTimer } from '../timers.js';
+import { coalesceWebSocketWrites } from './coalesce-writes.js';
 
 export interface SocketData {
   auth: AuthContext;
@@ -74,6 +75,7 @@ export interface GatewayDeps {
 
 /** Socket.IO on the HTTP server, namespace /chat: handshake auth, room channels, and thin event handlers. */
 export function createSocketServer(httpServer: HttpServer, config: Config, adapter?: ServerOptions['adapter']): Server {
+  coalesceWebSocketWrites();
   return new Server(httpServer, {
     ...(adapter ? { adapter } : {}),
     maxHttpBufferSize: config.realtime.maxPayloadBytes,
