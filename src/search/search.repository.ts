@@ -1,4 +1,4 @@
-import { and, eq, exists, gte, isNull, lt, not, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, gte, isNull, lt, not, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { chatMessage, chatParticipant } from '../db/schema.js';
 import type { MessageRow, MessagesRepository } from '../messages/messages.repository.js';
@@ -27,14 +27,12 @@ const matches = (m: MatchCondition): SQL => {
   return m.like === null ? ts : or(ts, sql`${chatMessage.content} ilike ${m.like}`)!;
 };
 
-/** Only rooms the user is in: a semi-join on the participant key, decided in SQL. */
-const visibleTo = (db: Executor, userId: string): SQL =>
-  exists(
-    db
-      .select({ one: sql`1` })
-      .from(chatParticipant)
-      .where(and(eq(chatParticipant.roomId, chatMessage.roomId), eq(chatParticipant.userId, userId))),
-  );
+/**
+ * Only rooms the user is in, as the list itself rather than a join: the planner then estimates the rows of those rooms
+ * from the column's statistics and reads the text index once. As a semi-join it could loop over the rooms and repeat the
+ * index scan in each (a CJK word over 61 rooms: 61 scans of 16k entries, 0.5-0.9 s instead of 25 ms).
+ */
+const inRooms = (roomIds: string[]): SQL => sql`${chatMessage.roomId} = any(${`{${roomIds.join(',')}}`}::uuid[])`;
 
 /** Which messages match, in SQL; the rows come from the messages module with the columns it presents. */
 export class SearchRepository {
@@ -56,12 +54,17 @@ export class SearchRepository {
   }
 
   private async find(db: Executor, messages: MessagesRepository, f: SearchFilter): Promise<MessageRow[]> {
+    const mine = eq(chatParticipant.userId, f.userId);
+    const rooms = await db
+      .select({ id: chatParticipant.roomId })
+      .from(chatParticipant)
+      .where(f.roomId === undefined ? mine : and(mine, eq(chatParticipant.roomId, f.roomId)));
+    if (rooms.length === 0) return [];
     const conds: Array<SQL | undefined> = [
-      visibleTo(db, f.userId),
+      inRooms(rooms.map((r) => r.id)),
       isNull(chatMessage.deletedAt),
       ...f.must.map(matches),
       ...f.mustNot.map((m) => not(matches(m))),
-      f.roomId === undefined ? undefined : eq(chatMessage.roomId, f.roomId),
       f.type === undefined ? undefined : eq(chatMessage.type, f.type),
       f.senderId === undefined ? undefined : eq(chatMessage.senderId, f.senderId),
       f.from === undefined ? undefined : gte(chatMessage.createdAt, f.from),
