@@ -400,6 +400,9 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
     if (first && (only.has('fanout') || only.has('idle'))) bare = await startBare();
 
     if (plan && rawSide) {
+      // The service builds its remaining validators and serializers for about half a second after it answers (one per
+      // turn of the event loop, http/deferred.ts); the start rows time that, these rows the steady state after it.
+      await sleep(2000);
       await guarded(e, 'history/search/read state over REST', async () => {
         const rest = await profiled(svc, `${label}: history, search, read state over REST`, () => restDataset(svc.url, token, m, plan));
         e.dataset = { messages: m.data.total, raw: rawSide!, rest, receiptRows: Number.NaN, marks: plan.marks, markedTo: rest.markedTo };
