@@ -92,6 +92,7 @@ export type Services = ReturnType<typeof buildServices>;
 /** The services, each on its own repositories; what one feature reads of another is injected as a function. */
 function buildServices(
   config: Config,
+  engine: Database['kind'],
   replicas: ReadRouting,
   bus: EventBus,
   shared: SharedState,
@@ -123,6 +124,8 @@ function buildServices(
       slowMode: shared.windows,
     },
     replicas,
+    // PGlite has one connection: a second statement in flight would only wait for the first (messages.group-commit.ts).
+    engine === 'pglite' ? 1 : 2,
   );
   const eventLog = new EventLogRepository(db);
   const changes = new MessageChangesService(
@@ -328,7 +331,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const shared = await createSharedState(config, redisWarnings(http.log));
   const bus = new EventBus((err, event) => http.log.error({ err, event }, 'event handler failed'));
   const replicas = await readRouting(config, database, shared, http.log);
-  const services = buildServices(config, replicas, bus, shared, http.log, opts.resolve);
+  const services = buildServices(config, database.kind, replicas, bus, shared, http.log, opts.resolve);
   const verifier = createTokenVerifier(config);
   // One write budget per user, spent by REST writes and socket writes alike, on every instance.
   const writeLimiter = shared.limiter('writes', config.rateLimitWritesPerMinute, 60_000);

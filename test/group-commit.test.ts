@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { literal } from '../src/db/prepared.js';
 import { newId } from '../src/ids.js';
-import { GroupCommit } from '../src/messages/messages.group-commit.js';
+import { GroupCommit, laneOf } from '../src/messages/messages.group-commit.js';
 import { MessagesRepository, RETRIED, type NewMessage, type StoredMessage, type Written } from '../src/messages/messages.repository.js';
 import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
@@ -57,6 +57,27 @@ describe('GroupCommit', () => {
     expect(statements).toEqual([['a'], ['b', 'c', 'd']]);
     expect(seqOf(await first)).toBe(1);
     expect((await Promise.all(rest)).map(seqOf)).toEqual([2, 3, 4]);
+  });
+
+  it('keeps a statement in flight per lane: rooms of another lane do not wait, a room stays in its lane and order', async () => {
+    const { repo, statements, flush } = fakeRepo();
+    const commits = new GroupCommit(repo, 2);
+    // Two rooms in different lanes, and a third in the first one's.
+    const rooms = Array.from({ length: 50 }, (_, i) => `room-${i}`);
+    const a = rooms.find((r) => laneOf(r, 2) === 0)!;
+    const b = rooms.find((r) => laneOf(r, 2) === 1)!;
+    const c = rooms.find((r) => r !== a && laneOf(r, 2) === 0)!;
+    const sends = [commits.insert(row(a, 'u', 'a1')), commits.insert(row(b, 'u', 'b1'))];
+    // Both lanes' first statements are in flight at once, before either finished.
+    await new Promise((r) => setImmediate(r));
+    expect(statements).toEqual([['a1'], ['b1']]);
+    sends.push(commits.insert(row(a, 'u', 'a2')), commits.insert(row(c, 'u', 'c1')), commits.insert(row(b, 'u', 'b2')));
+    for (let i = 0; i < 4; i++) await flush();
+    expect(statements).toEqual([['a1'], ['b1'], ['a2', 'c1'], ['b2']]);
+    expect((await Promise.all(sends)).every((w) => seqOf(w) > 0)).toBe(true);
+    // Rooms spread over both lanes; with one lane every room is in it.
+    expect(new Set(rooms.map((r) => laneOf(r, 2)))).toEqual(new Set([0, 1]));
+    expect(rooms.every((r) => laneOf(r, 1) === 0)).toBe(true);
   });
 
   it('writes a refused batch again one by one, in order, so only the bad send fails', async () => {

@@ -80,8 +80,10 @@ export class MessagesService {
     private readonly presenter: MessagePresenter,
     private readonly gates: SendGates,
     private readonly replicas: Pick<ReadRouting, 'forRoom'>,
+    /** Group-commit writers with a statement in flight at once, rooms spread over them. */
+    writeLanes = 1,
   ) {
-    this.commits = new GroupCommit(messages);
+    this.commits = new GroupCommit(messages, writeLanes);
   }
 
   /**
