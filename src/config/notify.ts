@@ -90,18 +90,19 @@ function vapidConfig(read: EnvReader, { production, dataDir }: Basics): VapidCon
  * web-push insists on exactly 32: the same key, left-padded, so such a key works instead of failing at start.
  */
 function withLeadingZeros(privateKey: string): string {
-  if (!/^[A-Za-z0-9_-]+$/.test(privateKey)) return privateKey;
-  const bytes = Buffer.from(privateKey, 'base64url');
+  const bytes = base64url(privateKey);
   if (bytes.length === 0 || bytes.length >= 32) return privateKey;
   return Buffer.concat([Buffer.alloc(32 - bytes.length), bytes]).toString('base64url');
 }
 
+/** The bytes of unpadded base64url text; none when the text is not that. */
+const base64url = (text: string): Buffer => (/^[A-Za-z0-9_-]+$/.test(text) ? Buffer.from(text, 'base64url') : Buffer.alloc(0));
+
 function vapidKeyProblem(publicKey: string, privateKey: string): string | undefined {
-  const b64url = /^[A-Za-z0-9_-]+$/;
-  const pub = b64url.test(publicKey) ? Buffer.from(publicKey, 'base64url') : Buffer.alloc(0);
+  const pub = base64url(publicKey);
   if (pub.length !== 65 || pub[0] !== 4)
     return 'VAPID_PUBLIC_KEY must be the base64url (no padding) of an uncompressed P-256 point (65 bytes)';
-  const priv = b64url.test(privateKey) ? Buffer.from(privateKey, 'base64url') : Buffer.alloc(0);
+  const priv = base64url(privateKey);
   if (priv.length !== 32) return 'VAPID_PRIVATE_KEY must be the base64url (no padding) of a 32-byte P-256 private key';
   try {
     const ecdh = createECDH('prime256v1');

@@ -1,6 +1,8 @@
 import type { Socket as NetSocket } from 'node:net';
 import { transports } from 'engine.io';
 
+const patched = Symbol('chat.coalesceWrites');
+
 /**
  * One system call for the packets a WebSocket flushes together. Engine.io queues a socket's packets while its last
  * write is in flight and then sends them one frame at a time; `ws` writes each frame with its own `writev`, so a
@@ -31,5 +33,3 @@ export function coalesceWebSocketWrites(): void {
   };
   proto[patched] = true;
 }
-
-const patched = Symbol('chat.coalesceWrites');
