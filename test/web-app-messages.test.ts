@@ -166,4 +166,58 @@ describe.skipIf(browserMissing)(`web app in Chromium: messages${browserMissing ?
     await expectCount(entry.locator('img, b'), 0);
     await expectCount(unreadBadge(entry), 0);
   });
+
+  it(
+    'opens a long room at its newest message, in the first frame that has it there, and paints no other position first',
+    { timeout: BROWSER_TEST_MS },
+    async () => {
+      const [ivy, jon] = [uid('ivy'), uid('jon')];
+      const rest = await web.app.as(jon, { name: 'Jon' });
+      const room = (await rest.post('/rooms', { type: 'direct', participantIds: [ivy] })).body;
+      // Rows of two heights, none of them the list's default estimate: its first guess at the bottom is off.
+      for (let i = 1; i <= 80; i++) {
+        const content = i % 2 ? `line ${i}` : `line ${i}: ${'a longer line that wraps onto a second line of the bubble '.repeat(3)}`;
+        expect((await rest.post(`/rooms/${room.id}/messages`, { content })).status).toBe(201);
+      }
+      // All read: the room opens at its newest message, not at an unread line.
+      expect((await (await web.app.as(ivy)).patch(`/rooms/${room.id}/read`)).status).toBe(200);
+      const { page } = await web.signIn(ivy, 'Ivy');
+      const link = roomLink(page, 'Jon');
+      await link.waitFor();
+      // Every frame from the click until half a second after the newest message showed: which messages were painted
+      // inside the scroller, and who had revealed the list (the app sets visibility; Virtuoso's own check removes it).
+      // Inside a function returning nothing: evaluate would otherwise wait for the promise.
+      await page.evaluate(`(() => { window.__frames = new Promise((resolve) => {
+        document.addEventListener('click', () => {
+          const frames = [];
+          let seenAt = null;
+          const tick = () => {
+            const scroller = document.querySelector('[data-virtuoso-scroller]');
+            const list = document.querySelector('[data-testid=virtuoso-item-list]');
+            const view = scroller && scroller.getBoundingClientRect();
+            const painted = [...document.querySelectorAll('article')].filter((a) => {
+              const r = a.getBoundingClientRect();
+              return view && a.checkVisibility({ visibilityProperty: true }) && r.height > 0 && r.bottom > view.top && r.top < view.bottom;
+            });
+            const newest = painted.some((a) => a.dataset.seq === '80');
+            frames.push({ painted: painted.length, newest, scrollTop: scroller && scroller.scrollTop, revealedBy: list ? list.style.visibility : null });
+            if (seenAt === null && newest) seenAt = performance.now();
+            if ((seenAt !== null && performance.now() - seenAt > 500) || frames.length > 900) resolve(frames);
+            else requestAnimationFrame(tick);
+          };
+          requestAnimationFrame(tick);
+        }, { capture: true, once: true });
+      }); })()`);
+      await link.click();
+      type Frame = { painted: number; newest: boolean; scrollTop: number; revealedBy: string | null };
+      const frames = await page.evaluate<Frame[]>('window.__frames');
+      const shown = frames.filter((f) => f.painted > 0);
+      expect(shown.length).toBeGreaterThan(0);
+      // Every frame with messages on screen has the newest among them, at one scroll position: no jump from a first guess.
+      expect(shown.filter((f) => !f.newest)).toEqual([]);
+      expect(new Set(shown.map((f) => f.scrollTop)).size).toBe(1);
+      // Revealed by the app's own check of the layout, not after Virtuoso's 150 ms wait.
+      expect(shown[0]!.revealedBy).toBe('visible');
+    },
+  );
 });

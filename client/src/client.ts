@@ -351,12 +351,16 @@ export class ChatClient extends Emitter<{
       markedRead: (id, seq) => this.markedRead(id, seq),
     });
     this.open.set(roomId, room);
+    // Presence is a nicety: a failure to read it does not keep the room from opening. With the room's entry held it
+    // is read beside the room's own requests.
+    const presenceOf = (room: Room) => this.loadPresence(room.participants.map((p) => p.userId)).catch(() => {});
+    const entry = this.roomViews.get(roomId);
+    const presence = entry && presenceOf(entry);
     try {
       const view = await room.load();
       // A room created a moment ago may be opened before its room_created event arrives.
       if (!this.roomViews.has(roomId)) this.putRoom(view);
-      // Presence is a nicety: a failure to read it does not keep the room from opening.
-      await this.loadPresence(view.participants.map((p) => p.userId)).catch(() => {});
+      await (presence ?? presenceOf(view));
     } catch (err) {
       this.open.delete(roomId);
       room.dispose();

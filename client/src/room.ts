@@ -70,34 +70,48 @@ export class ChatRoom extends Emitter<{ change: () => void }> {
     return me.lastReadSeq + 1;
   }
 
-  /** The latest page, then whatever changed meanwhile. */
+  /**
+   * The latest page, then whatever changed meanwhile. The replay starts at a change position read before the page (a
+   * later one could step over a change made in between): the room entry the client already holds is one, so the page
+   * need not wait for the room's own request. Without an entry (a room opened by link before the list came), the room
+   * is read first.
+   */
   async load(): Promise<Room> {
-    const room = (await this.host.rest.request<Room>('GET', `/rooms/${enc(this.id)}`)).body;
-    for (const p of room.participants) {
-      this.readers.set(p.userId, Math.max(this.readers.get(p.userId) ?? 0, p.lastReadSeq));
-      this.delivered.set(p.userId, Math.max(this.delivered.get(p.userId) ?? 0, p.lastDeliveredSeq));
-    }
+    const fresh = this.host.rest.request<Room>('GET', `/rooms/${enc(this.id)}`).then((r) => r.body);
+    fresh.catch(() => {}); // awaited below; a failed page must not leave it unhandled meanwhile
+    const before = this.host.roomView(this.id) ?? (await fresh);
+    this.takePositions(before.participants);
     const page = (await this.host.rest.request<Page>('GET', `/rooms/${enc(this.id)}/messages?limit=${PAGE}`)).body;
-    this.tl.reset(page.data, room.lastSeq);
-    this.tl.lastChangeSeq = room.lastChangeSeq;
+    this.tl.reset(page.data, before.lastSeq);
+    this.tl.lastChangeSeq = before.lastChangeSeq;
     this.loaded = true;
     // The latest page can be shown now; what changed while it was read follows at once (the sync emits again).
     this.emit('change');
-    await this.sync();
+    const room = await fresh;
+    this.takePositions(room.participants);
+    // Every message stored after that position is in the change log too, so new messages need no request of their own.
+    await this.sync(true);
     return room;
   }
 
-  /** Converges with the server; one catch-up at a time, run again if something new was noticed meanwhile. */
-  sync(): Promise<void> {
+  /**
+   * Converges with the server; one catch-up at a time, run again if something new was noticed meanwhile. `changesOnly`
+   * starts with the change log (right after a latest page, new messages are in it).
+   */
+  sync(changesOnly = false): Promise<void> {
+    // Before the latest page is held there is no position to catch up from (the load replays what happens meanwhile).
+    if (!this.loaded) return Promise.resolve();
     if (this.syncing) {
       this.again = true;
       return this.syncing;
     }
     this.syncing = (async () => {
       try {
+        let messages = !changesOnly;
         do {
           this.again = false;
-          await this.pullMessages();
+          if (messages) await this.pullMessages();
+          messages = true;
           await this.pullChanges();
         } while (this.again && !this.closed);
       } finally {

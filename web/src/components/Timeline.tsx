@@ -1,5 +1,5 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { Virtuoso, type VirtuosoHandle } from 'react-virtuoso';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { Virtuoso, type ListProps, type VirtuosoHandle } from 'react-virtuoso';
 import type { ChatRoom, Room, TimelineMessage } from 'chat-service/client';
 import { useChat } from '../chat';
 import { formatDay, sameDay } from '../names';
@@ -9,6 +9,52 @@ import { MessageItem, quoted, tickOf } from './MessageItem';
 // the number prepended: seq is dense, so an index derived from seq does that.
 const BASE = 1_000_000_000;
 const keyOf = (m: TimelineMessage) => (m.clientMessageId ? `c:${m.clientMessageId}` : m.id);
+
+/**
+ * The list opened at its newest message, shown in the first frame that has it there. Virtuoso hides a list that
+ * starts anywhere but its top until it has checked the position: four frames, a scroll, then 150 ms without a size
+ * change, so a room appeared 150–200 ms after it had reached its bottom. The layout says when that is (checked after
+ * every render and every scroll, before the frame is painted): the newest row is drawn, every drawn row is measured
+ * (its `data-known-size` is its height; a first frame drawn at the default height is off by the difference), and the
+ * newest row ends inside the scroller. Virtuoso keeps sizes in whole pixels, so its bottom may sit up to a pixel a row
+ * below. A jump into the middle keeps Virtuoso's check.
+ */
+function ShownList({ style, ref, ...props }: ListProps) {
+  const list = useRef<HTMLDivElement | null>(null);
+  const settling = style?.visibility === 'hidden';
+  const show = useCallback(() => {
+    const el = list.current;
+    const scroller = el?.closest<HTMLElement>('[data-virtuoso-scroller]');
+    const rows = el ? [...el.children] : [];
+    // Rows below the last one drawn are padding: the newest is not drawn yet.
+    if (!el || !scroller || rows.length === 0 || el.style.paddingBottom !== '0px') return;
+    const heights = rows.map((row) => row.getBoundingClientRect().height);
+    if (rows.some((row, i) => Math.abs(Number((row as HTMLElement).dataset['knownSize']) - heights[i]!) >= 1)) return;
+    const newest = rows.at(-1)!.getBoundingClientRect();
+    const view = scroller.getBoundingClientRect();
+    // React leaves the hidden style alone while its prop stays the same; Virtuoso's own check drops it later.
+    if (newest.bottom <= view.bottom + rows.length && newest.bottom > view.top) el.style.visibility = 'visible';
+  }, []);
+  useLayoutEffect(() => {
+    if (settling) show();
+  });
+  useLayoutEffect(() => {
+    const scroller = list.current?.closest<HTMLElement>('[data-virtuoso-scroller]');
+    if (!settling || !scroller) return;
+    scroller.addEventListener('scroll', show);
+    return () => scroller.removeEventListener('scroll', show);
+  }, [settling, show]);
+  const refs = useCallback(
+    (el: HTMLDivElement | null) => {
+      list.current = el;
+      if (typeof ref === 'function') ref(el);
+      else if (ref) ref.current = el;
+    },
+    [ref],
+  );
+  return <div {...props} ref={refs} style={style} />;
+}
+const SHOWN_AT_ONCE = { List: ShownList };
 
 /**
  * A room's history, virtualised (only what is near the viewport is in the DOM), with day separators, an "Unread" line
@@ -113,6 +159,7 @@ export function Timeline(props: { room: ChatRoom; view: Room; focusId?: string |
           data={messages}
           firstItemIndex={BASE + firstSeq}
           initialTopMostItemIndex={{ index: Math.max(0, anchor.index), align: anchor.align }}
+          {...(anchor.align === 'end' ? { components: SHOWN_AT_ONCE } : {})}
           computeItemKey={(_, m) => keyOf(m)}
           followOutput={(bottom) => (bottom ? 'auto' : false)}
           atBottomStateChange={setAtBottom}
