@@ -283,6 +283,24 @@ describe('reading, typing, jumping', () => {
     expect(client.presence.get('p-mate')!.lastSeenAt).toMatch(/^\d{4}-/);
   });
 
+  it('answers openRoom calls made while the room opens with the same open: loaded, or refused alike', async () => {
+    const { rest: owner, client } = await live('o-owner');
+    const { roomId } = await roomWith(owner, [], 3);
+    // What the second caller holds when its call resolves: not a room whose latest page is still on its way.
+    const [first, second] = await Promise.all([
+      client.openRoom(roomId),
+      client.openRoom(roomId).then((room) => ({ room, loaded: room.loaded, contents: room.messages.map((m) => m.content) })),
+    ]);
+    expect(second.room).toBe(first);
+    expect(second.loaded).toBe(true);
+    expect(second.contents).toEqual(['m0', 'm1', 'm2']);
+
+    const stranger = await buildRoom((await live('o-stranger')).rest, { participantIds: [] });
+    const refused = await Promise.allSettled([client.openRoom(stranger.id), client.openRoom(stranger.id)]);
+    for (const r of refused) expect(r.status === 'rejected' && r.reason instanceof ChatError && r.reason.code).toBe('NOT_FOUND');
+    expect(client.room(stranger.id)).toBeUndefined();
+  });
+
   it('holds one socket however many rooms are open', async () => {
     const { rest: alice, client } = await live('s-alice');
     for (let i = 0; i < 3; i++) await client.openRoom((await roomWith(alice, [], 1)).roomId);

@@ -44,6 +44,7 @@ export class ChatClient extends Emitter<{
   private socket: ChatSocket | undefined;
   private readonly roomViews = new Map<string, Room>();
   private readonly open = new Map<string, ChatRoom>();
+  private readonly opening = new Map<string, Promise<ChatRoom>>();
   /** Online state of the people in the rooms opened so far, kept from user_online / user_offline. */
   readonly presence = new Map<string, Presence>();
   private heldSuspension: SuspendedEvent | null = null;
@@ -332,16 +333,25 @@ export class ChatClient extends Emitter<{
     return this.open.get(roomId);
   }
 
-  /** Follows one room: the latest page, then live. Opening it again gives the same object. */
+  /**
+   * Follows one room: the latest page, then live. Opening it again gives the same object; while it is being opened,
+   * the same open (resolved once the room is loaded, or rejected with its error).
+   */
   async openRoom(roomId: string): Promise<ChatRoom> {
     if (typeof roomId !== 'string' || roomId === '') throw new ChatError('VALIDATION_FAILED', 'roomId must be a room id');
     if (this.state === 'closed') throw new ChatError('CLOSED', 'the client is closed');
+    const underWay = this.opening.get(roomId);
+    if (underWay) return underWay;
     const held = this.open.get(roomId);
     if (held) return held;
+    const opening = this.openNew(roomId).finally(() => this.opening.delete(roomId));
+    this.opening.set(roomId, opening);
+    return opening;
+  }
+
+  private async openNew(roomId: string): Promise<ChatRoom> {
     // Opened before connect() has read the token (a page restoring its last room): the timeline needs to know who "own" is.
     if (!this.userId) this.userId = subjectOf(await this.tokens.get());
-    const again = this.open.get(roomId);
-    if (again) return again;
     const room = new ChatRoom(roomId, {
       rest: this.rest,
       userId: this.userId,
