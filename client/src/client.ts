@@ -363,7 +363,7 @@ export class ChatClient extends Emitter<{
     this.open.set(roomId, room);
     // Presence is a nicety: a failure to read it does not keep the room from opening. With the room's entry held it
     // is read beside the room's own requests.
-    const presenceOf = (room: Room) => this.loadPresence(room.participants.map((p) => p.userId)).catch(() => {});
+    const presenceOf = (view: Room) => this.loadPresence(view.participants.map((p) => p.userId)).catch(() => {});
     const entry = this.roomViews.get(roomId);
     const presence = entry && presenceOf(entry);
     try {

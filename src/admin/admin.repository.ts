@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../db/client.js';
+import { queryRows, rowDate, type Executor } from '../db/client.js';
 
 export interface JobRow {
   id: string;
@@ -27,7 +27,6 @@ interface RawJob {
   locked_until: Date | string | null;
 }
 
-const date = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
 const toJob = (r: RawJob): JobRow => ({
   id: r.id,
   type: r.type,
@@ -37,8 +36,8 @@ const toJob = (r: RawJob): JobRow => ({
   progress: typeof r.progress === 'string' ? (JSON.parse(r.progress) as Record<string, number>) : r.progress,
   error: r.error,
   createdAt: new Date(r.created_at),
-  finishedAt: date(r.finished_at),
-  lockedUntil: date(r.locked_until),
+  finishedAt: rowDate(r.finished_at),
+  lockedUntil: rowDate(r.locked_until),
 });
 
 const JOB = sql.raw('id, type, subject, status, step, progress, error, created_at, finished_at, locked_until');

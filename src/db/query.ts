@@ -6,3 +6,6 @@ export async function queryRows<T>(db: Executor, query: SQL): Promise<T[]> {
   const res = (await db.execute(query)) as unknown as { rows: T[] };
   return res.rows;
 }
+
+/** A nullable timestamp of a raw row: a Date from `pg`, text from PGlite's text path. */
+export const rowDate = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));

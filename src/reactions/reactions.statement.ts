@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
+import { rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { MAX_REACTION_KEYS_PER_MESSAGE } from '../contract/reactions.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
@@ -106,8 +106,6 @@ const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boo
       left join chat_message rp on rp.room_id = ok.room_id and rp.seq = ok.reply_to_seq`;
 });
 
-const date = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
-
 export interface Reacted {
   row: MessageRow;
   moved: boolean;
@@ -140,18 +138,18 @@ export async function reactInOneStatement(
       clientMessageId: r.client_message_id,
       hasMedia: r.has_media,
       createdAt: new Date(r.created_at),
-      editedAt: date(r.edited_at),
+      editedAt: rowDate(r.edited_at),
       deletedAt: null,
       deletedBy: r.deleted_by,
       changeSeq: Number(r.change_seq),
-      pinnedAt: date(r.pinned_at),
+      pinnedAt: rowDate(r.pinned_at),
       pinnedBy: r.pinned_by,
       reactions,
       replyId: r.reply_id,
       replySeq: r.reply_seq === null ? null : Number(r.reply_seq),
       replySenderId: r.reply_sender_id,
       replyType: r.reply_type,
-      replyDeletedAt: date(r.reply_deleted_at),
+      replyDeletedAt: rowDate(r.reply_deleted_at),
       replyContent: r.reply_content,
     },
   };

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
+import { rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { onePer } from '../db/replicas.js';
 import { chatParticipant, chatRoom } from '../db/schema.js';
@@ -21,7 +21,6 @@ export interface RoomKey {
 }
 
 type Stamp = Date | string;
-const dateOrNull = (v: Stamp | null): Date | null => (v === null ? null : new Date(v));
 
 /**
  * The participants of some rooms with their profiles: every room view (the room list of every connect and reconnect,
@@ -150,11 +149,11 @@ export class RoomsRepository {
       role: r.role,
       joinedAt: new Date(r.joined_at),
       lastReadSeq: Number(r.last_read_seq),
-      lastReadAt: dateOrNull(r.last_read_at),
+      lastReadAt: rowDate(r.last_read_at),
       lastDeliveredSeq: Number(r.last_delivered_seq),
-      lastDeliveredAt: dateOrNull(r.last_delivered_at),
+      lastDeliveredAt: rowDate(r.last_delivered_at),
       muted: r.muted,
-      mutedUntil: dateOrNull(r.muted_until),
+      mutedUntil: rowDate(r.muted_until),
       hidePreviews: r.hide_previews,
       name: r.name,
       picture: r.picture,

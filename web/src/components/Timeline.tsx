@@ -9,6 +9,7 @@ import { MessageItem, quoted, tickOf } from './MessageItem';
 // the number prepended: seq is dense, so an index derived from seq does that.
 const BASE = 1_000_000_000;
 const keyOf = (m: TimelineMessage) => (m.clientMessageId ? `c:${m.clientMessageId}` : m.id);
+const scrollerOf = (el: Element | null | undefined) => el?.closest<HTMLElement>('[data-virtuoso-scroller]');
 
 /**
  * The list opened at its newest message, shown in the first frame that has it there. Virtuoso hides a list that
@@ -24,7 +25,7 @@ function ShownList({ style, ref, ...props }: ListProps) {
   const settling = style?.visibility === 'hidden';
   const show = useCallback(() => {
     const el = list.current;
-    const scroller = el?.closest<HTMLElement>('[data-virtuoso-scroller]');
+    const scroller = scrollerOf(el);
     const rows = el ? [...el.children] : [];
     // Rows below the last one drawn are padding: the newest is not drawn yet.
     if (!el || !scroller || rows.length === 0 || el.style.paddingBottom !== '0px') return;
@@ -39,7 +40,7 @@ function ShownList({ style, ref, ...props }: ListProps) {
     if (settling) show();
   });
   useLayoutEffect(() => {
-    const scroller = list.current?.closest<HTMLElement>('[data-virtuoso-scroller]');
+    const scroller = scrollerOf(list.current);
     if (!settling || !scroller) return;
     scroller.addEventListener('scroll', show);
     return () => scroller.removeEventListener('scroll', show);
