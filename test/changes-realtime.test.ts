@@ -17,8 +17,8 @@ let t: TestApp;
 let alice: Client, bob: Client, carol: Client;
 const sockets: ClientSocket[] = [];
 
-async function open(app: TestApp, c: Client): Promise<ClientSocket> {
-  const s = await connect(app.baseUrl, c.token);
+async function open(app: TestApp, c: Client, opts: { ready?: boolean } = {}): Promise<ClientSocket> {
+  const s = await connect(app.baseUrl, c.token, opts);
   sockets.push(s);
   return s;
 }
@@ -181,9 +181,8 @@ describe('session recovery', () => {
     const room = (await buildRoom(alice, { participantIds: ['bob', 'carol'] })).id;
     const [m1, m2, m3] = await buildMessages(alice, room, 3);
     const live = heard(await open(t, carol), room);
-    const b = await open(t, bob);
+    const b = await open(t, bob, { ready: true }); // 'ready' gives the client its recovery offset
     const seen = heard(b, room);
-    await sleep(100); // the 'ready' broadcast gives the client its recovery offset
     const n = await lastChangeSeq(alice, room);
     await ok(react(alice, m1!.id, '👍'));
     await until('the first change', () => seen.length === 1);

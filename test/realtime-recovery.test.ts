@@ -16,13 +16,15 @@ describe('short drops', () => {
   it('recovers the session and replays the messages missed while away, without a presence flap', async () => {
     const room = (await alice.post('/rooms', { type: 'direct', participantIds: ['bob'] })).body;
     const a = await connect(t.baseUrl, alice.token);
-    const b = await connect(t.baseUrl, bob.token, { reconnection: true });
+    // Bob's first coming online is not a flap; under load it can reach alice late, so it is awaited, not slept for.
+    const bobOnline = waitFor(a, 'user_online', (e) => e.userId === 'bob');
+    const b = await connect(t.baseUrl, bob.token, { reconnection: true, ready: true }); // 'ready' gives the recovery offset
+    await bobOnline;
     const received: string[] = [];
     b.on('new_message', (m, ack) => {
       received.push(m.content);
       ack();
     });
-    await sleep(100); // the 'ready' broadcast gives the client its recovery offset
     const presence: string[] = [];
     a.on('user_offline', (e) => presence.push(`offline:${e.userId}`));
     a.on('user_online', (e) => presence.push(`online:${e.userId}`));

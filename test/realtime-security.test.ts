@@ -36,8 +36,7 @@ function hijack(token: string, pid: string, offset: string) {
 
 /** Connects `client`, waits for the recovery offset, then drops the transport so the server keeps the session. */
 async function dropped(client: Client): Promise<{ pid: string; offset: string; sid: string }> {
-  const socket = await connect(t.baseUrl, client.token);
-  await sleep(100); // the 'ready' broadcast carries the first offset
+  const socket = await connect(t.baseUrl, client.token, { ready: true }); // 'ready' carries the first offset
   const { _pid, _lastOffset } = recoveryOf(socket);
   const sid = socket.id!;
   expect(typeof _pid).toBe('string');

@@ -3,11 +3,15 @@ import type { ClientToServerEvents, ServerToClientEvents, AckResponse } from '..
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** A real socket.io-client socket on /chat, resolved once connected (rejected with the connect_error message). */
+/**
+ * A real socket.io-client socket on /chat, resolved once connected (rejected with the connect_error message). With
+ * `ready`, resolved once the server's 'ready' has arrived too: it is a broadcast, which through the Redis adapter lands
+ * after a round trip, and only then does the client hold a recovery offset and the server owe it nothing more.
+ */
 export function connect(
   baseUrl: string,
   token: string | undefined,
-  opts: { headers?: Record<string, string>; reconnection?: boolean } = {},
+  opts: { headers?: Record<string, string>; reconnection?: boolean; ready?: boolean } = {},
 ): Promise<ClientSocket> {
   const socket: ClientSocket = io(`${baseUrl}/chat`, {
     ...(token !== undefined ? { auth: { token } } : {}),
@@ -17,8 +21,10 @@ export function connect(
     reconnectionDelay: 50,
     forceNew: true,
   });
+  // Listened for from the start: 'ready' can arrive in the same read as the connect packet.
+  const ready = opts.ready ? new Promise<unknown>((resolve) => socket.once('ready', resolve)) : undefined;
   return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
+    socket.once('connect', () => void (ready ?? Promise.resolve()).then(() => resolve(socket)));
     socket.once('connect_error', (err) => {
       socket.close();
       reject(err);
