@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -40,7 +40,7 @@ export interface TokenVerifier {
 
 export function createTokenVerifier(config: Config): TokenVerifier {
   const { jwt } = config;
-  let key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  let key: KeyObject | JWTVerifyGetKey;
   let algorithms: string[];
   if (jwt.jwksUrl) {
     key = createRemoteJWKSet(new URL(jwt.jwksUrl));
@@ -56,7 +56,12 @@ export function createTokenVerifier(config: Config): TokenVerifier {
           ? ['EdDSA', 'Ed25519']
           : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
   } else if (jwt.secret) {
-    key = new TextEncoder().encode(jwt.secret);
+    // Imported into WebCrypto once: given the raw bytes, jose imports them again for every token it verifies, which
+    // was over a third of a fresh token's verification (each connect of a reconnect storm brings one).
+    const secretKey = webcrypto.subtle.importKey('raw', new TextEncoder().encode(jwt.secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'verify',
+    ]);
+    key = () => secretKey;
     algorithms = ['HS256'];
   } else {
     throw new Error('no JWT key configured');
@@ -81,7 +86,8 @@ export function createTokenVerifier(config: Config): TokenVerifier {
       let payload: JWTPayload;
       try {
         // jose refuses alg "none" and any algorithm outside `algorithms`.
-        payload = (await jwtVerify(token, key as Uint8Array, options)).payload;
+        // One call per overload of jwtVerify (a key, or a function that finds one).
+        payload = (typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options)).payload;
       } catch {
         throw new AppError('UNAUTHORIZED', 'Invalid or expired token');
       }

@@ -1,6 +1,14 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { hotStatement } from '../db/prepared.js';
 import { chatParticipant, chatUser } from '../db/schema.js';
+
+/** Asked (batched) on every connect and departure: prepared once, the ids as one JSON array (see db/prepared.ts). */
+const HIDDEN = hotStatement<{ id: string }>(
+  'chat_users_hidden',
+  ['jsonb'],
+  (userIds) => sql`select id from chat_user where id = any(array(select jsonb_array_elements_text(${userIds}))) and not show_presence`,
+);
 
 export class PresenceRepository {
   constructor(private readonly db: Executor) {}
@@ -15,11 +23,7 @@ export class PresenceRepository {
   /** Of these users, those who hide their presence (a user never seen shows it: the default). */
   async hidden(userIds: string[]): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
-    const rows = await this.db
-      .select({ id: chatUser.id })
-      .from(chatUser)
-      .where(and(inArray(chatUser.id, userIds), eq(chatUser.showPresence, false)));
-    return new Set(rows.map((r) => r.id));
+    return new Set((await HIDDEN(this.db, [JSON.stringify(userIds)])).map((r) => r.id));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { hotStatement } from '../db/prepared.js';
 import { chatUser } from '../db/schema.js';
 
 export interface UserProfile {
@@ -18,6 +19,23 @@ export interface OwnProfile {
   showPresence: boolean;
 }
 
+/**
+ * The profiles of new tokens, written in batches as their connections and requests arrive (a reconnect of every client
+ * is a burst of them): prepared once per connection, with the profiles as one JSON array, so no batch size is a new
+ * statement to parse and plan. An erased user (admin/) stays anonymous: a token they still hold does not name them again.
+ */
+const UPSERT_PROFILES = hotStatement<never>(
+  'chat_upsert_profiles',
+  ['jsonb'],
+  (profiles) => sql`insert into chat_user (id, name, picture, role)
+    select id, name, picture, role from jsonb_to_recordset(${profiles}) as i(id text, name text, picture text, role text)
+    on conflict (id) do update set
+      name = case when chat_user.erased_at is null then excluded.name end,
+      picture = case when chat_user.erased_at is null then excluded.picture end,
+      role = excluded.role,
+      updated_at = now()`,
+);
+
 const ownColumns = { userId: chatUser.id, name: chatUser.name, picture: chatUser.picture, showPresence: chatUser.showPresence };
 
 export class UsersRepository {
@@ -29,19 +47,7 @@ export class UsersRepository {
    */
   async upsertProfiles(profiles: Array<{ id: string; name: string | null; picture: string | null; role: string }>): Promise<void> {
     if (profiles.length === 0) return;
-    await this.db
-      .insert(chatUser)
-      .values(profiles)
-      .onConflictDoUpdate({
-        target: chatUser.id,
-        // An erased user (admin/) stays anonymous: a token they still hold does not name them again.
-        set: {
-          name: sql`case when ${chatUser.erasedAt} is null then excluded.name end`,
-          picture: sql`case when ${chatUser.erasedAt} is null then excluded.picture end`,
-          role: sql`excluded.role`,
-          updatedAt: sql`now()`,
-        },
-      });
+    await UPSERT_PROFILES(this.db, [JSON.stringify(profiles.map(({ id, name, picture, role }) => ({ id, name, picture, role })))]);
   }
 
   async findMany(ids: string[]): Promise<UserProfile[]> {
