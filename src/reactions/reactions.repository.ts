@@ -1,6 +1,15 @@
-import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, or, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { hotStatement } from '../db/prepared.js';
 import { chatReaction } from '../db/schema.js';
+
+/** `me` of every REST page of messages (history, the change log): prepared once, the ids as one JSON array. */
+const MINE = hotStatement<{ message_id: string; emoji: string }>(
+  'chat_reactions_mine',
+  ['text', 'jsonb'],
+  (userId, messageIds) => sql`select message_id, emoji from chat_reaction
+    where user_id = ${userId} and message_id = any(array(select jsonb_array_elements_text(${messageIds})::uuid))`,
+);
 
 export interface ReactionRow {
   emoji: string;
@@ -51,9 +60,6 @@ export class ReactionsRepository {
   /** The (message, emoji) pairs `userId` reacted with among these messages. */
   async mine(userId: string, messageIds: string[]): Promise<Array<{ messageId: string; emoji: string }>> {
     if (messageIds.length === 0) return [];
-    return this.db
-      .select({ messageId: chatReaction.messageId, emoji: chatReaction.emoji })
-      .from(chatReaction)
-      .where(and(eq(chatReaction.userId, userId), inArray(chatReaction.messageId, messageIds)));
+    return (await MINE(this.db, [userId, JSON.stringify(messageIds)])).map((r) => ({ messageId: r.message_id, emoji: r.emoji }));
   }
 }
