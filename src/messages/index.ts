@@ -8,7 +8,15 @@ import type { MessagesService } from './messages.service.js';
 export { MessageChangesRepository, type ChangeSet, type TombstoneFilter } from './message-changes.repository.js';
 export { MessageChangesService, afterChange, type TombstoneBatch } from './message-changes.service.js';
 export { MessagePresenter, reactionKey } from './messages.presenter.js';
-export { MessagesRepository, blockedInDirectRoom, messageColumns, reply, type MessageRow } from './messages.repository.js';
+export {
+  MessagesRepository,
+  blockedInDirectRoom,
+  messageColumns,
+  messageRowOf,
+  reply,
+  type MessageRow,
+  type RawMessage,
+} from './messages.repository.js';
 export { MessagesService } from './messages.service.js';
 
 /** `media` and `maxFiles`: a send may carry files in the same multipart request. */

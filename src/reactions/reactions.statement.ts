@@ -1,37 +1,19 @@
 import { sql } from 'drizzle-orm';
-import { rowDate, type Executor } from '../db/client.js';
+import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { MAX_REACTION_KEYS_PER_MESSAGE } from '../contract/reactions.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
-import { blockedInDirectRoom, type MessageRow } from '../messages/index.js';
+import { blockedInDirectRoom, messageRowOf, type MessageRow, type RawMessage } from '../messages/index.js';
 
-interface ReactRow {
+/** The message as locked (no deleted_at: a tombstone is refused), beside what the statement did. */
+type ReactRow = Omit<RawMessage, 'id' | 'deleted_at' | 'change_seq' | 'reactions'> & {
   ok: number;
   moved: number;
   change_seq: number | string | null;
   reactions: Array<{ emoji: string; count: number }> | string | null;
   own: string[] | null;
   id: string | null;
-  room_id: string;
-  seq: number | string;
-  sender_id: string;
-  type: string;
-  content: string;
-  mentions: string[];
-  client_message_id: string | null;
-  has_media: boolean;
-  created_at: Date | string;
-  edited_at: Date | string | null;
-  deleted_by: string | null;
-  pinned_at: Date | string | null;
-  pinned_by: string | null;
-  reply_id: string | null;
-  reply_seq: number | string | null;
-  reply_sender_id: string | null;
-  reply_type: string | null;
-  reply_deleted_at: Date | string | null;
-  reply_content: string | null;
-}
+};
 
 /**
  * A reaction added or removed in one statement, as a send is written: the message locked (NO KEY UPDATE, as every
@@ -127,30 +109,7 @@ export async function reactInOneStatement(
   return {
     moved: Number(r.moved) > 0,
     ownBefore: r.own ?? [],
-    row: {
-      id: r.id,
-      roomId: r.room_id,
-      seq: Number(r.seq),
-      senderId: r.sender_id,
-      type: r.type,
-      content: r.content,
-      mentions: r.mentions,
-      clientMessageId: r.client_message_id,
-      hasMedia: r.has_media,
-      createdAt: new Date(r.created_at),
-      editedAt: rowDate(r.edited_at),
-      deletedAt: null,
-      deletedBy: r.deleted_by,
-      changeSeq: Number(r.change_seq),
-      pinnedAt: rowDate(r.pinned_at),
-      pinnedBy: r.pinned_by,
-      reactions,
-      replyId: r.reply_id,
-      replySeq: r.reply_seq === null ? null : Number(r.reply_seq),
-      replySenderId: r.reply_sender_id,
-      replyType: r.reply_type,
-      replyDeletedAt: rowDate(r.reply_deleted_at),
-      replyContent: r.reply_content,
-    },
+    // The message as locked: live (a tombstone is refused), with the summary this statement wrote.
+    row: messageRowOf({ ...r, id: r.id, deleted_at: null, change_seq: r.change_seq ?? 0, reactions }),
   };
 }
