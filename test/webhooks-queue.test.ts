@@ -114,3 +114,41 @@ describe.runIf(template.kind === 'postgres')('webhook queues: settling a head wh
     expect(rows.map((r) => r.due)).toEqual([true, false]);
   });
 });
+
+describe.runIf(template.kind === 'postgres')('webhook deliveries: statements that take several rows at once', () => {
+  it('free a cut-short run in id order, so it never deadlocks with a removal, which locks them in that order', async () => {
+    const db = fresh.database.db;
+    const room = '01a2432f-21c0-76e3-8f79-00000000000c';
+    await db.execute(sql`insert into chat_room (id, type, name, created_by) values (${room}, 'group', 'q', 'root')`);
+    await db.transaction((tx) => repo.insertDeliveries(tx, [delivery(room), delivery(room)]));
+    const [low, high] = (await queryRows<{ id: string }>(db, sql`select id from webhook_delivery where room_id = ${room} order by id`)).map(
+      (r) => Number(r.id),
+    );
+    // Written again, the lower row now lies after the higher one: a sequential scan meets the higher one first.
+    await db.execute(sql`update webhook_delivery set last_error = null where id = ${low!}`);
+
+    // Another connection takes them in id order, as removing a webhook does, and stops after the first.
+    let lockedFirst!: () => void;
+    const first = new Promise<void>((resolve) => (lockedFirst = resolve));
+    let goOn!: () => void;
+    const second = new Promise<void>((resolve) => (goOn = resolve));
+    const removal = other.db.transaction(async (tx) => {
+      await tx.execute(sql`select id from webhook_delivery where id = ${low!} for update`);
+      lockedFirst();
+      await second;
+      await tx.execute(sql`select id from webhook_delivery where id = ${high!} for update`);
+    });
+    await first;
+    const unclaim = repo.unclaim([high!, low!]);
+    // Long enough for the unclaim to lock whatever it takes before waiting for the lower row.
+    await new Promise((r) => setTimeout(r, 300));
+    goOn();
+    // Both finish: PostgreSQL would cancel one of them after deadlock_timeout if the unclaim held the higher row.
+    await expect(Promise.all([removal, unclaim])).resolves.toBeDefined();
+    const left = await queryRows<{ n: number }>(
+      db,
+      sql`select count(*)::int as n from webhook_delivery where room_id = ${room} and locked_until is not null`,
+    );
+    expect(Number(left[0]!.n)).toBe(0);
+  });
+});

@@ -332,12 +332,18 @@ export class WebhooksRepository {
     return rows.map(toClaimed).sort((a, b) => a.id - b.id);
   }
 
-  /** Rows taken but never tried (a run cut short before them): free again. */
+  /**
+   * Rows taken but never tried (a run cut short before them): free again. Locked in id order first, as removing a
+   * webhook and settling lock them: updated in the plan's order (a sequential scan follows where updates left the
+   * rows), it deadlocked with a webhook's removal, and the removal could be the one PostgreSQL cancelled (a 500).
+   */
   async unclaim(ids: number[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.execute(
       sql`update webhook_delivery set locked_until = null
-          where id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint))`,
+          where id in (select id from webhook_delivery
+                       where id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint))
+                       order by id for update)`,
     );
   }
 
@@ -380,14 +386,17 @@ export class WebhooksRepository {
   async repairQueues(): Promise<number> {
     const rows = await queryRows(
       this.db,
-      sql`update webhook_delivery d set next_attempt_at = now()
-          where d.status = 'pending' and d.next_attempt_at = 'infinity'
+      // Locked in id order, as every statement that takes several of these rows (see unclaim).
+      sql`update webhook_delivery set next_attempt_at = now()
+          where id in (select d.id from webhook_delivery d
+            where d.status = 'pending' and d.next_attempt_at = 'infinity'
             -- "=" and "is null" apart, as in claim: "is not distinct from" reaches no index, and against a backlog of
             -- 10,000 queued rows the scan took 24 s, with the sender waiting on it.
             and not exists (select 1 from webhook_delivery o where o.webhook_id = d.webhook_id
                             and o.room_id = d.room_id and o.status = 'pending' and o.id < d.id)
             and not (d.room_id is null and exists (select 1 from webhook_delivery o where o.webhook_id = d.webhook_id
                             and o.room_id is null and o.status = 'pending' and o.id < d.id))
+            order by d.id for update of d)
           returning id`,
     );
     return rows.length;
@@ -405,9 +414,12 @@ export class WebhooksRepository {
   async prune(ageMs: number, limit: number): Promise<number> {
     const rows = await queryRows(
       this.db,
+      // Locked in id order, as every statement that takes several of these rows (see unclaim).
       sql`delete from webhook_delivery where id in (
-            select o.id from (select id, status, created_at from webhook_delivery order by id limit ${limit}) o
-            where o.status <> 'pending' and o.created_at < now() - ${ageMs}::bigint * interval '1 millisecond')
+            select d.id from webhook_delivery d where d.id in (
+              select o.id from (select id, status, created_at from webhook_delivery order by id limit ${limit}) o
+              where o.status <> 'pending' and o.created_at < now() - ${ageMs}::bigint * interval '1 millisecond')
+            order by d.id for update of d)
           returning id`,
     );
     return rows.length;

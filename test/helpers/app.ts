@@ -82,7 +82,14 @@ export async function startTestApp(
 
 /** A test's settings: quiet, on port 0, with its own DATA_DIR; `env` on top. */
 function testConfig(dataDir: string, env: Record<string, string>): Config {
-  return loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', ...env });
+  return loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+    PORT: '0',
+    ...env,
+  });
 }
 
 /** The real app on a PostgreSQL server the test started itself (`url`), migrated at start as main.ts does. */
