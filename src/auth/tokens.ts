@@ -1,4 +1,4 @@
-import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import { createPublicKey, webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -40,14 +40,15 @@ export interface TokenVerifier {
 
 export function createTokenVerifier(config: Config): TokenVerifier {
   const { jwt } = config;
-  let key: KeyObject | JWTVerifyGetKey;
+  // Always a function that gives the key (jose's remote key set is one), so one jwtVerify call covers every kind.
+  let key: JWTVerifyGetKey;
   let algorithms: string[];
   if (jwt.jwksUrl) {
     key = createRemoteJWKSet(new URL(jwt.jwksUrl));
     algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
   } else if (jwt.publicKey) {
     const publicKey = createPublicKey(jwt.publicKey);
-    key = publicKey;
+    key = () => publicKey;
     const type = publicKey.asymmetricKeyType;
     algorithms =
       type === 'ec'
@@ -86,8 +87,7 @@ export function createTokenVerifier(config: Config): TokenVerifier {
       let payload: JWTPayload;
       try {
         // jose refuses alg "none" and any algorithm outside `algorithms`.
-        // One call per overload of jwtVerify (a key, or a function that finds one).
-        payload = (typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options)).payload;
+        payload = (await jwtVerify(token, key, options)).payload;
       } catch {
         throw new AppError('UNAUTHORIZED', 'Invalid or expired token');
       }

@@ -68,9 +68,11 @@ function rewrite(schema: Schema): unknown {
   const isNull = (b: Schema) => b['type'] === 'null' && Object.keys(b).length === 1;
   if (branches.length === 2 && branches.some(isNull)) {
     const other = branches.find((b) => !isNull(b))!;
-    // Without its $id: the copy is inline, and the schema under that $id (a Message) stays as it is.
-    const { $id: _id, ...body } = other;
-    if (plain(other)) return { ...siblings, ...body, nullable: true };
+    if (plain(other)) {
+      // Without its $id: the copy is inline, and the schema under that $id (a Message) stays as it is.
+      const { $id: _id, ...body } = other;
+      return { ...siblings, ...body, nullable: true };
+    }
   }
   if (branches.every((b) => b['type'] === 'string' && typeof b['const'] === 'string' && Object.keys(b).length === 2)) {
     return { ...siblings, type: 'string', enum: branches.map((b) => b['const']) };
