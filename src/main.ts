@@ -4,6 +4,13 @@ import { openConfigured } from './db/open.js';
 import { PartitionsMismatch } from './db/partitions.js';
 import { logDestination } from './log-format.js';
 
+/**
+ * The accept queue asked of the kernel, which caps it at net.core.somaxconn (4096 on current Linux). Node's default
+ * of 511 overflowed when 1,000 sockets came back at once after a blip: the kernel dropped the excess handshakes and
+ * their clients waited a second for SYN retransmission. Operators size the queue with somaxconn.
+ */
+const LISTEN_BACKLOG = 65_535;
+
 /** Start: read config, open and migrate the database, listen, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   let config: Config;
@@ -40,7 +47,7 @@ async function main(): Promise<void> {
     throw err;
   });
   const log = app.http.log;
-  await app.http.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
+  await app.http.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }).catch(async (err: unknown) => {
     await app.close().catch(() => {}); // e.g. the port is taken: stop the embedded server with the rest
     throw err;
   });

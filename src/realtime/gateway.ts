@@ -30,6 +30,7 @@ import {
 import type { TypingTracker } from './typing.js';
 import { runAt, type LongTimer } from '../timers.js';
 import { coalesceWebSocketWrites } from './coalesce-writes.js';
+import { RecoveryAdapter } from './recovery-adapter.js';
 
 export interface SocketData {
   auth: AuthContext;
@@ -77,7 +78,8 @@ export interface GatewayDeps {
 export function createSocketServer(httpServer: HttpServer, config: Config, adapter?: ServerOptions['adapter']): Server {
   coalesceWebSocketWrites();
   return new Server(httpServer, {
-    ...(adapter ? { adapter } : {}),
+    // One instance keeps its sessions in memory, indexed by room (recovery-adapter.ts); Redis brings its own.
+    adapter: adapter ?? RecoveryAdapter,
     maxHttpBufferSize: config.realtime.maxPayloadBytes,
     connectionStateRecovery: { maxDisconnectionDuration: config.realtime.recoveryWindowMs, skipMiddlewares: false },
     cors: { origin: config.corsOrigins === '*' ? true : config.corsOrigins, credentials: false },
