@@ -37,7 +37,7 @@ import { planDataset, rawDataset, rawInserts, restDataset, type DatasetSide } fr
 import { scaling } from './scenarios/scaling.js';
 import { FanoutRig, ramp, warm, type FanoutTarget, type RampOptions } from './scenarios/fanout.js';
 import { idleSockets } from './scenarios/idle.js';
-import { reconnectStorm } from './scenarios/reconnect.js';
+import { bareReconnectStorm, reconnectStorm } from './scenarios/reconnect.js';
 import { planSdk, sdkConvergence, sdkHeap, type SdkSizes } from './scenarios/sdk.js';
 import { planWeb, webApp, webBundle, type WebSizes } from './scenarios/web.js';
 import { compiledStartToReady, npmStartToReady, startToReady, startupPhases } from './scenarios/startup.js';
@@ -459,7 +459,30 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
 
     if (only.has('reconnect')) {
       await guarded(e, 'reconnect', async () => {
+        // The same storm against bare Socket.IO with recovery: this machine's floor for it. Run twice, the first
+        // unmeasured: a storm's first run in the load generator is slower by its own JIT warm-up (900 against 450-600
+        // ms of its CPU in the runs of 2026-12-05), and the service's storm below then meets a warm load generator too.
+        const bareRc = await spawnServer({
+          name: 'bare Socket.IO (recovery)',
+          args: ['bench/baselines/bare-socketio.ts'],
+          env: { RECOVERY: '1' },
+        });
+        let bareMs: number | null = null;
+        try {
+          await waitHealthy(bareRc);
+          for (const run of ['warm-up', 'measured']) {
+            const b = await bareReconnectStorm(bareRc.url, m, quick ? 50 : 100);
+            log(
+              `  reconnect (bare Socket.IO, state recovery, ${run}): all arrived in ${b.allArrivedMs?.toFixed(0) ?? 'never'} ms, lost ${b.lost}, recovered ${b.recovered}`,
+            );
+            bareMs = b.lost === 0 ? b.allArrivedMs : null;
+          }
+        } finally {
+          await bareRc.stop();
+        }
         e.reconnect = await profiled(svc, `${label}: reconnect storm`, () => reconnectStorm(svc.url, token, m, quick ? 50 : 100));
+        const rc = e.reconnect.find((r) => r.variant === 'state recovery');
+        if (rc) rc.bareMs = bareMs;
         for (const r of e.reconnect)
           log(
             `  reconnect (${r.variant}): all arrived in ${r.allArrivedMs?.toFixed(0) ?? 'never'} ms, lost ${r.lost}, recovered ${r.recovered}, REST ${r.restCatchUps}`,

@@ -3,6 +3,10 @@
  * with no auth and no database. Each socket joins the channels its handshake names (the same `user:` and `room:`
  * channels the service joins it to); `send_message` becomes one `io.to(room).emit('new_message', message)` with a
  * message of the service's shape, and an ack. Run by the bench: PORT=… node --import tsx bench/baselines/bare-socketio.ts
+ *
+ * RECOVERY=1 is the reconnect storm's baseline: connection-state recovery on with the service's window, each socket
+ * greeted by a kept packet (its first recovery offset, as the service's `ready`), and the accept queue the service asks
+ * for, so the two differ only in what the service does per connection and per missed message.
  */
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
@@ -13,13 +17,18 @@ const http = createServer((req, res) => {
   res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' });
   res.end('{"status":"ok"}');
 });
-const io = new Server(http, { maxHttpBufferSize: 128 * 1024 });
+const recovery = process.env['RECOVERY'] === '1';
+const io = new Server(http, {
+  maxHttpBufferSize: 128 * 1024,
+  ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false } } : {}),
+});
 const chat = io.of('/chat');
 const seqs = new Map<string, number>();
 
 chat.on('connection', (socket) => {
   const rooms = (socket.handshake.auth as { rooms?: unknown }).rooms;
   if (Array.isArray(rooms)) socket.join(rooms.filter((r): r is string => typeof r === 'string'));
+  if (recovery) chat.to(socket.id).emit('ready', {});
   socket.on(
     'send_message',
     (p: { chatRoomId: string; content: string; clientMessageId?: string; senderId?: string }, ack?: (r: unknown) => void) => {
@@ -47,7 +56,7 @@ chat.on('connection', (socket) => {
   );
 });
 
-http.listen(port, '127.0.0.1');
+http.listen({ port, host: '127.0.0.1', ...(recovery ? { backlog: 65_535 } : {}) });
 const stop = () => io.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

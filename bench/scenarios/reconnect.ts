@@ -17,6 +17,8 @@ export interface ReconnectResult {
   duplicates: number;
   recovered: number;
   restCatchUps: number;
+  /** The same storm against a bare Socket.IO server with recovery (state recovery only): time until all arrived. */
+  bareMs?: number | null;
 }
 
 interface Client {
@@ -60,21 +62,8 @@ export async function reconnectStorm(
     doneAt: null,
     lastSeq: 0,
   }));
-  let duplicates = 0;
-  let measuring = false;
-  const check = (c: Client) => {
-    if (measuring && c.doneAt === null && c.expected.every((id) => c.have.has(id))) c.doneAt = performance.now();
-  };
-  const attach = (c: Client, s: ClientSocket) => {
-    c.socket = s;
-    s.on('new_message', (msg: { id: string; seq: number }, ack?: () => void) => {
-      if (typeof ack === 'function') ack();
-      if (c.have.has(msg.id)) duplicates++;
-      c.have.add(msg.id);
-      c.lastSeq = Math.max(c.lastSeq, msg.seq);
-      check(c);
-    });
-  };
+  const track = tracker(clients);
+  const { attach } = track;
   const catchUp = async (c: Client, after: number) => {
     for (let i = 0; i < 20; i++) {
       const res = await httpJson('GET', `${api}/rooms/${c.roomId}/messages?after=${after}&limit=100`, c.token);
@@ -84,7 +73,7 @@ export async function reconnectStorm(
         after = Math.max(after, msg.seq);
       }
       c.lastSeq = Math.max(c.lastSeq, after);
-      check(c);
+      track.check(c);
       if (!res.body.hasMore) return;
     }
   };
@@ -106,35 +95,6 @@ export async function reconnectStorm(
     );
     return ids;
   };
-  const finish = async (
-    variant: ReconnectResult['variant'],
-    t0: number,
-    recovered: () => number,
-    rest: () => number,
-  ): Promise<ReconnectResult> => {
-    await until(() => clients.every((c) => c.doneAt !== null), TIMEOUT_MS, 5);
-    const per = new Latency();
-    let lost = 0;
-    for (const c of clients) {
-      if (c.doneAt !== null) per.record(c.doneAt - t0);
-      lost += c.expected.filter((id) => !c.have.has(id)).length;
-    }
-    measuring = false;
-    const done = clients.every((c) => c.doneAt !== null);
-    return {
-      variant,
-      sockets: clients.length,
-      messages,
-      expected: clients.reduce((a, c) => a + c.expected.length, 0),
-      allArrivedMs: done ? Math.max(...clients.map((c) => c.doneAt! - t0)) : null,
-      perSocket: per.summary(),
-      lost,
-      duplicates,
-      recovered: recovered(),
-      restCatchUps: rest(),
-    };
-  };
-
   // Connected, each socket has its recovery offset (the service's `ready` broadcast).
   const res = await connectAll(
     baseUrl,
@@ -155,7 +115,7 @@ export async function reconnectStorm(
   }
   let restCalls = 0;
   let recovered = 0;
-  measuring = true;
+  track.measuring = true;
   let t0 = performance.now();
   for (const c of clients) {
     const before = c.lastSeq;
@@ -168,8 +128,9 @@ export async function reconnectStorm(
     });
     c.socket.connect();
   }
-  const recovery = await finish(
+  const recovery = await track.finish(
     'state recovery',
+    messages,
     t0,
     () => recovered,
     () => restCalls,
@@ -184,7 +145,7 @@ export async function reconnectStorm(
     c.doneAt = null;
   }
   restCalls = 0;
-  measuring = true;
+  track.measuring = true;
   t0 = performance.now();
   for (const c of clients) {
     const after = c.lastSeq;
@@ -195,8 +156,9 @@ export async function reconnectStorm(
       void catchUp(c, after).catch(() => {});
     });
   }
-  const rest = await finish(
+  const rest = await track.finish(
     'REST catch-up',
+    messages,
     t0,
     () => 0,
     () => restCalls,
@@ -204,4 +166,131 @@ export async function reconnectStorm(
   for (const c of clients) c.socket.close();
   await sleep(500);
   return [recovery, rest];
+}
+
+/** What each client holds and when it held everything it missed; shared by the service's storms and the bare one. */
+function tracker(clients: Client[]) {
+  let duplicates = 0;
+  const t = {
+    measuring: false,
+    check(c: Client) {
+      if (t.measuring && c.doneAt === null && c.expected.every((id) => c.have.has(id))) c.doneAt = performance.now();
+    },
+    attach(c: Client, s: ClientSocket) {
+      c.socket = s;
+      s.on('new_message', (msg: { id: string; seq: number }, ack?: unknown) => {
+        // The service's new_message carries an ack; the bare server's kept packets end with their offset instead.
+        if (typeof ack === 'function') ack();
+        if (c.have.has(msg.id)) duplicates++;
+        c.have.add(msg.id);
+        c.lastSeq = Math.max(c.lastSeq, msg.seq);
+        t.check(c);
+      });
+    },
+    async finish(
+      variant: ReconnectResult['variant'],
+      messages: number,
+      t0: number,
+      recovered: () => number,
+      rest: () => number,
+    ): Promise<ReconnectResult> {
+      await until(() => clients.every((c) => c.doneAt !== null), TIMEOUT_MS, 5);
+      const per = new Latency();
+      let lost = 0;
+      for (const c of clients) {
+        if (c.doneAt !== null) per.record(c.doneAt - t0);
+        lost += c.expected.filter((id) => !c.have.has(id)).length;
+      }
+      t.measuring = false;
+      const done = clients.every((c) => c.doneAt !== null);
+      return {
+        variant,
+        sockets: clients.length,
+        messages,
+        expected: clients.reduce((a, c) => a + c.expected.length, 0),
+        allArrivedMs: done ? Math.max(...clients.map((c) => c.doneAt! - t0)) : null,
+        perSocket: per.summary(),
+        lost,
+        duplicates,
+        recovered: recovered(),
+        restCatchUps: rest(),
+      };
+    },
+  };
+  return t;
+}
+
+/**
+ * The state-recovery storm against a bare Socket.IO server with recovery on (bench/baselines/bare-socketio.ts,
+ * RECOVERY=1): the same clients in the same rooms, the same drop and the same 100 messages, sent by a socket since
+ * the bare server has no REST. What it takes is this machine's floor for the storm: the load generator opening 1,000
+ * WebSockets and Socket.IO restoring 1,000 sessions, without the service's auth, database or acknowledged delivery.
+ */
+export async function bareReconnectStorm(bareUrl: string, m: Manifest, messages: number): Promise<ReconnectResult> {
+  const clients: Client[] = m.reconnect.rooms.flatMap((r) =>
+    r.members
+      .filter((u) => u !== m.reconnect.writer)
+      .map((userId) => ({
+        userId,
+        roomId: r.id,
+        token: '',
+        socket: undefined as unknown as ClientSocket,
+        have: new Set<string>(),
+        expected: [],
+        doneAt: null,
+        lastSeq: 0,
+      })),
+  );
+  const track = tracker(clients);
+  const res = await connectAll(
+    bareUrl,
+    clients.map((c) => ({ rooms: [`room:${c.roomId}`, `user:${c.userId}`] })),
+    { concurrency: 50, waitReady: true, onSocket: (s, i) => track.attach(clients[i]!, s) },
+  );
+  const writer = openSocket(bareUrl, { rooms: [] });
+  try {
+    if (res.failed) throw new Error(`${res.failed} sockets failed to connect to the bare server: ${res.errors.join('; ')}`);
+    await until(() => writer.connected, 5000);
+    await sleep(300);
+    for (const c of clients) (c.socket.io as unknown as { engine: { close(): void } }).engine.close();
+    await until(() => clients.every((c) => !c.socket.connected), 5000);
+    await sleep(300);
+    const missed = new Map<string, string[]>();
+    const rooms = m.reconnect.rooms;
+    await pool(
+      Array.from({ length: messages }, (_, i) => i),
+      8,
+      async (i) => {
+        const room = rooms[i % rooms.length]!;
+        const ack = (await writer
+          .timeout(10_000)
+          .emitWithAck('send_message', { chatRoomId: room.id, content: `missed ${i} while away` })) as {
+          data: { id: string };
+        };
+        missed.set(room.id, [...(missed.get(room.id) ?? []), ack.data.id]);
+      },
+    );
+    for (const c of clients) c.expected = missed.get(c.roomId) ?? [];
+    let recovered = 0;
+    track.measuring = true;
+    const t0 = performance.now();
+    for (const c of clients) {
+      c.socket.once('connect', () => {
+        if (c.socket.recovered) recovered++;
+        track.check(c);
+      });
+      c.socket.connect();
+    }
+    return await track.finish(
+      'state recovery',
+      messages,
+      t0,
+      () => recovered,
+      () => 0,
+    );
+  } finally {
+    writer.close();
+    for (const c of clients) c.socket?.close();
+    await sleep(500);
+  }
 }
