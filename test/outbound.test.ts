@@ -2,7 +2,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { classifyAddress, type AddressKind } from '../src/net/addresses.js';
-import { checkDestination, DestinationRefused, postTo, type DestinationPolicy, type Refusal } from '../src/net/outbound.js';
+import {
+  cachingResolver,
+  checkDestination,
+  DestinationRefused,
+  postTo,
+  type DestinationPolicy,
+  type Refusal,
+  type Resolver,
+} from '../src/net/outbound.js';
 import { startConnectionCounter, testResolver } from './helpers/notify.js';
 
 const PUBLIC = '93.184.216.34';
@@ -300,5 +308,57 @@ describe('postTo', () => {
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
+  });
+});
+
+describe('cachingResolver', () => {
+  /** A resolver whose answers the test releases, counting the lookups it was asked for. */
+  function slowResolver() {
+    const asked: string[] = [];
+    const pending: Array<{ host: string; settle: (ok: boolean) => void }> = [];
+    const resolve: Resolver = (host) =>
+      new Promise((ok, fail) => {
+        asked.push(host);
+        pending.push({ host, settle: (yes) => (yes ? ok([{ address: PUBLIC, family: 4 }]) : fail(new Error('ENOTFOUND'))) });
+      });
+    return { resolve, asked, release: (yes = true) => pending.splice(0).forEach((p) => p.settle(yes)) };
+  }
+
+  it('asks once for the lookups of a host under way, and keeps the answer for its time', async () => {
+    let clock = 0;
+    const dns = slowResolver();
+    const cached = cachingResolver(dns.resolve, { ttlMs: 1000, now: () => clock });
+    const burst = Promise.all(Array.from({ length: 50 }, () => cached('a.example.com')));
+    void cached('b.example.com');
+    dns.release();
+    expect((await burst).every((a) => a[0]!.address === PUBLIC)).toBe(true);
+    expect(dns.asked).toEqual(['a.example.com', 'b.example.com']);
+    clock = 999;
+    await cached('a.example.com');
+    expect(dns.asked).toHaveLength(2);
+    clock = 1000;
+    const again = cached('a.example.com');
+    dns.release();
+    await again;
+    expect(dns.asked).toEqual(['a.example.com', 'b.example.com', 'a.example.com']);
+  });
+
+  it('keeps no failure: the next lookup asks again', async () => {
+    const dns = slowResolver();
+    const cached = cachingResolver(dns.resolve, { now: () => 0 });
+    const failed = cached('down.example.com');
+    dns.release(false);
+    await expect(failed).rejects.toThrow('ENOTFOUND');
+    const next = cached('down.example.com');
+    dns.release();
+    await expect(next).resolves.toEqual([{ address: PUBLIC, family: 4 }]);
+    expect(dns.asked).toEqual(['down.example.com', 'down.example.com']);
+  });
+
+  it('still refuses a kept answer that the policy does not allow, at every check', async () => {
+    const dns = testResolver({ 'inside.example.com': ['10.0.0.7'] });
+    const policy: DestinationPolicy = { ...strict, resolve: cachingResolver(dns.resolve) };
+    for (let i = 0; i < 3; i++) await expect(checkDestination('https://inside.example.com/x', policy)).rejects.toThrow(DestinationRefused);
+    expect(dns.asked).toEqual(['inside.example.com']);
   });
 });

@@ -7,7 +7,7 @@ import { mintToken } from '../src/auth/tokens.js';
 import { openDatabase } from '../src/db/client.js';
 import { request, startPeer, startTestApp, TEST_JWT_SECRET, type Client, type TestApp } from './helpers/app.js';
 import { freshDatabase } from './helpers/databases.js';
-import { until } from './helpers/notify.js';
+import { testResolver, until } from './helpers/notify.js';
 import { startService, type ServiceProcess } from './helpers/process.js';
 import { logIdOf, startReceiver, type Receiver } from './helpers/webhooks.js';
 
@@ -213,6 +213,29 @@ describe('outgoing webhooks: delivery', () => {
       [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].reverse().map((seq) => ['delivered', seq === 1 || seq === 4 ? 2 : 1]),
     );
     expect((await root.delete(`/admin/webhooks/${hookId}`)).status).toBe(204);
+  });
+});
+
+describe('outgoing webhooks to a host name', () => {
+  it('looks the host up once for a burst of deliveries, not once per attempt', async () => {
+    const dns = testResolver({ 'hooks.internal': ['127.0.0.1'] });
+    const app = await startTestApp({ RATE_LIMIT_WRITES_PER_MINUTE: '100000', WEBHOOK_ALLOW_PRIVATE_URLS: '1' }, { resolve: dns.resolve });
+    try {
+      const [admin, dora] = await Promise.all([app.as('root', { role: 'admin' }), app.as('dora')]);
+      const hook = await receiver();
+      const url = hook.url.replace('127.0.0.1', 'hooks.internal');
+      expect((await admin.post('/admin/webhooks', { url, events: ['message.created'] })).status).toBe(201);
+      const lookups = () => dns.asked.filter((h) => h === 'hooks.internal').length;
+      // The creation checked the URL once.
+      expect(lookups()).toBe(1);
+      const room = (await dora.post('/rooms', { type: 'group', name: 'named host' })).body;
+      for (let i = 0; i < 12; i++) expect((await dora.post(`/rooms/${room.id}/messages`, { content: `m${i}` })).status).toBe(201);
+      await until(() => hook.acked().length >= 12, 'every message delivered');
+      // The sender checked the destination at each of the 12 attempts, with one lookup behind them.
+      expect(lookups()).toBe(2);
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -77,24 +77,15 @@ export async function reconnectStorm(
       if (!res.body.hasMore) return;
     }
   };
-  const sendMissed = async (): Promise<Map<string, string[]>> => {
-    const ids = new Map<string, string[]>();
-    const rooms = m.reconnect.rooms;
-    await pool(
-      Array.from({ length: messages }, (_, i) => i),
-      8,
-      async (i) => {
-        const room = rooms[i % rooms.length]!;
-        const res = await httpJson('POST', `${api}/rooms/${room.id}/messages`, writer, {
-          content: `missed ${i} while away`,
-          clientMessageId: `rc-${Date.now()}-${i}`,
-        });
-        if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
-        ids.set(room.id, [...(ids.get(room.id) ?? []), res.body.id]);
-      },
-    );
-    return ids;
-  };
+  const sendMissed = () =>
+    sendSpread(m, messages, async (roomId, i) => {
+      const res = await httpJson('POST', `${api}/rooms/${roomId}/messages`, writer, {
+        content: `missed ${i} while away`,
+        clientMessageId: `rc-${Date.now()}-${i}`,
+      });
+      if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+      return res.body.id as string;
+    });
   // Connected, each socket has its recovery offset (the service's `ready` broadcast).
   const res = await connectAll(
     baseUrl,
@@ -255,21 +246,12 @@ export async function bareReconnectStorm(bareUrl: string, m: Manifest, messages:
     for (const c of clients) (c.socket.io as unknown as { engine: { close(): void } }).engine.close();
     await until(() => clients.every((c) => !c.socket.connected), 5000);
     await sleep(300);
-    const missed = new Map<string, string[]>();
-    const rooms = m.reconnect.rooms;
-    await pool(
-      Array.from({ length: messages }, (_, i) => i),
-      8,
-      async (i) => {
-        const room = rooms[i % rooms.length]!;
-        const ack = (await writer
-          .timeout(10_000)
-          .emitWithAck('send_message', { chatRoomId: room.id, content: `missed ${i} while away` })) as {
-          data: { id: string };
-        };
-        missed.set(room.id, [...(missed.get(room.id) ?? []), ack.data.id]);
-      },
-    );
+    const missed = await sendSpread(m, messages, async (roomId, i) => {
+      const ack = (await writer.timeout(10_000).emitWithAck('send_message', { chatRoomId: roomId, content: `missed ${i} while away` })) as {
+        data: { id: string };
+      };
+      return ack.data.id;
+    });
     for (const c of clients) c.expected = missed.get(c.roomId) ?? [];
     let recovered = 0;
     track.measuring = true;
@@ -293,4 +275,24 @@ export async function bareReconnectStorm(bareUrl: string, m: Manifest, messages:
     for (const c of clients) c.socket?.close();
     await sleep(500);
   }
+}
+
+/** `messages` sends spread over the storm's rooms in turn, 8 at a time; the ids each room got, as they were answered. */
+async function sendSpread(
+  m: Manifest,
+  messages: number,
+  send: (roomId: string, i: number) => Promise<string>,
+): Promise<Map<string, string[]>> {
+  const ids = new Map<string, string[]>();
+  const rooms = m.reconnect.rooms;
+  await pool(
+    Array.from({ length: messages }, (_, i) => i),
+    8,
+    async (i) => {
+      const roomId = rooms[i % rooms.length]!.id;
+      const id = await send(roomId, i);
+      ids.set(roomId, [...(ids.get(roomId) ?? []), id]);
+    },
+  );
+  return ids;
 }

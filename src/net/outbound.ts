@@ -20,6 +20,37 @@ export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 export const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true });
 
+/** How long a sender reuses a host's addresses: the JVM's default for its own DNS cache, for the same reasons. */
+const ANSWER_TTL_MS = 30_000;
+const ANSWERS_KEPT = 1024;
+
+/**
+ * A resolver that keeps each host's answer for `ttlMs`, and asks once for all the lookups of a host under way: the
+ * senders check a destination at every attempt, and without it a webhook at 1,000 events/s made 1,000 lookups a
+ * second, each holding one of libuv's four threads (shared with the file system and crypto) for as long as the
+ * system's resolver took. A failed lookup is not kept (the next attempt asks again). Rebinding stays closed: every
+ * request still connects to the very address that was checked.
+ */
+export function cachingResolver(resolve: Resolver, opts: { ttlMs?: number; now?: () => number } = {}): Resolver {
+  const ttlMs = opts.ttlMs ?? ANSWER_TTL_MS;
+  const now = opts.now ?? Date.now;
+  // An answer counts from when it came; a lookup under way is shared however long it takes.
+  const answers = new Map<string, { answeredAt?: number; addresses: Promise<ResolvedAddress[]> }>();
+  return (hostname) => {
+    const kept = answers.get(hostname);
+    if (kept && (kept.answeredAt === undefined || now() - kept.answeredAt < ttlMs)) return kept.addresses;
+    answers.delete(hostname);
+    if (answers.size >= ANSWERS_KEPT) answers.delete(answers.keys().next().value as string);
+    const entry: { answeredAt?: number; addresses: Promise<ResolvedAddress[]> } = { addresses: resolve(hostname) };
+    answers.set(hostname, entry);
+    entry.addresses.then(
+      () => (entry.answeredAt = now()),
+      () => answers.get(hostname) === entry && answers.delete(hostname),
+    );
+    return entry.addresses;
+  };
+}
+
 export interface DestinationPolicy {
   /** Loopback, private and link-local addresses may be reached (a service inside the operator's network). */
   allowPrivate: boolean;

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { Log } from '../log.js';
-import type { DestinationPolicy, Resolver } from '../net/outbound.js';
+import { cachingResolver, type DestinationPolicy, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
 import { postWebhook, pushEndpointPolicy, pushTopic, sendPush, type Attempt, type Outcome } from './delivery.js';
 import type { NotificationChangesRepository } from './changes.repository.js';
@@ -59,7 +59,8 @@ export class OutboxWorker {
     private readonly log: Log,
     resolve: Resolver,
   ) {
-    this.pushPolicy = pushEndpointPolicy(notify, resolve);
+    // Checked at every push; the lookups behind the checks are shared (cachingResolver).
+    this.pushPolicy = pushEndpointPolicy(notify, cachingResolver(resolve));
   }
 
   start(): void {

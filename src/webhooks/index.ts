@@ -4,7 +4,7 @@ import { EventLogRepository } from '../event-log/event-log.repository.js';
 import { LogConsumer } from '../event-log/log-consumer.js';
 import type { Feature } from '../feature.js';
 import type { Log } from '../log.js';
-import { systemResolver, type Resolver } from '../net/outbound.js';
+import { cachingResolver, systemResolver, type Resolver } from '../net/outbound.js';
 import type { RoomPresenter, RoomsRepository } from '../rooms/index.js';
 import { WEBHOOK_EVENTS } from '../contract/webhooks.js';
 import { logTypesOf, webhookHandler, type ReadMessages, type ReadRooms } from './webhooks.consumer.js';
@@ -120,7 +120,9 @@ export function createWebhooks(
     },
     async start(l) {
       log = l;
-      sender = new WebhookSender(repo, config.webhooks, l, webhookUrlPolicy(config.webhooks, resolve), () => active);
+      // The sender checks the URL at every attempt; the lookups behind it are shared (cachingResolver).
+      const policy = webhookUrlPolicy(config.webhooks, cachingResolver(resolve));
+      sender = new WebhookSender(repo, config.webhooks, l, policy, () => active);
       // Never start()ed: that would register the consumer; the registration follows the webhooks (see the repository).
       consumer = new LogConsumer(db, {
         name: WEBHOOKS_CONSUMER,
