@@ -70,12 +70,16 @@ export async function createSharedState(config: Config, onRedisError: (err: Erro
  */
 async function streamsAdapter(client: RedisClient, prefix: string): Promise<AdapterFactory> {
   const { createAdapter } = await import('@socket.io/redis-streams-adapter');
-  return createAdapter(client, {
-    streamName: `${prefix}:socket.io`,
-    channelPrefix: `${prefix}:socket.io`,
-    sessionKeyPrefix: `${prefix}:sio:session:`,
-    maxLen: 100_000,
-  }) as AdapterFactory;
+  const { indexedStreamRecovery } = await import('./realtime/stream-recovery.js');
+  // Sessions are restored from each instance's index of the stream where it can (stream-recovery.ts).
+  return indexedStreamRecovery(
+    createAdapter(client, {
+      streamName: `${prefix}:socket.io`,
+      channelPrefix: `${prefix}:socket.io`,
+      sessionKeyPrefix: `${prefix}:sio:session:`,
+      maxLen: 100_000,
+    }) as AdapterFactory,
+  );
 }
 
 /**
