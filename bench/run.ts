@@ -483,6 +483,18 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
         e.reconnect = await profiled(svc, `${label}: reconnect storm`, () => reconnectStorm(svc.url, token, m, quick ? 50 : 100));
         const rc = e.reconnect.find((r) => r.variant === 'state recovery');
         if (rc) rc.bareMs = bareMs;
+        // The same storm against an instance with Redis: sessions and their packets go through the Redis adapter.
+        if (engine === 'postgres' && redisUrl) {
+          const prefix = `chat-bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+          const withRedis = await startService('service + Redis', { ...db.serverEnv(), REDIS_URL: redisUrl, REDIS_PREFIX: prefix });
+          try {
+            const variant = 'state recovery, Redis' as const;
+            e.reconnect.push(...(await reconnectStorm(withRedis.url, token, m, quick ? 50 : 100, { variant })));
+          } finally {
+            await withRedis.stop();
+            await dropRedisPrefix(redisUrl, prefix);
+          }
+        }
         for (const r of e.reconnect)
           log(
             `  reconnect (${r.variant}): all arrived in ${r.allArrivedMs?.toFixed(0) ?? 'never'} ms, lost ${r.lost}, recovered ${r.recovered}, REST ${r.restCatchUps}`,

@@ -5,7 +5,7 @@ import { httpJson } from '../lib/processes.js';
 import type { Manifest } from '../lib/seed.js';
 
 export interface ReconnectResult {
-  variant: 'state recovery' | 'REST catch-up';
+  variant: 'state recovery' | 'REST catch-up' | 'state recovery, Redis';
   sockets: number;
   messages: number;
   /** Missed messages × the sockets that missed them. */
@@ -46,6 +46,8 @@ export async function reconnectStorm(
   token: (u: string) => Promise<string>,
   m: Manifest,
   messages: number,
+  /** Only the state-recovery storm, named `variant` (the service with Redis: its sessions and packets live there). */
+  only?: { variant: ReconnectResult['variant'] },
 ): Promise<ReconnectResult[]> {
   const api = `${baseUrl}/api/v1/chat`;
   const writer = await token(m.reconnect.writer);
@@ -126,6 +128,12 @@ export async function reconnectStorm(
     () => recovered,
     () => restCalls,
   );
+
+  if (only) {
+    for (const c of clients) c.socket.close();
+    await sleep(500);
+    return [{ ...recovery, variant: only.variant }];
+  }
 
   // 2. A long absence: sessions gone, new connections catch up over REST.
   for (const c of clients) c.socket.disconnect();
