@@ -35,13 +35,14 @@ export function cachingResolver(resolve: Resolver, opts: { ttlMs?: number; now?:
   const ttlMs = opts.ttlMs ?? ANSWER_TTL_MS;
   const now = opts.now ?? Date.now;
   // An answer counts from when it came; a lookup under way is shared however long it takes.
-  const answers = new Map<string, { answeredAt?: number; addresses: Promise<ResolvedAddress[]> }>();
+  type Answer = { answeredAt?: number; addresses: Promise<ResolvedAddress[]> };
+  const answers = new Map<string, Answer>();
   return (hostname) => {
     const kept = answers.get(hostname);
     if (kept && (kept.answeredAt === undefined || now() - kept.answeredAt < ttlMs)) return kept.addresses;
     answers.delete(hostname);
     if (answers.size >= ANSWERS_KEPT) answers.delete(answers.keys().next().value as string);
-    const entry: { answeredAt?: number; addresses: Promise<ResolvedAddress[]> } = { addresses: resolve(hostname) };
+    const entry: Answer = { addresses: resolve(hostname) };
     answers.set(hostname, entry);
     entry.addresses.then(
       () => (entry.answeredAt = now()),

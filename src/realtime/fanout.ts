@@ -8,15 +8,14 @@ import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from '.
 import type { RealtimeRepository } from './realtime.repository.js';
 import { Replayer, type MissedMessages } from './replay.js';
 import { ChangeOrder, RoomOrder } from './room-order.js';
+import { EVENT_PACKET } from './packet-index.js';
+import { CLUSTER_BROADCAST, type ClusterMessage } from './stream-recovery.js';
 
 const DELIVERY_FLUSH_MS = 100;
 /** Where new_message travels between instances: a channel no socket joins, so recovery never replays it. */
 const MESSAGES_CHANNEL = 'internal:new-messages';
 type ChangeEvent = 'message_updated' | 'message_deleted' | 'reaction_updated';
 const CHANGE_EVENTS = new Set<string>(['message_updated', 'message_deleted', 'reaction_updated']);
-/** socket.io-adapter's MessageType.BROADCAST. */
-const CLUSTER_BROADCAST = 3;
-type ClusterMessage = { uid?: string; nsp?: string; type: number; data?: { requestId?: string; packet?: { data?: unknown[] } } };
 
 /**
  * Lets `take` handle broadcasts of other instances before they reach this instance's sockets: `emitHere` emits one as
@@ -37,8 +36,6 @@ function interceptRemote(nsp: ChatNamespace, take: (event: string, payload: unkn
   };
 }
 type Delivered = DomainEvents['delivery.advanced'];
-/** socket.io-parser's PacketType.EVENT. */
-const EVENT_PACKET = 2;
 /** Socket.IO keeps a socket's pending acks in this private map; its own broadcast timeout clears them the same way. */
 type WithAcks = { acks: Map<number, unknown> };
 /** A client that has not acknowledged by then is not counted as delivered (the message stays unacknowledged). */

@@ -1,3 +1,14 @@
+/** socket.io-parser's PacketType.EVENT. */
+export const EVENT_PACKET = 2;
+
+/**
+ * Whether Socket.IO keeps a broadcast for recovery: an event without an acknowledgement (its callback does not survive
+ * a reconnect) that is not volatile. The one rule for both stores (recovery-adapter.ts, stream-recovery.ts).
+ */
+export function replayable(packet: { type: number; id?: number } | undefined, flags: { volatile?: boolean } | undefined): boolean {
+  return packet?.type === EVENT_PACKET && packet.id === undefined && flags?.volatile === undefined;
+}
+
 /** A kept packet: its recovery offset, where it went, and its data as the client gets it (the offset last). */
 interface Kept {
   seq: number;

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Adapter, type BroadcastOptions, type PrivateSessionId, type Session } from 'socket.io-adapter';
-import { PacketIndex } from './packet-index.js';
+import { PacketIndex, replayable } from './packet-index.js';
 
-/** socket.io-parser's EVENT packet type: only events are kept for recovery, as Socket.IO's own adapter does. */
-const EVENT = 2;
 const EXPIRE_EVERY_MS = 60_000;
 
 type Persisted = Omit<Session, 'missedPackets'> & { disconnectedAt: number };
@@ -61,8 +59,7 @@ export class RecoveryAdapter extends Adapter {
   }
 
   override broadcast(packet: { type: number; id?: number; data: unknown[] }, opts: BroadcastOptions): void {
-    // A packet with an acknowledgement cannot be replayed (its callback does not survive), nor can a volatile one.
-    if (packet.type === EVENT && packet.id === undefined && opts.flags?.volatile === undefined) {
+    if (replayable(packet, opts.flags)) {
       const id = `${this.prefix}${(this.nextId++).toString(36)}`;
       // The offset goes last in the data: the client keeps it as the last packet it has processed.
       packet.data.push(id);

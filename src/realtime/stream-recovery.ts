@@ -1,18 +1,19 @@
 import type { ServerOptions } from 'socket.io';
 import type { Session } from 'socket.io-adapter';
-import { PacketIndex } from './packet-index.js';
+import { PacketIndex, replayable } from './packet-index.js';
 
 type AdapterFactory = NonNullable<ServerOptions['adapter']>;
 
-/** socket.io-adapter's cluster message type for a broadcast, and socket.io-parser's EVENT packet type. */
-const BROADCAST = 3;
-const EVENT = 2;
+/** socket.io-adapter's MessageType.BROADCAST. */
+export const CLUSTER_BROADCAST = 3;
 /** Packets of the stream kept in memory at most (a busy cluster's recovery window may hold more: those go the slow way). */
 const KEPT_PACKETS = 50_000;
 const EXPIRE_EVERY_MS = 60_000;
 
-interface ClusterMessage {
-  nsp: string;
+/** A message between instances as a Redis adapter hands it to the cluster adapter's `onMessage` (socket.io-adapter). */
+export interface ClusterMessage {
+  uid?: string;
+  nsp?: string;
   type: number;
   data?: {
     packet?: { type: number; id?: number; data: unknown[] };
@@ -32,8 +33,8 @@ interface StreamsAdapter {
 /**
  * The Redis streams adapter restores a session by reading the whole stream after the session's offset (XRANGE to the
  * end, up to its 100,000 entries) and decoding every entry, for each returning socket: 1,000 sockets coming back to
- * one instance after a blip took 28–33 s, 20 s of it the event loop's (a profile: the adapter's decode, ioredis's
- * reply parsing and the collector). Every instance already reads every entry of the stream as it is written, so each
+ * one instance after a blip took 13–33 s, up to 24 s of it the event loop's (a profile: the adapter's decode,
+ * ioredis's reply parsing and the collector). Every instance already reads every entry of the stream as it is written, so each
  * keeps the recent broadcasts of its namespace indexed by room (PacketIndex), as the single instance does, and a
  * session whose offset is among them is restored from memory: the adapter is still asked for the session itself
  * (from Redis, with its rooms) and for what came after the newest entry this instance has read. An offset older than
@@ -54,17 +55,16 @@ export function indexedStreamRecovery(factory: AdapterFactory): AdapterFactory {
       // Every entry of the stream comes here in stream order, this instance's own too (before it is ignored as such).
       const packet = message.data?.packet;
       const opts = message.data?.opts;
-      const replayable =
+      const kept =
         offset !== undefined &&
-        message.type === BROADCAST &&
+        message.type === CLUSTER_BROADCAST &&
         message.nsp === adapter.nsp.name &&
         message.data?.requestId === undefined &&
-        packet?.type === EVENT &&
-        packet.id === undefined &&
+        packet !== undefined &&
         opts !== undefined &&
-        opts.flags?.volatile === undefined;
+        replayable(packet, opts.flags);
       // Copied before the adapter appends the offset to the packet it delivers.
-      if (replayable) index.add(offset, opts.rooms, opts.except, [...packet.data, offset]);
+      if (kept) index.add(offset, opts.rooms, opts.except, [...packet.data, offset]);
       return onMessage(message, offset);
     };
 
