@@ -341,7 +341,7 @@ function changeRows(e: EngineResult, add: (row: Omit<Row, 'engine'>) => void): v
       scenario: `${kind} (${CHANGE_ROUTES[kind]}), ${msgs}`,
       metric: `p50 / p99 (${op.rest.count} one at a time); ${st(op.statements.perOp)} SQL statements each`,
       service: pp(op.rest),
-      baseline: op.raw ? `${pp(op.raw)} same transaction, in process` : '–',
+      baseline: op.raw ? `${pp(op.raw)} same statement, in process` : '–',
       ratio: xx(op.rest, op.raw ?? undefined),
       target: pg ? 'p99 ≤ 10 ms' : '',
       met: pg ? op.rest.p99 <= 10 : null,

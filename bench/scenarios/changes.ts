@@ -1,5 +1,4 @@
-import { EventLogRepository } from '../../src/event-log/event-log.repository.js';
-import { MessageChangesRepository, type ChangeSet } from '../../src/messages/message-changes.repository.js';
+import { deleteInOneStatement, editInOneStatement } from '../../src/messages/message-changes.statement.js';
 import { reactInOneStatement } from '../../src/reactions/reactions.statement.js';
 import { documentVector } from '../../src/text/tokenize.js';
 import type { RawDb } from '../lib/database.js';
@@ -120,36 +119,22 @@ export async function planChanges(
 }
 
 /**
- * The same-run baseline, with the server stopped: each change's own transaction through the service's repositories in
- * the bench process (lock the message, write, take the room's next changeSeq; a delete also erases reactions and
- * versions and logs its event), without HTTP, auth, the policy, the presenter or the events sent after the commit.
+ * The same-run baseline, with the server stopped: each change's own statement as the service runs it (an edit or a
+ * delete by its sender, a reaction: one statement each), in the bench process, without HTTP, auth, the presenter or
+ * the events sent after the commit.
  */
 export async function rawChanges(raw: RawDb, plan: ChangesPlan): Promise<Record<ChangeKind, LatencySummary>> {
-  const events = new EventLogRepository(raw.drizzle);
+  const must = (done: unknown, what: string, t: Target) => {
+    if (!done) throw new Error(`${what} refused on ${t.id}`);
+  };
   const op: Record<ChangeKind, (t: Target, i: number) => Promise<void>> = {
-    edit: (t, i) =>
-      raw.drizzle.transaction(async (tx) => {
-        const repo = new MessageChangesRepository(tx);
-        const locked = await repo.lock(t.id, t.by);
-        await repo.keepVersion(locked!.row);
-        const content = `edited raw ${i} ${FILLER}`;
-        await repo.apply(locked!.row, { content, mentions: locked!.row.mentions, searchDoc: documentVector(content), editedAt: 'now' });
-      }),
-    delete: (t) =>
-      raw.drizzle.transaction(async (tx) => {
-        const repo = new MessageChangesRepository(tx);
-        const locked = await repo.lock(t.id, t.by);
-        await repo.eraseTraces(t.id);
-        const set: ChangeSet = { content: '', mentions: [], searchDoc: '', reactions: [], hasMedia: false, editedAt: null };
-        await repo.apply(locked!.row, { ...set, pinnedAt: null, pinnedBy: null, deletedAt: 'now', deletedBy: t.by });
-        await events.append(tx, [
-          { type: 'message.deleted', roomId: t.roomId, payload: { messageId: t.id, roomId: t.roomId, seq: t.seq } },
-        ]);
-      }),
-    // A reaction is one statement in the service: the baseline runs that statement.
-    react: async (t) => {
-      if (!(await reactInOneStatement(raw.drizzle, t.id, t.by, EMOJI, true))) throw new Error(`reaction refused on ${t.id}`);
+    edit: async (t, i) => {
+      const content = `edited raw ${i} ${FILLER}`;
+      const input = { content, searchDoc: documentVector(content), mentions: undefined, notBefore: null };
+      must(await editInOneStatement(raw.drizzle, t.id, t.by, input), 'edit', t);
     },
+    delete: async (t) => must(await deleteInOneStatement(raw.drizzle, t.id, t.by), 'delete', t),
+    react: async (t) => must(await reactInOneStatement(raw.drizzle, t.id, t.by, EMOJI, true), 'reaction', t),
   };
   const out = {} as Record<ChangeKind, LatencySummary>;
   for (const kind of CHANGE_KINDS) {

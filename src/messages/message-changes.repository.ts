@@ -52,6 +52,20 @@ export type ChangeSet = Partial<{
   hasMedia: boolean;
 }>;
 
+/** What a delete for everyone writes: the same by the one-statement path (DELETE) and the ordinary one. */
+export const tombstoneSet = (deletedBy: string): ChangeSet => ({
+  content: '',
+  mentions: [],
+  searchDoc: '',
+  reactions: [],
+  hasMedia: false,
+  editedAt: null,
+  pinnedAt: null,
+  pinnedBy: null,
+  deletedAt: 'now',
+  deletedBy,
+});
+
 const COLUMN: Record<keyof ChangeSet, string> = {
   content: 'content',
   mentions: 'mentions',

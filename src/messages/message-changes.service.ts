@@ -18,6 +18,8 @@ import type {
   TombstoneFilter,
   TombstoneRow,
 } from './message-changes.repository.js';
+import { tombstoneSet } from './message-changes.repository.js';
+import { deleteInOneStatement, editInOneStatement } from './message-changes.statement.js';
 import type { MessagePresenter } from './messages.presenter.js';
 import type { MessageRow, MessagesRepository } from './messages.repository.js';
 import { checkMentions } from './messages.service.js';
@@ -57,6 +59,15 @@ export function afterChange(row: MessageRow, set: ChangeSet, applied: Applied): 
 }
 
 const deletedMessage = () => notFound('Message');
+
+const editSet = (content: string, searchDoc: string, mentions: string[]) =>
+  ({ content, mentions, searchDoc, editedAt: 'now' }) satisfies ChangeSet;
+
+/** Who an edit mentions for the first time (never the sender), in the edit's order. */
+function newMentionsOf(old: MessageRow, mentions: string[]): string[] {
+  const before = new Set(old.mentions);
+  return mentions.filter((m) => !before.has(m) && m !== old.senderId);
+}
 
 /** Throws FORBIDDEN when `userId` may not write in the direct room `roomId` (a block either way); read on `db`. */
 export type DirectWriteCheck = (db: Executor, roomId: string, userId: string) => Promise<void>;
@@ -127,6 +138,18 @@ export class MessageChangesService {
   }
 
   async edit(auth: AuthContext, messageId: string, input: EditMessageInput): Promise<MessageView> {
+    const mentions = input.mentions === undefined ? undefined : [...new Set(input.mentions)];
+    const searchDoc = documentVector(input.content);
+    // The usual edit (its sender, within the window, nothing to refuse) is one statement; anything else the path below.
+    if (isId(messageId) && input.content.trim() !== '') {
+      const notBefore = this.editWindowS > 0 ? new Date(Date.now() - this.editWindowS * 1000) : null;
+      const done = await editInOneStatement(this.db, messageId, auth.userId, { content: input.content, searchDoc, mentions, notBefore });
+      if (done) {
+        const set = editSet(input.content, searchDoc, mentions ?? done.before.mentions);
+        const row = afterChange(done.before, set, done.applied);
+        return this.updated(row, true, done.ownEmoji, newMentionsOf(done.before, set.mentions));
+      }
+    }
     const { row, changed, extra, locked } = await this.change(auth, messageId, 'edit-message', async ({ locked, repo, tx }) => {
       const old = locked.row;
       if (old.deletedAt) throw deletedMessage();
@@ -134,17 +157,15 @@ export class MessageChangesService {
         throw new AppError('FORBIDDEN', `messages can be edited for ${this.editWindowS} s after sending`);
       }
       if (input.content.trim() === '' && !old.hasMedia) throw invalid('content must not be empty', '/content');
-      const mentions = input.mentions === undefined ? old.mentions : [...new Set(input.mentions)];
       // Kept mentions are not checked again: someone mentioned who left since stays mentioned, as in the text.
-      if (input.mentions !== undefined) await checkMentions(this.rooms.with(tx), old.roomId, mentions);
+      if (mentions !== undefined) await checkMentions(this.rooms.with(tx), old.roomId, mentions);
       await repo.keepVersion(old);
-      const set: ChangeSet = { content: input.content, mentions, searchDoc: documentVector(input.content), editedAt: 'now' };
+      const set = editSet(input.content, searchDoc, mentions ?? old.mentions);
       const applied = await repo.apply(old, set);
       if (!applied) throw deletedMessage();
-      const before = new Set(old.mentions);
-      const newMentions = mentions.filter((m) => !before.has(m) && m !== old.senderId);
+      const newMentions = newMentionsOf(old, set.mentions);
       // Every edit is logged (webhooks send each as message.updated); one that mentions someone new as message.edited,
-      // which the notifications also read, the others as message.revised, which only webhooks do.
+      // which the notifications also read, the others as message.revised, which only webhooks do. (EDIT logs the same.)
       await this.eventLog.append(tx, [
         {
           type: newMentions.length ? 'message.edited' : 'message.revised',
@@ -154,17 +175,17 @@ export class MessageChangesService {
       ]);
       return { row: afterChange(old, set, applied), changed: true, extra: newMentions };
     });
-    return this.updated(row, changed, locked, extra ?? []);
+    return this.updated(row, changed, locked.ownEmoji, extra ?? []);
   }
 
   /**
    * After an edit, a pin or an unpin: message_updated (when something changed) with the message as everyone sees it,
    * and the caller's answer with their own reactions marked.
    */
-  async updated(row: MessageRow, changed: boolean, locked: LockedMessage, newMentions: string[] = []): Promise<MessageView> {
+  async updated(row: MessageRow, changed: boolean, ownEmoji: string[], newMentions: string[] = []): Promise<MessageView> {
     const message = await this.presenter.one(row);
     if (changed) this.bus.publish('message.updated', { message, newMentions });
-    return row.reactions.length ? this.presenter.withOwn(row, locked.ownEmoji) : message;
+    return row.reactions.length ? this.presenter.withOwn(row, ownEmoji) : message;
   }
 
   /**
@@ -174,23 +195,15 @@ export class MessageChangesService {
    * whose list the file route consults meanwhile). Deleting a tombstone changes nothing.
    */
   async delete(auth: AuthContext, messageId: string): Promise<MessageView> {
+    // The usual delete (its sender, no files) is one statement; anything else the path below.
+    const done = isId(messageId) ? await deleteInOneStatement(this.db, messageId, auth.userId) : undefined;
+    if (done) return this.deleted(afterChange(done.before, tombstoneSet(auth.userId), done.applied), true);
     const { row, changed, extra } = await this.change(auth, messageId, 'delete-message', async ({ locked, repo, tx }) => {
       const old = locked.row;
       if (old.deletedAt) return { row: old, changed: false };
       const files = old.hasMedia ? await this.media.erase(tx, old.id) : [];
       await repo.eraseTraces(old.id);
-      const set: ChangeSet = {
-        content: '',
-        mentions: [],
-        searchDoc: '',
-        reactions: [],
-        hasMedia: false,
-        editedAt: null,
-        pinnedAt: null,
-        pinnedBy: null,
-        deletedAt: 'now',
-        deletedBy: auth.userId,
-      };
+      const set: ChangeSet = tombstoneSet(auth.userId);
       const applied = await repo.apply(old, set, old.pinnedAt ? -1 : 0);
       if (!applied) throw notFound('Message');
       await this.eventLog.append(tx, [
@@ -199,6 +212,11 @@ export class MessageChangesService {
       return { row: afterChange(old, set, applied), changed: true, extra: files };
     });
     if (extra?.length) await this.media.purge(extra);
+    return this.deleted(row, changed);
+  }
+
+  /** After a delete: message_deleted (when it was not a tombstone already), and the tombstone as the answer. */
+  private deleted(row: MessageRow, changed: boolean): Promise<MessageView> {
     if (changed) {
       this.bus.publish('message.deleted', {
         chatRoomId: row.roomId,

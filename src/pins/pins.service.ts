@@ -36,7 +36,7 @@ export class PinsService {
       ]);
       return { row: afterChange(old, set, applied), changed: true };
     });
-    return this.changes.updated(row, changed, locked);
+    return this.changes.updated(row, changed, locked.ownEmoji);
   }
 
   async list(auth: AuthContext, roomId: string, q: PinsInput): Promise<PinsPageView> {
