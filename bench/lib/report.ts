@@ -347,6 +347,18 @@ function changeRows(e: EngineResult, add: (row: Omit<Row, 'engine'>) => void): v
       met: pg ? op.rest.p99 <= 10 : null,
     });
   }
+  const again = CHANGE_KINDS.filter((k) => c.ops[k]?.again);
+  if (again.length) {
+    add({
+      scenario: `${again.join(', ')} again, on other messages, after the first pass of each (diagnostic: the server warm)`,
+      metric: 'p50 / p99 of each',
+      service: again.map((k) => `${k} ${pp(c.ops[k]!.again!)}`).join('; '),
+      baseline: '—',
+      ratio: '',
+      target: '',
+      met: null,
+    });
+  }
   const react = c.ops.react?.statements.perOp;
   const send = c.send?.perOp;
   if (react !== undefined && send !== undefined) {
