@@ -171,6 +171,16 @@ describe('GET /rooms/:id/messages', () => {
       expect(res.body).toEqual(unknown.body);
     }
     expect((await page('', bob, 'not-a-room')).body).toEqual(unknown.body);
+    // Paging rules are judged after access: a stranger learns nothing from them either.
+    expect((await page('?before=1&after=2', stranger)).body).toEqual(unknown.body);
+  });
+
+  it('takes the room id in any case: the same pages as the id itself', async () => {
+    for (const q of ['?limit=5', '?before=10&limit=5', '?after=115']) {
+      const upper = await page(q, bob, room.toUpperCase());
+      expect(upper.status).toBe(200);
+      expect(upper.body).toEqual((await page(q)).body);
+    }
   });
 
   it('a participant who joins later reads the history from the start', async () => {

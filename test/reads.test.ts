@@ -82,6 +82,14 @@ describe('PATCH /rooms/:id/read', () => {
     expect((await bob.patch(`/rooms/${room}/read`)).body).toEqual(res.body);
   });
 
+  it('takes the room id in any case and answers it as the room’s id', async () => {
+    const { id: room } = await buildRoom(alice, { participantIds: ['bob'] });
+    const m = await buildMessage(alice, room);
+    const res = await bob.patch(`/rooms/${room.toUpperCase()}/read`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ chatRoomId: room, messageId: m.id, lastReadSeq: 1 });
+  });
+
   it('in a room without messages answers position 0 and no message', async () => {
     const { id: room } = await buildRoom(alice, { participantIds: ['bob'] });
     const res = await bob.patch(`/rooms/${room}/read`);
@@ -162,6 +170,7 @@ describe('access', () => {
       expectProblem(res, 404, 'NOT_FOUND');
     }
     expect((await stranger.patch(`/messages/${m.id}/read`)).body).toEqual((await alice.patch(`/messages/${MISSING}/read`)).body);
+    expect((await stranger.patch(`/rooms/${room}/read`)).body).toEqual((await alice.patch(`/rooms/${MISSING}/read`)).body);
     expect((await receipts(alice, m.id))['stranger']).toBeUndefined();
     expect(await receiptRows(room, 'stranger')).toBe(0);
   });

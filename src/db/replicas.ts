@@ -22,6 +22,8 @@ import { LsnFences, parseLsn, type FenceStore } from './replica-fences.js';
 export interface ReadRouting {
   /** The handle repositories use: the primary, or within a read scope the replica chosen for it. */
   readonly db: Db;
+  /** Whether any read may go to a replica: without, a read needs no room or user mark first and can go out with its check. */
+  readonly replicated: boolean;
   /** A write by `userId` committed: their next reads wait for a replica that holds it (or go to the primary). */
   wrote(userId: string): Promise<void>;
   /** Runs `read` on a replica that holds `userId`'s writes, else on the primary. */
@@ -44,6 +46,7 @@ export interface RoomMark {
 export function primaryOnly(db: Db): ReadRouting {
   return {
     db,
+    replicated: false,
     wrote: async () => {},
     forUser: (_userId, read) => read(),
     forRoom: (_userId, _room, read) => read(),
@@ -187,6 +190,7 @@ export async function openReplicas(primary: Db, opts: ReplicaOptions): Promise<R
 
   return {
     db,
+    replicated: true,
     wrote: (userId) => fences.raise(userId),
     forUser: async (userId, read) => run(await pick(userId), read),
     async readerFor(userId) {

@@ -67,6 +67,9 @@ export interface HistoryPage {
   hasNewer: boolean;
 }
 
+/** How many of before, after and around a history request gives: at most one. */
+const given = (q: HistoryInput) => [q.before, q.after, q.around].filter((v) => v !== undefined).length;
+
 export class MessagesService {
   private readonly commits: GroupCommit;
 
@@ -79,7 +82,7 @@ export class MessagesService {
     private readonly media: MediaService,
     private readonly presenter: MessagePresenter,
     private readonly gates: SendGates,
-    private readonly replicas: Pick<ReadRouting, 'forRoom'>,
+    private readonly replicas: Pick<ReadRouting, 'forRoom' | 'replicated'>,
     /** Group-commit writers with a statement in flight at once, rooms spread over them. */
     writeLanes = 1,
   ) {
@@ -240,22 +243,23 @@ export class MessagesService {
 
   /** Keyset pages by seq: the latest, before/after a seq, or around a message. Data is always ascending. */
   async history(auth: AuthContext, roomId: string, q: HistoryInput): Promise<HistoryPage> {
+    const limit = q.limit ?? 50;
+    if (!this.replicas.replicated && q.around === undefined && given(q) <= 1 && isId(roomId)) {
+      // Without read replicas the page's read goes out with the room check, on another connection: a page costs one
+      // round trip instead of two. It is presented only once the check has passed, and its failure is told after the
+      // check's (a room the caller cannot read stays a 404 whatever else went wrong).
+      const id = roomId.toLowerCase();
+      const rows = q.after !== undefined ? this.messages.newer(id, q.after, limit + 1) : this.messages.older(id, q.before, limit + 1);
+      rows.catch(() => {});
+      const { room } = await this.guard.reader(auth, roomId);
+      return this.pageOf(auth, room, q, limit, await rows);
+    }
     const { room } = await this.guard.reader(auth, roomId);
-    return this.replicas.forRoom(auth.userId, room, () => this.page(auth, room, q));
+    return this.replicas.forRoom(auth.userId, room, () => this.page(auth, room, q, limit));
   }
 
-  private async page(auth: AuthContext, room: RoomRow, q: HistoryInput): Promise<HistoryPage> {
-    const limit = q.limit ?? 50;
-    const given = [q.before, q.after, q.around].filter((v) => v !== undefined).length;
-    if (given > 1) throw invalid('use only one of before, after and around');
-    const top = room.lastSeq;
-
-    if (q.after !== undefined) {
-      const rows = await this.messages.newer(room.id, q.after, limit + 1);
-      const page = rows.slice(0, limit);
-      const hasNewer = rows.length > limit;
-      return { data: await this.presenter.present(page, auth.userId), hasMore: hasNewer, hasOlder: Math.min(q.after, top) >= 1, hasNewer };
-    }
+  private async page(auth: AuthContext, room: RoomRow, q: HistoryInput, limit: number): Promise<HistoryPage> {
+    if (given(q) > 1) throw invalid('use only one of before, after and around');
     if (q.around !== undefined) {
       const target = isId(q.around) ? await this.messages.locate(q.around) : undefined;
       if (!target || target.roomId !== room.id) throw notFound('Message');
@@ -273,7 +277,21 @@ export class MessagesService {
       const data = [...older.slice(0, olderCount).reverse(), ...newer.slice(0, newerCount)];
       return { data: await this.presenter.present(data, auth.userId), hasMore: hasOlder || hasNewer, hasOlder, hasNewer };
     }
-    const rows = await this.messages.older(room.id, q.before, limit + 1);
+    const rows =
+      q.after !== undefined
+        ? await this.messages.newer(room.id, q.after, limit + 1)
+        : await this.messages.older(room.id, q.before, limit + 1);
+    return this.pageOf(auth, room, q, limit, rows);
+  }
+
+  /** The page after `q.after`, or before `q.before` (the latest without either), from the `limit + 1` rows read for it. */
+  private async pageOf(auth: AuthContext, room: RoomRow, q: HistoryInput, limit: number, rows: MessageRow[]): Promise<HistoryPage> {
+    const top = room.lastSeq;
+    if (q.after !== undefined) {
+      const page = rows.slice(0, limit);
+      const hasNewer = rows.length > limit;
+      return { data: await this.presenter.present(page, auth.userId), hasMore: hasNewer, hasOlder: Math.min(q.after, top) >= 1, hasNewer };
+    }
     const page = rows.slice(0, limit).reverse();
     const hasOlder = rows.length > limit;
     const newest = page[page.length - 1]?.seq ?? (q.before !== undefined ? q.before - 1 : top);

@@ -28,8 +28,13 @@ export class ReadsService {
 
   /** Marks the whole room read in constant time. `messageId` narrows it to that message (the socket's mark_as_read). */
   async markRoomRead(auth: AuthContext, roomId: string, messageId?: string): Promise<ReadState> {
+    if (messageId === undefined) {
+      // The whole room: the update moves the caller's own participant row and answers nothing without one, so it is
+      // the membership check itself (the same 404 as the guard's), and a mark is one statement and one round trip.
+      if (!isId(roomId)) throw notFound('Room');
+      return this.advance(auth, roomId.toLowerCase(), null);
+    }
     const { room } = await this.guard.member(auth, roomId);
-    if (messageId === undefined) return this.advance(auth, room.id, null);
     const target = isId(messageId) ? await this.messages.locate(messageId) : undefined;
     if (!target || target.roomId !== room.id) throw notFound('Message');
     return this.advance(auth, room.id, target.seq);
@@ -37,7 +42,7 @@ export class ReadsService {
 
   private async advance(auth: AuthContext, roomId: string, seq: number | null): Promise<ReadState> {
     const mark = await this.reads.advanceRead(roomId, auth.userId, seq);
-    if (!mark) throw notFound('Room'); // left the room between the check and the update
+    if (!mark) throw notFound('Room'); // not in the room (any more)
     const state: ReadState = {
       chatRoomId: roomId,
       userId: auth.userId,
