@@ -86,9 +86,23 @@ describe('GET /rooms/:id/changes', () => {
   it('answers 404 to a non-participant, exactly as for a room that does not exist', async () => {
     const r = (await buildRoom(alice)).id;
     await buildMessage(alice, r);
-    expectProblem(await stranger.get(`/rooms/${r}/changes`), 404, 'NOT_FOUND');
-    expectProblem(await alice.get(`/rooms/${UNKNOWN_ID}/changes`), 404, 'NOT_FOUND');
+    const unknown = await alice.get(`/rooms/${UNKNOWN_ID}/changes`);
+    expectProblem(unknown, 404, 'NOT_FOUND');
+    for (const res of [await stranger.get(`/rooms/${r}/changes`), await stranger.get(`/rooms/${r}/changes?after=0&limit=1`)]) {
+      expectProblem(res, 404, 'NOT_FOUND');
+      expect(res.body).toEqual(unknown.body);
+    }
     expectProblem(await alice.get(`/rooms/nope/changes`), 404, 'NOT_FOUND');
+  });
+
+  it('takes the room id in any case: the same page as the id itself', async () => {
+    const r = (await buildRoom(alice, { participantIds: ['bob'] })).id;
+    const [m] = await buildMessages(alice, r, 2);
+    await ok(alice.patch(`/messages/${m!.id}`, { content: 'changed' }));
+    const upper = await bob.get(`/rooms/${r.toUpperCase()}/changes?after=0`);
+    expect(upper.status).toBe(200);
+    expect(upper.body.data).toHaveLength(2);
+    expect(upper.body).toEqual((await bob.get(`/rooms/${r}/changes?after=0`)).body);
   });
 });
 
