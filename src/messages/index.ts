@@ -11,6 +11,7 @@ export { MessagePresenter, reactionKey } from './messages.presenter.js';
 export {
   MessagesRepository,
   blockedInDirectRoom,
+  loggedChange,
   messageColumns,
   messageRowOf,
   reply,

@@ -1,9 +1,17 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { newId } from '../ids.js';
 import type { Applied } from './message-changes.repository.js';
-import { blockedInDirectRoom, MESSAGE_SELECT, messageRowOf, REPLY_JOIN, type MessageRow, type RawMessage } from './messages.repository.js';
+import {
+  blockedInDirectRoom,
+  loggedChange,
+  MESSAGE_SELECT,
+  messageRowOf,
+  REPLY_JOIN,
+  type MessageRow,
+  type RawMessage,
+} from './messages.repository.js';
 
 /** The message as locked, beside what the statement did (ok = 0: nothing written). */
 type ChangedRow = { [K in keyof RawMessage]: RawMessage[K] | null } & {
@@ -13,18 +21,6 @@ type ChangedRow = { [K in keyof RawMessage]: RawMessage[K] | null } & {
   own: string[] | null;
   room_type: string | null;
 };
-
-/**
- * The durable log's rows for one change, only while someone listens; from the room update, so after the room's row
- * lock: a room's events get their ids in commit order (as the send and reaction statements do).
- */
-const logged = (type: SQL, payload: SQL) =>
-  sql`listeners as materialized (select c.name from domain_event_consumer c cross join ok where ${type} = any(c.types)),
-      logged as (
-        insert into domain_event (type, room_id, payload)
-        select ${type}, ok.room_id, ${payload} from ok, room where exists (select 1 from listeners)
-        returning id),
-      pending as (insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)`;
 
 /**
  * The locked row is the version this statement's snapshot holds: no change committed between the snapshot and the
@@ -83,7 +79,7 @@ const EDIT = hotStatement<ChangedRow>(
         update chat_message m set content = ${content}, mentions = ok.next_mentions, search_doc = ${searchDoc},
           edited_at = now(), change_seq = room.change_seq
         from ok, room where m.id = ok.id),
-      ${logged(
+      ${loggedChange(
         kind,
         sql`jsonb_build_object('messageId', ok.id, 'roomId', ok.room_id, 'senderId', ok.sender_id, 'roomType', room.room_type,
               'newMentions', to_jsonb(ok.new_mentions))`,
@@ -118,7 +114,7 @@ const DELETE = hotStatement<ChangedRow>('chat_delete', ['uuid', 'text'], (messag
           has_media = false, edited_at = null, pinned_at = null, pinned_by = null, deleted_at = now(), deleted_by = ${userId},
           change_seq = room.change_seq
         from ok, room where m.id = ok.id),
-      ${logged(sql`'message.deleted'`, sql`jsonb_build_object('messageId', ok.id, 'roomId', ok.room_id, 'seq', ok.seq)`)}
+      ${loggedChange(sql`'message.deleted'`, sql`jsonb_build_object('messageId', ok.id, 'roomId', ok.room_id, 'seq', ok.seq)`)}
       ${ANSWER}`;
 });
 

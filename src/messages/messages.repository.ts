@@ -165,6 +165,19 @@ export const blockedInDirectRoom = (roomId: SQL, userId: SQL): SQL =>
         join user_block b on (b.blocker_id = bo.user_id and b.blocked_id = ${userId}) or (b.blocker_id = ${userId} and b.blocked_id = bo.user_id)
         where br.id = ${roomId} and br.type = 'direct')`;
 
+/**
+ * The durable log's rows for one change of one message, as CTEs of its statement: written only while someone listens
+ * (with a pending row for each listener), from `ok` (the message, at most one row) and `room` (the room's update, so
+ * after the room's row lock: a room's events get their ids in commit order). Edits, deletes and reactions use it.
+ */
+export const loggedChange = (type: SQL, payload: SQL): SQL =>
+  sql`listeners as materialized (select c.name from domain_event_consumer c cross join ok where ${type} = any(c.types)),
+      logged as (
+        insert into domain_event (type, room_id, payload)
+        select ${type}, ok.room_id, ${payload} from ok, room where exists (select 1 from listeners)
+        returning id),
+      pending as (insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)`;
+
 export interface NewMessage {
   id: string;
   roomId: string;

@@ -248,8 +248,8 @@ export class MessagesService {
       // Without read replicas the page's read goes out with the room check, on another connection: a page costs one
       // round trip instead of two. It is presented only once the check has passed, and its failure is told after the
       // check's (a room the caller cannot read stays a 404 whatever else went wrong).
-      const id = roomId.toLowerCase();
-      const rows = q.after !== undefined ? this.messages.newer(id, q.after, limit + 1) : this.messages.older(id, q.before, limit + 1);
+      const rows =
+        q.after !== undefined ? this.messages.newer(roomId, q.after, limit + 1) : this.messages.older(roomId, q.before, limit + 1);
       rows.catch(() => {});
       const { room } = await this.guard.reader(auth, roomId);
       return this.pageOf(auth, room, q, limit, await rows);

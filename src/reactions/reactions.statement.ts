@@ -3,7 +3,7 @@ import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { MAX_REACTION_KEYS_PER_MESSAGE } from '../contract/reactions.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
-import { blockedInDirectRoom, messageRowOf, type MessageRow, type RawMessage } from '../messages/index.js';
+import { blockedInDirectRoom, loggedChange, messageRowOf, type MessageRow, type RawMessage } from '../messages/index.js';
 
 /** The message as locked (no deleted_at: a tombstone is refused), beside what the statement did. */
 type ReactRow = Omit<RawMessage, 'id' | 'deleted_at' | 'change_seq' | 'reactions'> & {
@@ -63,18 +63,10 @@ const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boo
         update chat_message m set reactions = s.reactions, change_seq = room.last_change_seq
         from room, summary s where m.id = ${messageId}
         returning m.change_seq, m.reactions),
-      -- The durable log (webhooks), only while someone listens; from the room update, so after the room's row lock:
-      -- a room's events get their ids in commit order.
-      listeners as materialized (
-        select name from domain_event_consumer where (case when ${add} then 'reaction.added' else 'reaction.removed' end) = any(types)),
-      logged as (
-        insert into domain_event (type, room_id, payload)
-        select case when ${add} then 'reaction.added' else 'reaction.removed' end, ok.room_id,
-          jsonb_build_object('chatRoomId', ok.room_id, 'messageId', ok.id, 'userId', ${userId}::text, 'emoji', ${emoji}::text)
-        from ok, room where exists (select 1 from listeners)
-        returning id),
-      pending as (
-        insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)
+      ${loggedChange(
+        sql`(case when ${add} then 'reaction.added' else 'reaction.removed' end)`,
+        sql`jsonb_build_object('chatRoomId', ok.room_id, 'messageId', ok.id, 'userId', ${userId}::text, 'emoji', ${emoji}::text)`,
+      )}
       select (select count(*) from ok)::int as ok, (select count(*) from moved)::int as moved,
         coalesce((select change_seq from updated), ok.change_seq) as change_seq,
         coalesce((select reactions from updated), ok.reactions) as reactions,
