@@ -202,6 +202,7 @@ const INSERT_MESSAGES = hotStatement<{
   created_at: Date | string | null;
   room_type: string | null;
   retried: boolean;
+  read_held: boolean;
 }>(
   'chat_insert_messages',
   ['jsonb'],
@@ -247,9 +248,12 @@ const INSERT_MESSAGES = hotStatement<{
         from numbered i join rooms rm on rm.id = i."roomId"
         returning id, room_id, sender_id, seq, change_seq, created_at),
       tops as (select room_id, sender_id, max(seq) as seq from inserted group by room_id, sender_id),
+      -- A sender's row another write holds (a delivery flush, a mark read) is not waited for: this statement is the
+      -- lane's, and every send behind it would wait too. Its read position is moved after the commit instead
+      -- (read_held; MessagesService.create), before the sender is answered.
       senders as materialized (
         select p.room_id, p.user_id, t.seq from chat_participant p join tops t on t.room_id = p.room_id and t.sender_id = p.user_id
-        order by p.room_id, p.user_id for no key update of p),
+        order by p.room_id, p.user_id for no key update of p skip locked),
       moved as (
         update chat_participant p set
           last_read_seq = greatest(p.last_read_seq, s.seq), last_read_at = now(),
@@ -258,7 +262,7 @@ const INSERT_MESSAGES = hotStatement<{
         where p.room_id = s.room_id and p.user_id = s.user_id),
       receipt as (
         insert into message_read_receipt (room_id, user_id, kind, up_to_seq)
-        select room_id, sender_id, 'read', seq from tops
+        select room_id, user_id, 'read', seq from senders
         on conflict do nothing),
       -- The durable event log (event-log/), in this same statement: a crash after the commit loses no notification.
       -- Written only while some consumer listens, with a pending row for each (see EventLogRepository.append).
@@ -273,9 +277,26 @@ const INSERT_MESSAGES = hotStatement<{
         returning id),
       pending as (
         insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)
-      select i.id, i.seq, i.change_seq, i.created_at, rm.type as room_type, false as retried from inserted i join rooms rm on rm.id = i.room_id
+      select i.id, i.seq, i.change_seq, i.created_at, rm.type as room_type, false as retried,
+        not exists (select 1 from senders s where s.room_id = i.room_id and s.user_id = i.sender_id) as read_held
+      from inserted i join rooms rm on rm.id = i.room_id
       union all
-      select r.id, null::bigint, null::bigint, null::timestamptz, null::text, true from retried r`,
+      select r.id, null::bigint, null::bigint, null::timestamptz, null::text, true, false from retried r`,
+);
+
+/** See moveSenderRead: what the send statement does for its sender's row, alone, waiting for the row. */
+const MOVE_SENDER_READ = hotStatement<Record<string, never>>(
+  'chat_move_sender_read',
+  ['uuid', 'text', 'bigint'],
+  (roomId, userId, seq) =>
+    sql`with moved as (
+        update chat_participant set last_read_seq = ${seq}, last_read_at = now(),
+          last_delivered_seq = greatest(last_delivered_seq, ${seq}), last_delivered_at = now()
+        where room_id = ${roomId} and user_id = ${userId} and last_read_seq < ${seq}
+        returning room_id, user_id, last_read_seq)
+      insert into message_read_receipt (room_id, user_id, kind, up_to_seq)
+      select room_id, user_id, 'read', last_read_seq from moved
+      on conflict do nothing`,
 );
 
 /** A send whose clientMessageId its sender had already stored in the room: nothing was written for it. */
@@ -289,6 +310,8 @@ export interface StoredMessage {
   changeSeq: number;
   createdAt: Date;
   roomType: string;
+  /** The sender's read position was not moved to the message: another write held their row (see moveSenderRead). */
+  readHeld?: true;
 }
 
 export class MessagesRepository {
@@ -367,13 +390,27 @@ export class MessagesRepository {
         r.id,
         r.retried
           ? RETRIED
-          : { seq: Number(r.seq), changeSeq: Number(r.change_seq), createdAt: new Date(r.created_at!), roomType: r.room_type! },
+          : {
+              seq: Number(r.seq),
+              changeSeq: Number(r.change_seq),
+              createdAt: new Date(r.created_at!),
+              roomType: r.room_type!,
+              ...(r.read_held ? { readHeld: true } : {}),
+            },
       ]),
     );
   }
 
   async insertNext(msg: NewMessage): Promise<Written | undefined> {
     return (await this.insertMany([msg])).get(msg.id);
+  }
+
+  /**
+   * Moves a sender's read (and delivery) position to their message, with its receipt, as the send statement does when
+   * the row is free; for a send whose row was held (StoredMessage.readHeld). Nothing if they read past it meanwhile.
+   */
+  async moveSenderRead(roomId: string, userId: string, seq: number): Promise<void> {
+    await MOVE_SENDER_READ(this.db, [roomId, userId, seq]);
   }
 
   /**

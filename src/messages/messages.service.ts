@@ -172,6 +172,8 @@ export class MessagesService {
     // Everything is known: no read-back of the row just written.
     const message = await this.presenter.written(writtenRow(row, stored, parent), stored.media);
     this.bus.publish('message.created', { message, roomType: stored.roomType });
+    // The recipients have it; the sender is answered once their own message no longer counts as unread for them.
+    if (stored.readHeld) await this.messages.moveSenderRead(row.roomId, row.senderId, stored.seq);
     return message;
   }
 

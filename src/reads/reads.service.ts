@@ -5,7 +5,7 @@ import type { EventBus } from '../events.js';
 import { isId } from '../ids.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import type { RoomAccessGuard } from '../rooms/rooms.access.js';
-import type { ReadsRepository } from './reads.repository.js';
+import type { DeliveryMark, ReadsRepository } from './reads.repository.js';
 import type { ReadState } from '../contract/reads.js';
 
 /** Read and delivery watermarks: chat_participant's last_read_seq and last_delivered_seq, moved forward only. */
@@ -59,10 +59,11 @@ export class ReadsService {
    * acknowledged seq, in one write for the whole batch. An ack from someone no longer in the room moves nothing.
    * Each watermark that moved is announced once the write has committed, to the senders of the messages it passed
    * (their "delivered" ticks): to the whole room it would cost n² packets per message in a room of n. An ack that moves
-   * nothing (a repeat, or one below the watermark) announces nothing.
+   * nothing (a repeat, or one below the watermark) announces nothing. Returns the marks whose row was held by another
+   * write (a send of that user in that room, usually): the caller puts them in its next batch.
    */
-  async markDelivered(marks: Array<{ roomId: string; userId: string; seq: number }>): Promise<void> {
-    const moved = await this.reads.advanceDelivered(marks);
+  async markDelivered(marks: DeliveryMark[]): Promise<DeliveryMark[]> {
+    const { moved, busy } = await this.reads.advanceDelivered(marks);
     for (const m of moved) {
       if (m.senders.length === 0) continue;
       this.bus.publish('delivery.advanced', {
@@ -70,6 +71,7 @@ export class ReadsService {
         senders: m.senders,
       });
     }
+    return busy;
   }
 
   async receipts(

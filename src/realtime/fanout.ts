@@ -3,6 +3,8 @@ import type { DomainEvents, EventBus } from '../events.js';
 import type { Log } from '../log.js';
 import type { MessageView } from '../contract/messages.js';
 import type { ReadsService } from '../reads/reads.service.js';
+import type { DeliveryMark } from '../reads/reads.repository.js';
+import { sleep } from '../timers.js';
 import type { RoomsService } from '../rooms/rooms.service.js';
 import { roomChannel, userChannel, type ChatNamespace, type ChatSocket } from './gateway.js';
 import type { RealtimeRepository } from './realtime.repository.js';
@@ -12,6 +14,8 @@ import { EVENT_PACKET } from './packet-index.js';
 import { CLUSTER_BROADCAST, type ClusterMessage } from './stream-recovery.js';
 
 const DELIVERY_FLUSH_MS = 100;
+const CLOSE_FLUSH_ATTEMPTS = 5;
+const CLOSE_FLUSH_RETRY_MS = 20;
 /** Where new_message travels between instances: a channel no socket joins, so recovery never replays it. */
 const MESSAGES_CHANNEL = 'internal:new-messages';
 type ChangeEvent = 'message_updated' | 'message_deleted' | 'reaction_updated';
@@ -59,8 +63,9 @@ export interface FanoutDeps {
  */
 export class Fanout {
   /** Delivery acks gathered per user and room and written as one watermark move: a busy room costs no write per ack. */
-  private readonly pendingDelivery = new Map<string, { roomId: string; userId: string; seq: number }>();
+  private readonly pendingDelivery = new Map<string, DeliveryMark>();
   private flushTimer: NodeJS.Timeout | undefined;
+  private closing = false;
   /** Delivery moves of this turn of the event loop, published to the other instances together. */
   private deliveredBatch: Delivered[] = [];
   private readonly unsubscribe: Array<() => void> = [];
@@ -210,11 +215,14 @@ export class Fanout {
   private acked(socket: ChatSocket, message: MessageView): void {
     const { auth, seen } = socket.data;
     if ((seen[message.chatRoomId] ?? 0) < message.seq) seen[message.chatRoomId] = message.seq;
-    const key = `${auth.userId}\n${message.chatRoomId}`;
+    this.pend({ roomId: message.chatRoomId, userId: auth.userId, seq: message.seq });
+  }
+
+  private pend(mark: DeliveryMark): void {
+    const key = `${mark.userId}\n${mark.roomId}`;
     const pending = this.pendingDelivery.get(key);
-    if (!pending || pending.seq < message.seq)
-      this.pendingDelivery.set(key, { roomId: message.chatRoomId, userId: auth.userId, seq: message.seq });
-    this.flushTimer ??= setTimeout(() => void this.flushDeliveries(), DELIVERY_FLUSH_MS);
+    if (!pending || pending.seq < mark.seq) this.pendingDelivery.set(key, mark);
+    if (!this.closing) this.flushTimer ??= setTimeout(() => void this.flushDeliveries(), DELIVERY_FLUSH_MS);
   }
 
   private async flushDeliveries(): Promise<void> {
@@ -222,7 +230,12 @@ export class Fanout {
     if (this.pendingDelivery.size === 0) return;
     const batch = [...this.pendingDelivery.values()];
     this.pendingDelivery.clear();
-    await this.deps.reads.markDelivered(batch).catch((err: unknown) => this.deps.log.error({ err }, 'delivery update failed'));
+    const busy = await this.deps.reads.markDelivered(batch).catch((err: unknown) => {
+      this.deps.log.error({ err }, 'delivery update failed');
+      return [];
+    });
+    // Rows another write held: with the next batch (a send holds its sender's row for one statement).
+    for (const mark of busy) this.pend(mark);
   }
 
   /** After a recovered reconnect: the messages of each room above what this socket acknowledged. */
@@ -236,7 +249,12 @@ export class Fanout {
   async close(): Promise<void> {
     for (const off of this.unsubscribe) off();
     this.order.close();
+    this.closing = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    await this.flushDeliveries();
+    // A mark whose row a last send still held is tried again a few times rather than dropped with the instance.
+    for (let attempt = 0; attempt < CLOSE_FLUSH_ATTEMPTS && this.pendingDelivery.size > 0; attempt++) {
+      if (attempt > 0) await sleep(CLOSE_FLUSH_RETRY_MS);
+      await this.flushDeliveries();
+    }
   }
 }
