@@ -214,6 +214,39 @@ describe('the durable event log', () => {
     expect(handled).toEqual([0, 1, 2]);
   });
 
+  it('keeps the window of a wakeWithin that comes during a run, instead of running again at once', async () => {
+    const handledAt = new Map<number, number>();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered = false;
+    // Held in `plan` (outside any transaction, so PGlite's one connection stays free for the append below).
+    const { name, type, consumer } = consumerOf({
+      plan: async (events) => {
+        if (events.some((e) => e.payload['n'] === 0)) {
+          entered = true;
+          await gate;
+        }
+        return new Map(events.map((e) => [e.id, e]));
+      },
+      write: async (_tx, events: LoggedEvent[]) => {
+        for (const e of events) handledAt.set(e.payload['n'] as number, performance.now());
+      },
+    });
+    await log.register(name, [type]);
+    await consumer.start();
+    await append(type, 1);
+    consumer.wake();
+    await until(() => entered);
+    await append(type, 1, 1);
+    consumer.wakeWithin(300);
+    const released = performance.now();
+    release();
+    await until(() => handledAt.size === 2, 3000);
+    await consumer.stop();
+    // The run under way had taken event 0 alone; event 1 waited for the window, not for the end of that run.
+    expect(handledAt.get(1)! - released).toBeGreaterThanOrEqual(250);
+  });
+
   it('stops within its drain budget with a backlog, leaving the rest pending for the next start', async () => {
     const handled: number[] = [];
     // 40 batches of 10 at 200 ms each: 8 s of backlog against a 3 s budget.
