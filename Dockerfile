@@ -37,7 +37,7 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# Served at /: dist/http/web-app.js looks for it two folders up, in web/dist.
+# Served at /: the server (dist/server/, bundled from dist/http/web-app.js) looks for it two folders up, in web/dist.
 COPY --from=build /app/web/dist ./web/dist
 # The PostgreSQL package's shared-library links, made now as root: the service makes missing ones at start, but
 # node_modules is not writable by the user it runs as. Then DATA_DIR, owned by that user (a new named volume
@@ -53,4 +53,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node itself, not npm: SIGTERM reaches the service, which drains sockets and requests before it exits.
-CMD ["node", "dist/main.js"]
+CMD ["node", "dist/server/main.js"]

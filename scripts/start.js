@@ -21,7 +21,7 @@ function newest(dir) {
 
 const current = existsSync(stamp) && newest(path.join(root, 'src')) <= statSync(stamp).mtimeMs;
 if (current) {
-  await import(pathToFileURL(path.join(root, 'dist', 'main.js')).href);
+  await import(pathToFileURL(path.join(root, 'dist', 'server', 'main.js')).href);
 } else {
   process.stderr.write(
     `${existsSync(stamp) ? 'src/ changed since the last build' : 'no build yet'}: running the TypeScript sources through tsx (npm run build makes the start faster)\n`,

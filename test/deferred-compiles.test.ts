@@ -1,5 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { SHARED_SCHEMAS } from '../src/contract/components.js';
 import { DeferredCompiles } from '../src/http/deferred.js';
+import { createHttpServer } from '../src/http/server.js';
+import { createValidatorCompiler } from '../src/http/validation.js';
 
 const turn = () => new Promise((r) => setImmediate(r));
 
@@ -52,5 +60,32 @@ describe('DeferredCompiles', () => {
     await turn();
     expect(later.size).toBe(1);
     expect(got()).toBe('x');
+  });
+});
+
+describe('the HTTP server’s deferred compiles', () => {
+  it('wait until the server listens: the turns between ready and listen belong to the start', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-deferred-'));
+    const validators = createValidatorCompiler(SHARED_SCHEMAS);
+    const app = await createHttpServer(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent' }), validators);
+    try {
+      app.post(
+        '/echo',
+        { schema: { body: Type.Object({ a: Type.String() }), response: { 200: Type.Object({ a: Type.String() }) } } },
+        async (req) => req.body,
+      );
+      await app.ready();
+      const before = validators.deferred.size;
+      expect(before).toBeGreaterThan(0);
+      for (let i = 0; i < 20; i++) await turn();
+      expect(validators.deferred.size).toBe(before);
+
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      for (let i = 0; i < before + 20 && validators.deferred.size > 0; i++) await turn();
+      expect(validators.deferred.size).toBe(0);
+    } finally {
+      await app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -77,8 +77,25 @@ function copies(stage: Stage): Array<{ from: string | undefined; sources: string
   return out;
 }
 
-/** dist/x/y.js → src/x/y.ts, by tsconfig.json's outDir and rootDir (what `tsc -p tsconfig.json` in the build emits). */
+/**
+ * What scripts/bundle.mjs bundles into dist/server/ (entryNames [name]), by the file of tsc's output each comes from;
+ * `bundle` checks the script says so.
+ */
+const BUNDLE_ENTRIES: Record<string, string> = {
+  'dist/server/main.js': 'dist/main.js',
+  'dist/server/pglite-worker.thread.js': 'dist/db/pglite-worker.thread.js',
+};
+
+/**
+ * dist/x/y.js → src/x/y.ts, by tsconfig.json's outDir and rootDir (what `tsc -p tsconfig.json` in the build emits);
+ * a bundle's entry (dist/server/) → the source of the compiled file it was made from.
+ */
 function sourceOf(compiled: string): string {
+  if (compiled.startsWith('dist/server/')) {
+    const from = BUNDLE_ENTRIES[compiled];
+    expect(from, `${compiled} is not an entry of scripts/bundle.mjs`).toBeDefined();
+    return sourceOf(from!);
+  }
   const { compilerOptions } = JSON.parse(read('tsconfig.json')) as { compilerOptions: { outDir: string; rootDir: string } };
   const rel = path.posix.relative(path.posix.normalize(compilerOptions.outDir), compiled);
   expect(rel.startsWith('..'), `${compiled} is not under outDir ${compilerOptions.outDir}`).toBe(false);
@@ -125,6 +142,22 @@ describe.runIf(here)('the container image (Dockerfile)', () => {
     const landed = copies(runtime).flatMap((c) => c.landed);
     expect(landed).toEqual(expect.arrayContaining(['/app/dist', '/app/package.json', '/app/node_modules']));
     expect(JSON.parse(read('package.json'))).toMatchObject({ type: 'module' });
+  });
+
+  it('runs the bundle the build makes of the compiled server', () => {
+    const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(scripts['build']).toMatch(/^tsc -p tsconfig\.json && .*node scripts\/bundle\.mjs/);
+    expect(scripts['start:prod']).toBe(`node ${execForm(stepsOf(runtime, 'CMD').at(-1)!)[1]}`);
+    const script = read('scripts/bundle.mjs');
+    for (const [entry, from] of Object.entries(BUNDLE_ENTRIES)) {
+      expect(path.posix.dirname(entry)).toBe('dist/server');
+      const parts = path.posix
+        .relative('dist', from)
+        .split('/')
+        .map((p) => `'${p}'`)
+        .join(', ');
+      expect(script, `${entry} ← ${from}`).toContain(`path.join(dist, ${parts})`);
+    }
   });
 
   it('every compiled file the image and docs/deploy.md run has its source', () => {

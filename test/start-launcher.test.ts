@@ -13,13 +13,13 @@ describe.runIf(here)('npm start (scripts/start.js)', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'chat-launcher-'));
   mkdirSync(path.join(root, 'scripts'));
   mkdirSync(path.join(root, 'src', 'db'), { recursive: true });
-  mkdirSync(path.join(root, 'dist'));
+  mkdirSync(path.join(root, 'dist', 'server'), { recursive: true });
   copyFileSync(path.join(repo, 'scripts', 'start.js'), path.join(root, 'scripts', 'start.js'));
   writeFileSync(path.join(root, 'package.json'), '{"type":"module"}');
   symlinkSync(path.join(repo, 'node_modules'), path.join(root, 'node_modules'));
   writeFileSync(path.join(root, 'src', 'main.ts'), "const from: string = 'sources';\nconsole.log(`ran ${from}`);\n");
   writeFileSync(path.join(root, 'src', 'db', 'schema.ts'), 'export {};\n');
-  writeFileSync(path.join(root, 'dist', 'main.js'), "console.log('ran dist');\n");
+  writeFileSync(path.join(root, 'dist', 'server', 'main.js'), "console.log('ran dist');\n");
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   const run = () => {

@@ -85,8 +85,8 @@ function newest(dir: string): number {
 
 /**
  * The start as deployed (`npm run build && npm run start:prod`): the service compiled by tsc into a temporary
- * directory in the project (the migrations copied beside it, as the build script does), then `node main.js` timed
- * like the above.
+ * directory in the project (the migrations copied beside it) and bundled from there, as the build script does, then
+ * `node server/main.js` timed like the above.
  */
 export async function compiledStartToReady(env: Record<string, string>, samples: number): Promise<number[]> {
   // Inside the project, so the compiled modules resolve the packages in node_modules.
@@ -101,7 +101,12 @@ export async function compiledStartToReady(env: Record<string, string>, samples:
       ),
     );
     cpSync(path.join(ROOT, 'src/db/migrations'), path.join(out, 'db/migrations'), { recursive: true });
-    return await startToReady(env, samples, path.join(out, 'main.js'));
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, ['scripts/bundle.mjs', out], { cwd: ROOT, timeout: 300_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`bundling failed: ${stderr || stdout || err.message}`)) : resolve(),
+      ),
+    );
+    return await startToReady(env, samples, path.join(out, 'server', 'main.js'));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

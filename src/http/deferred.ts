@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 /**
  * Schema compiles that can wait. Building every route's validators and response serializers took about a second of
  * a start (ajv and fast-json-stringify generate code per schema): each is now built on its first use, and the rest in
- * the background once the app is ready, one per turn of the event loop, so requests that arrive meanwhile are not
+ * the background once the app listens, one per turn of the event loop, so requests that arrive meanwhile are not
  * held up behind them. The service answers sooner, and every route is compiled within moments of its start.
  */
 export class DeferredCompiles {

@@ -51,7 +51,7 @@ function makeAjv(coerce: boolean, shared: AnySchema[]): Ajv {
 export interface ValidatorCompilers {
   compiler: FastifySchemaCompiler<AnySchema>;
   strict: Ajv;
-  /** The route validators and serializers not built yet (http/server.ts warms them once the app is ready). */
+  /** The route validators and serializers not built yet (http/server.ts warms them once the app listens). */
   deferred: DeferredCompiles;
 }
 

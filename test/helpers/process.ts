@@ -7,9 +7,12 @@ export interface ServiceProcess {
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs src/main.ts as `npm start` does, in its own process, and resolves once it listens. */
-export function startService(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/**
+ * Runs src/main.ts as `npm start` does after an edit, in its own process, and resolves once it listens; `args` runs
+ * something else (the built bundle, say).
+ */
+export function startService(env: Record<string, string>, args = ['--import', 'tsx', 'src/main.ts']): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
