@@ -31,6 +31,18 @@ describe.runIf(here)('the built bundle (dist/server/main.js)', () => {
     running.push(svc);
     return svc;
   };
+  /** Ada's token and a group room she made with Bob. */
+  const adaWithRoom = async (svc: ServiceProcess) => {
+    const token = await mintToken(TEST_JWT_SECRET, 'ada');
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const room = await request(svc.url, '/rooms', {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ type: 'group', name: 'bundled', participantIds: ['bob'] }),
+    });
+    expect(room.status).toBe(201);
+    return { token, auth, room };
+  };
   afterAll(async () => {
     for (const svc of running) await svc.kill('SIGTERM');
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -57,14 +69,7 @@ describe.runIf(here)('the built bundle (dist/server/main.js)', () => {
     expect(spec.status).toBe(200);
     expect(spec.body.paths['/api/v1/chat/rooms']).toBeDefined();
 
-    const token = await mintToken(TEST_JWT_SECRET, 'ada');
-    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const room = await request(svc.url, '/rooms', {
-      method: 'POST',
-      headers: auth,
-      body: JSON.stringify({ type: 'group', name: 'b', participantIds: ['bob'] }),
-    });
-    expect(room.status).toBe(201);
+    const { token, auth, room } = await adaWithRoom(svc);
     const socket = await connect(svc.url, token, { ready: true });
     try {
       const ack = await new Promise<AckResponse<{ id: string; content: string }>>((resolve) =>
@@ -80,14 +85,7 @@ describe.runIf(here)('the built bundle (dist/server/main.js)', () => {
 
   it('runs PGlite in its worker thread, and pretty logs through pino’s worker', async () => {
     const svc = await start({ DATA_DIR: dataDir(), EMBEDDED_ENGINE: 'pglite', LOG_FORMAT: 'pretty' });
-    const token = await mintToken(TEST_JWT_SECRET, 'ada');
-    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const room = await request(svc.url, '/rooms', {
-      method: 'POST',
-      headers: auth,
-      body: JSON.stringify({ type: 'group', name: 'p', participantIds: ['bob'] }),
-    });
-    expect(room.status).toBe(201);
+    const { auth, room } = await adaWithRoom(svc);
     const sent = await request(svc.url, `/rooms/${room.body.id}/messages`, {
       method: 'POST',
       headers: auth,
