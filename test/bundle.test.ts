@@ -1,12 +1,14 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { mintToken } from '../src/auth/tokens.js';
 import type { AckResponse } from '../src/contract/events.js';
 import { request, TEST_JWT_SECRET } from './helpers/app.js';
 import { startService, type ServiceProcess } from './helpers/process.js';
 import { connect } from './helpers/sockets.js';
+import { form } from './media-helpers.js';
 
 const repo = path.join(import.meta.dirname, '..');
 const bundle = path.join(repo, 'dist', 'server', 'main.js');
@@ -16,7 +18,7 @@ const here = inject('template').kind === 'pglite';
 /**
  * The bundle is the service with its dependencies inlined, so what can break is what finds files at run time or must
  * be one instance: the migrations, the PGlite worker's thread, the web app, socket.io's own client, the API docs'
- * static files, pino's pretty printer in its worker, and the WebSocket transport the service patches.
+ * static files, pino's pretty printer in its worker, the WebSocket transport the service patches, media and metrics.
  */
 describe.runIf(here)('the built bundle (dist/server/main.js)', () => {
   const dirs: string[] = [];
@@ -52,7 +54,7 @@ describe.runIf(here)('the built bundle (dist/server/main.js)', () => {
     expect(existsSync(bundle)).toBe(true);
   });
 
-  it('starts on an empty DATA_DIR, serves the web app, the docs and socket.io, and a socket sends', async () => {
+  it('starts on an empty DATA_DIR; serves the web app, the docs, socket.io, media and metrics; a socket sends', async () => {
     const svc = await start({ DATA_DIR: dataDir() });
     expect((await request(svc.url, '/health')).status).toBe(200);
 
@@ -81,6 +83,35 @@ describe.runIf(here)('the built bundle (dist/server/main.js)', () => {
     }
     const history = await request(svc.url, `/rooms/${room.body.id}/messages`, { headers: auth });
     expect(history.body.data.map((m: { content: string }) => m.content)).toEqual(['from the bundle']);
+
+    // An image upload: multipart, file-type's sniffing (bundled) and sharp's thumbnail (native, outside).
+    const png = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#3399ff' } })
+      .png()
+      .toBuffer();
+    const uploaded = await request(svc.url, `/rooms/${room.body.id}/media`, {
+      method: 'POST',
+      headers: { authorization: auth.authorization },
+      body: form([{ name: 'a.png', type: 'image/png', data: png }]),
+    });
+    expect(uploaded.status).toBe(201);
+    expect(uploaded.body.data[0]).toMatchObject({ kind: 'image', mimeType: 'image/png' });
+    const withImage = await request(svc.url, `/rooms/${room.body.id}/messages`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ content: 'a picture', mediaIds: [uploaded.body.data[0].id] }),
+    });
+    expect(withImage.status).toBe(201);
+    const [attachment] = withImage.body.media;
+    expect(attachment).toMatchObject({ mimeType: 'image/png', width: 400, height: 300 });
+    // Signed for PUBLIC_URL (localhost:3000 by default): the same path on this service's port.
+    const { pathname, search } = new URL(attachment.thumbnailUrl);
+    const thumb = await fetch(`${svc.url}${pathname}${search}`);
+    expect(thumb.status).toBe(200);
+    expect((await sharp(Buffer.from(await thumb.arrayBuffer())).metadata()).width).toBeLessThanOrEqual(320);
+
+    const metrics = await request(svc.url, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('process_cpu_seconds_total');
   }, 60_000);
 
   it('runs PGlite in its worker thread, and pretty logs through pino’s worker', async () => {
