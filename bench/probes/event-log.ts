@@ -1,0 +1,267 @@
+/**
+ * `npx tsx bench/probes/event-log.ts [--engine=embedded|postgres] [--variants=none,log,drain,cursor,webhook] [--rounds=2]
+ *   [--seconds=6] [--senders=64]`
+ *
+ * What the durable event log costs the send path at saturation, one part at a time. The service is built in this
+ * process (as main.ts builds it) on a fresh DATA_DIR with the embedded PostgreSQL server (the default), or on a fresh
+ * database of the server at BENCH_DATABASE_URL (or TEST_DATABASE_URL) with `--engine=postgres`, and `senders` loops call MessagesService.send back to back over 50 rooms of 10: no HTTP, no
+ * sockets, so what is timed is the group-commit writers and the database under them (closed loop: each loop sends its
+ * next message once the last one is answered). Variants, interleaved over the rounds:
+ *
+ * - `none`: no consumer registered, so a send writes no event at all;
+ * - `log`: a consumer registered that nothing reads: each send also writes its event and a pending row;
+ * - `drain`: `log`, and a loop deleting the pending rows 200 at a time (what a consumer's take does, without work);
+ * - `drain-from`: `drain`, but each look starts past the highest id the last one deleted (it walks no dead rows; a
+ *   consumer would also need an occasional look from the start, for ids that commit late);
+ * - `cursor`: `log`, and a loop following the log by position (a cursor row moved per batch), deleting nothing;
+ * - `webhook`: a real webhook for `*` to a receiver in a child process (the consumer, the deliveries, the POSTs).
+ *
+ * The fan-out bench (`--only=webhooks`) cannot tell 5 % apart: its ramp steps are √2 apart. This probe can, and it
+ * names the part that costs (docs/webhooks.md, "What a webhook costs a send").
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { buildApp, type App } from '../../src/app.js';
+import { mintToken, type AuthContext } from '../../src/auth/tokens.js';
+import { loadConfig } from '../../src/config.js';
+
+const VARIANTS = ['none', 'log', 'drain', 'drain-from', 'cursor', 'webhook'] as const;
+type Variant = (typeof VARIANTS)[number];
+const SECRET = 'probe-secret-probe-secret-probe-secret-0123';
+const ROOMS = 50;
+const MEMBERS = 10;
+
+const opt = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+
+if (process.argv[2] === 'receiver') receiver();
+else await main();
+
+/** The webhook's receiver, in a process of its own: answers 204 and reports how many it took. */
+function receiver(): void {
+  let n = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      n++;
+      res.statusCode = 204;
+      res.end();
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+  });
+  setInterval(() => process.send?.({ received: n }), 200);
+}
+
+async function main(): Promise<void> {
+  const engine = opt('engine', 'embedded');
+  const base = engine === 'postgres' ? process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] : undefined;
+  if (engine === 'postgres' && !base) throw new Error('set BENCH_DATABASE_URL (a PostgreSQL server this probe may create databases on)');
+  if (engine !== 'postgres' && engine !== 'embedded') throw new Error('--engine is embedded or postgres');
+  const variants = opt('variants', VARIANTS.join(',')).split(',') as Variant[];
+  for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}; one of ${VARIANTS.join(', ')}`);
+  const rounds = Number(opt('rounds', '2'));
+  const seconds = Number(opt('seconds', '6'));
+  const senders = Number(opt('senders', '64'));
+  const results = new Map<Variant, string[]>();
+  for (let r = 0; r < rounds; r++)
+    for (const v of variants) {
+      const line = await measure(base, v, seconds, senders);
+      results.set(v, [...(results.get(v) ?? []), line]);
+      process.stdout.write(`round ${r + 1} ${v}: ${line}\n`);
+    }
+  process.stdout.write(`\n| variant | sends/s, event-loop utilisation (each round) |\n|---|---|\n`);
+  for (const [v, lines] of results) process.stdout.write(`| ${v} | ${lines.join('; ')} |\n`);
+}
+
+/**
+ * One variant on a database of its own (a fresh DATA_DIR's embedded server, or a database created on `base`): setup,
+ * 2 s of warm-up, then `seconds` timed.
+ */
+async function measure(base: string | undefined, variant: Variant, seconds: number, senders: number): Promise<string> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-probe-'));
+  // The embedded server runs as its own account when we are root, which must pass through DATA_DIR.
+  chmodSync(dataDir, 0o755);
+  const stops: Array<() => Promise<unknown> | void> = [];
+  let connection: pg.ClientConfig = { host: path.join(dataDir, 'pg.run'), port: 5432, user: 'postgres', database: 'postgres' };
+  if (base) {
+    const name = `chat_probe_${process.pid}_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    stops.push(async () => {
+      await admin.query(`drop database ${name} with (force)`);
+      await admin.end();
+    });
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    connection = { connectionString: url.href };
+  }
+  try {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: SECRET,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      PORT: '0',
+      ...(connection.connectionString ? { DATABASE_URL: connection.connectionString } : {}),
+      WEBHOOK_ALLOW_PRIVATE_URLS: '1',
+    });
+    const app = await buildApp(config);
+    stops.push(() => app.close());
+    await app.http.listen({ port: 0, host: '127.0.0.1' });
+    const rooms = await makeRooms(app);
+    const received = await prepare(app, connection, variant, stops);
+
+    const auths = new Map<string, AuthContext>();
+    const auth = (userId: string) => {
+      let a = auths.get(userId);
+      if (!a) auths.set(userId, (a = { userId, name: null, picture: null, role: 'user', businessIds: [], exp: undefined }));
+      return a;
+    };
+    let sent = 0;
+    const load = async (ms: number, count: boolean) => {
+      const end = performance.now() + ms;
+      await Promise.all(
+        Array.from({ length: senders }, async (_, w) => {
+          for (let i = 0; performance.now() < end; i++) {
+            const room = rooms[(w + i) % rooms.length]!;
+            await app.services.messages.send(auth(room.members[i % MEMBERS]!), room.id, { content: `probe ${w} ${i} hello there` });
+            if (count) sent++;
+          }
+        }),
+      );
+    };
+    await load(2000, false);
+    const elu0 = performance.eventLoopUtilization();
+    const t0 = performance.now();
+    const got0 = received();
+    await load(seconds * 1000, true);
+    const dt = (performance.now() - t0) / 1000;
+    const elu = performance.eventLoopUtilization(elu0).utilization;
+    const posts = variant === 'webhook' ? `, ${Math.round((received() - got0) / dt)} POSTs/s` : '';
+    return `${Math.round(sent / dt)}/s, ELU ${elu.toFixed(2)}${posts}`;
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** 50 group rooms of 10, made through the API as clients make them (each member's token seen once first). */
+async function makeRooms(app: App): Promise<Array<{ id: string; members: string[] }>> {
+  const address = app.http.server.address();
+  const api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/api/v1/chat`;
+  const call = async (userId: string, method: string, p: string, body?: unknown) => {
+    const token = await mintToken(SECRET, userId);
+    const res = await fetch(api + p, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  const rooms: Array<{ id: string; members: string[] }> = [];
+  for (let r = 0; r < ROOMS; r++) {
+    const members = Array.from({ length: MEMBERS }, (_, k) => `probe-${r}-${k}`);
+    for (const m of members) await call(m, 'GET', '/rooms');
+    const room = await call(members[0]!, 'POST', '/rooms', { type: 'group', name: `probe ${r}`, participantIds: members.slice(1) });
+    rooms.push({ id: room.id, members });
+  }
+  return rooms;
+}
+
+/** Sets the variant up; returns how many webhook POSTs the receiver has taken so far (0 for the others). */
+async function prepare(
+  app: App,
+  connection: pg.ClientConfig,
+  variant: Variant,
+  stops: Array<() => Promise<unknown> | void>,
+): Promise<() => number> {
+  if (variant === 'none') return () => 0;
+  if (variant === 'webhook') {
+    let received = 0;
+    const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: ['--import', 'tsx'] });
+    stops.push(() => void child.kill());
+    const port = await new Promise<number>((resolve) =>
+      child.on('message', (m: { port?: number; received?: number }) => {
+        if (m.port) resolve(m.port);
+        if (m.received !== undefined) received = m.received;
+      }),
+    );
+    const admin = { userId: 'probe-admin', name: null, picture: null, role: 'admin' as const, businessIds: [], exp: undefined };
+    await app.services.webhooks.service.create(admin, { url: `http://127.0.0.1:${port}/hook`, events: ['*'] });
+    // Every instance notices a new webhook within a second (webhooks/index.ts).
+    await new Promise((r) => setTimeout(r, 1500));
+    return () => received;
+  }
+  const client = new pg.Client(connection);
+  await client.connect();
+  client.on('error', () => {});
+  await client.query(`insert into domain_event_consumer (name, types) values ('probe', '{message.created}')`);
+  let stopped = false;
+  let loop: Promise<void> = Promise.resolve();
+  if (variant === 'drain')
+    loop = follow(
+      () => stopped,
+      async () => {
+        const r = await client.query(
+          `delete from domain_event_pending where consumer = 'probe' and event_id in (
+           select event_id from domain_event_pending where consumer = 'probe' order by event_id limit 200 for update skip locked)`,
+        );
+        return r.rowCount ?? 0;
+      },
+    );
+  if (variant === 'drain-from') {
+    let from = 0;
+    loop = follow(
+      () => stopped,
+      async () => {
+        const r = await client.query<{ event_id: string }>(
+          `delete from domain_event_pending where consumer = 'probe' and event_id in (
+           select event_id from domain_event_pending where consumer = 'probe' and event_id >= $1
+           order by event_id limit 200 for update skip locked) returning event_id`,
+          [from],
+        );
+        if (r.rows.length) from = Math.max(from, ...r.rows.map((x) => Number(x.event_id)));
+        return r.rows.length;
+      },
+    );
+  }
+  if (variant === 'cursor') {
+    await client.query(`create table probe_cursor (name text primary key, pos bigint not null)`);
+    await client.query(`insert into probe_cursor values ('probe', 0)`);
+    let pos = 0;
+    loop = follow(
+      () => stopped,
+      async () => {
+        await client.query('begin');
+        const r = await client.query<{ id: string }>(`select id from domain_event where id > $1 order by id limit 200`, [pos]);
+        if (r.rows.length) {
+          pos = Number(r.rows.at(-1)!.id);
+          await client.query(`update probe_cursor set pos = $1 where name = 'probe'`, [pos]);
+        }
+        await client.query('commit');
+        return r.rows.length;
+      },
+    );
+  }
+  stops.push(async () => {
+    stopped = true;
+    await loop.catch(() => {});
+    await client.end();
+  });
+  return () => 0;
+}
+
+/** Runs `batch` back to back while it finds work, resting 50 ms when it finds none, until stopped. */
+async function follow(stopped: () => boolean, batch: () => Promise<number>): Promise<void> {
+  while (!stopped()) if ((await batch()) === 0) await new Promise((r) => setTimeout(r, 50));
+}
