@@ -30,6 +30,7 @@ import pg from 'pg';
 import { buildApp, type App } from '../../src/app.js';
 import { mintToken, type AuthContext } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
+import { httpJson } from '../lib/processes.js';
 
 const VARIANTS = ['none', 'log', 'drain', 'drain-from', 'cursor', 'webhook'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -81,6 +82,11 @@ async function main(): Promise<void> {
   for (const [v, lines] of results) process.stdout.write(`| ${v} | ${lines.join('; ')} |\n`);
 }
 
+/** Who calls a service method directly, as a token for `userId` with `role` and no other claims would make them. */
+function authOf(userId: string, role: AuthContext['role']): AuthContext {
+  return { userId, name: null, picture: null, role, businessIds: [], exp: undefined };
+}
+
 /**
  * One variant on a database of its own (a fresh DATA_DIR's embedded server, or a database created on `base`): setup,
  * 2 s of warm-up, then `seconds` timed.
@@ -123,7 +129,7 @@ async function measure(base: string | undefined, variant: Variant, seconds: numb
     const auths = new Map<string, AuthContext>();
     const auth = (userId: string) => {
       let a = auths.get(userId);
-      if (!a) auths.set(userId, (a = { userId, name: null, picture: null, role: 'user', businessIds: [], exp: undefined }));
+      if (!a) auths.set(userId, (a = authOf(userId, 'user')));
       return a;
     };
     let sent = 0;
@@ -159,14 +165,9 @@ async function makeRooms(app: App): Promise<Array<{ id: string; members: string[
   const address = app.http.server.address();
   const api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/api/v1/chat`;
   const call = async (userId: string, method: string, p: string, body?: unknown) => {
-    const token = await mintToken(SECRET, userId);
-    const res = await fetch(api + p, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as { id: string };
+    const res = await httpJson(method, api + p, await mintToken(SECRET, userId), body);
+    if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as { id: string };
   };
   const rooms: Array<{ id: string; members: string[] }> = [];
   for (let r = 0; r < ROOMS; r++) {
@@ -196,8 +197,7 @@ async function prepare(
         if (m.received !== undefined) received = m.received;
       }),
     );
-    const admin = { userId: 'probe-admin', name: null, picture: null, role: 'admin' as const, businessIds: [], exp: undefined };
-    await app.services.webhooks.service.create(admin, { url: `http://127.0.0.1:${port}/hook`, events: ['*'] });
+    await app.services.webhooks.service.create(authOf('probe-admin', 'admin'), { url: `http://127.0.0.1:${port}/hook`, events: ['*'] });
     // Every instance notices a new webhook within a second (webhooks/index.ts).
     await new Promise((r) => setTimeout(r, 1500));
     return () => received;
