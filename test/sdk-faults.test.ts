@@ -1,5 +1,8 @@
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from './helpers/app.js';
+import { mintToken } from '../src/auth/tokens.js';
+import { TEST_JWT_SECRET, type Client } from './helpers/app.js';
 import { deleteMessage, fullHistory, nextEvent, react } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
 import {
@@ -135,6 +138,38 @@ describe('a cut link', () => {
       await s.close();
     }
   }, 60_000);
+  it('retries a server that is down at most 1.5 s apart, the waits at that cap spread, each attempt a WebSocket and then long-polling', async () => {
+    // Every request is answered 503, so each attempt fails on both transports and the next one is timed.
+    const requests: Array<{ at: number; transport: string | null }> = [];
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname.startsWith('/socket.io/')) requests.push({ at: performance.now(), transport: url.searchParams.get('transport') });
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const token = await mintToken(TEST_JWT_SECRET, 'retry-alice');
+      const client = pool.make(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, token);
+      void settle(client.connect());
+      await sleep(9000);
+      expect(client.state).toBe('connecting');
+      await client.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // An attempt tries a WebSocket (one upgrade request) and, where that fails, long-polling at once.
+    expect(requests.map((r) => r.transport).join(' ')).toMatch(/^(websocket polling ?)+$/);
+    const attempts = requests.filter((r) => r.transport === 'websocket').map((r) => r.at);
+    const waits = attempts.slice(1).map((t, i) => t - attempts[i]!);
+    // 250 ms doubling (with Socket.IO's jitter of ±50 %), then the cap: drawn from [750, 1500] ms before each attempt.
+    expect(waits.length).toBeGreaterThanOrEqual(6);
+    for (const w of waits) expect(w).toBeLessThan(1500 + 400);
+    const atCap = waits.slice(3);
+    for (const w of atCap) expect(w).toBeGreaterThan(700);
+    // Socket.IO alone waits its cap exactly each time at the cap: clients cut off together would return in step.
+    expect(Math.max(...atCap) - Math.min(...atCap)).toBeGreaterThan(50);
+  }, 30_000);
 });
 
 describe('faults on one app', () => {
@@ -143,6 +178,45 @@ describe('faults on one app', () => {
     s = await startSdkApp();
   });
   afterAll(async () => s?.close());
+
+  it('connects by long-polling where WebSockets are blocked, and stays live', async () => {
+    // An HTTP proxy in front of the app that passes requests and refuses every upgrade, as some networks do.
+    const app = new URL(s.t.baseUrl);
+    const upgrades: string[] = [];
+    const proxy = createServer((req, res) => {
+      const upstream = httpRequest(
+        { host: app.hostname, port: app.port, path: req.url, method: req.method, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    proxy.on('upgrade', (req, socket) => {
+      upgrades.push(req.url ?? '');
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const alice = await s.t.as('poll-alice');
+      const bob = await s.t.as('poll-bob');
+      const { roomId } = await roomWith(bob, alice.userId, 2);
+      const client = pool.make(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, alice.token);
+      await client.connect();
+      expect(client.state).toBe('live');
+      expect(upgrades.length).toBeGreaterThan(0);
+      const room = await client.openRoom(roomId);
+      await buildMessage(bob, roomId, { content: 'over long-polling' });
+      await converged(room, historyOf(alice, roomId));
+      expect(room.messages.map((m) => m.content)).toContain('over long-polling');
+    } finally {
+      await pool.closeAll();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
 
   it('shows a message delivered twice once, and ignores an older version of a message arriving after a newer one', async () => {
     const alice = await s.t.as('d-alice');

@@ -5,7 +5,8 @@ import { ChatError } from './errors.js';
 import { Rest, Tokens, backoff, subjectOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
 import { ChatApi, type Presence } from './api.js';
-import { watchNetwork, withLastChanged, withMessage } from './room-views.js';
+import { spreadRetries, watchNetwork } from './network.js';
+import { withLastChanged, withMessage } from './room-views.js';
 import { tombstoneOf } from './timeline.js';
 import { ChatRoom } from './room.js';
 import type { ClientState, Message, PendingMessage, Room, SendInput } from './types.js';
@@ -97,9 +98,11 @@ export class ChatClient extends Emitter<{
     this.userId = subjectOf(await this.tokens.get());
     const socket: ChatSocket = io(`${this.options.url.replace(/\/+$/, '')}/chat`, {
       autoConnect: false,
-      // Back within 5 s of the network's return: the wait between attempts never grows past 2 s.
+      // A WebSocket first, in one request (polling first takes four, and then upgrades); long-polling where it fails.
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
+      // Waits double from 250 ms (jittered) and never pass RETRY_MAX_MS (spreadRetries).
       reconnectionDelay: 250,
-      reconnectionDelayMax: 2000,
       // Every reconnection asks a token function afresh: a long-lived tab never comes back on a stale token.
       auth: (cb) =>
         void this.tokens.get(this.everConnected).then(
@@ -107,6 +110,7 @@ export class ChatClient extends Emitter<{
           () => cb({}),
         ),
     });
+    spreadRetries(socket.io);
     this.socket = socket;
     this.listen(socket);
     this.stopWatchingNetwork = watchNetwork(

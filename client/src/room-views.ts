@@ -30,18 +30,3 @@ export function withLastChanged(room: Room, messageId: string, next: (last: Mess
   const unread = deletedUnread && reader && reader.lastReadSeq < lastMessage.seq ? 1 : 0;
   return { ...room, lastMessage, unreadCount: Math.max(0, room.unreadCount - unread) };
 }
-
-/**
- * In a browser, the page's own word on the network: a WebSocket can outlive a network that went away (and sit there
- * until a ping times out), so `offline` is acted on at once, and `online` brings the connection back. Elsewhere: nothing.
- */
-export function watchNetwork(onOffline: () => void, onOnline: () => void): (() => void) | undefined {
-  const target = globalThis as unknown as Partial<Pick<Window, 'addEventListener' | 'removeEventListener'>>;
-  if (typeof target.addEventListener !== 'function' || typeof navigator === 'undefined' || !('onLine' in navigator)) return undefined;
-  target.addEventListener('offline', onOffline);
-  target.addEventListener('online', onOnline);
-  return () => {
-    target.removeEventListener?.('offline', onOffline);
-    target.removeEventListener?.('online', onOnline);
-  };
-}

@@ -1,0 +1,30 @@
+import type { Manager } from 'socket.io-client';
+
+/** The longest wait between two reconnection attempts: once the network is back, the socket is within this of it. */
+export const RETRY_MAX_MS = 1500;
+
+/**
+ * Reconnection attempts spread over [RETRY_MAX_MS / 2, RETRY_MAX_MS]. Socket.IO jitters each wait and then caps it, so
+ * at its cap every wait is the cap exactly: clients cut off together (a server restart, a proxy's) would come back in
+ * step, all at once, every time. Drawing the cap afresh before each attempt keeps them apart and still bounds the wait.
+ */
+export function spreadRetries(manager: Manager, random: () => number = Math.random): void {
+  const draw = () => void manager.reconnectionDelayMax(Math.round(RETRY_MAX_MS * (0.5 + random() / 2)));
+  draw();
+  manager.on('reconnect_attempt', draw);
+}
+
+/**
+ * In a browser, the page's own word on the network: a WebSocket can outlive a network that went away (and sit there
+ * until a ping times out), so `offline` is acted on at once, and `online` brings the connection back. Elsewhere: nothing.
+ */
+export function watchNetwork(onOffline: () => void, onOnline: () => void): (() => void) | undefined {
+  const target = globalThis as unknown as Partial<Pick<Window, 'addEventListener' | 'removeEventListener'>>;
+  if (typeof target.addEventListener !== 'function' || typeof navigator === 'undefined' || !('onLine' in navigator)) return undefined;
+  target.addEventListener('offline', onOffline);
+  target.addEventListener('online', onOnline);
+  return () => {
+    target.removeEventListener?.('offline', onOffline);
+    target.removeEventListener?.('online', onOnline);
+  };
+}
