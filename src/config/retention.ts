@@ -45,7 +45,7 @@ export function retentionConfig(read: EnvReader): RetentionConfig {
 
 export function adminJobsConfig(read: EnvReader): AdminJobsConfig {
   return {
-    eraseBatchSize: read.int('ERASE_BATCH_SIZE', 200, 1, 10_000),
+    eraseBatchSize: read.int('ERASE_BATCH_SIZE', 50, 1, 10_000),
     leaseMs: read.int('ADMIN_JOB_LEASE_MS', 30_000, 200, 3600 * 1000),
     pollMs: read.int('ADMIN_JOB_POLL_MS', 5000, 10, 3600 * 1000),
     pauseMs: read.int('ADMIN_JOB_PAUSE_MS', 0, 0, 60_000),
