@@ -1,11 +1,11 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents, SuspendedEvent } from '../../src/contract/events.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
 import { Rest, Tokens, backoff, subjectOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
 import { ChatApi, type Presence } from './api.js';
-import { spreadRetries, watchNetwork } from './network.js';
+import { openSocket, watchNetwork } from './network.js';
 import { withLastChanged, withMessage } from './room-views.js';
 import { tombstoneOf } from './timeline.js';
 import { ChatRoom } from './room.js';
@@ -96,21 +96,15 @@ export class ChatClient extends Emitter<{
     if (this.state === 'closed') throw new ChatError('CLOSED', 'the client is closed');
     if (this.socket) return this.live();
     this.userId = subjectOf(await this.tokens.get());
-    const socket: ChatSocket = io(`${this.options.url.replace(/\/+$/, '')}/chat`, {
-      autoConnect: false,
-      // A WebSocket first, in one request (polling first takes four, and then upgrades); long-polling where it fails.
-      transports: ['websocket', 'polling'],
-      tryAllTransports: true,
-      // Waits double from 250 ms (jittered) and never pass RETRY_MAX_MS (spreadRetries).
-      reconnectionDelay: 250,
-      // Every reconnection asks a token function afresh: a long-lived tab never comes back on a stale token.
-      auth: (cb) =>
+    // Every reconnection asks a token function afresh: a long-lived tab never comes back on a stale token.
+    const socket: ChatSocket = openSocket(
+      this.options.url,
+      (cb) =>
         void this.tokens.get(this.everConnected).then(
           (token) => cb({ token }),
           () => cb({}),
         ),
-    });
-    spreadRetries(socket.io);
+    );
     this.socket = socket;
     this.listen(socket);
     this.stopWatchingNetwork = watchNetwork(

@@ -1,4 +1,4 @@
-import type { Manager } from 'socket.io-client';
+import { io, type Manager, type Socket } from 'socket.io-client';
 
 /** The longest wait between two reconnection attempts: once the network is back, the socket is within this of it. */
 export const RETRY_MAX_MS = 1500;
@@ -12,6 +12,23 @@ export function spreadRetries(manager: Manager, random: () => number = Math.rand
   const draw = () => void manager.reconnectionDelayMax(Math.round(RETRY_MAX_MS * (0.5 + random() / 2)));
   draw();
   manager.on('reconnect_attempt', draw);
+}
+
+/**
+ * The client's one socket, on the `/chat` namespace, not connected yet. `auth` is asked before every attempt.
+ * A WebSocket first, in one request (polling first takes four, and then upgrades); long-polling in the same attempt
+ * where the WebSocket fails. Waits between attempts double from 250 ms (jittered) and stay under RETRY_MAX_MS.
+ */
+export function openSocket<S extends Socket>(url: string, auth: (cb: (data: object) => void) => void): S {
+  const socket = io(`${url.replace(/\/+$/, '')}/chat`, {
+    autoConnect: false,
+    transports: ['websocket', 'polling'],
+    tryAllTransports: true,
+    reconnectionDelay: 250,
+    auth,
+  });
+  spreadRetries(socket.io);
+  return socket as S;
 }
 
 /**
