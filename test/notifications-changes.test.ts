@@ -224,6 +224,34 @@ describe('a message deleted after its notification left', () => {
   });
 });
 
+describe('a purge (a batch of tombstones)', () => {
+  it('retracts what was notified, and logs for the notifications no delete of a message nobody was notified of', async () => {
+    const root = await t.as('root', { role: 'admin' });
+    const room = await group('purged', ['bob']);
+    const unnoticed = await send(alice, room.id, 'read at once');
+    expect((await bob.patch(`/rooms/${room.id}/read`)).status).toBe(200);
+    await settle();
+    const noticed = await send(alice, room.id, 'this one was notified');
+    await until(() => hookFor('bob', room.id).find((b) => b.messageIds.includes(noticed.id)), "bob's notification");
+    expect(hookFor('bob', room.id).flatMap((b) => b.messageIds)).not.toContain(unnoticed.id);
+
+    expect(ok(await root.post(`/admin/rooms/${room.id}/purge`, { userId: 'alice' }), 'purge')).toMatchObject({ deleted: 2 });
+    const retraction = await until(() => hookFor('bob', room.id, 'message.retracted')[0], "bob's retraction");
+    expect(retraction).toMatchObject({ userId: 'bob', messageIds: [noticed.id] });
+    const logged = async (messageId: string) =>
+      (
+        (await t.app.database.db.execute(
+          sql`select count(*)::int as n from domain_event where type = 'message.deleted' and payload->>'messageId' = ${messageId}`,
+        )) as unknown as { rows: Array<{ n: number }> }
+      ).rows[0]!.n;
+    // No webhook is registered here: the notifications are the only reader of message.deleted.
+    expect(await logged(noticed.id)).toBe(1);
+    expect(await logged(unnoticed.id)).toBe(0);
+    await settle();
+    expect(hookFor('bob', room.id, 'message.retracted')).toHaveLength(1);
+  });
+});
+
 describe('an edit', () => {
   it('notifies, as a mention, only the offline users it newly mentions, muted or not', async () => {
     const room = await group('edited mentions', ['bob', 'carol', 'dave', 'erin']);

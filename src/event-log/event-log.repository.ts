@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Db, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 
@@ -50,6 +50,37 @@ const DONE = hotStatement<never>(
           for update skip locked)`,
 );
 
+/** An event as SQL inside the append statement: its type (text), room (uuid) and payload (jsonb). */
+export interface LoggedColumns {
+  type: SQL;
+  roomId: SQL;
+  payload: SQL;
+}
+
+/** A consumer that needs events of one type only when `when` holds, asked in the statement that writes them. */
+export interface LogNarrowing {
+  consumer: string;
+  type: string;
+  when: (e: LoggedColumns) => SQL;
+}
+
+const narrowings = new Map<string, LogNarrowing>();
+
+/**
+ * Registered by the feature that owns the consumer, when it is built (one per consumer and type; the same one again
+ * replaces it). The condition runs in the writer's transaction: it must not miss work the consumer could still be
+ * given by an event it has not handled yet.
+ */
+export function narrowLog(n: LogNarrowing): void {
+  narrowings.set(`${n.consumer}\u0000${n.type}`, n);
+}
+
+/** Whether consumer `c` (in scope as c) takes the event: true unless a narrowing for it and the type says no. */
+function wanted(e: LoggedColumns): SQL {
+  const parts = [...narrowings.values()].map((n) => sql`(c.name <> ${n.consumer} or ${e.type} <> ${n.type} or ${n.when(e)})`);
+  return parts.length ? sql.join(parts, sql` and `) : sql`true`;
+}
+
 export interface NewEvent {
   type: string;
   roomId: string | null;
@@ -83,8 +114,9 @@ export class EventLogRepository {
   }
 
   /**
-   * Writes events inside the caller's transaction, with a pending row for each consumer listening to their type; with
-   * nobody listening nothing is written. (The send statement does the same in its own SQL, see messages.repository.ts.)
+   * Writes events inside the caller's transaction, with a pending row for each consumer listening to their type, unless
+   * a narrowing (narrowLog) says the consumer does not need that one; an event no consumer takes is not written. (The
+   * send statement does the same in its own SQL, see messages.repository.ts; nothing narrows `message.created`.)
    */
   async append(tx: Executor, events: NewEvent[]): Promise<number[]> {
     if (events.length === 0) return [];
@@ -96,12 +128,15 @@ export class EventLogRepository {
           logged as (
             insert into domain_event (type, room_id, payload)
             select i.type, i."roomId", i.payload from input i
-            where exists (select 1 from domain_event_consumer c where i.type = any(c.types))
+            where exists (
+              select 1 from domain_event_consumer c
+              where i.type = any(c.types) and ${wanted({ type: sql`i.type`, roomId: sql`i."roomId"`, payload: sql`i.payload` })})
             order by i.ord
-            returning id, type),
+            returning id, type, room_id, payload),
           pending as (
             insert into domain_event_pending (consumer, event_id)
-            select c.name, l.id from logged l join domain_event_consumer c on l.type = any(c.types))
+            select c.name, l.id from logged l join domain_event_consumer c on l.type = any(c.types)
+            where ${wanted({ type: sql`l.type`, roomId: sql`l.room_id`, payload: sql`l.payload` })})
           select id from logged order by id`,
     );
     return rows.map((r) => Number(r.id));

@@ -1,6 +1,30 @@
 import { sql } from 'drizzle-orm';
 import { queryRows, type Db, type Executor } from '../db/client.js';
+import type { LogNarrowing } from '../event-log/event-log.repository.js';
 import type { MessageToNotify } from './notifications.repository.js';
+
+/** The consumer's name in the event log: its pending rows are kept under it, on every instance, across restarts. */
+export const NOTIFICATIONS_CONSUMER = 'notifications';
+
+/**
+ * The event log keeps a `message.deleted` for the notifications only when it concerns them (narrowLog, registered by
+ * index.ts), so a bulk delete of messages nobody was notified of leaves them nothing to read. It holds where
+ * `deletionsToHandle` could find work (the message in a notification, open or taken, or notified) and also while a
+ * send or an edit of the room is still pending for them: that event may yet put the message in a notification, and it
+ * is handled in one transaction with its pending row, so one statement sees either that row or the notification.
+ */
+export const DELETES_THAT_CONCERN_NOTIFICATIONS: LogNarrowing = {
+  consumer: NOTIFICATIONS_CONSUMER,
+  type: 'message.deleted',
+  when: ({ roomId, payload }) => {
+    const messageId = sql`(${payload}->>'messageId')::uuid`;
+    return sql`(exists (select 1 from notification_sent s where s.message_id = ${messageId})
+      or exists (select 1 from notification_outbox o where o.room_id = ${roomId} and ${messageId} = any(o.message_ids))
+      or ${roomId} in (
+        select e.room_id from domain_event_pending p join domain_event e on e.id = p.event_id
+        where p.consumer = ${NOTIFICATIONS_CONSUMER} and e.type in ('message.created', 'message.edited')))`;
+  },
+};
 
 /** An edit's newly mentioned users, as logged with `message.edited`. */
 export interface Edit {

@@ -1,11 +1,11 @@
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import { EventLogRepository } from '../event-log/event-log.repository.js';
+import { EventLogRepository, narrowLog } from '../event-log/event-log.repository.js';
 import { LogConsumer } from '../event-log/log-consumer.js';
 import type { Feature } from '../feature.js';
 import { systemResolver, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
-import { NotificationChangesRepository } from './changes.repository.js';
+import { DELETES_THAT_CONCERN_NOTIFICATIONS, NotificationChangesRepository } from './changes.repository.js';
 import {
   NOTIFICATION_EVENTS,
   NOTIFICATIONS_CONSUMER,
@@ -43,6 +43,7 @@ export function createNotifications(
   readMessages: ReadMessages,
   resolve: Resolver = systemResolver,
 ): Notifications {
+  narrowLog(DELETES_THAT_CONCERN_NOTIFICATIONS);
   const repo = new NotificationsRepository(db);
   const changes = new NotificationChangesRepository(db);
   const subscriptions = new PushSubscriptionsService(repo, config, resolve);

@@ -9,8 +9,7 @@ import type { Enqueued, MessageToNotify, NotificationsRepository, Targets } from
 import { previewOf } from './notifications.service.js';
 import type { RetractionPayload } from './notifications.types.js';
 
-/** The consumer's name in the event log: its pending rows are kept under it, on every instance, across restarts. */
-export const NOTIFICATIONS_CONSUMER = 'notifications';
+export { NOTIFICATIONS_CONSUMER } from './changes.repository.js';
 
 /** What the notifications read from the log: sends, edits that newly mention someone, deletes. */
 export const NOTIFICATION_EVENTS = ['message.created', 'message.edited', 'message.deleted'];
