@@ -8,8 +8,8 @@ export const RETRY_MAX_MS = 1500;
  * at its cap every wait is the cap exactly: clients cut off together (a server restart, a proxy's) would come back in
  * step, all at once, every time. Drawing the cap afresh before each attempt keeps them apart and still bounds the wait.
  */
-export function spreadRetries(manager: Manager, random: () => number = Math.random): void {
-  const draw = () => void manager.reconnectionDelayMax(Math.round(RETRY_MAX_MS * (0.5 + random() / 2)));
+function spreadRetries(manager: Manager): void {
+  const draw = () => void manager.reconnectionDelayMax(Math.round(RETRY_MAX_MS * (0.5 + Math.random() / 2)));
   draw();
   manager.on('reconnect_attempt', draw);
 }

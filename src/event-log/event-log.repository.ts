@@ -87,8 +87,11 @@ function refusals(events: NewEvent[]): SQL {
     .filter((n) => types.has(n.type))
     .map(
       (n) =>
+        // Asked only while that consumer listens to the type (a one-time check): otherwise it takes nothing anyway.
         sql`select ${n.consumer}::text as consumer, i.ord, i.type, i."roomId" as room_id, i.payload from input i
-            where i.type = ${n.type} and not ${n.when({ type: sql`i.type`, roomId: sql`i."roomId"`, payload: sql`i.payload` })}`,
+            where i.type = ${n.type}
+              and exists (select 1 from domain_event_consumer c where c.name = ${n.consumer} and ${n.type} = any(c.types))
+              and not ${n.when({ type: sql`i.type`, roomId: sql`i."roomId"`, payload: sql`i.payload` })}`,
     );
   return parts.length
     ? sql.join(parts, sql` union all `)
