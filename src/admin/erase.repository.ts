@@ -88,7 +88,7 @@ export class EraseRepository {
     const rows = await queryRows(
       this.db,
       sql`delete from chat_reaction where user_id = ${userId}
-            and message_id in (select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid) returning 1`,
+            and message_id = any(array(select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid)) returning 1`,
     );
     return rows.length;
   }

@@ -157,13 +157,13 @@ async function* messagePages(db: Executor, userId: string): AsyncGenerator<Row[]
     const edits = await queryRows<{ message_id: string; content: string; mentions: string[]; edited_at: Date | string }>(
       db,
       sql`select message_id, content, mentions, edited_at from chat_message_edit
-          where message_id in (select jsonb_array_elements_text(${ids}::jsonb)::uuid) order by edited_at, id`,
+          where message_id = any(array(select jsonb_array_elements_text(${ids}::jsonb)::uuid)) order by edited_at, id`,
     );
     const files = await queryRows<Row & { message_id: string }>(
       db,
       sql`select message_id, id, kind, mime_type as "mimeType", size, file_name as "fileName", width, height,
             duration_ms as "durationMs", created_at as "createdAt"
-          from chat_media where message_id in (select jsonb_array_elements_text(${ids}::jsonb)::uuid) order by position`,
+          from chat_media where message_id = any(array(select jsonb_array_elements_text(${ids}::jsonb)::uuid)) order by position`,
     );
     yield page.map((m) => ({
       ...m,

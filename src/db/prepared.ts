@@ -26,8 +26,10 @@ export function hotStatement<T>(name: string, types: string[], build: (...params
   const text = dialect.sqlToQuery(build(...types.map((type, i) => sql.raw(`$${i + 1}::${type}`)))).sql;
   const preparedOn = new WeakSet<object>();
   const preparing = new WeakMap<object, Promise<unknown>>();
+  /** The statement with these values, as ordinary SQL: what runs inside a transaction, and what a plan test EXPLAINs. */
+  const inline = (params: unknown[]): SQL => build(...params.map((p, i) => sql`${p}::${sql.raw(types[i]!)}`));
 
-  return async (db: Executor, params: unknown[]): Promise<T[]> => {
+  const run = async (db: Executor, params: unknown[]): Promise<T[]> => {
     const client = (db as { $client?: unknown }).$client;
     // Told to the ORM's query logger like every other statement, so query logs and statement counts stay whole.
     if (client) (db as { session?: { logger?: QueryLogger } }).session?.logger?.logQuery(text, params);
@@ -48,8 +50,9 @@ export function hotStatement<T>(name: string, types: string[], build: (...params
       return (await client.query<T>(`execute ${name} (${params.map(literal).join(', ')})`)).rows;
     }
     if (isPool(client)) return (await client.query<T>({ name, text, values: params })).rows;
-    return queryRows<T>(db, build(...params.map((p, i) => sql`${p}::${sql.raw(types[i]!)}`)));
+    return queryRows<T>(db, inline(params));
   };
+  return Object.assign(run, { inline });
 }
 
 function isPglite(client: unknown): client is PgliteLike {

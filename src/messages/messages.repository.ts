@@ -195,7 +195,7 @@ export interface NewMessage {
 }
 
 /** See insertMany. Its one parameter is the batch as JSON: one statement text whatever the batch size. */
-const INSERT_MESSAGES = hotStatement<{
+export const INSERT_MESSAGES = hotStatement<{
   id: string;
   seq: number | null;
   change_seq: number | null;

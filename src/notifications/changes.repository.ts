@@ -63,7 +63,7 @@ export class NotificationChangesRepository {
             (select coalesce(jsonb_agg(jsonb_build_object('userId', p.user_id, 'hidePreviews', p.hide_previews)), '[]'::jsonb)
               from chat_participant p
               where p.room_id = m.room_id and p.user_id <> m.sender_id and p.user_id = any(m.mentions)
-                and p.user_id in (select jsonb_array_elements_text(i."newMentions"))
+                and p.user_id = any(array(select jsonb_array_elements_text(i."newMentions")))
                 and not exists (select 1 from user_block b where b.blocker_id = p.user_id and b.blocked_id = m.sender_id)
                 and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
           from jsonb_to_recordset(${JSON.stringify(edits)}::jsonb) as i("eventId" bigint, "messageId" uuid, "newMentions" jsonb)
@@ -110,7 +110,7 @@ export class NotificationChangesRepository {
     if (hit.length === 0) return;
     await tx.execute(
       sql`delete from notification_outbox
-          where id in (select jsonb_array_elements_text(${JSON.stringify(hit.map((h) => h.id))}::jsonb)::uuid)
+          where id = any(array(select jsonb_array_elements_text(${JSON.stringify(hit.map((h) => h.id))}::jsonb)::uuid))
             and claimed_until is null and cardinality(message_ids) = 0`,
     );
   }

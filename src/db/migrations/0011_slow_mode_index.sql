@@ -1,0 +1,1 @@
+CREATE INDEX "chat_room_slow_mode_idx" ON "chat_room" USING btree ("id") WHERE "chat_room"."slow_mode_s" > 0;
