@@ -233,13 +233,16 @@ export const mediaGarbage = pgTable(
 /**
  * Read (and delivery) actions, not per-message rows: "user U reached seq S of room R at time T", one row each time
  * a watermark advances. readAt of a message = the earliest action whose up_to_seq >= its seq.
+ *
+ * No foreign key to the room: every row is written from the participant's row in the same statement (and that row
+ * references the room), and rooms are never deleted. The key's check locked the room's row FOR KEY SHARE, the row
+ * every send updates, so each delivery flush that overlapped a send of the room made a MultiXact of that row (~20 a
+ * second at 150 sends/s in rooms of 10) and the flush cost a quarter more (6.5 → 4.9 ms for ~90 rows).
  */
 export const messageReadReceipt = pgTable(
   'message_read_receipt',
   {
-    roomId: uuid('room_id')
-      .notNull()
-      .references(() => chatRoom.id, { onDelete: 'cascade' }),
+    roomId: uuid('room_id').notNull(),
     userId: text('user_id').notNull(),
     kind: text('kind').notNull(),
     upToSeq: seq('up_to_seq').notNull(),

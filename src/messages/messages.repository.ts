@@ -230,7 +230,7 @@ export const INSERT_MESSAGES = hotStatement<{
       members as (select e.* from eligible e where not exists (select 1 from retried r where r.id = e.id)),
       counts as (select "roomId" as room_id, count(*) as n from members group by "roomId"),
       -- NO KEY UPDATE, like the UPDATE itself: it keeps other writers of the room out without blocking foreign-key checks
-      -- (a receipt or participant row of the room) that would otherwise wait on us while holding what we wait for.
+      -- (a participant row of the room) that would otherwise wait on us while holding what we wait for.
       locked as materialized (
         select id from chat_room where id in (select room_id from counts) order by id for no key update),
       rooms as (
