@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Db } from '../src/db/client.js';
 import { DONE } from '../src/event-log/event-log.repository.js';
 import { INSERT_MESSAGES } from '../src/messages/messages.repository.js';
+import { DELETES_THAT_CONCERN_NOTIFICATIONS } from '../src/notifications/changes.repository.js';
 import { MESSAGES_TO_NOTIFY } from '../src/notifications/notifications.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { buildRoom } from './helpers/factories.js';
@@ -112,5 +113,25 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     expect(left[0]!.n).toBe(4801);
     await db.execute(sql`delete from domain_event_pending where consumer = 'plan-test'`);
     await db.execute(sql`alter table domain_event_pending reset (autovacuum_enabled)`);
+  });
+
+  it("a delete looks for its message in its room's notifications, not in every notification", async () => {
+    const db = t.app.database.db;
+    // Notifications gathering for offline users in a deployment's worth of rooms.
+    await db.execute(
+      sql`insert into notification_outbox (id, user_id, room_id, room_type, message_ids, last_seq, sender_id, preview)
+          select gen_random_uuid(), 'plan-offline', r.id, 'group', array[gen_random_uuid()], 1, 'plan-other', 'hi'
+          from chat_room r where r.created_by = 'plan-other'`,
+    );
+    await db.execute(sql`analyze notification_outbox`);
+    const payload = JSON.stringify({ messageId: ids[0], roomId: room });
+    const concerns = DELETES_THAT_CONCERN_NOTIFICATIONS.when({
+      type: sql`'message.deleted'`,
+      roomId: sql`${room}::uuid`,
+      payload: sql`${payload}::jsonb`,
+    });
+    const scans = await tableScans(db, sql`select ${concerns} as concerns`, 'notification_outbox');
+    expect(scans.length).toBeGreaterThan(0);
+    expect(scans.filter((s) => s.startsWith('Seq Scan'))).toEqual([]);
   });
 });

@@ -346,6 +346,9 @@ export const notificationOutbox = pgTable(
     index('notification_outbox_claimed_idx')
       .on(t.claimedUntil)
       .where(sql`${t.claimedUntil} is not null`),
+    // A deleted message is looked for in its room's notifications (retraction, and whether the notifications need
+    // its delete at all: changes.repository.ts), once per message an erase or a purge deletes.
+    index('notification_outbox_room_idx').on(t.roomId),
   ],
 );
 

@@ -86,7 +86,8 @@ export class NotificationChangesRepository {
           from jsonb_to_recordset(${JSON.stringify(deleted)}::jsonb) as i("messageId" uuid, "roomId" uuid)
             join chat_room r on r.id = i."roomId"
           where exists (select 1 from notification_sent s where s.message_id = i."messageId")
-             or exists (select 1 from notification_outbox o where o.claimed_until is null and i."messageId" = any(o.message_ids))`,
+             or exists (select 1 from notification_outbox o
+                        where o.room_id = i."roomId" and o.claimed_until is null and i."messageId" = any(o.message_ids))`,
     );
     return new Map(rows.map((r) => [r.messageId, r.roomType]));
   }
@@ -97,14 +98,14 @@ export class NotificationChangesRepository {
    * remaining message when the notification leaves. (One older than the ids a notification keeps is not found, and
    * stays counted.) Notifications a worker has already taken are checked again by that worker.
    */
-  async removeFromOutbox(tx: Executor, messageId: string, seq: number): Promise<void> {
+  async removeFromOutbox(tx: Executor, roomId: string, messageId: string, seq: number): Promise<void> {
     const hit = await queryRows<{ id: string }>(
       tx,
       sql`update notification_outbox
           set count = greatest(count - 1, cardinality(array_remove(message_ids, ${messageId}::uuid))),
             message_ids = array_remove(message_ids, ${messageId}::uuid),
             preview = case when last_seq = ${seq} then '' else preview end
-          where claimed_until is null and ${messageId}::uuid = any(message_ids)
+          where room_id = ${roomId} and claimed_until is null and ${messageId}::uuid = any(message_ids)
           returning id`,
     );
     if (hit.length === 0) return;

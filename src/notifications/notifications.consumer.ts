@@ -142,7 +142,7 @@ async function deletionsOf(events: LoggedEvent[], changes: NotificationChangesRe
 
 /** The deleted message leaves the open notifications; each user it was notified to is sent `message.retracted`. */
 async function retract(tx: Tx, { repo, changes }: Repos, d: Extract<Work, { kind: 'deleted' }>, targets: Targets): Promise<number> {
-  await changes.removeFromOutbox(tx, d.messageId, d.seq);
+  await changes.removeFromOutbox(tx, d.roomId, d.messageId, d.seq);
   const users = await changes.takeNotified(tx, d.messageId);
   const notes = users.map((userId) => {
     const payload: RetractionPayload = {

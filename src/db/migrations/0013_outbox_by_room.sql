@@ -1,0 +1,1 @@
+CREATE INDEX "notification_outbox_room_idx" ON "notification_outbox" USING btree ("room_id");
