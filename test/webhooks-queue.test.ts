@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, queryRows, type Database } from '../src/db/client.js';
-import { WebhooksRepository, type ClaimedDelivery } from '../src/webhooks/webhooks.repository.js';
+import { EventLogRepository } from '../src/event-log/event-log.repository.js';
+import { WEBHOOKS_CONSUMER, WebhooksRepository, type ClaimedDelivery } from '../src/webhooks/webhooks.repository.js';
 import { freshDatabase, type TestDatabase } from './helpers/databases.js';
 
 /**
@@ -150,5 +151,45 @@ describe.runIf(template.kind === 'postgres')('webhook deliveries: statements tha
       sql`select count(*)::int as n from webhook_delivery where room_id = ${room} and locked_until is not null`,
     );
     expect(Number(left[0]!.n)).toBe(0);
+  });
+});
+
+describe.runIf(template.kind === 'postgres')('removing the last webhook while the log consumer handles a batch', () => {
+  it('waits for the batch to commit, then removes the webhook and its deliveries; neither side is cancelled', async () => {
+    const db = fresh.database.db;
+    const room = '01a2432f-21c0-76e3-8f79-00000000000d';
+    await db.execute(sql`insert into chat_room (id, type, name, created_by) values (${room}, 'group', 'q', 'root')`);
+    // The webhook of this file's other tests goes first: the one removed below is then the last.
+    await db.execute(sql`delete from webhook where id <> ${HOOK}`);
+    await db.execute(sql`insert into domain_event_consumer (name, types) values (${WEBHOOKS_CONSUMER}, '{message.created}')`);
+    const [event] = await queryRows<{ id: number }>(
+      db,
+      sql`insert into domain_event (type, room_id, payload) values ('message.created', ${room}, '{}') returning id`,
+    );
+    await db.execute(sql`insert into domain_event_pending (consumer, event_id) values (${WEBHOOKS_CONSUMER}, ${event!.id})`);
+
+    // The consumer, on another connection: takes the event (its pending row stays locked until commit), and only
+    // then writes the delivery, whose foreign key check locks the webhook's row.
+    let tookIt!: () => void;
+    const took = new Promise<void>((resolve) => (tookIt = resolve));
+    const batch = other.db.transaction(async (tx) => {
+      const taken = await new EventLogRepository(other.db).take(tx, WEBHOOKS_CONSUMER, [Number(event!.id)]);
+      expect(taken.size).toBe(1);
+      tookIt();
+      // Long enough for the removal to reach whatever it waits for.
+      await new Promise((r) => setTimeout(r, 300));
+      await new WebhooksRepository(other.db).insertDeliveries(tx, [{ ...delivery(room), eventId: `evt_${event!.id}` }]);
+    });
+    await took;
+    const removal = repo.delete(HOOK, () => ['message.created']);
+    // PostgreSQL cancels one of them (deadlock_timeout, 1 s) if the removal holds the webhook's row while it waits.
+    await expect(Promise.all([batch, removal])).resolves.toEqual([undefined, true]);
+    const left = await queryRows<{ hooks: number; deliveries: number; consumers: number; pending: number }>(
+      db,
+      sql`select (select count(*)::int from webhook) as hooks, (select count(*)::int from webhook_delivery) as deliveries,
+            (select count(*)::int from domain_event_consumer where name = ${WEBHOOKS_CONSUMER}) as consumers,
+            (select count(*)::int from domain_event_pending where consumer = ${WEBHOOKS_CONSUMER}) as pending`,
+    );
+    expect(left[0]).toEqual({ hooks: 0, deliveries: 0, consumers: 0, pending: 0 });
   });
 });
