@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../db/client.js';
+import { anyOf, queryRows, type Executor } from '../db/client.js';
 import { GARBAGE_LEASE_S } from '../media/media.repository.js';
 
 /** A message after one user's reactions left it: for reaction_updated. */
@@ -88,7 +88,7 @@ export class EraseRepository {
     const rows = await queryRows(
       this.db,
       sql`delete from chat_reaction where user_id = ${userId}
-            and message_id = any(array(select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid)) returning 1`,
+            and message_id = ${anyOf(messageIds, 'uuid')} returning 1`,
     );
     return rows.length;
   }

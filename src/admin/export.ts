@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../db/client.js';
+import { anyOf, queryRows, type Executor } from '../db/client.js';
 
 /** Rows read per query: the document is written page by page, never held whole. */
 const PAGE = 500;
@@ -153,17 +153,17 @@ async function* messagePages(db: Executor, userId: string): AsyncGenerator<Row[]
             ${after ? sql`and (room_id, seq) > (${after.room}::uuid, ${after.seq})` : sql``}
           order by room_id, seq limit ${PAGE}`,
     );
-    const ids = JSON.stringify(page.map((m) => m.id));
+    const ids = page.map((m) => m.id);
     const edits = await queryRows<{ message_id: string; content: string; mentions: string[]; edited_at: Date | string }>(
       db,
       sql`select message_id, content, mentions, edited_at from chat_message_edit
-          where message_id = any(array(select jsonb_array_elements_text(${ids}::jsonb)::uuid)) order by edited_at, id`,
+          where message_id = ${anyOf(ids, 'uuid')} order by edited_at, id`,
     );
     const files = await queryRows<Row & { message_id: string }>(
       db,
       sql`select message_id, id, kind, mime_type as "mimeType", size, file_name as "fileName", width, height,
             duration_ms as "durationMs", created_at as "createdAt"
-          from chat_media where message_id = any(array(select jsonb_array_elements_text(${ids}::jsonb)::uuid)) order by position`,
+          from chat_media where message_id = ${anyOf(ids, 'uuid')} order by position`,
     );
     yield page.map((m) => ({
       ...m,

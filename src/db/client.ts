@@ -157,7 +157,7 @@ function unnamedStatements(Client: typeof PgClient): typeof PgClient {
 }
 
 // In a module of its own so that db/partitions.ts, which this module calls, can use it without an import cycle.
-export { queryRows, rowDate } from './query.js';
+export { anyOf, queryRows, rowDate } from './query.js';
 
 /** PostgreSQL's unique_violation, as both drivers report it (drizzle may wrap it in `cause`). */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {

@@ -1,5 +1,5 @@
 import { sql, type SQL } from 'drizzle-orm';
-import { queryRows, type Db, type Executor } from '../db/client.js';
+import { anyOf, queryRows, type Db, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 
 /** One event as consumers read it. */
@@ -36,22 +36,23 @@ const PEEK = hotStatement<EventRow>(
         where p.consumer = ${consumer} order by p.event_id limit ${limit}`,
 );
 /**
- * Deletes those of the consumer's pending rows among `ids` that no other transaction holds (a rollback puts them back).
- * The ids go in as `= any(array(…))`, never `in (select …)`: the planner cannot see how many a jsonb holds and, on a
- * queue table whose statistics lag its churn, chose a hash join over a sequential scan of every pending row (seconds
- * per call once a backlog built up, measured on the embedded server). And the rows locked are deleted by their
- * `ctid` (a TID scan, whatever the statistics say), not by a semi join back to the table: with statistics that took a
- * backlog of thousands for one row, that join read the locked set once per pending row (2.2 s for one take, found by
- * auto_explain in a quick bench run on PostgreSQL).
+ * Deletes those of the consumer's pending rows among `ids` (a jsonb array) that no other transaction holds (a rollback
+ * puts them back): the take of a transaction that handles them, or the marking of events that needed nothing written.
+ * The rows locked are deleted by their `ctid` (a TID scan, whatever the statistics say), not by a semi join back to the
+ * table: with statistics that took a backlog of thousands for one row, that join read the locked set once per pending
+ * row (2.2 s for one take, found by auto_explain in a quick bench run on PostgreSQL).
  */
-const takeSql = (consumer: SQL, ids: SQL) =>
-  sql`with mine as materialized (
-        select ctid from domain_event_pending
-        where consumer = ${consumer} and event_id = any(array(select jsonb_array_elements_text(${ids})::bigint))
-        for update skip locked)
-      delete from domain_event_pending where ctid = any(array(select ctid from mine))
-      returning event_id`;
-export const DONE = hotStatement<{ event_id: number }>('event_log_done', ['text', 'jsonb'], takeSql);
+export const DONE = hotStatement<{ event_id: number }>(
+  'event_log_done',
+  ['text', 'jsonb'],
+  (consumer, ids) =>
+    sql`with mine as materialized (
+          select ctid from domain_event_pending
+          where consumer = ${consumer} and event_id = ${anyOf(ids, 'bigint')}
+          for update skip locked)
+        delete from domain_event_pending where ctid = any(array(select ctid from mine))
+        returning event_id`,
+);
 
 /** An event as SQL inside the append statement: its type (text), room (uuid) and payload (jsonb). */
 export interface LoggedColumns {
@@ -117,20 +118,24 @@ export interface NewEvent {
 export class EventLogRepository {
   constructor(private readonly db: Db) {}
 
-  /** Events of these types are logged for the consumer from now on (events written before are not its). */
-  async register(consumer: string, types: string[]): Promise<void> {
-    await this.db.execute(
+  /**
+   * Events of these types are logged for the consumer from now on (events written before are not its). In `tx` when
+   * given, so what decides the types (the webhooks) commits with them.
+   */
+  async register(consumer: string, types: string[], tx: Executor = this.db): Promise<void> {
+    await tx.execute(
       sql`insert into domain_event_consumer (name, types) values (${consumer}, array(select jsonb_array_elements_text(${JSON.stringify(types)}::jsonb)))
           on conflict (name) do update set types = excluded.types`,
     );
   }
 
-  /** The consumer stops being fed, and what it had still to handle is forgotten. */
-  async unregister(consumer: string): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      await tx.execute(sql`delete from domain_event_consumer where name = ${consumer}`);
-      await tx.execute(sql`delete from domain_event_pending where consumer = ${consumer}`);
-    });
+  /** The consumer stops being fed, and what it had still to handle is forgotten (in `tx` when given). */
+  async unregister(consumer: string, tx?: Executor): Promise<void> {
+    const forget = async (t: Executor) => {
+      await t.execute(sql`delete from domain_event_consumer where name = ${consumer}`);
+      await t.execute(sql`delete from domain_event_pending where consumer = ${consumer}`);
+    };
+    await (tx ? forget(tx) : this.db.transaction(forget));
   }
 
   /**
@@ -174,7 +179,7 @@ export class EventLogRepository {
       ? await queryRows<EventRow>(
           this.db,
           sql`select e.id, e.type, e.room_id, e.payload, e.created_at from domain_event_pending p join domain_event e on e.id = p.event_id
-              where p.consumer = ${consumer} and p.event_id = any(array(select jsonb_array_elements_text(${JSON.stringify(only)}::jsonb)::bigint))
+              where p.consumer = ${consumer} and p.event_id = ${anyOf(only, 'bigint')}
               order by p.event_id limit ${limit}`,
         )
       : await PEEK(this.db, [consumer, limit]);
@@ -187,7 +192,7 @@ export class EventLogRepository {
    */
   async take(tx: Executor, consumer: string, ids: number[]): Promise<Set<number>> {
     if (ids.length === 0) return new Set();
-    const rows = await queryRows<{ event_id: number }>(tx, takeSql(sql`${consumer}`, sql`${JSON.stringify(ids)}::jsonb`));
+    const rows = await DONE(tx, [consumer, JSON.stringify(ids)]);
     return new Set(rows.map((r) => Number(r.event_id)));
   }
 

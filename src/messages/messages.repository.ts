@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import { rowDate, type Executor } from '../db/client.js';
+import { anyOf, rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { chatMessage } from '../db/schema.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
@@ -151,7 +151,7 @@ const LAST_OF = hotStatement<RawMessage>(
   'chat_messages_last_of',
   ['jsonb'],
   (roomIds) => sql`select ${MESSAGE_SELECT} from chat_room lr join chat_message m on m.room_id = lr.id and m.seq = lr.last_seq ${REPLY_JOIN}
-    where lr.id = any(array(select jsonb_array_elements_text(${roomIds})::uuid))`,
+    where lr.id = ${anyOf(roomIds, 'uuid')}`,
 );
 
 /**

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { queryRows, type Db, type Executor } from '../db/client.js';
+import { anyOf, queryRows, type Db, type Executor } from '../db/client.js';
 import type { LogNarrowing } from '../event-log/event-log.repository.js';
 import type { MessageToNotify } from './notifications.repository.js';
 
@@ -109,9 +109,10 @@ export class NotificationChangesRepository {
           returning id`,
     );
     if (hit.length === 0) return;
+    const ids = hit.map((h) => h.id);
     await tx.execute(
       sql`delete from notification_outbox
-          where id = any(array(select jsonb_array_elements_text(${JSON.stringify(hit.map((h) => h.id))}::jsonb)::uuid))
+          where id = ${anyOf(ids, 'uuid')}
             and claimed_until is null and cardinality(message_ids) = 0`,
     );
   }

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, isNull, notInArray, or, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../db/client.js';
-import { queryRows } from '../db/client.js';
+import { anyOf, queryRows } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { notificationDelivery, notificationOutbox, notificationSent, pushSubscription } from '../db/schema.js';
 import { newId } from '../ids.js';
@@ -84,7 +84,7 @@ export const MESSAGES_TO_NOTIFY = hotStatement<MessageToNotify>(
               and not exists (select 1 from user_block b where b.blocker_id = p.user_id and b.blocked_id = m.sender_id)
               and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
         from chat_message m join chat_room r on r.id = m.room_id
-        where m.id = any(array(select jsonb_array_elements_text(${messageIds})::uuid)) and m.deleted_at is null
+        where m.id = ${anyOf(messageIds, 'uuid')} and m.deleted_at is null
         order by m.room_id, m.seq`,
 );
 
@@ -252,7 +252,7 @@ export class NotificationsRepository {
       this.db,
       sql`select m.id, m.seq, m.sender_id as "senderId", u.name as "senderName", ${batch.userId} = any(m.mentions) as "mentionsRecipient"
           from chat_message m left join chat_user u on u.id = m.sender_id
-          where m.id = any(array(select jsonb_array_elements_text(${JSON.stringify(batch.messageIds)}::jsonb)::uuid)) and m.deleted_at is null
+          where m.id = ${anyOf(batch.messageIds, 'uuid')} and m.deleted_at is null
           order by m.seq`,
     );
     return { ...state, lastReadSeq: Number(state.lastReadSeq), messages: messages.map((m) => ({ ...m, seq: Number(m.seq) })) };
@@ -276,7 +276,7 @@ export class NotificationsRepository {
       const still = await queryRows<{ id: string }>(
         tx,
         sql`select id from chat_message
-            where id = any(array(select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid)) and deleted_at is null
+            where id = ${anyOf(messageIds, 'uuid')} and deleted_at is null
             order by id for share`,
       );
       if (still.length !== messageIds.length) return 'changed';

@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
+import { anyOf, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { chatParticipant, chatUser } from '../db/schema.js';
 
@@ -7,7 +7,7 @@ import { chatParticipant, chatUser } from '../db/schema.js';
 const HIDDEN = hotStatement<{ id: string }>(
   'chat_users_hidden',
   ['jsonb'],
-  (userIds) => sql`select id from chat_user where id = any(array(select jsonb_array_elements_text(${userIds}))) and not show_presence`,
+  (userIds) => sql`select id from chat_user where id = ${anyOf(userIds, 'text')} and not show_presence`,
 );
 
 export class PresenceRepository {

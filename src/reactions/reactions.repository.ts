@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, or, sql } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
+import { anyOf, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { chatReaction } from '../db/schema.js';
 
@@ -8,7 +8,7 @@ const MINE = hotStatement<{ message_id: string; emoji: string }>(
   'chat_reactions_mine',
   ['text', 'jsonb'],
   (userId, messageIds) => sql`select message_id, emoji from chat_reaction
-    where user_id = ${userId} and message_id = any(array(select jsonb_array_elements_text(${messageIds})::uuid))`,
+    where user_id = ${userId} and message_id = ${anyOf(messageIds, 'uuid')}`,
 );
 
 export interface ReactionRow {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
+import { anyOf, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 
 /*
@@ -12,13 +12,13 @@ const ROOMS_OF = hotStatement<{ user_id: string; room_id: string; last_seq: numb
   'chat_rooms_of',
   ['jsonb'],
   (userIds) => sql`select p.user_id, p.room_id, r.last_seq from chat_participant p join chat_room r on r.id = p.room_id
-    where p.user_id = any(array(select jsonb_array_elements_text(${userIds})))`,
+    where p.user_id = ${anyOf(userIds, 'text')}`,
 );
 
 const LAST_SEQS = hotStatement<{ id: string; last_seq: number | string }>(
   'chat_room_last_seqs',
   ['jsonb'],
-  (roomIds) => sql`select id, last_seq from chat_room where id = any(array(select jsonb_array_elements_text(${roomIds})::uuid))`,
+  (roomIds) => sql`select id, last_seq from chat_room where id = ${anyOf(roomIds, 'uuid')}`,
 );
 
 const ROOM_MATES_OF = hotStatement<{ user_id: string; mate: string }>(
@@ -26,7 +26,7 @@ const ROOM_MATES_OF = hotStatement<{ user_id: string; mate: string }>(
   ['jsonb'],
   (userIds) => sql`select distinct mine.user_id, p.user_id as mate
     from chat_participant mine join chat_participant p on p.room_id = mine.room_id and p.user_id <> mine.user_id
-    where mine.user_id = any(array(select jsonb_array_elements_text(${userIds})))`,
+    where mine.user_id = ${anyOf(userIds, 'text')}`,
 );
 
 export class RealtimeRepository {

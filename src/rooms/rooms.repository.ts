@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { rowDate, type Executor } from '../db/client.js';
+import { anyOf, rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { onePer } from '../db/replicas.js';
 import { chatParticipant, chatRoom } from '../db/schema.js';
@@ -52,7 +52,7 @@ const PARTICIPANTS_OF = hotStatement<{
       (select count(*)::int from chat_message m
         where m.room_id = p.room_id and m.deleted_at is not null and m.seq > p.last_read_seq) as deleted_unread
     from chat_participant p left join chat_user u on u.id = p.user_id
-    where p.room_id = any(array(select jsonb_array_elements_text(${roomIds})::uuid))
+    where p.room_id = ${anyOf(roomIds, 'uuid')}
     order by p.joined_at, p.user_id`,
 );
 

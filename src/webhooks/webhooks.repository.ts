@@ -1,5 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
-import { queryRows, type Db, type Executor } from '../db/client.js';
+import { anyOf, queryRows, type Db, type Executor } from '../db/client.js';
+import { EventLogRepository } from '../event-log/event-log.repository.js';
 
 export interface WebhookRow {
   id: string;
@@ -152,18 +153,13 @@ export class WebhooksRepository {
   }
 
   private async unregister(tx: Executor): Promise<void> {
-    await tx.execute(sql`delete from domain_event_consumer where name = ${WEBHOOKS_CONSUMER}`);
-    await tx.execute(sql`delete from domain_event_pending where consumer = ${WEBHOOKS_CONSUMER}`);
+    await new EventLogRepository(this.db).unregister(WEBHOOKS_CONSUMER, tx);
   }
 
   private async register(tx: Executor, logTypesOf: (events: string[][]) => string[]): Promise<void> {
     const all = await queryRows<{ events: string[] }>(tx, sql`select events from webhook`);
     if (all.length === 0) return this.unregister(tx);
-    const types = logTypesOf(all.map((w) => w.events));
-    await tx.execute(
-      sql`insert into domain_event_consumer (name, types) values (${WEBHOOKS_CONSUMER}, array(select jsonb_array_elements_text(${JSON.stringify(types)}::jsonb)))
-          on conflict (name) do update set types = excluded.types`,
-    );
+    await new EventLogRepository(this.db).register(WEBHOOKS_CONSUMER, logTypesOf(all.map((w) => w.events)), tx);
   }
 
   async list(): Promise<WebhookRow[]> {
@@ -348,7 +344,7 @@ export class WebhooksRepository {
     await this.db.execute(
       sql`update webhook_delivery set locked_until = null
           where id in (select id from webhook_delivery
-                       where id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::bigint))
+                       where id = ${anyOf(ids, 'bigint')}
                        order by id for update)`,
     );
   }
