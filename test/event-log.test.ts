@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { openDatabase, queryRows, type Database, type Db, type Tx } from '../src/db/client.js';
 import { EventLogRepository, type LoggedEvent } from '../src/event-log/event-log.repository.js';
 import { LogConsumer, type EventHandler } from '../src/event-log/log-consumer.js';
@@ -48,29 +48,55 @@ const pendingOf = async (name: string) =>
   (await rows<{ n: number }>(sql`select count(*)::int as n from domain_event_pending where consumer = ${name}`))[0]!.n;
 
 describe('the durable event log', () => {
-  it('writes message.created in the statement that stores the message, with a pending row for the notifications', async () => {
+  it('writes message.created in the statement that stores the message, for Web Push alone only where someone could get one', async () => {
+    // This app has Web Push and no notification webhook: the notifications take sends into rooms with a subscriber.
+    expect(await rows(sql`select name, types from domain_event_consumer`)).toEqual([
+      { name: 'notifications', types: ['message.created@push', 'message.edited', 'message.deleted'] },
+    ]);
     const alice = await t.as('alice');
     const room = (await alice.post('/rooms', { type: 'group', name: 'log', participantIds: ['bob'] })).body;
-    const sent = (await alice.post(`/rooms/${room.id}/messages`, { content: 'logged' })).body;
-    const [event] = await rows<{ id: number; type: string; room_id: string; payload: Record<string, unknown> }>(
-      sql`select id, type, room_id, payload from domain_event where payload->>'messageId' = ${sent.id}`,
+    const eventOf = (messageId: string) =>
+      rows<{ id: number; type: string; room_id: string; payload: Record<string, unknown> }>(
+        sql`select id, type, room_id, payload from domain_event where payload->>'messageId' = ${messageId}`,
+      );
+    const unheard = (await alice.post(`/rooms/${room.id}/messages`, { content: 'nobody could be pushed' })).body;
+    expect(await eventOf(unheard.id)).toEqual([]);
+
+    const subscription = newId();
+    await rows(
+      sql`insert into push_subscription (id, user_id, endpoint, p256dh, auth) values (${subscription}, 'bob', ${`https://push.example/${subscription}`}, 'k', 'a')`,
     );
-    expect(event).toMatchObject({
-      type: 'message.created',
-      room_id: room.id,
-      payload: { messageId: sent.id, roomId: room.id, senderId: 'alice', seq: sent.seq, roomType: 'group' },
-    });
-    expect(await rows(sql`select name, types from domain_event_consumer`)).toEqual([
-      { name: 'notifications', types: ['message.created', 'message.edited', 'message.deleted'] },
-    ]);
-    const consumers = await rows<{ consumer: string }>(sql`select consumer from domain_event_pending where event_id = ${event!.id}`);
-    // Either still pending for the notifications, or already handled by them (the app's consumer runs at once).
-    expect(consumers.every((c) => c.consumer === 'notifications')).toBe(true);
+    try {
+      const sent = (await alice.post(`/rooms/${room.id}/messages`, { content: 'logged' })).body;
+      const [event] = await eventOf(sent.id);
+      expect(event).toMatchObject({
+        type: 'message.created',
+        room_id: room.id,
+        payload: { messageId: sent.id, roomId: room.id, senderId: 'alice', seq: sent.seq, roomType: 'group' },
+      });
+      const consumers = await rows<{ consumer: string }>(sql`select consumer from domain_event_pending where event_id = ${event!.id}`);
+      // Either still pending for the notifications, or already handled by them (the app's consumer runs at once).
+      expect(consumers.every((c) => c.consumer === 'notifications')).toBe(true);
+    } finally {
+      await rows(sql`delete from push_subscription where id = ${subscription}`);
+    }
+    expect(await eventOf((await alice.post(`/rooms/${room.id}/messages`, { content: 'unheard again' })).body.id)).toEqual([]);
+
+    // A room of more than 64 is not looked through: its sends are logged whoever is subscribed.
+    await rows(
+      sql`insert into chat_participant (room_id, user_id, role) select ${room.id}, 'crowd-' || g, 'member' from generate_series(1, 62) g`,
+    );
+    expect(await eventOf((await alice.post(`/rooms/${room.id}/messages`, { content: '64 members' })).body.id)).toEqual([]);
+    await rows(sql`insert into chat_participant (room_id, user_id, role) values (${room.id}, 'crowd-63', 'member')`);
+    expect(await eventOf((await alice.post(`/rooms/${room.id}/messages`, { content: '65 members' })).body.id)).toHaveLength(1);
   });
 
   it('writes no event for a batch that is refused, and none while nobody listens', async () => {
     const alice = await t.as('alice');
     const room = (await alice.post('/rooms', { type: 'group', name: 'refused' })).body;
+    // A consumer of every message (the notifications take only rooms where someone could get a push).
+    await log.register('test-every-message', ['message.created']);
+    onTestFinished(() => log.unregister('test-every-message'));
     await alice.post(`/rooms/${room.id}/messages`, { content: 'kept', clientMessageId: 'k' });
     const count = async () =>
       (await rows<{ n: number }>(sql`select count(*)::int as n from domain_event where room_id = ${room.id}`))[0]!.n;

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { literal } from '../src/db/prepared.js';
+import { EventLogRepository } from '../src/event-log/event-log.repository.js';
 import { newId } from '../src/ids.js';
 import { GroupCommit, laneOf } from '../src/messages/messages.group-commit.js';
 import { MessagesRepository, RETRIED, type NewMessage, type StoredMessage, type Written } from '../src/messages/messages.repository.js';
@@ -116,6 +117,8 @@ describe('a batch of sends in one statement', () => {
   beforeAll(async () => {
     t = await startTestApp();
     [alice, bob] = await Promise.all([t.as('alice'), t.as('bob')]);
+    // A consumer of every message, as the webhooks are (the notifications with Web Push alone take fewer).
+    await new EventLogRepository(t.app.database.db).register('test-every-message', ['message.created']);
   });
   afterAll(async () => t?.close());
 

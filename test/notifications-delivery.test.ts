@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../src/db/client.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { connect, sleep, type ClientSocket } from './helpers/sockets.js';
 import {
@@ -208,6 +210,29 @@ describe('offline notifications', () => {
     await settle();
     expect(hookFor('bob', room.id)).toEqual([]);
     expect(pushFor(bobBrowser, room.id)).toEqual([]);
+  });
+
+  it('with Web Push alone, pushes to subscribers and logs nothing for a room where nobody could get a push', async () => {
+    const pushOnly = await startTestApp({ NOTIFY_COALESCE_MS: '200', PRESENCE_GRACE_MS: '100', PUSH_ALLOW_PRIVATE_ENDPOINTS: '1' });
+    try {
+      const [a, b] = [await pushOnly.as('alice'), await pushOnly.as('bob')];
+      await pushOnly.as('carol');
+      const browser = push.browser();
+      expect((await b.post('/push/subscriptions', browser.subscription)).status).toBe(201);
+      const heard = (await a.post('/rooms', { type: 'group', name: 'heard', participantIds: ['bob', 'carol'] })).body;
+      const unheard = (await a.post('/rooms', { type: 'group', name: 'unheard', participantIds: ['carol'] })).body;
+      await send(a, unheard.id, 'nobody here has a push subscription');
+      const sent = await send(a, heard.id, 'bob has one');
+      const [note] = await until(() => pushFor(browser, heard.id).length > 0 && pushFor(browser, heard.id), 'the push for bob');
+      expect(note).toMatchObject({ userId: 'bob', count: 1, preview: 'bob has one', messageIds: [sent.id] });
+      const logged = await queryRows<{ room_id: string }>(
+        pushOnly.app.database.db,
+        sql`select room_id from domain_event where type = 'message.created' and room_id in (${heard.id}, ${unheard.id})`,
+      );
+      expect(logged).toEqual([{ room_id: heard.id }]);
+    } finally {
+      await pushOnly.close();
+    }
   });
 
   it('notifies a user whose last socket just left, though others still see them online during the grace period', async () => {

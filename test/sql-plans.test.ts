@@ -91,6 +91,29 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     expect(scans.filter((s) => s.startsWith('Seq Scan'))).toEqual([]);
   });
 
+  it("a send looks for a push subscription among its room's participants only (Web Push alone)", async () => {
+    const db = t.app.database.db;
+    // Two participants in each of the other rooms, and a third of those users subscribed.
+    await db.execute(
+      sql`insert into chat_participant (room_id, user_id, role)
+          select r.id, 'plan-user-' || (row_number() over () + k), 'member' from chat_room r cross join generate_series(0, 1) k
+          where r.created_by = 'plan-other'`,
+    );
+    await db.execute(
+      sql`insert into push_subscription (id, user_id, endpoint, p256dh, auth)
+          select gen_random_uuid(), 'plan-user-' || g, 'https://push.example/plan-' || g, 'k', 'a' from generate_series(1, 10000, 3) g`,
+    );
+    await db.execute(sql`analyze chat_participant`);
+    await db.execute(sql`analyze push_subscription`);
+    const message = { ord: 0, id: '01a24a19-eb90-7dd5-97de-6600ab86f79b', roomId: room, senderId: 'plan-owner', type: 'text' };
+    const send = INSERT_MESSAGES.inline([JSON.stringify([{ ...message, content: 'hi', mentions: [], searchDoc: '' }])]);
+    for (const table of ['chat_participant', 'push_subscription']) {
+      const scans = await tableScans(db, send, table);
+      expect(scans.length).toBeGreaterThan(0);
+      expect(scans.filter((s) => s.startsWith('Seq Scan'))).toEqual([]);
+    }
+  });
+
   it('an event log take deletes the rows it locked by their position, however stale the statistics', async () => {
     const db = t.app.database.db;
     // What a consumer meets after a burst: statistics taken when the queue was pages of dead rows around one live

@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/probes/event-log.ts [--engine=embedded|postgres] [--variants=none,log,drain,cursor,webhook] [--rounds=2]
+ * `npx tsx bench/probes/event-log.ts [--engine=embedded|postgres] [--variants=none,push,log,drain,cursor,webhook] [--rounds=2]
  *   [--seconds=6] [--senders=64]`
  *
  * What the durable event log costs the send path at saturation, one part at a time. The service is built in this
@@ -9,6 +9,7 @@
  * next message once the last one is answered). Variants, interleaved over the rounds:
  *
  * - `none`: no consumer registered, so a send writes no event at all;
+ * - `push`: the notifications with Web Push on (development keys, as `npm start` runs) and nobody subscribed;
  * - `log`: a consumer registered that nothing reads: each send also writes its event and a pending row;
  * - `drain`: `log`, and a loop deleting the pending rows 200 at a time (what a consumer's take does, without work);
  * - `drain-from`: `drain`, but each look starts past the highest id the last one deleted (it walks no dead rows; a
@@ -32,7 +33,7 @@ import { mintToken, type AuthContext } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { httpJson } from '../lib/processes.js';
 
-const VARIANTS = ['none', 'log', 'drain', 'drain-from', 'cursor', 'webhook'] as const;
+const VARIANTS = ['none', 'push', 'log', 'drain', 'drain-from', 'cursor', 'webhook'] as const;
 type Variant = (typeof VARIANTS)[number];
 const SECRET = 'probe-secret-probe-secret-probe-secret-0123';
 const ROOMS = 50;
@@ -112,7 +113,8 @@ async function measure(base: string | undefined, variant: Variant, seconds: numb
   }
   try {
     const config = loadConfig({
-      NODE_ENV: 'production',
+      // Development generates Web Push keys (the notifications consumer runs); production without them has none.
+      NODE_ENV: variant === 'push' ? 'development' : 'production',
       JWT_SECRET: SECRET,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
@@ -186,7 +188,7 @@ async function prepare(
   variant: Variant,
   stops: Array<() => Promise<unknown> | void>,
 ): Promise<() => number> {
-  if (variant === 'none') return () => 0;
+  if (variant === 'none' || variant === 'push') return () => 0;
   if (variant === 'webhook') {
     let received = 0;
     const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: ['--import', 'tsx'] });

@@ -54,6 +54,23 @@ export const DONE = hotStatement<{ event_id: number }>(
         returning event_id`,
 );
 
+/**
+ * Registered instead of `message.created`, a consumer is fed a sent message only when its room has a participant with
+ * a push subscription, or more than PUSHABLE_SCAN participants (those are not looked through: a send into a room of
+ * thousands must not probe each). The notifications with Web Push alone register it: nobody else in such a room could
+ * be sent one, and most sends then write no event at all (the event, its pending row and the consumer's reads cost a
+ * tenth of the service's core in a steady fan-out; measured 2026-12-06). A subscription made after a message was sent
+ * does not bring that message a notification. The send statement decides it per room (messages.repository.ts).
+ */
+export const MESSAGE_CREATED_PUSHABLE = 'message.created@push';
+const PUSHABLE_SCAN = 64;
+
+/** Whether the room `roomId` (SQL) has a participant with a push subscription, or more than PUSHABLE_SCAN participants. */
+export const pushableRoom = (roomId: SQL): SQL =>
+  sql`(select count(*) > ${sql.raw(String(PUSHABLE_SCAN))}
+         or coalesce(bool_or(exists (select 1 from push_subscription s where s.user_id = p.user_id)), false)
+       from (select user_id from chat_participant where room_id = ${roomId} limit ${sql.raw(String(PUSHABLE_SCAN + 1))}) p)`;
+
 /** An event as SQL inside the append statement: its type (text), room (uuid) and payload (jsonb). */
 export interface LoggedColumns {
   type: SQL;

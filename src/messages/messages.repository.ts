@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { anyOf, rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
+import { MESSAGE_CREATED_PUSHABLE, pushableRoom } from '../event-log/event-log.repository.js';
 import { chatMessage } from '../db/schema.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
 
@@ -265,18 +266,25 @@ export const INSERT_MESSAGES = hotStatement<{
         select room_id, user_id, 'read', seq from senders
         on conflict do nothing),
       -- The durable event log (event-log/), in this same statement: a crash after the commit loses no notification.
-      -- Written only while some consumer listens, with a pending row for each (see EventLogRepository.append).
-      listeners as materialized (select name from domain_event_consumer where 'message.created' = any(types)),
+      -- Written only while some consumer listens, with a pending row for each (see EventLogRepository.append); one
+      -- registered for MESSAGE_CREATED_PUSHABLE only for the rooms in \`pushable\`.
+      listeners as materialized (
+        select name, 'message.created' = any(types) as every from domain_event_consumer
+        where types && array['message.created', ${sql.raw(`'${MESSAGE_CREATED_PUSHABLE}'`)}]),
+      pushable as materialized (
+        select rm.id from rooms rm
+        where exists (select 1 from listeners where not every) and ${pushableRoom(sql`rm.id`)}),
       logged as (
         insert into domain_event (type, room_id, payload)
         select 'message.created', i.room_id,
           jsonb_build_object('messageId', i.id, 'roomId', i.room_id, 'senderId', i.sender_id, 'seq', i.seq, 'roomType', rm.type)
         from inserted i join rooms rm on rm.id = i.room_id
-        where exists (select 1 from listeners)
+        where exists (select 1 from listeners where every) or i.room_id in (select id from pushable)
         order by i.room_id, i.seq
-        returning id),
+        returning id, room_id),
       pending as (
-        insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)
+        insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l
+        where l.every or e.room_id in (select id from pushable))
       select i.id, i.seq, i.change_seq, i.created_at, rm.type as room_type, false as retried,
         not exists (select 1 from senders s where s.room_id = i.room_id and s.user_id = i.sender_id) as read_held
       from inserted i join rooms rm on rm.id = i.room_id

@@ -7,7 +7,7 @@ import { systemResolver, type Resolver } from '../net/outbound.js';
 import type { PresenceStore } from '../presence/presence.store.js';
 import { DELETES_THAT_CONCERN_NOTIFICATIONS, NotificationChangesRepository } from './changes.repository.js';
 import {
-  NOTIFICATION_EVENTS,
+  notificationEvents,
   NOTIFICATIONS_CONSUMER,
   notificationHandler,
   notificationsEnabled,
@@ -76,7 +76,7 @@ export function createNotifications(
       const outbox = new OutboxWorker(repo, changes, presence, config.notify, readMessages, log, resolve);
       const queueing = new LogConsumer(db, {
         name: NOTIFICATIONS_CONSUMER,
-        types: NOTIFICATION_EVENTS,
+        types: notificationEvents(config.notify),
         handle: notificationHandler({ repo, changes }, presence, config.notify, readMessages, (ms) => outbox.wake(ms)),
         log,
       });

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { Tx } from '../db/client.js';
-import type { LoggedEvent } from '../event-log/event-log.repository.js';
+import { MESSAGE_CREATED_PUSHABLE, type LoggedEvent } from '../event-log/event-log.repository.js';
 import type { EventHandler } from '../event-log/log-consumer.js';
 import { newId } from '../ids.js';
 import type { PresenceStore } from '../presence/presence.store.js';
@@ -11,8 +11,15 @@ import type { RetractionPayload } from './notifications.types.js';
 
 export { NOTIFICATIONS_CONSUMER } from './changes.repository.js';
 
-/** What the notifications read from the log: sends, edits that newly mention someone, deletes. */
-export const NOTIFICATION_EVENTS = ['message.created', 'message.edited', 'message.deleted'];
+/**
+ * What the notifications read from the log: sends, edits that newly mention someone, deletes. With Web Push alone
+ * (no notification webhook, which may notify anyone) only the sends into rooms where someone could get a push.
+ */
+export const notificationEvents = (notify: Config['notify']): string[] => [
+  notify.webhookUrl ? 'message.created' : MESSAGE_CREATED_PUSHABLE,
+  'message.edited',
+  'message.deleted',
+];
 
 /**
  * Messages as clients see them (the message presenter's views), by id. A notification shows what a client would: a
