@@ -9,15 +9,23 @@ export function replayable(packet: { type: number; id?: number } | undefined, fl
   return packet?.type === EVENT_PACKET && packet.id === undefined && flags?.volatile === undefined;
 }
 
-/** A kept packet: its recovery offset, where it went, and its data as the client gets it (the offset last). */
+/**
+ * A kept packet: its recovery offset, where it went, and its data as the client gets it (the offset last), as JSON.
+ * Kept for the whole recovery window (minutes; at a steady fan-out hundreds of thousands, mostly `message_delivered`),
+ * so each lives in the old generation, and every full collection marks what it holds: as a string its data is one
+ * object with nothing to trace, where the parsed data, and a Set for its rooms and one for the exceptions, were about
+ * ten. Socket.IO sends the same JSON (the events carry no binary), and a restore, which is rare, parses it back.
+ */
 interface Kept {
   seq: number;
   id: string;
-  rooms: ReadonlySet<string>;
-  except: ReadonlySet<string>;
-  data: unknown[];
+  rooms: readonly string[];
+  except: readonly string[];
+  json: string;
   at: number;
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
  * The packets kept for connection-state recovery, in the order they were sent, indexed by the rooms they went to, so
@@ -36,10 +44,18 @@ export class PacketIndex {
   constructor(private readonly maxPackets = Infinity) {}
 
   add(id: string, rooms: Iterable<string>, except: Iterable<string> | undefined, data: unknown[], at = Date.now()): void {
-    const kept: Kept = { seq: this.nextSeq++, id, rooms: new Set(rooms), except: new Set(except), data, at };
+    const excepted = except ? [...except] : NONE;
+    const kept: Kept = {
+      seq: this.nextSeq++,
+      id,
+      rooms: [...rooms],
+      except: excepted.length ? excepted : NONE,
+      json: JSON.stringify(data),
+      at,
+    };
     this.packets.push(kept);
     this.byId.set(id, kept);
-    if (kept.rooms.size === 0) this.toAll.push(kept);
+    if (kept.rooms.length === 0) this.toAll.push(kept);
     for (const room of kept.rooms) {
       const list = this.byRoom.get(room);
       if (list) list.push(kept);
@@ -83,7 +99,7 @@ export class PacketIndex {
       // A packet to several of the session's rooms is in each of their lists.
       if (p.seq === previous) continue;
       previous = p.seq;
-      if (!rooms.some((room) => p.except.has(room))) missed.push(p.data);
+      if (!rooms.some((room) => p.except.includes(room))) missed.push(JSON.parse(p.json) as unknown[]);
     }
     return missed;
   }
