@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Db } from '../src/db/client.js';
 import { DONE } from '../src/event-log/event-log.repository.js';
 import { INSERT_MESSAGES } from '../src/messages/messages.repository.js';
-import { DELETES_THAT_CONCERN_NOTIFICATIONS } from '../src/notifications/changes.repository.js';
+import { DELETES_THAT_CONCERN_NOTIFICATIONS, deletionsToHandleSql, editsToNotifySql } from '../src/notifications/changes.repository.js';
 import { MESSAGES_TO_NOTIFY } from '../src/notifications/notifications.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { buildRoom } from './helpers/factories.js';
@@ -69,6 +69,22 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     expect((await MESSAGES_TO_NOTIFY(t.app.database.db, [JSON.stringify(ids), false])).map((m) => m.messageId).sort()).toEqual(
       [...ids].sort(),
     );
+  });
+
+  it('the edits and deletes the notifications read are joined to messages and rooms by index', async () => {
+    const db = t.app.database.db;
+    const edits = ids.slice(0, 3).map((messageId, n) => ({ eventId: n + 1, messageId, newMentions: ['plan-owner'] }));
+    const editScans = await tableScans(db, editsToNotifySql(edits, true), 'chat_message');
+    expect(editScans.length).toBeGreaterThan(0);
+    expect(editScans.filter((s) => s.startsWith('Seq Scan'))).toEqual([]);
+    const deleted = ids.slice(0, 3).map((messageId) => ({ messageId, roomId: room }));
+    const deleteScans = await tableScans(db, deletionsToHandleSql(deleted), 'chat_room');
+    expect(deleteScans.length).toBeGreaterThan(0);
+    expect(deleteScans.filter((s) => s.startsWith('Seq Scan'))).toEqual([]);
+    // And they answer: the edited messages, none of them deleted; no deletion concerns a notification here.
+    const found = await queryRows<{ messageId: string }>(db, editsToNotifySql(edits, false));
+    expect(found.map((r) => r.messageId).sort()).toEqual(ids.slice(0, 3).sort());
+    expect(await queryRows(db, deletionsToHandleSql(deleted))).toEqual([]);
   });
 
   it("a send's slow-mode check reads the rooms in slow mode, not every room", async () => {

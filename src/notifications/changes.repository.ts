@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { anyOf, queryRows, type Db, type Executor } from '../db/client.js';
 import type { LogNarrowing } from '../event-log/event-log.repository.js';
 import type { MessageToNotify } from './notifications.repository.js';
@@ -44,6 +44,37 @@ export interface Deletion {
 }
 
 /**
+ * The statements below join what the consumer read from the log (a JSON recordset, which the planner takes for 100
+ * rows) to messages and rooms by key. Left to that join, a table of some thousands of rows could be hashed whole
+ * (test/sql-plans.test.ts); the keys are also given as `= any(array(…))`, which reads each by index on any plan.
+ */
+export function editsToNotifySql(edits: Edit[], withSubscription: boolean): SQL {
+  const messageIds = edits.map((e) => e.messageId);
+  return sql`select i."eventId", m.id as "messageId", m.room_id as "roomId", r.type as "roomType", m.seq, m.sender_id as "senderId",
+        (select coalesce(jsonb_agg(jsonb_build_object('userId', p.user_id, 'hidePreviews', p.hide_previews)), '[]'::jsonb)
+          from chat_participant p
+          where p.room_id = m.room_id and p.user_id <> m.sender_id and p.user_id = any(m.mentions)
+            and p.user_id = ${anyOf(sql`i."newMentions"`, 'text')}
+            and not exists (select 1 from user_block b where b.blocker_id = p.user_id and b.blocked_id = m.sender_id)
+            and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
+      from chat_message m join chat_room r on r.id = m.room_id
+        join jsonb_to_recordset(${JSON.stringify(edits)}::jsonb) as i("eventId" bigint, "messageId" uuid, "newMentions" jsonb)
+          on i."messageId" = m.id
+      where m.id = ${anyOf(messageIds, 'uuid')} and m.deleted_at is null
+      order by i."eventId"`;
+}
+
+export function deletionsToHandleSql(deleted: Deletion[]): SQL {
+  const roomIds = deleted.map((d) => d.roomId);
+  return sql`select i."messageId", r.type as "roomType"
+      from chat_room r join jsonb_to_recordset(${JSON.stringify(deleted)}::jsonb) as i("messageId" uuid, "roomId" uuid) on r.id = i."roomId"
+      where r.id = ${anyOf(roomIds, 'uuid')}
+        and (exists (select 1 from notification_sent s where s.message_id = i."messageId")
+          or exists (select 1 from notification_outbox o
+                     where o.room_id = i."roomId" and o.claimed_until is null and i."messageId" = any(o.message_ids)))`;
+}
+
+/**
  * SQL for messages that change after they were sent: edits that newly mention someone are notified like sends,
  * deleted messages leave the notifications not yet sent, and those already sent are retracted.
  */
@@ -59,17 +90,7 @@ export class NotificationChangesRepository {
     if (edits.length === 0) return [];
     const rows = await queryRows<EditToNotify & { eventId: number | string; seq: number | string }>(
       this.db,
-      sql`select i."eventId", m.id as "messageId", m.room_id as "roomId", r.type as "roomType", m.seq, m.sender_id as "senderId",
-            (select coalesce(jsonb_agg(jsonb_build_object('userId', p.user_id, 'hidePreviews', p.hide_previews)), '[]'::jsonb)
-              from chat_participant p
-              where p.room_id = m.room_id and p.user_id <> m.sender_id and p.user_id = any(m.mentions)
-                and p.user_id = any(array(select jsonb_array_elements_text(i."newMentions")))
-                and not exists (select 1 from user_block b where b.blocker_id = p.user_id and b.blocked_id = m.sender_id)
-                and (not ${withSubscription} or exists (select 1 from push_subscription s where s.user_id = p.user_id))) as candidates
-          from jsonb_to_recordset(${JSON.stringify(edits)}::jsonb) as i("eventId" bigint, "messageId" uuid, "newMentions" jsonb)
-            join chat_message m on m.id = i."messageId" join chat_room r on r.id = m.room_id
-          where m.deleted_at is null
-          order by i."eventId"`,
+      editsToNotifySql(edits, withSubscription),
     );
     return rows.map((r) => ({ ...r, eventId: Number(r.eventId), seq: Number(r.seq) }));
   }
@@ -80,15 +101,7 @@ export class NotificationChangesRepository {
    */
   async deletionsToHandle(deleted: Deletion[]): Promise<Map<string, string>> {
     if (deleted.length === 0) return new Map();
-    const rows = await queryRows<{ messageId: string; roomType: string }>(
-      this.db,
-      sql`select i."messageId", r.type as "roomType"
-          from jsonb_to_recordset(${JSON.stringify(deleted)}::jsonb) as i("messageId" uuid, "roomId" uuid)
-            join chat_room r on r.id = i."roomId"
-          where exists (select 1 from notification_sent s where s.message_id = i."messageId")
-             or exists (select 1 from notification_outbox o
-                        where o.room_id = i."roomId" and o.claimed_until is null and i."messageId" = any(o.message_ids))`,
-    );
+    const rows = await queryRows<{ messageId: string; roomType: string }>(this.db, deletionsToHandleSql(deleted));
     return new Map(rows.map((r) => [r.messageId, r.roomType]));
   }
 
