@@ -4,7 +4,8 @@ import { literal } from '../src/db/prepared.js';
 import { EventLogRepository } from '../src/event-log/event-log.repository.js';
 import { newId } from '../src/ids.js';
 import { GroupCommit, laneOf } from '../src/messages/messages.group-commit.js';
-import { MessagesRepository, RETRIED, type NewMessage, type StoredMessage, type Written } from '../src/messages/messages.repository.js';
+import { MessagesRepository, RETRIED, type StoredMessage, type Written } from '../src/messages/messages.repository.js';
+import type { NewMessage } from '../src/messages/write.statements.js';
 import { documentVector } from '../src/text/tokenize.js';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Db } from '../src/db/client.js';
 import { DONE } from '../src/event-log/event-log.repository.js';
-import { INSERT_MESSAGES } from '../src/messages/messages.repository.js';
+import { INSERT_MESSAGES } from '../src/messages/write.statements.js';
 import { DELETES_THAT_CONCERN_NOTIFICATIONS, deletionsToHandleSql, editsToNotifySql } from '../src/notifications/changes.repository.js';
 import { MESSAGES_TO_NOTIFY } from '../src/notifications/notifications.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';

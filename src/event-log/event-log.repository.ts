@@ -60,7 +60,7 @@ export const DONE = hotStatement<{ event_id: number }>(
  * thousands must not probe each). The notifications with Web Push alone register it: nobody else in such a room could
  * be sent one, and most sends then write no event at all (the event, its pending row and the consumer's reads cost a
  * tenth of the service's core in a steady fan-out; measured 2026-12-06). A subscription made after a message was sent
- * does not bring that message a notification. The send statement decides it per room (messages.repository.ts).
+ * does not bring that message a notification. The send statement decides it per room (messages/write.statements.ts).
  */
 export const MESSAGE_CREATED_PUSHABLE = 'message.created@push';
 const PUSHABLE_SCAN = 64;
@@ -158,7 +158,7 @@ export class EventLogRepository {
   /**
    * Writes events inside the caller's transaction, with a pending row for each consumer listening to their type, unless
    * a narrowing (narrowLog) says the consumer does not need that one; an event no consumer takes is not written. (The
-   * send statement does the same in its own SQL, see messages.repository.ts; nothing narrows `message.created`.)
+   * send statement does the same in its own SQL, see messages/write.statements.ts; nothing narrows `message.created`.)
    */
   async append(tx: Executor, events: NewEvent[]): Promise<number[]> {
     if (events.length === 0) return [];

@@ -8,17 +8,9 @@ import type { MessagesService } from './messages.service.js';
 export { MessageChangesRepository, type ChangeSet, type TombstoneFilter } from './message-changes.repository.js';
 export { MessageChangesService, afterChange, type TombstoneBatch } from './message-changes.service.js';
 export { MessagePresenter, reactionKey } from './messages.presenter.js';
-export {
-  MessagesRepository,
-  blockedInDirectRoom,
-  loggedChange,
-  messageColumns,
-  messageRowOf,
-  reply,
-  type MessageRow,
-  type RawMessage,
-} from './messages.repository.js';
+export { MessagesRepository, messageColumns, messageRowOf, reply, type MessageRow, type RawMessage } from './messages.repository.js';
 export { MessagesService } from './messages.service.js';
+export { blockedInDirectRoom, loggedChange } from './write.statements.js';
 
 /** `media` and `maxFiles`: a send may carry files in the same multipart request. */
 export function messagesFeature(messages: MessagesService, changes: MessageChangesService, media: MediaService, maxFiles: number): Feature {

@@ -3,15 +3,8 @@ import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { newId } from '../ids.js';
 import type { Applied } from './message-changes.repository.js';
-import {
-  blockedInDirectRoom,
-  loggedChange,
-  MESSAGE_SELECT,
-  messageRowOf,
-  REPLY_JOIN,
-  type MessageRow,
-  type RawMessage,
-} from './messages.repository.js';
+import { MESSAGE_SELECT, messageRowOf, REPLY_JOIN, type MessageRow, type RawMessage } from './messages.repository.js';
+import { blockedInDirectRoom, loggedChange } from './write.statements.js';
 
 /** The message as locked, beside what the statement did (ok = 0: nothing written). */
 type ChangedRow = { [K in keyof RawMessage]: RawMessage[K] | null } & {

@@ -1,4 +1,5 @@
-import type { MessagesRepository, NewMessage, Written } from './messages.repository.js';
+import type { MessagesRepository, Written } from './messages.repository.js';
+import type { NewMessage } from './write.statements.js';
 
 type Stored = Written | undefined;
 type Queued = { row: NewMessage; resolve: (stored: Stored) => void; reject: (err: unknown) => void };

@@ -14,7 +14,8 @@ import type { MediaService } from '../media/media.service.js';
 import type { DirectWriteCheck } from './message-changes.service.js';
 import { GroupCommit } from './messages.group-commit.js';
 import type { MessagePresenter } from './messages.presenter.js';
-import { RETRIED, type MessageRow, type MessagesRepository, type NewMessage, type StoredMessage } from './messages.repository.js';
+import { RETRIED, type MessageRow, type MessagesRepository, type StoredMessage } from './messages.repository.js';
+import type { NewMessage } from './write.statements.js';
 import type { HistoryInput, MessageView, SendMessageInput } from '../contract/messages.js';
 
 /** The row a read would return for a message just written, from what the write path knows. */
