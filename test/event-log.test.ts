@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { openDatabase, queryRows, type Database, type Db, type Tx } from '../src/db/client.js';
-import { EventLogRepository, type LoggedEvent } from '../src/event-log/event-log.repository.js';
+import { EventLogRepository, MESSAGE_CREATED_PUSHABLE, type LoggedEvent } from '../src/event-log/event-log.repository.js';
 import { LogConsumer, type EventHandler } from '../src/event-log/log-consumer.js';
 import { newId } from '../src/ids.js';
 import { MessagesRepository } from '../src/messages/messages.repository.js';
@@ -61,6 +61,20 @@ describe('the durable event log', () => {
       );
     const unheard = (await alice.post(`/rooms/${room.id}/messages`, { content: 'nobody could be pushed' })).body;
     expect(await eventOf(unheard.id)).toEqual([]);
+    // Beside a consumer of every message (as the webhooks are), the event is logged, pending for that one alone: not
+    // for a consumer of pushable rooms (one that nothing reads, unlike the notifications, which take theirs at once).
+    await log.register('test-every-message', ['message.created']);
+    await log.register('test-pushable', [MESSAGE_CREATED_PUSHABLE]);
+    try {
+      const heardByOne = (await alice.post(`/rooms/${room.id}/messages`, { content: 'for the other consumer' })).body;
+      const [event] = await eventOf(heardByOne.id);
+      expect(await rows(sql`select consumer from domain_event_pending where event_id = ${event!.id} and consumer like 'test-%'`)).toEqual([
+        { consumer: 'test-every-message' },
+      ]);
+    } finally {
+      await log.unregister('test-every-message');
+      await log.unregister('test-pushable');
+    }
 
     const subscription = newId();
     await rows(
