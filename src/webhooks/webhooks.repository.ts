@@ -110,7 +110,11 @@ const toClaimed = (r: RawClaimed): ClaimedDelivery => ({
 });
 
 export class WebhooksRepository {
-  constructor(private readonly db: Db) {}
+  private readonly eventLog: EventLogRepository;
+
+  constructor(private readonly db: Db) {
+    this.eventLog = new EventLogRepository(db);
+  }
 
   /**
    * Inserts the webhook and (re)registers the consumer with the union of log types every webhook needs, in one
@@ -153,13 +157,13 @@ export class WebhooksRepository {
   }
 
   private async unregister(tx: Executor): Promise<void> {
-    await new EventLogRepository(this.db).unregister(WEBHOOKS_CONSUMER, tx);
+    await this.eventLog.unregister(WEBHOOKS_CONSUMER, tx);
   }
 
   private async register(tx: Executor, logTypesOf: (events: string[][]) => string[]): Promise<void> {
     const all = await queryRows<{ events: string[] }>(tx, sql`select events from webhook`);
     if (all.length === 0) return this.unregister(tx);
-    await new EventLogRepository(this.db).register(WEBHOOKS_CONSUMER, logTypesOf(all.map((w) => w.events)), tx);
+    await this.eventLog.register(WEBHOOKS_CONSUMER, logTypesOf(all.map((w) => w.events)), tx);
   }
 
   async list(): Promise<WebhookRow[]> {
