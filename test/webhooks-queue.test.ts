@@ -2,7 +2,8 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, queryRows, type Database } from '../src/db/client.js';
 import { EventLogRepository } from '../src/event-log/event-log.repository.js';
-import { WEBHOOKS_CONSUMER, WebhooksRepository, type ClaimedDelivery } from '../src/webhooks/webhooks.repository.js';
+import { WEBHOOKS_CONSUMER, WebhooksRepository } from '../src/webhooks/webhooks.repository.js';
+import { DeliveryQueueRepository, type ClaimedDelivery } from '../src/webhooks/delivery-queue.repository.js';
 import { freshDatabase, type TestDatabase } from './helpers/databases.js';
 
 /**
@@ -13,7 +14,8 @@ import { freshDatabase, type TestDatabase } from './helpers/databases.js';
 const template = inject('template');
 let fresh: TestDatabase;
 let other: Database;
-let repo: WebhooksRepository;
+let repo: DeliveryQueueRepository;
+let webhooks: WebhooksRepository;
 const HOOK = '01a2432f-21c0-76e3-8f79-000000000001';
 const ROOM_A = '01a2432f-21c0-76e3-8f79-00000000000a';
 const ROOM_B = '01a2432f-21c0-76e3-8f79-00000000000b';
@@ -23,7 +25,8 @@ beforeAll(async () => {
   if (template.kind !== 'postgres') return;
   fresh = await freshDatabase(template);
   other = await openDatabase({ url: fresh.url! });
-  repo = new WebhooksRepository(fresh.database.db);
+  repo = new DeliveryQueueRepository(fresh.database.db);
+  webhooks = new WebhooksRepository(fresh.database.db);
   const db = fresh.database.db;
   await db.execute(
     sql`insert into webhook (id, url, events, secret, created_by) values (${HOOK}, 'http://127.0.0.1:9/x', '{*}', 's', 'root')`,
@@ -58,7 +61,7 @@ async function claimHead(roomId: string): Promise<ClaimedDelivery> {
 
 /** Inserts on the other connection, as the consumer does, and holds its transaction open until `release` resolves. */
 function insertHeld(roomId: string, release: Promise<void>): { inserted: Promise<void>; committed: Promise<void> } {
-  const otherRepo = new WebhooksRepository(other.db);
+  const otherRepo = new DeliveryQueueRepository(other.db);
   let markInserted!: () => void;
   const inserted = new Promise<void>((resolve) => (markInserted = resolve));
   const committed = other.db.transaction(async (tx) => {
@@ -178,10 +181,10 @@ describe.runIf(template.kind === 'postgres')('removing the last webhook while th
       tookIt();
       // Long enough for the removal to reach whatever it waits for.
       await new Promise((r) => setTimeout(r, 300));
-      await new WebhooksRepository(other.db).insertDeliveries(tx, [{ ...delivery(room), eventId: `evt_${event!.id}` }]);
+      await new DeliveryQueueRepository(other.db).insertDeliveries(tx, [{ ...delivery(room), eventId: `evt_${event!.id}` }]);
     });
     await took;
-    const removal = repo.delete(HOOK, () => ['message.created']);
+    const removal = webhooks.delete(HOOK, () => ['message.created']);
     // PostgreSQL cancels one of them (deadlock_timeout, 1 s) if the removal holds the webhook's row while it waits.
     await expect(Promise.all([batch, removal])).resolves.toEqual([undefined, true]);
     const left = await queryRows<{ hooks: number; deliveries: number; consumers: number; pending: number }>(

@@ -6,10 +6,10 @@ import { Rest, Tokens, backoff, subjectOf, type TokenSource } from './http.js';
 import { Outbox } from './outbox.js';
 import { ChatApi, type Presence } from './api.js';
 import { openSocket, watchNetwork } from './network.js';
-import { withLastChanged, withMessage } from './room-views.js';
-import { tombstoneOf } from './timeline.js';
+import { byActivity, withLastChanged, withMessage } from './room-views.js';
+import { pendingMessage, tombstoneOf } from './timeline.js';
 import { ChatRoom } from './room.js';
-import type { ClientState, Message, PendingMessage, Room, SendInput } from './types.js';
+import type { ClientState, Message, Room, SendInput } from './types.js';
 
 export interface ChatClientOptions {
   /** Where the service is, e.g. http://localhost:3000 (REST under /api/v1/chat, sockets on /chat). */
@@ -82,7 +82,7 @@ export class ChatClient extends Emitter<{
 
   /** The user's rooms, latest activity first, kept live. */
   get rooms(): Room[] {
-    return [...this.roomViews.values()].sort((a, b) => activity(b) - activity(a));
+    return byActivity([...this.roomViews.values()]);
   }
 
   /** The suspension the server last told of (`suspended`, repeated on every connection while in force), until it ends. */
@@ -383,28 +383,7 @@ export class ChatClient extends Emitter<{
       return Promise.reject(new ChatError('VALIDATION_FAILED', 'content must be a string (it may be empty with files)'));
     }
     const clientMessageId = newClientId();
-    const pending: PendingMessage = {
-      id: `pending:${clientMessageId}`,
-      chatRoomId: roomId,
-      seq: null,
-      pending: true,
-      senderId: this.userId,
-      type: 'text',
-      content: input.content,
-      mentions: input.mentions ?? [],
-      replyToId: input.replyToId ?? null,
-      replyTo: null,
-      media: [],
-      clientMessageId,
-      createdAt: new Date().toISOString(),
-      editedAt: null,
-      deletedAt: null,
-      deletedBy: null,
-      changeSeq: 0,
-      pinnedAt: null,
-      pinnedBy: null,
-      reactions: [],
-    };
+    const pending = pendingMessage(roomId, this.userId, clientMessageId, input);
     this.open.get(roomId)?.addPending(pending);
     return this.outbox.enqueue(roomId, clientMessageId, input);
   }
@@ -426,5 +405,3 @@ export class ChatClient extends Emitter<{
     this.removeAllListeners();
   }
 }
-
-const activity = (room: Room) => Date.parse(room.lastMessage?.createdAt ?? room.createdAt);

@@ -30,3 +30,9 @@ export function withLastChanged(room: Room, messageId: string, next: (last: Mess
   const unread = deletedUnread && reader && reader.lastReadSeq < lastMessage.seq ? 1 : 0;
   return { ...room, lastMessage, unreadCount: Math.max(0, room.unreadCount - unread) };
 }
+
+/** Latest activity first: the last message's time, or the room's creation for a room without messages. */
+export function byActivity(rooms: Room[]): Room[] {
+  const activity = (room: Room) => Date.parse(room.lastMessage?.createdAt ?? room.createdAt);
+  return rooms.sort((a, b) => activity(b) - activity(a));
+}

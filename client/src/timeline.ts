@@ -1,4 +1,4 @@
-import type { Message, MessageDeletedEvent, PendingMessage, ReactionUpdatedEvent, TimelineMessage } from './types.js';
+import type { Message, MessageDeletedEvent, PendingMessage, ReactionUpdatedEvent, SendInput, TimelineMessage } from './types.js';
 
 /**
  * One room's messages as the client holds them: a contiguous run of seqs [low, high], each message once, in its latest
@@ -130,5 +130,31 @@ export function tombstoneOf(m: Message, e: MessageDeletedEvent): Message {
     deletedAt: e.deletedAt,
     deletedBy: e.deletedBy,
     changeSeq: e.changeSeq,
+  };
+}
+
+/** The optimistic copy of a send, shown at once in its room until the stored message (same clientMessageId) replaces it. */
+export function pendingMessage(roomId: string, senderId: string, clientMessageId: string, input: SendInput): PendingMessage {
+  return {
+    id: `pending:${clientMessageId}`,
+    chatRoomId: roomId,
+    seq: null,
+    pending: true,
+    senderId,
+    type: 'text',
+    content: input.content,
+    mentions: input.mentions ?? [],
+    replyToId: input.replyToId ?? null,
+    replyTo: null,
+    media: [],
+    clientMessageId,
+    createdAt: new Date().toISOString(),
+    editedAt: null,
+    deletedAt: null,
+    deletedBy: null,
+    changeSeq: 0,
+    pinnedAt: null,
+    pinnedBy: null,
+    reactions: [],
   };
 }

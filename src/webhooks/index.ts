@@ -9,6 +9,7 @@ import type { RoomPresenter, RoomsRepository } from '../rooms/index.js';
 import { WEBHOOK_EVENTS } from '../contract/webhooks.js';
 import { logTypesOf, webhookHandler, type ReadMessages, type ReadRooms } from './webhooks.consumer.js';
 import { WEBHOOKS_CONSUMER, WebhooksRepository } from './webhooks.repository.js';
+import { DeliveryQueueRepository } from './delivery-queue.repository.js';
 import { webhooksRoutes } from './webhooks.routes.js';
 import { WebhookSender } from './webhooks.sender.js';
 import { webhookUrlPolicy, WebhooksService } from './webhooks.service.js';
@@ -39,6 +40,7 @@ export function createWebhooks(
   resolve: Resolver = systemResolver,
 ): Webhooks {
   const repo = new WebhooksRepository(db);
+  const queue = new DeliveryQueueRepository(db);
   const eventLog = new EventLogRepository(db);
   let active = false;
   let stopped = true;
@@ -122,12 +124,12 @@ export function createWebhooks(
       log = l;
       // The sender checks the URL at every attempt; the lookups behind it are shared (cachingResolver).
       const policy = webhookUrlPolicy(config.webhooks, cachingResolver(resolve));
-      sender = new WebhookSender(repo, config.webhooks, l, policy, () => active);
+      sender = new WebhookSender(queue, config.webhooks, l, policy, () => active);
       // Never start()ed: that would register the consumer; the registration follows the webhooks (see the repository).
       consumer = new LogConsumer(db, {
         name: WEBHOOKS_CONSUMER,
         types: logTypesOf([[...WEBHOOK_EVENTS]]),
-        handle: webhookHandler(repo, read, () => sender?.wake(0)),
+        handle: webhookHandler(repo, queue, read, () => sender?.wake(0)),
         log: l,
       });
       stopped = false;

@@ -4,7 +4,8 @@ import type { EventHandler } from '../event-log/log-consumer.js';
 import type { MessageView } from '../contract/messages.js';
 import type { RoomView } from '../contract/rooms.js';
 import { WEBHOOK_EVENTS, type WebhookEventType } from '../contract/webhooks.js';
-import type { NewDelivery, WebhookRow, WebhooksRepository } from './webhooks.repository.js';
+import type { WebhookRow, WebhooksRepository } from './webhooks.repository.js';
+import type { DeliveryQueueRepository, NewDelivery } from './delivery-queue.repository.js';
 
 /** Which log types make each webhook event: an edit, a pin and an unpin are all `message.updated`. */
 const LOG_TYPES: Record<WebhookEventType, string[]> = {
@@ -57,7 +58,8 @@ export class OutOfOrder extends Error {
  * message as it is when the event is handled (an edit soon after a send shows in both).
  */
 export function webhookHandler(
-  repo: WebhooksRepository,
+  repo: Pick<WebhooksRepository, 'list'>,
+  queue: DeliveryQueueRepository,
   read: { messages: ReadMessages; rooms: ReadRooms },
   onWritten: () => void,
 ): EventHandler<Work> {
@@ -93,8 +95,8 @@ export function webhookHandler(
     async write(tx: Tx, work: Work[]) {
       const firstByRoom = new Map<string, number>();
       for (const w of work) if (w.roomId && !firstByRoom.has(w.roomId)) firstByRoom.set(w.roomId, w.eventId);
-      if (await repo.olderPending(tx, firstByRoom)) throw new OutOfOrder('an earlier event of the same room is being handled elsewhere');
-      const inserted = await repo.insertDeliveries(
+      if (await queue.olderPending(tx, firstByRoom)) throw new OutOfOrder('an earlier event of the same room is being handled elsewhere');
+      const inserted = await queue.insertDeliveries(
         tx,
         work.flatMap((w) => w.deliveries),
       );

@@ -2,7 +2,7 @@ import { webhookSignature } from '../net/signature.js';
 import type { WebhooksConfig } from '../config/webhooks.js';
 import type { Log } from '../log.js';
 import { checkDestination, DestinationRefused, postTo, type DestinationPolicy } from '../net/outbound.js';
-import type { ClaimedDelivery, SettledDelivery, WebhooksRepository } from './webhooks.repository.js';
+import type { ClaimedDelivery, DeliveryQueueRepository, SettledDelivery } from './delivery-queue.repository.js';
 import { Alarm, LoopAllowance } from '../timers.js';
 
 /** The longest the sender sleeps: deliveries written by peers, or left by a crashed one, are found within this. */
@@ -57,7 +57,7 @@ export class WebhookSender {
   private retryTimes: number[] = [];
 
   constructor(
-    private readonly repo: WebhooksRepository,
+    private readonly repo: DeliveryQueueRepository,
     private readonly config: WebhooksConfig,
     private readonly log: Pick<Log, 'info' | 'warn' | 'error'>,
     policy: DestinationPolicy,
