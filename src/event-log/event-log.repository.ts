@@ -55,9 +55,9 @@ export const DONE = hotStatement<{ event_id: number }>(
 );
 
 /**
- * Registered instead of `message.created`, a consumer is fed a sent message only when its room has a participant with
- * a push subscription, or more than PUSHABLE_SCAN participants (those are not looked through: a send into a room of
- * thousands must not probe each). The notifications with Web Push alone register it: nobody else in such a room could
+ * Registered instead of `message.created` (or beside it: it narrows it), a consumer is fed a sent message only when its
+ * room has a participant with a push subscription, or more than PUSHABLE_SCAN participants (those are not looked
+ * through: a send into a room of thousands must not probe each). The notifications with Web Push alone register it: nobody else in such a room could
  * be sent one, and most sends then write no event at all (the event, its pending row and the consumer's reads cost a
  * tenth of the service's core in a steady fan-out; measured 2026-12-06). A subscription made after a message was sent
  * does not bring that message a notification. The send statement decides it per room (messages/write.statements.ts).

@@ -119,9 +119,10 @@ export const INSERT_MESSAGES = hotStatement<{
         on conflict do nothing),
       -- The durable event log (event-log/), in this same statement: a crash after the commit loses no notification.
       -- Written only while some consumer listens, with a pending row for each (see EventLogRepository.append); one
-      -- registered for MESSAGE_CREATED_PUSHABLE only for the rooms in \`pushable\`.
+      -- registered for MESSAGE_CREATED_PUSHABLE (with or without message.created) only for the rooms in \`pushable\`.
       listeners as materialized (
-        select name, 'message.created' = any(types) as every from domain_event_consumer
+        select name, 'message.created' = any(types) and not ${sql.raw(`'${MESSAGE_CREATED_PUSHABLE}'`)} = any(types) as every
+        from domain_event_consumer
         where types && array['message.created', ${sql.raw(`'${MESSAGE_CREATED_PUSHABLE}'`)}]),
       pushable as materialized (
         select rm.id from rooms rm

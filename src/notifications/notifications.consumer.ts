@@ -16,7 +16,10 @@ export { NOTIFICATIONS_CONSUMER } from './changes.repository.js';
  * (no notification webhook, which may notify anyone) only the sends into rooms where someone could get a push.
  */
 export const notificationEvents = (notify: Config['notify']): string[] => [
-  notify.webhookUrl ? 'message.created' : MESSAGE_CREATED_PUSHABLE,
+  // Web Push alone: pushable rooms only. 'message.created' stays listed beside it, which this version's send statement
+  // reads as the narrower of the two but an earlier version's (which knows only 'message.created') as every send: in
+  // a rolling upgrade, the instances not yet upgraded keep logging their sends for the notifications.
+  ...(notify.webhookUrl ? ['message.created'] : ['message.created', MESSAGE_CREATED_PUSHABLE]),
   'message.edited',
   'message.deleted',
 ];
