@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Db } from '../src/db/client.js';
-import { DONE } from '../src/event-log/event-log.repository.js';
+import { DONE, READ_BY_POSITION } from '../src/event-log/event-log.repository.js';
 import { INSERT_MESSAGES } from '../src/messages/write.statements.js';
 import { DELETES_THAT_CONCERN_NOTIFICATIONS, deletionsToHandleSql, editsToNotifySql } from '../src/notifications/changes.repository.js';
 import { MESSAGES_TO_NOTIFY } from '../src/notifications/notifications.repository.js';
@@ -152,6 +152,35 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     expect(left[0]!.n).toBe(4801);
     await db.execute(sql`delete from domain_event_pending where consumer = 'plan-test'`);
     await db.execute(sql`alter table domain_event_pending reset (autovacuum_enabled)`);
+  });
+
+  it('a read by position reads the log by its primary key, near its position only', async () => {
+    const db = t.app.database.db;
+    // 20,000 events the statistics do not know of yet (a log that grew since the last analyze), the consumer 200
+    // behind the end: its read (100 events, the ids they span) must not read the rest.
+    await db.execute(
+      sql`insert into domain_event (type, room_id, payload) select 'plan.read', null, '{}'::jsonb from generate_series(1, 20000)`,
+    );
+    await db.execute(
+      sql`insert into domain_event_consumer (name, types, read_to, gaps)
+          values ('plan-reader', '{plan.read}', (select max(id) - 200 from domain_event), '[]')`,
+    );
+    const [row] = await queryRows<{ 'QUERY PLAN': unknown }>(
+      db,
+      sql`explain (analyze, format json) ${READ_BY_POSITION.inline(['plan-reader', 100])}`,
+    );
+    const raw = row!['QUERY PLAN'];
+    const plan = ((typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan: PlanNode }>)[0]!.Plan;
+    const read = (n: PlanNode & { 'Actual Rows'?: number; 'Actual Loops'?: number }): number =>
+      (n['Relation Name'] === 'domain_event' ? (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1) : 0) +
+      (n.Plans ?? []).reduce((sum, p) => sum + read(p), 0);
+    // 100 events and the 100 ids they span (and the log's highest id): hundreds of rows, not the 20,000.
+    expect(read(plan)).toBeGreaterThan(0);
+    expect(read(plan)).toBeLessThan(600);
+    const rows = await READ_BY_POSITION(db, ['plan-reader', 100]);
+    expect(rows.filter((r) => r.from_gaps === null)).toHaveLength(100);
+    await db.execute(sql`delete from domain_event_consumer where name = 'plan-reader'`);
+    await db.execute(sql`delete from domain_event where type = 'plan.read'`);
   });
 
   it("a delete looks for its message in its room's notifications, not in every notification", async () => {

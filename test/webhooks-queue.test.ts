@@ -157,6 +157,50 @@ describe.runIf(template.kind === 'postgres')('webhook deliveries: statements tha
   });
 });
 
+describe.runIf(template.kind === 'postgres')('removing a webhook while the log consumer handles a batch by position', () => {
+  it('changes the registration before locking the webhook: the batch commits, then the webhook goes; no deadlock', async () => {
+    const db = fresh.database.db;
+    const room = '01a2432f-21c0-76e3-8f79-00000000000e';
+    const [going, staying] = ['01a2432f-21c0-76e3-8f79-000000000011', '01a2432f-21c0-76e3-8f79-000000000012'];
+    await db.execute(sql`insert into chat_room (id, type, name, created_by) values (${room}, 'group', 'q', 'root')`);
+    for (const id of [going, staying])
+      await db.execute(
+        sql`insert into webhook (id, url, events, secret, created_by) values (${id}, 'http://127.0.0.1:9/x', '{*}', 's', 'root')`,
+      );
+    const log = new EventLogRepository(db);
+    await log.register(WEBHOOKS_CONSUMER, ['message.created'], db, { byPosition: true });
+    await db.transaction((tx) => log.append(tx, [{ type: 'message.created', roomId: room, payload: {} }]));
+    const read = (await new EventLogRepository(other.db).readByPosition(WEBHOOKS_CONSUMER, 10))!;
+    expect(read.events).toHaveLength(1);
+
+    // The consumer, on another connection: moves its position (its row stays locked until commit), and only then
+    // writes the delivery, whose foreign key check locks the webhook's row.
+    let movedIt!: () => void;
+    const moved = new Promise<void>((resolve) => (movedIt = resolve));
+    const batch = other.db.transaction(async (tx) => {
+      expect(await new EventLogRepository(other.db).advance(tx, WEBHOOKS_CONSUMER, read.from, read.next)).toBe(true);
+      movedIt();
+      await new Promise((r) => setTimeout(r, 300));
+      await new DeliveryQueueRepository(other.db).insertDeliveries(tx, [
+        { ...delivery(room), webhookId: going, eventId: `evt_${read.events[0]!.id}` },
+      ]);
+    });
+    await moved;
+    // Not the last webhook: the consumer's types are written again (its row, which the batch holds).
+    const removal = webhooks.delete(going, () => ['message.created']);
+    await expect(Promise.all([batch, removal])).resolves.toEqual([undefined, true]);
+    const left = await queryRows<{ going: number; deliveries: number; read_to: number }>(
+      db,
+      sql`select (select count(*)::int from webhook where id = ${going}) as going,
+            (select count(*)::int from webhook_delivery where webhook_id = ${going}) as deliveries,
+            (select read_to from domain_event_consumer where name = ${WEBHOOKS_CONSUMER}) as read_to`,
+    );
+    expect({ ...left[0], read_to: Number(left[0]!.read_to) }).toEqual({ going: 0, deliveries: 0, read_to: read.next.to });
+    await db.execute(sql`delete from webhook where id = ${staying}`);
+    await log.unregister(WEBHOOKS_CONSUMER);
+  });
+});
+
 describe.runIf(template.kind === 'postgres')('removing the last webhook while the log consumer handles a batch', () => {
   it('waits for the batch to commit, then removes the webhook and its deliveries; neither side is cancelled', async () => {
     const db = fresh.database.db;

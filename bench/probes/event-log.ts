@@ -22,7 +22,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -149,16 +149,49 @@ async function measure(base: string | undefined, variant: Variant, seconds: numb
     };
     await load(2000, false);
     const elu0 = performance.eventLoopUtilization();
+    const cpu0 = process.cpuUsage();
+    const db0 = base ? null : databaseCpuMs(dataDir);
     const t0 = performance.now();
     const got0 = received();
     await load(seconds * 1000, true);
     const dt = (performance.now() - t0) / 1000;
     const elu = performance.eventLoopUtilization(elu0).utilization;
+    const cpu = process.cpuUsage(cpu0);
+    const db1 = base ? null : databaseCpuMs(dataDir);
     const posts = variant === 'webhook' ? `, ${Math.round((received() - got0) / dt)} POSTs/s` : '';
-    return `${Math.round(sent / dt)}/s, ELU ${elu.toFixed(2)}${posts}`;
+    // CPU per send varies less with the machine's load than sends/s do: what each part costs, not how fast it went.
+    const perSend = (ms: number) => `${Math.round((ms * 1000) / sent)} µs`;
+    const costs = `; CPU a send: service ${perSend((cpu.user + cpu.system) / 1000)}${db0 !== null && db1 !== null ? `, database ${perSend(db1 - db0)}` : ''}`;
+    return `${Math.round(sent / dt)}/s, ELU ${elu.toFixed(2)}${posts}${costs}`;
   } finally {
     for (const stop of stops.reverse()) await stop();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CPU time (ms) of the embedded server's processes (the postmaster and its children, from /proc): what the database
+ * spent, whichever core it ran on. Children that exited since are not counted (the server keeps its backends).
+ */
+function databaseCpuMs(dataDir: string): number | null {
+  try {
+    const postmaster = Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    let ticks = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      // Fields after the command (which may hold spaces): state, ppid, …; utime and stime are the 14th and 15th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(entry) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
   }
 }
 

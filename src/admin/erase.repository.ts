@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { anyOf, queryRows, type Executor } from '../db/client.js';
 import { GARBAGE_LEASE_S } from '../media/media.repository.js';
+import { unreadByPosition } from '../event-log/event-log.repository.js';
 
 /** A message after one user's reactions left it: for reaction_updated. */
 export interface Unreacted {
@@ -151,7 +152,8 @@ export class EraseRepository {
         'events',
         sql`delete from domain_event e using (select id, payload as x from domain_event) p
             where e.id = p.id and ${mentionsUser}
-              and not exists (select 1 from domain_event_pending q where q.event_id = e.id) returning 1`,
+              and not exists (select 1 from domain_event_pending q where q.event_id = e.id)
+              and not ${unreadByPosition(sql`e`)} returning 1`,
       ),
       await count(
         'webhookDeliveries',

@@ -381,8 +381,8 @@ export const notificationDelivery = pgTable(
 /**
  * The durable domain-event log (see event-log/): a row per change, written in the same statement or transaction as
  * the change itself, so a crash right after the commit loses no event. Read by consumers that promise "at least once"
- * (notifications; webhooks later); live fan-out stays in memory. Ids are only an order for reading, never a position:
- * identity values of concurrent transactions commit out of order.
+ * (notifications, webhooks); live fan-out stays in memory. An id alone is not a position: identity values of
+ * concurrent transactions commit out of order, so a position is an id with the snapshot of the read that reached it.
  */
 export const domainEvent = pgTable('domain_event', {
   id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
@@ -392,10 +392,17 @@ export const domainEvent = pgTable('domain_event', {
   createdAt: ts('created_at').notNull().defaultNow(),
 });
 
-/** Who reads the log, and which event types: a writer adds a pending row for each consumer listening to the type. */
+/**
+ * Who reads the log, and which event types. A consumer with no position gets a pending row for each event of its
+ * types (domain_event_pending); one with a position (`read_to`, `gaps`) reads the log itself: it has handled every
+ * event of its types with an id up to `read_to`, except the ids in `gaps`, which had no row when it read past them
+ * (event-log.repository.ts, LogPosition).
+ */
 export const domainEventConsumer = pgTable('domain_event_consumer', {
   name: text('name').primaryKey(),
   types: text('types').array().notNull(),
+  readTo: bigint('read_to', { mode: 'number' }),
+  gaps: jsonb('gaps').$type<Array<[number, string]>>(),
 });
 
 /**

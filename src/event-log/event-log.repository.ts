@@ -126,11 +126,90 @@ export interface NewEvent {
 }
 
 /**
- * How the log is read. Each consumer has its own pending rows (consumer, event_id), written with the event and deleted
- * by the transaction that handles it; that transaction also holds them (FOR UPDATE SKIP LOCKED), so instances share
- * the work without handling the same event twice, and a process that dies mid-way hands its events back when its
- * transaction rolls back. There is no "last position" per consumer: identity values of concurrent transactions commit
- * out of order, so a reader at "id > N" could step over an event that commits later with a smaller id.
+ * Where a consumer read by position stands: it has handled every event of its types with an id up to `to`, except
+ * those in `gaps`. An id alone would not do: identity values of concurrent transactions commit out of order, so a
+ * reader at "id > N" could step over an event that commits later with a smaller id. So each id it passed without a row
+ * is kept as a gap, with the `pg_snapshot_xmax` of the read that saw it missing, and looked up again by each read (by
+ * primary key) until its row shows (it is read then) or every transaction running at that read has ended (it never
+ * will: a rollback). A room's events take their ids under its row lock, in commit order, so one that fills a gap
+ * comes before the room's later events.
+ */
+export interface LogPosition {
+  to: number;
+  /** JSON `[[id, xmax as seen], …]`, compared as it was read when the position moves. */
+  gaps: string;
+}
+
+/** One read by position: the events to handle (by id), and where the consumer stands once they are handled. */
+export interface PositionRead {
+  events: LoggedEvent[];
+  from: LogPosition;
+  next: LogPosition;
+  /** Whether `limit` cut the read short (more events are there to read at once). */
+  full: boolean;
+}
+
+/** Whether the event `e` (an alias with `id` and `type`) is still to be read by some consumer read by position. */
+export const unreadByPosition = (e: SQL): SQL =>
+  sql`exists (select 1 from domain_event_consumer c
+              where c.read_to is not null and ${e}.type = any(c.types)
+                and (${e}.id > c.read_to or c.gaps @> jsonb_build_array(jsonb_build_array(${e}.id))))`;
+
+type PositionRow = EventRow & {
+  from_to: number | string | null;
+  from_gaps: string | null;
+  next_to: number | string | null;
+  next_gaps: string | null;
+};
+
+/**
+ * Read on every wake of a consumer read by position: prepared. One statement, so one snapshot for the events, the
+ * ids found missing and the horizon that retires old gaps. Every id the read passes is found by primary key (gaps by
+ * `= any`, later ids as a range), whatever the planner knows of the table.
+ */
+export const READ_BY_POSITION = hotStatement<PositionRow>(
+  'event_log_read_by_position',
+  ['text', 'int'],
+  (consumer, limit) =>
+    sql`with c as materialized (
+          select read_to, gaps, types from domain_event_consumer where name = ${consumer} and read_to is not null),
+        g as materialized (
+          select (x->>0)::bigint as id, (x->>1)::xid8 as seen from c, jsonb_array_elements(c.gaps) x),
+        filled as materialized (
+          select e.id, e.type, e.room_id, e.payload, e.created_at from domain_event e where e.id = any(array(select id from g))),
+        fresh as materialized (
+          select e.id, e.type, e.room_id, e.payload, e.created_at from domain_event e
+          where e.id > (select read_to from c) and e.type = any((select types from c)::text[]) order by e.id limit ${limit}),
+        bound as materialized (
+          select case when (select count(*) from fresh) >= ${limit} then (select max(id) from fresh)
+                      else greatest(c.read_to, (select coalesce(max(id), 0) from domain_event)) end as next_to
+          from c),
+        -- Both sides by range (an anti join hashed the whole table).
+        missing as (
+          select generate_series(c.read_to + 1, b.next_to) as id from c, bound b
+          except
+          select e.id from domain_event e where e.id > (select read_to from c) and e.id <= (select next_to from bound)),
+        next_gaps as (
+          select coalesce(jsonb_agg(jsonb_build_array(k.id, k.seen::text) order by k.id), '[]'::jsonb) as gaps from (
+            select g.id, g.seen from g
+            where not exists (select 1 from filled f where f.id = g.id) and g.seen > pg_snapshot_xmin(pg_current_snapshot())
+            union all
+            select m.id, pg_snapshot_xmax(pg_current_snapshot()) from missing m) k)
+        select f.*, null::bigint as from_to, null::text as from_gaps, null::bigint as next_to, null::text as next_gaps
+        from filled f, c where f.type = any(c.types)
+        union all
+        select *, null::bigint, null::text, null::bigint, null::text from fresh
+        union all
+        select null, null, null, null, null, c.read_to, c.gaps::text, b.next_to, n.gaps::text from c, bound b, next_gaps n`,
+);
+
+/**
+ * How the log is read. A consumer either reads it by position (LogPosition: nothing per event but the event itself,
+ * and one row moved per batch, in the transaction that writes what the batch needs; one instance at a time moves it),
+ * or has its own pending rows (consumer, event_id), written with the event and deleted by the transaction that handles
+ * it; that transaction also holds them (FOR UPDATE SKIP LOCKED), so instances share the work without handling the
+ * same event twice, and a process that dies mid-way hands its events back when its transaction rolls back. A consumer
+ * read by position also has pending rows for the events of a batch it could not handle (`park`).
  */
 export class EventLogRepository {
   constructor(private readonly db: Db) {}
@@ -139,10 +218,19 @@ export class EventLogRepository {
    * Events of these types are logged for the consumer from now on (events written before are not its). In `tx` when
    * given, so what decides the types (the webhooks) commits with them.
    */
-  async register(consumer: string, types: string[], tx: Executor = this.db): Promise<void> {
+  async register(consumer: string, types: string[], tx: Executor = this.db, opts: { byPosition?: boolean } = {}): Promise<void> {
+    const list = sql`array(select jsonb_array_elements_text(${JSON.stringify(types)}::jsonb))`;
     await tx.execute(
-      sql`insert into domain_event_consumer (name, types) values (${consumer}, array(select jsonb_array_elements_text(${JSON.stringify(types)}::jsonb)))
-          on conflict (name) do update set types = excluded.types`,
+      opts.byPosition
+        ? // A consumer read by position starts at the log's end; registered again, it keeps its place (the types change).
+          // One that had pending rows keeps them too: they are handled before anything read by position (LogConsumer).
+          sql`insert into domain_event_consumer (name, types, read_to, gaps)
+              values (${consumer}, ${list}, (select coalesce(max(id), 0) from domain_event), '[]')
+              on conflict (name) do update set types = excluded.types,
+                read_to = coalesce(domain_event_consumer.read_to, excluded.read_to),
+                gaps = coalesce(domain_event_consumer.gaps, excluded.gaps)`
+        : sql`insert into domain_event_consumer (name, types) values (${consumer}, ${list})
+              on conflict (name) do update set types = excluded.types`,
     );
   }
 
@@ -179,7 +267,7 @@ export class EventLogRepository {
           pending as (
             insert into domain_event_pending (consumer, event_id)
             select c.name, l.id from logged l join domain_event_consumer c on l.type = any(c.types)
-            where not exists (
+            where c.read_to is null and not exists (
               select 1 from refused n where n.consumer = c.name and n.type = l.type
                 and n.room_id is not distinct from l.room_id and n.payload = l.payload))
           select id from logged order by id`,
@@ -218,6 +306,45 @@ export class EventLogRepository {
     if (ids.length) await DONE(this.db, [consumer, JSON.stringify(ids)]);
   }
 
+  /** The consumer's next events by position, or null if it is not read by position (see LogPosition). */
+  async readByPosition(consumer: string, limit: number): Promise<PositionRead | null> {
+    const rows = await READ_BY_POSITION(this.db, [consumer, limit]);
+    const cursor = rows.find((r) => r.from_gaps !== null);
+    if (!cursor || cursor.from_gaps === null || cursor.next_gaps === null) return null;
+    const from = { to: Number(cursor.from_to), gaps: cursor.from_gaps };
+    const events = rows
+      .filter((r) => r.from_gaps === null)
+      .map(toEvent)
+      .sort((a, b) => a.id - b.id);
+    const full = events.filter((e) => e.id > from.to).length >= limit;
+    return { events, from, next: { to: Number(cursor.next_to), gaps: cursor.next_gaps }, full };
+  }
+
+  /**
+   * Moves the consumer from `from` to `next`, in the caller's transaction, if it still stands at `from`: false when
+   * another instance moved it meanwhile (it handled these events; the caller writes nothing). The row stays locked
+   * until the caller commits, so what it writes for the batch commits with the move or not at all.
+   */
+  async advance(tx: Executor, consumer: string, from: LogPosition, next: LogPosition): Promise<boolean> {
+    const rows = await queryRows(
+      tx,
+      sql`update domain_event_consumer set read_to = ${next.to}, gaps = ${next.gaps}::jsonb
+          where name = ${consumer} and read_to = ${from.to} and gaps = ${from.gaps}::jsonb
+          returning 1`,
+    );
+    return rows.length === 1;
+  }
+
+  /** Gives these events pending rows of the consumer's (in the caller's transaction): handled one by one, as any pending row. */
+  async park(tx: Executor, consumer: string, ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await tx.execute(
+      sql`insert into domain_event_pending (consumer, event_id)
+          select ${consumer}, id from unnest(${`{${ids.join(',')}}`}::bigint[]) as id
+          on conflict do nothing`,
+    );
+  }
+
   /**
    * Deletes up to `limit` of the oldest events that every consumer has handled, if older than `ageMs`. Only the
    * `limit` lowest ids are looked at (the primary key, no other index on the hot insert path): the oldest events are
@@ -227,9 +354,10 @@ export class EventLogRepository {
     const rows = await queryRows<{ id: number }>(
       this.db,
       sql`delete from domain_event where id in (
-            select o.id from (select id, created_at from domain_event order by id limit ${limit}) o
+            select o.id from (select id, type, created_at from domain_event order by id limit ${limit}) o
             where o.created_at < now() - ${ageMs}::int * interval '1 millisecond'
-              and not exists (select 1 from domain_event_pending p where p.event_id = o.id))
+              and not exists (select 1 from domain_event_pending p where p.event_id = o.id)
+              and not ${unreadByPosition(sql`o`)})
           returning id`,
     );
     return rows.length;

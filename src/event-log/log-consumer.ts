@@ -1,6 +1,6 @@
 import type { Db, Tx } from '../db/client.js';
 import type { Log } from '../log.js';
-import { EventLogRepository, type LoggedEvent } from './event-log.repository.js';
+import { EventLogRepository, type LoggedEvent, type PositionRead } from './event-log.repository.js';
 
 /** The longest a consumer sleeps: events written by peers, or left by a run that died, are found within this. */
 const POLL_MS = 1000;
@@ -36,6 +36,11 @@ export interface LogConsumerOptions {
   handle: EventHandler<any>;
   log: Pick<Log, 'error'>;
   batch?: number;
+  /**
+   * Read the log by position (LogPosition) instead of through pending rows: a send then writes its event and nothing
+   * per consumer, and one instance at a time handles the consumer's batches.
+   */
+  byPosition?: boolean;
 }
 
 /**
@@ -75,7 +80,7 @@ export class LogConsumer {
    */
   async start(): Promise<void> {
     this.stopBy = Infinity;
-    await this.repo.register(this.opts.name, this.opts.types);
+    await this.repo.register(this.opts.name, this.opts.types, this.db, { byPosition: this.opts.byPosition });
     this.started = true;
     this.wake();
     await this.running;
@@ -167,7 +172,53 @@ export class LogConsumer {
 
   /** Handles one batch; the number looked at, or 0 when it had to be tried event by event (the caller stops draining). */
   private async batch(): Promise<number> {
-    const events = await this.repo.peek(this.opts.name, this.opts.batch ?? BATCH);
+    const size = this.opts.batch ?? BATCH;
+    if (!this.opts.byPosition) return this.pendingBatch(size);
+    // Parked events first (a batch that failed), then by position; a parked event that keeps failing holds up nothing.
+    const parked = await this.pendingBatch(size).catch((err: unknown) => {
+      this.opts.log.error({ err, consumer: this.opts.name }, 'handling a parked event failed; it stays pending');
+      return 0;
+    });
+    const read = await this.repo.readByPosition(this.opts.name, size);
+    if (read) await this.handleRead(read);
+    return parked === size || read?.full ? size : 0;
+  }
+
+  /**
+   * A batch read by position: what it needs written commits with the move of the position, or not at all. If handling
+   * it fails, its events are parked (given pending rows) and the position moves past them, so the next batches try
+   * each alone (pendingBatch) while the log is read on.
+   */
+  private async handleRead({ events, from, next }: PositionRead): Promise<void> {
+    const { name, handle, log } = this.opts;
+    if (events.length === 0) {
+      if (next.to !== from.to) await this.repo.advance(this.db, name, from, next);
+      return;
+    }
+    try {
+      const work = await handle.plan(events);
+      const after = await this.db.transaction(async (tx) => {
+        // Moved by another instance meanwhile: it has handled these events.
+        if (!(await this.repo.advance(tx, name, from, next))) return undefined;
+        return work.size ? handle.write(tx, [...work.values()]) : undefined;
+      });
+      after?.();
+    } catch (err) {
+      log.error({ err, consumer: name, events: events.length }, 'handling a batch of events failed; trying each alone');
+      await this.db.transaction(async (tx) => {
+        if (await this.repo.advance(tx, name, from, next))
+          await this.repo.park(
+            tx,
+            name,
+            events.map((e) => e.id),
+          );
+      });
+    }
+  }
+
+  /** One batch of pending rows; the number looked at, or 0 when it had to be tried event by event. */
+  private async pendingBatch(size: number): Promise<number> {
+    const events = await this.repo.peek(this.opts.name, size);
     try {
       await this.handle(events);
     } catch (err) {

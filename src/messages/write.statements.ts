@@ -20,16 +20,18 @@ export const blockedInDirectRoom = (roomId: SQL, userId: SQL): SQL =>
 
 /**
  * The durable log's rows for one change of one message, as CTEs of its statement: written only while someone listens
- * (with a pending row for each listener), from `ok` (the message, at most one row) and `room` (the room's update, so
+ * (with a pending row for each listener not read by position), from `ok` (the message, at most one row) and `room` (the room's update, so
  * after the room's row lock: a room's events get their ids in commit order). Edits, deletes and reactions use it.
  */
 export const loggedChange = (type: SQL, payload: SQL): SQL =>
-  sql`listeners as materialized (select c.name from domain_event_consumer c cross join ok where ${type} = any(c.types)),
+  sql`listeners as materialized (
+        select c.name, c.read_to is null as by_row from domain_event_consumer c cross join ok where ${type} = any(c.types)),
       logged as (
         insert into domain_event (type, room_id, payload)
         select ${type}, ok.room_id, ${payload} from ok, room where exists (select 1 from listeners)
         returning id),
-      pending as (insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l)`;
+      pending as (
+        insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l where l.by_row)`;
 
 export interface NewMessage {
   id: string;
@@ -118,10 +120,12 @@ export const INSERT_MESSAGES = hotStatement<{
         select room_id, user_id, 'read', seq from senders
         on conflict do nothing),
       -- The durable event log (event-log/), in this same statement: a crash after the commit loses no notification.
-      -- Written only while some consumer listens, with a pending row for each (see EventLogRepository.append); one
-      -- registered for MESSAGE_CREATED_PUSHABLE (with or without message.created) only for the rooms in \`pushable\`.
+      -- Written only while some consumer listens, with a pending row for each not read by position (see
+      -- EventLogRepository.append); for one registered for MESSAGE_CREATED_PUSHABLE (with or without message.created),
+      -- only in the rooms of \`pushable\`.
       listeners as materialized (
-        select name, 'message.created' = any(types) and not ${sql.raw(`'${MESSAGE_CREATED_PUSHABLE}'`)} = any(types) as every
+        select name, 'message.created' = any(types) and not ${sql.raw(`'${MESSAGE_CREATED_PUSHABLE}'`)} = any(types) as every,
+          read_to is null as by_row
         from domain_event_consumer
         where types && array['message.created', ${sql.raw(`'${MESSAGE_CREATED_PUSHABLE}'`)}]),
       pushable as materialized (
@@ -137,7 +141,7 @@ export const INSERT_MESSAGES = hotStatement<{
         returning id, room_id),
       pending as (
         insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l
-        where l.every or e.room_id in (select id from pushable))
+        where l.by_row and (l.every or e.room_id in (select id from pushable)))
       select i.id, i.seq, i.change_seq, i.created_at, rm.type as room_type, false as retried,
         not exists (select 1 from senders s where s.room_id = i.room_id and s.user_id = i.sender_id) as read_held
       from inserted i join rooms rm on rm.id = i.room_id

@@ -131,7 +131,9 @@ export function createWebhooks(
         types: logTypesOf([[...WEBHOOK_EVENTS]]),
         handle: webhookHandler(repo, queue, read, () => sender?.wake(0)),
         log: l,
+        byPosition: true,
       });
+      await repo.readByPosition();
       stopped = false;
       sender.start();
       wake();

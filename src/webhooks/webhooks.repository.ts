@@ -70,7 +70,11 @@ export class WebhooksRepository {
             values (${row.id}, ${row.url}, array(select jsonb_array_elements_text(${JSON.stringify(row.events)}::jsonb)), ${row.secret}, ${row.createdBy})
             returning *`,
       );
-      await this.register(tx, logTypesOf);
+      await this.register(
+        tx,
+        logTypesOf,
+        (await queryRows<{ events: string[] }>(tx, sql`select events from webhook`)).map((w) => w.events),
+      );
       return toWebhook(created!);
     });
   }
@@ -79,11 +83,15 @@ export class WebhooksRepository {
   async delete(id: string, logTypesOf: (events: string[][]) => string[]): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       await tx.execute(sql`select ${REGISTRATION_LOCK}`);
-      // The last one going, the log stops keeping events for webhooks before any webhook row is locked: the consumer
-      // handles a batch holding its pending rows and then writes deliveries, whose foreign key locks the webhook's
-      // row. Waiting for those pending rows while holding that row deadlocked with it (seen in a bench run).
-      const last = (await queryRows(tx, sql`select 1 from webhook where id <> ${id} limit 1`)).length === 0;
-      if (last) await this.unregister(tx);
+      // The registration changes before any webhook row is locked: the consumer handles a batch holding its row (and
+      // pending rows) and then writes deliveries, whose foreign key locks the webhook's row. Waiting for the consumer
+      // while holding that row deadlocked with it (seen in a bench run).
+      const rest = await queryRows<{ events: string[] }>(tx, sql`select events from webhook where id <> ${id}`);
+      await this.register(
+        tx,
+        logTypesOf,
+        rest.map((w) => w.events),
+      );
       // Its deliveries first, locked in id order: a sender settling one row locks it and then the next of its room (a
       // higher id), so taking them in that same order never deadlocks with it, where the cascade's order is the plan's.
       await tx.execute(
@@ -91,9 +99,7 @@ export class WebhooksRepository {
               select id from webhook_delivery where webhook_id = ${id} order by id for update)`,
       );
       const gone = await queryRows<{ id: string }>(tx, sql`delete from webhook where id = ${id} returning id`);
-      if (gone.length === 0) return false;
-      if (!last) await this.register(tx, logTypesOf);
-      return true;
+      return gone.length > 0;
     });
   }
 
@@ -101,10 +107,21 @@ export class WebhooksRepository {
     await this.eventLog.unregister(WEBHOOKS_CONSUMER, tx);
   }
 
-  private async register(tx: Executor, logTypesOf: (events: string[][]) => string[]): Promise<void> {
-    const all = await queryRows<{ events: string[] }>(tx, sql`select events from webhook`);
+  /** The consumer follows `all` (every webhook's events), read by position; with none, it is gone. */
+  private async register(tx: Executor, logTypesOf: (events: string[][]) => string[], all: string[][]): Promise<void> {
     if (all.length === 0) return this.unregister(tx);
-    await this.eventLog.register(WEBHOOKS_CONSUMER, logTypesOf(all.map((w) => w.events)), tx);
+    await this.eventLog.register(WEBHOOKS_CONSUMER, logTypesOf(all), tx, { byPosition: true });
+  }
+
+  /**
+   * A consumer registered by an earlier version (pending rows) goes on by position from the log's end; its pending
+   * rows are handled first (LogConsumer). Run at start; nothing happens for one already read by position, or none.
+   */
+  async readByPosition(): Promise<void> {
+    await this.db.execute(
+      sql`update domain_event_consumer set read_to = (select coalesce(max(id), 0) from domain_event), gaps = '[]'
+          where name = ${WEBHOOKS_CONSUMER} and read_to is null`,
+    );
   }
 
   async list(): Promise<WebhookRow[]> {
