@@ -146,8 +146,18 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     },
     healthy,
     async close() {
-      for (const child of children.values()) child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      // Gone before their directory is: a server still exiting can write a file into it (ENOTEMPTY, seen in CI).
+      await Promise.all(
+        [...children.values()].map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve();
+              child.once('exit', () => resolve());
+              child.kill('SIGKILL');
+            }),
+        ),
+      );
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     },
   };
 }
