@@ -149,6 +149,15 @@ export interface PositionRead {
   full: boolean;
 }
 
+/**
+ * In the WHERE of every insert into domain_event, so it is evaluated before the row's id is taken: the transaction then
+ * has its xid before it holds an id. A read that finds that id missing is sure to count the transaction among those
+ * running (its xid is below the read's xmax), which is what retiring a gap relies on (LogPosition). An insert after
+ * another write of the transaction has one already; this makes it so for an event that is a transaction's first write.
+ * (The ids come from a sequence with CACHE 1: an id is taken by the insert that uses it, never ahead of time.)
+ */
+export const XID_BEFORE_ID = sql`pg_current_xact_id() is not null`;
+
 /** Whether the event `e` (an alias with `id` and `type`) is still to be read by some consumer read by position. */
 export const unreadByPosition = (e: SQL): SQL =>
   sql`exists (select 1 from domain_event_consumer c
@@ -259,7 +268,7 @@ export class EventLogRepository {
           logged as (
             insert into domain_event (type, room_id, payload)
             select i.type, i."roomId", i.payload from input i
-            where exists (
+            where ${XID_BEFORE_ID} and exists (
               select 1 from domain_event_consumer c where i.type = any(c.types)
                 and not exists (select 1 from refused n where n.ord = i.ord and n.consumer = c.name))
             order by i.ord

@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { hotStatement } from '../db/prepared.js';
-import { MESSAGE_CREATED_PUSHABLE, pushableRoom } from '../event-log/event-log.repository.js';
+import { MESSAGE_CREATED_PUSHABLE, pushableRoom, XID_BEFORE_ID } from '../event-log/event-log.repository.js';
 
 /*
  * The send statement, and the parts every write statement of messages shares (the direct-room block check, the durable
@@ -28,7 +28,7 @@ export const loggedChange = (type: SQL, payload: SQL): SQL =>
         select c.name, c.read_to is null as by_row from domain_event_consumer c cross join ok where ${type} = any(c.types)),
       logged as (
         insert into domain_event (type, room_id, payload)
-        select ${type}, ok.room_id, ${payload} from ok, room where exists (select 1 from listeners)
+        select ${type}, ok.room_id, ${payload} from ok, room where ${XID_BEFORE_ID} and exists (select 1 from listeners)
         returning id),
       pending as (
         insert into domain_event_pending (consumer, event_id) select l.name, e.id from logged e cross join listeners l where l.by_row)`;
@@ -136,7 +136,7 @@ export const INSERT_MESSAGES = hotStatement<{
         select 'message.created', i.room_id,
           jsonb_build_object('messageId', i.id, 'roomId', i.room_id, 'senderId', i.sender_id, 'seq', i.seq, 'roomType', rm.type)
         from inserted i join rooms rm on rm.id = i.room_id
-        where exists (select 1 from listeners where every) or i.room_id in (select id from pushable)
+        where ${XID_BEFORE_ID} and (exists (select 1 from listeners where every) or i.room_id in (select id from pushable))
         order by i.room_id, i.seq
         returning id, room_id),
       pending as (
