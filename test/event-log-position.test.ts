@@ -1,27 +1,18 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { openDatabase, queryRows, type Database, type Db, type Tx } from '../src/db/client.js';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { openDatabase, type Database, type Db, type Tx } from '../src/db/client.js';
 import { EventLogRepository, type LoggedEvent } from '../src/event-log/event-log.repository.js';
 import { LogConsumer, type EventHandler } from '../src/event-log/log-consumer.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
+import { eventLogSuite } from './helpers/event-log.js';
 import { sleep } from './helpers/sockets.js';
 
 /** Consumers that read the log by position (LogPosition): no pending row per event, one row moved per batch. */
 
-let t: TestApp;
-let db: Db;
-let log: EventLogRepository;
-const errors: string[] = [];
-const quiet = { error: (_obj: object, msg: string) => void errors.push(msg) };
-
-beforeAll(async () => {
-  t = await startTestApp();
-  db = t.app.database.db;
-  log = new EventLogRepository(db);
-});
-afterAll(async () => t?.close());
-
-const rows = <T>(query: ReturnType<typeof sql>) => queryRows<T>(db, query);
+const suite = eventLogSuite();
+const { errors, quiet, rows } = suite;
+let t: TestApp, db: Db, log: EventLogRepository;
+beforeAll(() => void ({ t, db, log } = suite));
 let names = 0;
 const handlerOf = (write: (tx: Tx, events: LoggedEvent[]) => Promise<void>): EventHandler<LoggedEvent> => ({
   plan: async (events) => new Map(events.map((e) => [e.id, e])),
@@ -121,6 +112,40 @@ describe('a consumer read by position', () => {
     expect(seen).toEqual([0, 1, 3, 4, 10, 11]);
     expect(await pendingOf(name)).toBe(1);
     expect(errors).toContain('handling a batch of events failed; trying each alone');
+  });
+
+  it('looks for parked events once a poll, not every batch: a peer’s are handled within a poll, its own at once', async () => {
+    const seen: number[] = [];
+    const { name, type, consumer } = await positioned(
+      handlerOf(async (_tx, events) => void seen.push(...events.map((e) => e.payload['n'] as number))),
+    );
+    // A peer of the same consumer whose handler fails: it parks what it reads.
+    const peer = new LogConsumer(db, {
+      name,
+      types: [type],
+      handle: { plan: () => Promise.reject(new Error('peer broken')), write: async () => {} },
+      log: quiet,
+      batch: 10,
+      byPosition: true,
+    });
+    await consumer.drain();
+    await inTx(type, 3);
+    await peer.drain();
+    expect(await pendingOf(name)).toBe(3);
+    const peek = vi.spyOn(EventLogRepository.prototype, 'peek');
+    try {
+      await consumer.drain();
+      await consumer.drain();
+      expect(peek).not.toHaveBeenCalled();
+      expect(seen).toEqual([]);
+      await sleep(1100);
+      await consumer.drain();
+      expect(peek).toHaveBeenCalled();
+      expect(seen).toEqual([0, 1, 2]);
+      expect(await pendingOf(name)).toBe(0);
+    } finally {
+      peek.mockRestore();
+    }
   });
 
   it('is not pruned past: an event it has not read is kept, however old', async () => {

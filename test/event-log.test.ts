@@ -1,27 +1,18 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
-import { openDatabase, queryRows, type Database, type Db, type Tx } from '../src/db/client.js';
+import { openDatabase, type Database, type Db, type Tx } from '../src/db/client.js';
 import { EventLogRepository, MESSAGE_CREATED_PUSHABLE, type LoggedEvent } from '../src/event-log/event-log.repository.js';
 import { LogConsumer, type EventHandler } from '../src/event-log/log-consumer.js';
 import { newId } from '../src/ids.js';
 import { MessagesRepository } from '../src/messages/messages.repository.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
+import { eventLogSuite } from './helpers/event-log.js';
 import { sleep } from './helpers/sockets.js';
 
-let t: TestApp;
-let db: Db;
-let log: EventLogRepository;
-const errors: string[] = [];
-const quiet = { error: (_obj: object, msg: string) => void errors.push(msg) };
-
-beforeAll(async () => {
-  t = await startTestApp();
-  db = t.app.database.db;
-  log = new EventLogRepository(db);
-});
-afterAll(async () => t?.close());
-
-const rows = <T>(query: ReturnType<typeof sql>) => queryRows<T>(db, query);
+const suite = eventLogSuite();
+const { errors, quiet, rows } = suite;
+let t: TestApp, db: Db, log: EventLogRepository;
+beforeAll(() => void ({ t, db, log } = suite));
 let names = 0;
 /** A consumer of its own event type, so the tests do not see each other's events (nor the app's). */
 function consumerOf(handle: EventHandler<LoggedEvent>, on: Db = db, name = `test-${++names}`) {

@@ -220,6 +220,9 @@ export const READ_BY_POSITION = hotStatement<PositionRow>(
  * same event twice, and a process that dies mid-way hands its events back when its transaction rolls back. A consumer
  * read by position also has pending rows for the events of a batch it could not handle (`park`).
  */
+/** Where a consumer read by position starts: after the last event written, with no gaps. */
+const LOG_END = sql`(select coalesce(max(id), 0) from domain_event)`;
+
 export class EventLogRepository {
   constructor(private readonly db: Db) {}
 
@@ -234,12 +237,22 @@ export class EventLogRepository {
         ? // A consumer read by position starts at the log's end; registered again, it keeps its place (the types change).
           // One that had pending rows keeps them too: they are handled before anything read by position (LogConsumer).
           sql`insert into domain_event_consumer (name, types, read_to, gaps)
-              values (${consumer}, ${list}, (select coalesce(max(id), 0) from domain_event), '[]')
+              values (${consumer}, ${list}, ${LOG_END}, '[]')
               on conflict (name) do update set types = excluded.types,
                 read_to = coalesce(domain_event_consumer.read_to, excluded.read_to),
                 gaps = coalesce(domain_event_consumer.gaps, excluded.gaps)`
         : sql`insert into domain_event_consumer (name, types) values (${consumer}, ${list})
               on conflict (name) do update set types = excluded.types`,
+    );
+  }
+
+  /**
+   * A consumer registered by an earlier version (pending rows) goes on by position from the log's end, as `register`
+   * starts one; its pending rows are handled first (LogConsumer). Nothing happens to one read by position, or none.
+   */
+  async readByPositionFromEnd(consumer: string): Promise<void> {
+    await this.db.execute(
+      sql`update domain_event_consumer set read_to = ${LOG_END}, gaps = '[]' where name = ${consumer} and read_to is null`,
     );
   }
 

@@ -64,6 +64,11 @@ export class LogConsumer {
   private started = false;
   private stopped = false;
   private nextPruneAt = 0;
+  /**
+   * Read by position: when the pending rows (parked events) are looked at next. At once after this instance parked a
+   * batch; otherwise once a poll, for those a peer parked or an earlier version left, instead of a statement a batch.
+   */
+  private peekParkedAt = 0;
   /** Set by stop(): no batch starts after this, in the run under way or in stop's own drain. */
   private stopBy = Infinity;
 
@@ -175,10 +180,16 @@ export class LogConsumer {
     const size = this.opts.batch ?? BATCH;
     if (!this.opts.byPosition) return this.pendingBatch(size);
     // Parked events first (a batch that failed), then by position; a parked event that keeps failing holds up nothing.
-    const parked = await this.pendingBatch(size).catch((err: unknown) => {
-      this.opts.log.error({ err, consumer: this.opts.name }, 'handling a parked event failed; it stays pending');
-      return 0;
-    });
+    let parked = 0;
+    const now = Date.now();
+    if (now >= this.peekParkedAt) {
+      parked = await this.pendingBatch(size).catch((err: unknown) => {
+        this.opts.log.error({ err, consumer: this.opts.name }, 'handling a parked event failed; it stays pending');
+        return 0;
+      });
+      // A full batch may have more behind it; otherwise the next look is a poll away (or right after a park here).
+      this.peekParkedAt = parked === size ? 0 : now + POLL_MS;
+    }
     const read = await this.repo.readByPosition(this.opts.name, size);
     if (read) await this.handleRead(read);
     return parked === size || read?.full ? size : 0;
@@ -205,6 +216,7 @@ export class LogConsumer {
       after?.();
     } catch (err) {
       log.error({ err, consumer: name, events: events.length }, 'handling a batch of events failed; trying each alone');
+      this.peekParkedAt = 0;
       await this.db.transaction(async (tx) => {
         if (await this.repo.advance(tx, name, from, next))
           await this.repo.park(

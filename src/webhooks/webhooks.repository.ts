@@ -113,15 +113,9 @@ export class WebhooksRepository {
     await this.eventLog.register(WEBHOOKS_CONSUMER, logTypesOf(all), tx, { byPosition: true });
   }
 
-  /**
-   * A consumer registered by an earlier version (pending rows) goes on by position from the log's end; its pending
-   * rows are handled first (LogConsumer). Run at start; nothing happens for one already read by position, or none.
-   */
+  /** Run at start: a consumer registered by an earlier version goes on by position (EventLogRepository). */
   async readByPosition(): Promise<void> {
-    await this.db.execute(
-      sql`update domain_event_consumer set read_to = (select coalesce(max(id), 0) from domain_event), gaps = '[]'
-          where name = ${WEBHOOKS_CONSUMER} and read_to is null`,
-    );
+    await this.eventLog.readByPositionFromEnd(WEBHOOKS_CONSUMER);
   }
 
   async list(): Promise<WebhookRow[]> {
