@@ -22,24 +22,17 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { buildApp, type App } from '../../src/app.js';
-import { mintToken, type AuthContext } from '../../src/auth/tokens.js';
-import { loadConfig } from '../../src/config.js';
-import { httpJson } from '../lib/processes.js';
+import type { App } from '../../src/app.js';
+import type { AuthContext } from '../../src/auth/tokens.js';
+import { authOf, databaseCpuMs, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
 
 const VARIANTS = ['none', 'push', 'log', 'drain', 'drain-from', 'cursor', 'webhook'] as const;
 type Variant = (typeof VARIANTS)[number];
-const SECRET = 'probe-secret-probe-secret-probe-secret-0123';
 const ROOMS = 50;
 const MEMBERS = 10;
-
-const opt = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 
 if (process.argv[2] === 'receiver') receiver();
 else await main();
@@ -63,10 +56,7 @@ function receiver(): void {
 }
 
 async function main(): Promise<void> {
-  const engine = opt('engine', 'embedded');
-  const base = engine === 'postgres' ? process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] : undefined;
-  if (engine === 'postgres' && !base) throw new Error('set BENCH_DATABASE_URL (a PostgreSQL server this probe may create databases on)');
-  if (engine !== 'postgres' && engine !== 'embedded') throw new Error('--engine is embedded or postgres');
+  const base = probeEngine();
   const variants = opt('variants', VARIANTS.join(',')).split(',') as Variant[];
   for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}; one of ${VARIANTS.join(', ')}`);
   const rounds = Number(opt('rounds', '2'));
@@ -83,49 +73,18 @@ async function main(): Promise<void> {
   for (const [v, lines] of results) process.stdout.write(`| ${v} | ${lines.join('; ')} |\n`);
 }
 
-/** Who calls a service method directly, as a token for `userId` with `role` and no other claims would make them. */
-function authOf(userId: string, role: AuthContext['role']): AuthContext {
-  return { userId, name: null, picture: null, role, businessIds: [], exp: undefined };
-}
-
 /**
  * One variant on a database of its own (a fresh DATA_DIR's embedded server, or a database created on `base`): setup,
  * 2 s of warm-up, then `seconds` timed.
  */
 async function measure(base: string | undefined, variant: Variant, seconds: number, senders: number): Promise<string> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-probe-'));
-  // The embedded server runs as its own account when we are root, which must pass through DATA_DIR.
-  chmodSync(dataDir, 0o755);
-  const stops: Array<() => Promise<unknown> | void> = [];
-  let connection: pg.ClientConfig = { host: path.join(dataDir, 'pg.run'), port: 5432, user: 'postgres', database: 'postgres' };
-  if (base) {
-    const name = `chat_probe_${process.pid}_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    stops.push(async () => {
-      await admin.query(`drop database ${name} with (force)`);
-      await admin.end();
-    });
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    connection = { connectionString: url.href };
-  }
+  const { app, dataDir, connection, stops, close } = await probeApp(base, {
+    // Development generates Web Push keys (the notifications consumer runs); production without them has none.
+    ...(variant === 'push' ? { NODE_ENV: 'development' } : {}),
+    WEBHOOK_ALLOW_PRIVATE_URLS: '1',
+  });
   try {
-    const config = loadConfig({
-      // Development generates Web Push keys (the notifications consumer runs); production without them has none.
-      NODE_ENV: variant === 'push' ? 'development' : 'production',
-      JWT_SECRET: SECRET,
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      PORT: '0',
-      ...(connection.connectionString ? { DATABASE_URL: connection.connectionString } : {}),
-      WEBHOOK_ALLOW_PRIVATE_URLS: '1',
-    });
-    const app = await buildApp(config);
-    stops.push(() => app.close());
-    await app.http.listen({ port: 0, host: '127.0.0.1' });
-    const rooms = await makeRooms(app);
+    const rooms = await makeRooms(app, ROOMS, MEMBERS);
     const received = await prepare(app, connection, variant, stops);
 
     const auths = new Map<string, AuthContext>();
@@ -164,54 +123,8 @@ async function measure(base: string | undefined, variant: Variant, seconds: numb
     const costs = `; CPU a send: service ${perSend((cpu.user + cpu.system) / 1000)}${db0 !== null && db1 !== null ? `, database ${perSend(db1 - db0)}` : ''}`;
     return `${Math.round(sent / dt)}/s, ELU ${elu.toFixed(2)}${posts}${costs}`;
   } finally {
-    for (const stop of stops.reverse()) await stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await close();
   }
-}
-
-/**
- * CPU time (ms) of the embedded server's processes (the postmaster and its children, from /proc): what the database
- * spent, whichever core it ran on. Children that exited since are not counted (the server keeps its backends).
- */
-function databaseCpuMs(dataDir: string): number | null {
-  try {
-    const postmaster = Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-    let ticks = 0;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      } catch {
-        continue;
-      }
-      // Fields after the command (which may hold spaces): state, ppid, …; utime and stime are the 14th and 15th.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
-    }
-    return ticks * 10; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
-
-/** 50 group rooms of 10, made through the API as clients make them (each member's token seen once first). */
-async function makeRooms(app: App): Promise<Array<{ id: string; members: string[] }>> {
-  const address = app.http.server.address();
-  const api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/api/v1/chat`;
-  const call = async (userId: string, method: string, p: string, body?: unknown) => {
-    const res = await httpJson(method, api + p, await mintToken(SECRET, userId), body);
-    if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body as { id: string };
-  };
-  const rooms: Array<{ id: string; members: string[] }> = [];
-  for (let r = 0; r < ROOMS; r++) {
-    const members = Array.from({ length: MEMBERS }, (_, k) => `probe-${r}-${k}`);
-    for (const m of members) await call(m, 'GET', '/rooms');
-    const room = await call(members[0]!, 'POST', '/rooms', { type: 'group', name: `probe ${r}`, participantIds: members.slice(1) });
-    rooms.push({ id: room.id, members });
-  }
-  return rooms;
 }
 
 /** Sets the variant up; returns how many webhook POSTs the receiver has taken so far (0 for the others). */

@@ -146,7 +146,7 @@ const DESCRIBED: Record<string, Described> = {
   },
   RETENTION_INTERVAL_MS: { text: 'how often each instance looks for expired messages' },
   RETENTION_BATCH_SIZE: { text: 'messages tombstoned per transaction (the room is locked for one batch only)' },
-  RETENTION_PAUSE_MS: { text: 'pause between two batches, so retention yields to sends' },
+  RETENTION_PAUSE_MS: { text: 'least pause between two batches (retention rests three times as long as each batch took anyway)' },
   ERASE_BATCH_SIZE: { text: 'messages an erase (`DELETE /admin/users/{userId}`) tombstones per transaction' },
   ADMIN_JOB_LEASE_MS: { text: 'how long a running admin job stays with its instance without news; then any instance takes it over' },
   ADMIN_JOB_POLL_MS: { text: 'how often each instance looks for a queued admin job' },
