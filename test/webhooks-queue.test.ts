@@ -19,6 +19,7 @@ let webhooks: WebhooksRepository;
 const HOOK = '01a2432f-21c0-76e3-8f79-000000000001';
 const ROOM_A = '01a2432f-21c0-76e3-8f79-00000000000a';
 const ROOM_B = '01a2432f-21c0-76e3-8f79-00000000000b';
+const ROOM_C = '01a2432f-21c0-76e3-8f79-0000000000c1';
 let nextEvent = 1;
 
 beforeAll(async () => {
@@ -31,7 +32,7 @@ beforeAll(async () => {
   await db.execute(
     sql`insert into webhook (id, url, events, secret, created_by) values (${HOOK}, 'http://127.0.0.1:9/x', '{*}', 's', 'root')`,
   );
-  for (const room of [ROOM_A, ROOM_B])
+  for (const room of [ROOM_A, ROOM_B, ROOM_C])
     await db.execute(sql`insert into chat_room (id, type, name, created_by) values (${room}, 'group', 'q', 'root')`);
 });
 afterAll(async () => {
@@ -116,6 +117,43 @@ describe.runIf(template.kind === 'postgres')('webhook queues: settling a head wh
 
     const rows = await queue(ROOM_B);
     expect(rows.map((r) => r.due)).toEqual([true, false]);
+  });
+
+  it('keeps a run’s next row queued for the run; the run’s last settle, or freeing what it did not try, hands over', async () => {
+    const insert = () =>
+      fresh.database.db.transaction((tx) => repo.insertDeliveries(tx, [delivery(ROOM_C), delivery(ROOM_C), delivery(ROOM_C)]));
+    const runOf = async () => {
+      const head = await claimHead(ROOM_C);
+      return [head, ...(await repo.claimFollowers([head], 1, 60_000))];
+    };
+    const settle = (d: ClaimedDelivery, next?: ClaimedDelivery) =>
+      repo.settle([{ delivery: d, delivered: true, statusCode: 204, ...(next ? { next: next.id } : {}) }]);
+    const dueOf = async () => (await queue(ROOM_C)).map((r) => r.due);
+
+    await insert();
+    let run = await runOf();
+    // Settled with its next row named: that row stays queued (no other instance can take it), under the run's lease.
+    await settle(run[0]!, run[1]);
+    expect(await dueOf()).toEqual([false, false]);
+    // The run's last settle names no next row: the queue's first pending row (not in the run) is due.
+    await settle(run[1]!);
+    expect(await dueOf()).toEqual([true]);
+
+    // A run cut short after a delivery: freeing its untried rows makes the first of them due, not the ones behind.
+    await insert();
+    run = await runOf();
+    expect(run).toHaveLength(2);
+    await settle(run[0]!, run[1]);
+    await repo.unclaim([run[1]!.id]);
+    expect(await dueOf()).toEqual([true, false, false]);
+
+    // A run whose head failed (it waits for its retry): its untried rows stay queued behind it.
+    const [head, follower] = await runOf();
+    await repo.retryLater(head!.id, head!.attempts, 500, 'HTTP 500', 60_000);
+    await repo.unclaim([follower!.id]);
+    expect(await dueOf()).toEqual([true, false, false]);
+    const [retrying] = await queue(ROOM_C);
+    expect(retrying!.id).toBe(head!.id);
   });
 });
 

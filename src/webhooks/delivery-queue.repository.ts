@@ -27,6 +27,8 @@ export interface SettledDelivery {
   delivered: boolean;
   statusCode: number | null;
   error?: string;
+  /** The row the same run attempts next, if any: it stays the run's, not handed over (migration 0015). */
+  next?: number;
 }
 
 /** One row the consumer writes: an event for one webhook, its body fixed for every attempt. */
@@ -44,6 +46,17 @@ export interface NewDelivery {
  * migration's webhook_queue_lock_key, which both sides call.
  */
 const QUEUE_LOCK = (webhookId: SQL, roomId: SQL) => sql`pg_advisory_xact_lock(webhook_queue_lock_key(${webhookId}, ${roomId}))`;
+
+/**
+ * `d` heads its (webhook, room) queue: no pending row of the queue comes before it. "=" and "is null" apart, not "is
+ * not distinct from": only these two reach the queue index, so a look does not read every pending row of the webhook
+ * (with a backlog, claims slowed as it grew, and a repair took 24 s against 10,000 queued rows).
+ */
+const HEADS_ITS_QUEUE = (d: SQL) =>
+  sql`not exists (select 1 from webhook_delivery o
+                  where o.webhook_id = ${d}.webhook_id and o.room_id = ${d}.room_id and o.status = 'pending' and o.id < ${d}.id)
+      and not (${d}.room_id is null and exists (select 1 from webhook_delivery o
+                  where o.webhook_id = ${d}.webhook_id and o.room_id is null and o.status = 'pending' and o.id < ${d}.id))`;
 
 const date = (v: Date | string): Date => new Date(v);
 
@@ -131,14 +144,7 @@ export class DeliveryQueueRepository {
       sql`with due as (
             select d.id, d.webhook_id, d.next_attempt_at from webhook_delivery d
             where d.status = 'pending' and d.next_attempt_at <= now() and (d.locked_until is null or d.locked_until <= now())
-              -- "=" and "is null" apart, not "is not distinct from": only these two reach the queue index, so a claim
-              -- does not read every pending row of the webhook (with a backlog, claims slowed as it grew).
-              and not exists (select 1 from webhook_delivery o
-                              where o.webhook_id = d.webhook_id and o.room_id = d.room_id
-                                and o.status = 'pending' and o.id < d.id)
-              and not (d.room_id is null and exists (select 1 from webhook_delivery o
-                              where o.webhook_id = d.webhook_id and o.room_id is null
-                                and o.status = 'pending' and o.id < d.id))
+              and ${HEADS_ITS_QUEUE(sql`d`)}
             order by d.next_attempt_at, d.id
             limit ${limit * 4}
             for update of d skip locked),
@@ -198,24 +204,29 @@ export class DeliveryQueueRepository {
   }
 
   /**
-   * Rows taken but never tried (a run cut short before them): free again. Locked in id order first, as removing a
+   * Rows taken but never tried (a run cut short before them): free again, and the first of them due now if it heads
+   * its queue (the row before it settled: a settle that names its run's next row leaves that row queued, see
+   * `settle`); behind a row that waits for its retry, they stay queued. Locked in id order first, as removing a
    * webhook and settling lock them: updated in the plan's order (a sequential scan follows where updates left the
    * rows), it deadlocked with a webhook's removal, and the removal could be the one PostgreSQL cancelled (a 500).
    */
   async unclaim(ids: number[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.execute(
-      sql`update webhook_delivery set locked_until = null
-          where id in (select id from webhook_delivery
-                       where id = ${anyOf(ids, 'bigint')}
-                       order by id for update)`,
+      sql`update webhook_delivery d set locked_until = null,
+            next_attempt_at = case when d.next_attempt_at = 'infinity' and ${HEADS_ITS_QUEUE(sql`d`)} then now() else d.next_attempt_at end
+          where d.id in (select id from webhook_delivery
+                         where id = ${anyOf(ids, 'bigint')}
+                         order by id for update)`,
     );
   }
 
   /**
-   * Settles attempts in one statement (the function webhook_settle, migration 0010): each row leaves the queue as
-   * `delivered` or `failed` (given up), and the next of each (webhook, room) is due now. The rows are locked in id
-   * order, as removing a webhook locks them; a queue's lock is taken only when no next row was found (see QUEUE_LOCK).
+   * Settles attempts in one statement (the function webhook_settle, migrations 0010 and 0015): each row leaves the
+   * queue as `delivered` or `failed` (given up). A row settled with its run's `next` hands nothing over: the run
+   * attempts that row next, under its lease (or `unclaim` hands it over). For the others the next of each (webhook,
+   * room) is due now. The rows are locked in id order, as removing a webhook locks them; a queue's lock is taken only
+   * when no next row was found (see QUEUE_LOCK).
    */
   async settle(done: SettledDelivery[]): Promise<void> {
     if (done.length === 0) return;
@@ -228,6 +239,7 @@ export class DeliveryQueueRepository {
         delivered: s.delivered,
         statusCode: s.statusCode,
         error: s.delivered ? null : (s.error ?? '').slice(0, 500),
+        next: s.next ?? null,
       })),
     );
     // One round trip (migration 0010): a room's next event waits for this, so its pace is set by it under load.
@@ -255,12 +267,10 @@ export class DeliveryQueueRepository {
       sql`update webhook_delivery set next_attempt_at = now()
           where id in (select d.id from webhook_delivery d
             where d.status = 'pending' and d.next_attempt_at = 'infinity'
-            -- "=" and "is null" apart, as in claim: "is not distinct from" reaches no index, and against a backlog of
-            -- 10,000 queued rows the scan took 24 s, with the sender waiting on it.
-            and not exists (select 1 from webhook_delivery o where o.webhook_id = d.webhook_id
-                            and o.room_id = d.room_id and o.status = 'pending' and o.id < d.id)
-            and not (d.room_id is null and exists (select 1 from webhook_delivery o where o.webhook_id = d.webhook_id
-                            and o.room_id is null and o.status = 'pending' and o.id < d.id))
+              -- A run's next row under its live lease is the run's to attempt (see settle); once the lease has run out
+              -- (its instance died), it is anyone's.
+              and (d.locked_until is null or d.locked_until <= now())
+              and ${HEADS_ITS_QUEUE(sql`d`)}
             order by d.id for update of d)
           returning id`,
     );

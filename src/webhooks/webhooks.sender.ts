@@ -139,10 +139,10 @@ export class WebhookSender {
   private async attemptRun(run: ClaimedDelivery[], stopBy: number): Promise<void> {
     let untried = 0;
     try {
-      for (const d of run) {
+      for (const [i, d] of run.entries()) {
         if (untried > 0 && (this.halt.signal.aborted || Date.now() >= stopBy)) break;
         untried++;
-        if (!(await this.attempt(d))) break;
+        if (!(await this.attempt(d, run[i + 1]?.id))) break;
       }
     } finally {
       await this.repo.unclaim(run.slice(untried).map((d) => d.id));
@@ -166,15 +166,18 @@ export class WebhookSender {
     this.inFlight.set(tracked, webhookId);
   }
 
-  /** One attempt; true when delivered (and settled), false when the run must stop (handed back, retried or given up). */
-  private async attempt(d: ClaimedDelivery): Promise<boolean> {
+  /**
+   * One attempt; true when delivered (and settled), false when the run must stop (handed back, retried or given up).
+   * `next`: the run's next row, which the settle makes due (the queue's head then, whether the run goes on or not).
+   */
+  private async attempt(d: ClaimedDelivery, next: number | undefined): Promise<boolean> {
     const outcome = await this.post(d);
     if (outcome.ok === 'stopped') {
       await this.repo.release(d.id, d.attempts);
       return false;
     }
     if (outcome.ok) {
-      await this.settle({ delivery: d, delivered: true, statusCode: outcome.status });
+      await this.settle({ delivery: d, delivered: true, statusCode: outcome.status, next });
       return true;
     }
     // Counted from when the event was queued for this webhook: a backlog behind a dead receiver drains once it is old.
@@ -182,7 +185,7 @@ export class WebhookSender {
     const ctx = { webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempts, error: outcome.error };
     if (giveUp) {
       this.log.warn(ctx, 'webhook delivery given up');
-      await this.settle({ delivery: d, delivered: false, statusCode: outcome.status, error: outcome.error });
+      await this.settle({ delivery: d, delivered: false, statusCode: outcome.status, error: outcome.error, next });
       return false;
     }
     const delay = this.backoff(d.attempts);
