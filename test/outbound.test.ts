@@ -269,7 +269,12 @@ describe('postTo', () => {
       const dns = testResolver({ 'pinned.example.com': ['127.0.0.1'] });
       const dest = await checkDestination(`http://pinned.example.com:${port}/push/abc?x=1`, { ...permissive, resolve: dns.resolve });
       dns.answers.set('pinned.example.com', ['10.9.9.9']);
-      const res = await postTo(dest, { headers: { 'content-type': 'text/plain' }, body: 'hello', signal: AbortSignal.timeout(5000) });
+      const res = await postTo(dest, {
+        headers: { 'content-type': 'text/plain' },
+        body: 'hello',
+        stop: new AbortController().signal,
+        timeoutMs: 5000,
+      });
       expect(res.status).toBe(201);
       expect(res.header('Retry-After')).toBe('7');
       expect(seen).toEqual([{ host: `pinned.example.com:${port}`, url: '/push/abc?x=1', body: 'hello' }]);
@@ -286,7 +291,7 @@ describe('postTo', () => {
       const dns = testResolver({ 'tls-pinned.example.com': ['127.0.0.1'] });
       const dest = await checkDestination(`https://tls-pinned.example.com:${counter.port}/x`, { ...permissive, resolve: dns.resolve });
       // The counter answers no TLS: the request fails, after its ClientHello has arrived.
-      await expect(postTo(dest, { headers: {}, body: '', signal: AbortSignal.timeout(1000) })).rejects.toThrow();
+      await expect(postTo(dest, { headers: {}, body: '', stop: new AbortController().signal, timeoutMs: 1000 })).rejects.toThrow();
       expect(counter.connections()).toBe(1);
       expect(counter.first[0]?.[0]).toBe(0x16); // a TLS handshake record
       expect(counter.first[0]?.includes('tls-pinned.example.com')).toBe(true);
@@ -295,15 +300,23 @@ describe('postTo', () => {
     }
   });
 
-  it('aborts on its signal', async () => {
+  it('fails with a TimeoutError when no answer comes in time, and with the stop signal’s reason when stopped', async () => {
     const silent = createServer(() => {}); // takes the request, never answers
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const dest = await checkDestination(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/x`, permissive);
-      await expect(postTo(dest, { headers: {}, body: 'x', signal: AbortSignal.timeout(100) })).rejects.toMatchObject({
-        name: 'AbortError',
-        cause: { name: 'TimeoutError' },
+      const began = performance.now();
+      await expect(postTo(dest, { headers: {}, body: 'x', stop: new AbortController().signal, timeoutMs: 100 })).rejects.toMatchObject({
+        name: 'TimeoutError',
+        message: 'no answer within 100 ms',
       });
+      expect(performance.now() - began).toBeGreaterThanOrEqual(95);
+      const stop = new AbortController();
+      const stopped = postTo(dest, { headers: {}, body: 'x', stop: stop.signal, timeoutMs: 60_000 });
+      setTimeout(() => stop.abort(new Error('shutting down')), 50);
+      await expect(stopped).rejects.toThrow('shutting down');
+      // Already stopped: no request at all.
+      await expect(postTo(dest, { headers: {}, body: 'x', stop: stop.signal, timeoutMs: 60_000 })).rejects.toThrow('shutting down');
     } finally {
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));

@@ -97,11 +97,7 @@ export async function sendPush(
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(details.headers)) if (k.toLowerCase() !== 'content-length') headers[k] = String(v);
   return send(a, 'push', async () => {
-    const res = await postTo(dest, {
-      headers,
-      body: details.body ?? '',
-      signal: AbortSignal.any([a.stop, AbortSignal.timeout(a.timeoutMs)]),
-    });
+    const res = await postTo(dest, { headers, body: details.body ?? '', stop: a.stop, timeoutMs: a.timeoutMs });
     return { status: res.status, retryAfter: res.header('retry-after') };
   });
 }

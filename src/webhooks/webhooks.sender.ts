@@ -250,7 +250,8 @@ export class WebhookSender {
           'x-chat-attempt': String(d.attempts),
         },
         body: d.body,
-        signal: AbortSignal.any([this.halt.signal, AbortSignal.timeout(this.config.timeoutMs)]),
+        stop: this.halt.signal,
+        timeoutMs: this.config.timeoutMs,
       });
       if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
       return { ok: false, status: res.status, error: `HTTP ${res.status}` };
