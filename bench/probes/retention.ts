@@ -19,6 +19,7 @@ import { causeChain } from '../../src/errors.js';
 import { Retention } from '../../src/admin/retention.js';
 import { ROOM_TYPES, type RetentionConfig } from '../../src/config/retention.js';
 import { anyOf, queryRows } from '../../src/db/client.js';
+import { sleep } from '../lib/log.js';
 import { authOf, databaseCpuMs, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
 
 const OLD_ROOMS = 10;
@@ -143,8 +144,4 @@ function pp(values: number[]): string {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
   return `${at(0.5).toFixed(1)} / ${at(0.99).toFixed(1)} ms`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -212,6 +212,9 @@ export const READ_BY_POSITION = hotStatement<PositionRow>(
         select null, null, null, null, null, c.read_to, c.gaps::text, b.next_to, n.gaps::text from c, bound b, next_gaps n`,
 );
 
+/** Where a consumer read by position starts: after the last event written, with no gaps. */
+const LOG_END = sql`(select coalesce(max(id), 0) from domain_event)`;
+
 /**
  * How the log is read. A consumer either reads it by position (LogPosition: nothing per event but the event itself,
  * and one row moved per batch, in the transaction that writes what the batch needs; one instance at a time moves it),
@@ -220,9 +223,6 @@ export const READ_BY_POSITION = hotStatement<PositionRow>(
  * same event twice, and a process that dies mid-way hands its events back when its transaction rolls back. A consumer
  * read by position also has pending rows for the events of a batch it could not handle (`park`).
  */
-/** Where a consumer read by position starts: after the last event written, with no gaps. */
-const LOG_END = sql`(select coalesce(max(id), 0) from domain_event)`;
-
 export class EventLogRepository {
   constructor(private readonly db: Db) {}
 

@@ -133,7 +133,8 @@ export function createWebhooks(
         log: l,
         byPosition: true,
       });
-      await repo.readByPosition();
+      // A consumer registered by an earlier version (pending rows) goes on by position from here.
+      await eventLog.readByPositionFromEnd(WEBHOOKS_CONSUMER);
       stopped = false;
       sender.start();
       wake();

@@ -113,11 +113,6 @@ export class WebhooksRepository {
     await this.eventLog.register(WEBHOOKS_CONSUMER, logTypesOf(all), tx, { byPosition: true });
   }
 
-  /** Run at start: a consumer registered by an earlier version goes on by position (EventLogRepository). */
-  async readByPosition(): Promise<void> {
-    await this.eventLog.readByPositionFromEnd(WEBHOOKS_CONSUMER);
-  }
-
   async list(): Promise<WebhookRow[]> {
     return (await queryRows<RawWebhook>(this.db, sql`select * from webhook order by created_at, id`)).map(toWebhook);
   }

@@ -168,7 +168,8 @@ export class WebhookSender {
 
   /**
    * One attempt; true when delivered (and settled), false when the run must stop (handed back, retried or given up).
-   * `next`: the run's next row, which the settle makes due (the queue's head then, whether the run goes on or not).
+   * `next`: the run's next row. A delivery's settle names it, as the run goes on to it (the settle hands nothing over);
+   * a run that stops names none, and its settle or `unclaim` hands its queue over.
    */
   private async attempt(d: ClaimedDelivery, next: number | undefined): Promise<boolean> {
     const outcome = await this.post(d);
@@ -185,7 +186,7 @@ export class WebhookSender {
     const ctx = { webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempts, error: outcome.error };
     if (giveUp) {
       this.log.warn(ctx, 'webhook delivery given up');
-      await this.settle({ delivery: d, delivered: false, statusCode: outcome.status, error: outcome.error, next });
+      await this.settle({ delivery: d, delivered: false, statusCode: outcome.status, error: outcome.error });
       return false;
     }
     const delay = this.backoff(d.attempts);
