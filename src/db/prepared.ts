@@ -52,7 +52,12 @@ export function hotStatement<T>(name: string, types: string[], build: (...params
     if (isPool(client)) return (await client.query<T>({ name, text, values: params })).rows;
     return queryRows<T>(db, inline(params));
   };
-  return Object.assign(run, { inline });
+  /**
+   * PREPARE for a plan test: after five executions PostgreSQL may run a prepared statement by its generic plan, made
+   * without the values, and that plan is what a test must look at (see test/sql-plans-generic.test.ts).
+   */
+  const prepareAs = (as: string): SQL => sql.raw(`prepare ${as} (${types.join(', ')}) as ${text}`);
+  return Object.assign(run, { inline, prepareAs });
 }
 
 function isPglite(client: unknown): client is PgliteLike {

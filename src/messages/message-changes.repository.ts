@@ -18,7 +18,7 @@ import {
  * changed after `after` (none: one row of nulls beside the room's position). Every client's catch-up pages through
  * it, so it is prepared once per connection and mapped by hand (the ORM's row mapping was a third of a page's CPU).
  */
-const CHANGES_AFTER = hotStatement<{ last_change_seq: number | string } & { [K in keyof RawMessage]: RawMessage[K] | null }>(
+export const CHANGES_AFTER = hotStatement<{ last_change_seq: number | string } & { [K in keyof RawMessage]: RawMessage[K] | null }>(
   'chat_changes_after',
   ['uuid', 'bigint', 'int'],
   (roomId, after, limit) => sql`select cr.last_change_seq, ${MESSAGE_SELECT}

@@ -104,7 +104,15 @@ export const MESSAGE_SELECT = sql.raw(`m.id, m.room_id, m.seq, m.sender_id, m.ty
   m.has_media, m.created_at, m.edited_at, m.deleted_at, m.deleted_by, m.change_seq, m.pinned_at, m.pinned_by, m.reactions,
   r.id as reply_id, r.seq as reply_seq, r.sender_id as reply_sender_id, r.type as reply_type, r.deleted_at as reply_deleted_at,
   left(r.content, ${REPLY_PREVIEW_CODE_POINTS}) as reply_content`);
-export const REPLY_JOIN = sql.raw('left join chat_message r on r.room_id = m.room_id and r.seq = m.reply_to_seq');
+/**
+ * The replied-to message, looked up by index for each row of the page. A lateral subquery, kept from being flattened
+ * by its `limit 1` ((room_id, seq) is unique, so it changes nothing else): as a plain join, the generic plan of a
+ * prepared history page (planned for a room of average size) read the room's every message once and compared each row
+ * of the page against all of them: 250 ms a page in a room of 35,000 messages (the bench, 200,000 messages in all).
+ */
+export const REPLY_JOIN = sql.raw(`left join lateral (
+    select r.id, r.seq, r.sender_id, r.type, r.deleted_at, r.content from chat_message r
+    where r.room_id = m.room_id and r.seq = m.reply_to_seq limit 1) r on true`);
 
 export function messageRowOf(r: RawMessage): MessageRow {
   return {
@@ -135,20 +143,20 @@ export function messageRowOf(r: RawMessage): MessageRow {
 }
 
 /** History pages, the busiest reads. `before`/`after` are exclusive seqs. */
-const OLDER = hotStatement<RawMessage>(
+export const OLDER = hotStatement<RawMessage>(
   'chat_messages_older',
   ['uuid', 'bigint', 'int'],
   (roomId, before, limit) =>
     sql`select ${MESSAGE_SELECT} from chat_message m ${REPLY_JOIN} where m.room_id = ${roomId} and m.seq < ${before} order by m.seq desc limit ${limit}`,
 );
-const NEWER = hotStatement<RawMessage>(
+export const NEWER = hotStatement<RawMessage>(
   'chat_messages_newer',
   ['uuid', 'bigint', 'int'],
   (roomId, after, limit) =>
     sql`select ${MESSAGE_SELECT} from chat_message m ${REPLY_JOIN} where m.room_id = ${roomId} and m.seq > ${after} order by m.seq asc limit ${limit}`,
 );
 /** The last message of each room of a room list: found through the room's last_seq, one index probe per room. */
-const LAST_OF = hotStatement<RawMessage>(
+export const LAST_OF = hotStatement<RawMessage>(
   'chat_messages_last_of',
   ['jsonb'],
   (roomIds) => sql`select ${MESSAGE_SELECT} from chat_room lr join chat_message m on m.room_id = lr.id and m.seq = lr.last_seq ${REPLY_JOIN}
