@@ -1,3 +1,4 @@
+import { BatchLoader } from '../batch-loader.js';
 import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import type { Db, Executor, Tx } from '../db/client.js';
@@ -102,7 +103,7 @@ export class MessageChangesService {
     private readonly presenter: MessagePresenter,
     private readonly eventLog: EventLogRepository,
     private readonly editWindowS: number,
-    private readonly replicas: Pick<ReadRouting, 'forRoom'>,
+    private readonly replicas: Pick<ReadRouting, 'forRoom' | 'replicated'>,
     /** Throws when a block stands between the writer and the other participant of this direct room (moderation/). */
     private readonly directWrite: DirectWriteCheck = async () => {},
   ) {}
@@ -296,16 +297,43 @@ export class MessageChangesService {
   /** The change log: the current state of every message changed after `after`, ascending changeSeq, from one snapshot. */
   async changes(auth: AuthContext, roomId: string, q: ChangesInput): Promise<ChangesPageView> {
     const { room } = await this.guard.reader(auth, roomId);
-    const limit = q.limit ?? 100;
-    return this.replicas.forRoom(auth.userId, room, async () => {
-      const found = await this.repo.changesAfter(room.id, q.after ?? 0, limit + 1);
-      if (!found) throw notFound('Room');
-      const page = found.rows.slice(0, limit);
-      return {
-        data: await this.presenter.present(page, auth.userId),
-        lastChangeSeq: found.lastChangeSeq,
-        hasMore: found.rows.length > limit,
-      };
-    });
+    const at: PageKey = { roomId: room.id, after: q.after ?? 0, limit: q.limit ?? 100 };
+    // With replicas each read goes where the caller's own writes are (a shared read would go to the primary).
+    const page = this.replicas.replicated
+      ? await this.replicas.forRoom(auth.userId, room, () => this.readPage(at))
+      : (await this.pages.get([pageKey(at)])).get(pageKey(at));
+    if (!page) throw notFound('Room');
+    return { ...page, data: await this.presenter.forViewer(page.data, auth.userId) };
   }
+
+  /**
+   * Clients that reconnect together (a deploy, an outage) ask for the same pages of the same busy room within
+   * milliseconds: one read and one presentation answer all the asks that arrive while the one before is under way.
+   * A read starts after every ask it answers arrived, so each caller sees at least their own writes. The pages are
+   * built for no viewer; forViewer adds each caller's own reactions.
+   */
+  private readonly pages = new BatchLoader<string, ChangesPageView | undefined>(
+    async (keys) => new Map(await Promise.all(keys.map(async (k) => [k, await this.readPage(parsePageKey(k))] as const))),
+  );
+
+  private async readPage({ roomId, after, limit }: PageKey): Promise<ChangesPageView | undefined> {
+    const found = await this.repo.changesAfter(roomId, after, limit + 1);
+    if (!found) return undefined;
+    return {
+      data: await this.presenter.present(found.rows.slice(0, limit)),
+      lastChangeSeq: found.lastChangeSeq,
+      hasMore: found.rows.length > limit,
+    };
+  }
+}
+
+interface PageKey {
+  roomId: string;
+  after: number;
+  limit: number;
+}
+const pageKey = ({ roomId, after, limit }: PageKey): string => `${roomId} ${after} ${limit}`;
+function parsePageKey(key: string): PageKey {
+  const [roomId, after, limit] = key.split(' ');
+  return { roomId: roomId!, after: Number(after), limit: Number(limit) };
 }

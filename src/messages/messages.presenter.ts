@@ -75,6 +75,19 @@ export class MessagePresenter {
     return rows.map((row) => toView(row, media.get(row.id) ?? [], mine));
   }
 
+  /**
+   * Views built for no viewer (shared by many callers), with `reactions[].me` filled in for `viewerId`: one lookup for
+   * the page, and new objects only for the messages someone reacted to (the shared ones are never changed).
+   */
+  async forViewer(views: MessageView[], viewerId: string): Promise<MessageView[]> {
+    const reacted = views.filter((v) => v.reactions.length > 0).map((v) => v.id);
+    if (reacted.length === 0) return views;
+    const mine = await this.ownReactions(viewerId, reacted);
+    return views.map((v) =>
+      v.reactions.length ? { ...v, reactions: v.reactions.map((r) => ({ ...r, me: mine.has(reactionKey(v.id, r.emoji)) })) } : v,
+    );
+  }
+
   async one(row: MessageRow, viewerId?: string): Promise<MessageView> {
     const [view] = await this.present([row], viewerId);
     return view!;
