@@ -43,3 +43,46 @@ export class BatchLoader<K, V> {
     return (await this.get([key])).get(key);
   }
 }
+
+/**
+ * One read per key for the asks that come together, as BatchLoader joins lookups: asks for the same key in one tick
+ * share a read, and asks that come while that key's read is under way share the next one, so a read always began
+ * after every ask it answers (a caller sees their own writes). Different keys never wait for each other.
+ */
+export class SharedRead<K, V> {
+  private readonly keys = new Map<K, { running?: Promise<void>; next?: Promise<V> }>();
+  private readonly read: (key: K) => Promise<V>;
+
+  constructor(read: (key: K) => Promise<V>) {
+    // As in BatchLoader: a read answers many callers, so it runs in the context the reader was made in.
+    this.read = AsyncResource.bind(read);
+  }
+
+  get(key: K): Promise<V> {
+    let state = this.keys.get(key);
+    if (!state) this.keys.set(key, (state = {}));
+    const s = state;
+    s.next ??= (s.running ?? new Promise<void>((resolve) => setImmediate(resolve))).then(() => {
+      s.next = undefined;
+      const read = this.read(key);
+      const settled = read.then(
+        () => {},
+        () => {},
+      );
+      s.running = settled;
+      void settled.then(() => {
+        if (s.running !== settled) return;
+        s.running = undefined;
+        // Nothing waits for this key any more: forgotten, so the map holds only the keys being read.
+        if (!s.next) this.keys.delete(key);
+      });
+      return read;
+    });
+    return s.next;
+  }
+
+  /** Keys with a read under way or asked for (for tests: nothing is kept once the reads are done). */
+  get size(): number {
+    return this.keys.size;
+  }
+}

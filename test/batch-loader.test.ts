@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { BatchLoader } from '../src/batch-loader.js';
+import { describe, expect, it, vi } from 'vitest';
+import { BatchLoader, SharedRead } from '../src/batch-loader.js';
 
 describe('BatchLoader', () => {
   it('answers the lookups of one tick with one query, and those of the next tick with another', async () => {
@@ -45,5 +45,53 @@ describe('BatchLoader', () => {
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     fail = false;
     expect(await loader.one('a')).toBe(1);
+  });
+});
+
+describe('SharedRead', () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('answers the asks for a key of one tick with one read, the asks during it with the next, other keys at once', async () => {
+    const reads: string[] = [];
+    const gates = new Map<string, () => void>();
+    let version = 0;
+    const shared = new SharedRead(async (key: string) => {
+      const n = ++version;
+      reads.push(`${key}#${n}`);
+      await new Promise<void>((resolve) => gates.set(`${key}#${n}`, resolve));
+      return `${key}@${n}`;
+    });
+    const first = [shared.get('a'), shared.get('a')];
+    await tick();
+    expect(reads).toEqual(['a#1']);
+    // Asked while a#1 is under way: not answered by it (it may have begun before what the asker wrote).
+    const second = [shared.get('a'), shared.get('a')];
+    // Another key does not wait for a's read.
+    const other = shared.get('b');
+    await tick();
+    expect(reads).toEqual(['a#1', 'b#2']);
+    gates.get('b#2')!();
+    expect(await other).toBe('b@2');
+    gates.get('a#1')!();
+    expect(await Promise.all(first)).toEqual(['a@1', 'a@1']);
+    await vi.waitFor(() => expect(reads).toEqual(['a#1', 'b#2', 'a#3']));
+    gates.get('a#3')!();
+    expect(await Promise.all(second)).toEqual(['a@3', 'a@3']);
+    await tick();
+    expect(shared.size).toBe(0);
+  });
+
+  it('hands a failed read to its asks only; the next ask reads again', async () => {
+    let fail = true;
+    const shared = new SharedRead(async (key: string) => {
+      if (fail) throw new Error('database away');
+      return key;
+    });
+    const failed = await Promise.allSettled([shared.get('k'), shared.get('k')]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    fail = false;
+    expect(await shared.get('k')).toBe('k');
+    await tick();
+    expect(shared.size).toBe(0);
   });
 });

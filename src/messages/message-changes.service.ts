@@ -1,4 +1,4 @@
-import { BatchLoader } from '../batch-loader.js';
+import { SharedRead } from '../batch-loader.js';
 import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import type { Db, Executor, Tx } from '../db/client.js';
@@ -301,20 +301,18 @@ export class MessageChangesService {
     // With replicas each read goes where the caller's own writes are (a shared read would go to the primary).
     const page = this.replicas.replicated
       ? await this.replicas.forRoom(auth.userId, room, () => this.readPage(at))
-      : (await this.pages.get([pageKey(at)])).get(pageKey(at));
+      : await this.pages.get(pageKey(at));
     if (!page) throw notFound('Room');
     return { ...page, data: await this.presenter.forViewer(page.data, auth.userId) };
   }
 
   /**
    * Clients that reconnect together (a deploy, an outage) ask for the same pages of the same busy room within
-   * milliseconds: one read and one presentation answer all the asks that arrive while the one before is under way.
-   * A read starts after every ask it answers arrived, so each caller sees at least their own writes. The pages are
-   * built for no viewer; forViewer adds each caller's own reactions.
+   * milliseconds: one read and one presentation answer all the asks for a page that arrive while its read before is
+   * under way (SharedRead: a read starts after every ask it answers arrived, so each caller sees their own writes;
+   * other pages do not wait). The pages are built for no viewer; forViewer adds each caller's own reactions.
    */
-  private readonly pages = new BatchLoader<string, ChangesPageView | undefined>(
-    async (keys) => new Map(await Promise.all(keys.map(async (k) => [k, await this.readPage(parsePageKey(k))] as const))),
-  );
+  private readonly pages = new SharedRead<string, ChangesPageView | undefined>((key) => this.readPage(parsePageKey(key)));
 
   private async readPage({ roomId, after, limit }: PageKey): Promise<ChangesPageView | undefined> {
     const found = await this.repo.changesAfter(roomId, after, limit + 1);
