@@ -2,6 +2,8 @@ import { sql, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Executor } from '../src/db/client.js';
 import { CHANGES_AFTER } from '../src/messages/message-changes.repository.js';
+import { DELETE, EDIT } from '../src/messages/message-changes.statement.js';
+import { REACT } from '../src/reactions/reactions.statement.js';
 import { LAST_OF, NEWER, OLDER } from '../src/messages/messages.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { buildRoom } from './helpers/factories.js';
@@ -20,6 +22,7 @@ type PlanNode = {
   'Node Type': string;
   'Relation Name'?: string;
   'Index Cond'?: string;
+  'Recheck Cond'?: string;
   'Join Filter'?: string;
   Plans?: PlanNode[];
 };
@@ -46,8 +49,15 @@ beforeAll(async () => {
         select gen_random_uuid(), r.id, g, 'generic-other', 'text', 'quiet ' || g, ''::tsvector, g
         from chat_room r, generate_series(1, 10) g where r.created_by = 'generic-other'`,
   );
+  // Five members in each quiet room, and one agent (support staff, say) in all of them and in the busy room.
+  await db.execute(
+    sql`insert into chat_participant (room_id, user_id, role)
+        select r.id, 'q-' || r.id || '-' || k, 'member' from chat_room r, generate_series(1, 5) k where r.created_by = 'generic-other'
+        union all select r.id, 'generic-agent', 'member' from chat_room r where r.created_by = 'generic-other' or r.id = ${room}`,
+  );
   await db.execute(sql`analyze chat_message`);
   await db.execute(sql`analyze chat_room`);
+  await db.execute(sql`analyze chat_participant`);
 });
 afterAll(async () => t?.close());
 
@@ -75,6 +85,37 @@ function expectReplyProbedByIndex(plan: PlanNode): void {
   const probes = nodes.filter((n) => n['Relation Name'] === 'chat_message' && n['Index Cond']?.includes('reply_to_seq'));
   expect(probes.length).toBe(1);
 }
+
+/** The caller's participation is probed in the message's room, not found by reading all the caller's rooms. */
+function expectMembershipProbedInRoom(plan: PlanNode): void {
+  const scans = nodesOf(plan).filter((n) => n['Relation Name'] === 'chat_participant');
+  expect(scans.length).toBeGreaterThan(0);
+  const cond = (n: PlanNode) => n['Index Cond'] ?? n['Recheck Cond'] ?? '';
+  expect(scans.filter((n) => !cond(n).includes('room_id')).map((n) => `${n['Node Type']}: ${cond(n)}`)).toEqual([]);
+}
+
+describe("generic plans of a change by a user in 401 rooms (their rooms' other members in one each)", () => {
+  const message = () => `'${ids[0]}'`;
+  let ids: string[];
+  beforeAll(async () => {
+    ids = (
+      await queryRows<{ id: string }>(t.app.database.db, sql`select id from chat_message where room_id = ${room} order by seq limit 1`)
+    ).map((r) => r.id);
+  });
+
+  it("an edit probes the caller's participation in the message's room", async () => {
+    const values = [message(), "'generic-agent'", "'new'", "''", 'null', 'null', `'${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}'`];
+    expectMembershipProbedInRoom(await genericPlan(EDIT, values));
+  });
+
+  it("a delete probes the caller's participation in the message's room", async () => {
+    expectMembershipProbedInRoom(await genericPlan(DELETE, [message(), "'generic-agent'"]));
+  });
+
+  it("a reaction probes the caller's participation in the message's room", async () => {
+    expectMembershipProbedInRoom(await genericPlan(REACT, [message(), "'generic-agent'", "'👍'", 'true']));
+  });
+});
 
 describe('generic plans of message pages in a busy room among 400 quiet ones', () => {
   it('a history page backwards probes the replied-to messages by index', async () => {

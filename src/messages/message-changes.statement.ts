@@ -4,7 +4,7 @@ import { hotStatement } from '../db/prepared.js';
 import { newId } from '../ids.js';
 import type { Applied } from './message-changes.repository.js';
 import { MESSAGE_SELECT, messageRowOf, REPLY_JOIN, type MessageRow, type RawMessage } from './messages.repository.js';
-import { blockedInDirectRoom, loggedChange } from './write.statements.js';
+import { blockedInDirectRoom, isParticipant, loggedChange } from './write.statements.js';
 
 /** The message as locked, beside what the statement did (ok = 0: nothing written). */
 type ChangedRow = { [K in keyof RawMessage]: RawMessage[K] | null } & {
@@ -37,7 +37,7 @@ const ANSWER = sql`select (select count(*) from ok)::int as ok, (select change_s
  * Everything else (a stranger, a window passed, an empty text, no such message) writes nothing and answers ok = 0: the
  * service then takes the ordinary path, which tells which.
  */
-const EDIT = hotStatement<ChangedRow>(
+export const EDIT = hotStatement<ChangedRow>(
   'chat_edit',
   ['uuid', 'text', 'text', 'tsvector', 'jsonb', 'timestamptz', 'uuid'],
   (messageId, userId, content, searchDoc, mentions, notBefore, versionId) => {
@@ -45,7 +45,7 @@ const EDIT = hotStatement<ChangedRow>(
     return sql`with target as materialized (
         select m.*, m.xmin::text as locked_version from chat_message m
         where m.id = ${messageId} and m.sender_id = ${userId}
-          and exists (select 1 from chat_participant p where p.room_id = m.room_id and p.user_id = ${userId})
+          and ${isParticipant(sql`m.room_id`, userId)}
           and not ${blockedInDirectRoom(sql`m.room_id`, userId)}
         for no key update of m),
       wanted as materialized (
@@ -87,11 +87,11 @@ const EDIT = hotStatement<ChangedRow>(
  * changeSeq, and the event logged. A message with files, a tombstone, anyone but its sender, or no such message: ok = 0,
  * and the ordinary path does it (files are listed for removal there) or tells why not.
  */
-const DELETE = hotStatement<ChangedRow>('chat_delete', ['uuid', 'text'], (messageId, userId) => {
+export const DELETE = hotStatement<ChangedRow>('chat_delete', ['uuid', 'text'], (messageId, userId) => {
   return sql`with target as materialized (
         select m.*, m.xmin::text as locked_version from chat_message m
         where m.id = ${messageId} and m.sender_id = ${userId}
-          and exists (select 1 from chat_participant p where p.room_id = m.room_id and p.user_id = ${userId})
+          and ${isParticipant(sql`m.room_id`, userId)}
         for no key update of m),
       ok as materialized (
         select t.*, ${userId} as caller from target t where t.deleted_at is null and not t.has_media and ${UNCHANGED_SINCE_SNAPSHOT}),

@@ -3,7 +3,7 @@ import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { MAX_REACTION_KEYS_PER_MESSAGE } from '../contract/reactions.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
-import { blockedInDirectRoom, loggedChange, messageRowOf, type MessageRow, type RawMessage } from '../messages/index.js';
+import { blockedInDirectRoom, isParticipant, loggedChange, messageRowOf, type MessageRow, type RawMessage } from '../messages/index.js';
 
 /** The message as locked (no deleted_at: a tombstone is refused), beside what the statement did. */
 type ReactRow = Omit<RawMessage, 'id' | 'deleted_at' | 'change_seq' | 'reactions'> & {
@@ -23,7 +23,7 @@ type ReactRow = Omit<RawMessage, 'id' | 'deleted_at' | 'change_seq' | 'reactions
  * needs nothing read back. `ok = 0`: not allowed as asked (not a participant, a block in a direct room, deleted, at
  * the cap, or no such message) — the caller takes the ordinary path, which tells which.
  */
-const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boolean'], (messageId, userId, emoji, add) => {
+export const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boolean'], (messageId, userId, emoji, add) => {
   const known = sql`exists (select 1 from jsonb_array_elements(ok.reactions) e where e->>'emoji' = ${emoji})`;
   const counted = (delta: number) =>
     sql`(select coalesce(jsonb_agg(case when e->>'emoji' = ${emoji} then jsonb_build_object('emoji', e->>'emoji', 'count', (e->>'count')::int + ${sql.raw(String(delta))}) else e end order by i), '[]'::jsonb)
@@ -32,7 +32,7 @@ const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text', 'boo
   return sql`with target as materialized (
         select m.* from chat_message m
         where m.id = ${messageId}
-          and exists (select 1 from chat_participant p where p.room_id = m.room_id and p.user_id = ${userId})
+          and ${isParticipant(sql`m.room_id`, userId)}
           and not ${blockedInDirectRoom(sql`m.room_id`, userId)}
         for no key update of m),
       ok as materialized (
