@@ -8,8 +8,7 @@ import { AsyncResource } from 'node:async_hooks';
  */
 export class BatchLoader<K, V> {
   private queued = new Set<K>();
-  private next: Promise<Map<K, V>> | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly turn: Turn<Map<K, V>> = {};
   private readonly loadMany: (keys: K[]) => Promise<Map<K, V>>;
 
   constructor(loadMany: (keys: K[]) => Promise<Map<K, V>>) {
@@ -21,22 +20,11 @@ export class BatchLoader<K, V> {
   /** The values of these keys (absent when there is none). */
   async get(keys: Iterable<K>): Promise<Map<K, V>> {
     for (const key of keys) this.queued.add(key);
-    this.next ??= (this.running ?? new Promise<void>((resolve) => setImmediate(resolve))).then(() => {
+    return nextTurn(this.turn, () => {
       const batch = [...this.queued];
       this.queued = new Set();
-      this.next = undefined;
-      const load = this.loadMany(batch);
-      const settled = load.then(
-        () => {},
-        () => {},
-      );
-      this.running = settled;
-      void settled.then(() => {
-        if (this.running === settled) this.running = undefined;
-      });
-      return load;
+      return this.loadMany(batch);
     });
-    return this.next;
   }
 
   async one(key: K): Promise<V | undefined> {
@@ -50,7 +38,7 @@ export class BatchLoader<K, V> {
  * after every ask it answers (a caller sees their own writes). Different keys never wait for each other.
  */
 export class SharedRead<K, V> {
-  private readonly keys = new Map<K, { running?: Promise<void>; next?: Promise<V> }>();
+  private readonly keys = new Map<K, Turn<V>>();
   private readonly read: (key: K) => Promise<V>;
 
   constructor(read: (key: K) => Promise<V>) {
@@ -59,30 +47,48 @@ export class SharedRead<K, V> {
   }
 
   get(key: K): Promise<V> {
-    let state = this.keys.get(key);
-    if (!state) this.keys.set(key, (state = {}));
-    const s = state;
-    s.next ??= (s.running ?? new Promise<void>((resolve) => setImmediate(resolve))).then(() => {
-      s.next = undefined;
-      const read = this.read(key);
-      const settled = read.then(
-        () => {},
-        () => {},
-      );
-      s.running = settled;
-      void settled.then(() => {
-        if (s.running !== settled) return;
-        s.running = undefined;
-        // Nothing waits for this key any more: forgotten, so the map holds only the keys being read.
-        if (!s.next) this.keys.delete(key);
-      });
-      return read;
-    });
-    return s.next;
+    let turn = this.keys.get(key);
+    if (!turn) this.keys.set(key, (turn = {}));
+    // Once nothing waits for the key it is forgotten: the map holds only the keys being read.
+    return nextTurn(
+      turn,
+      () => this.read(key),
+      () => this.keys.delete(key),
+    );
   }
 
   /** Keys with a read under way or asked for (for tests: nothing is kept once the reads are done). */
   get size(): number {
     return this.keys.size;
   }
+}
+
+/** A job that never overlaps itself: the run under way, and the one asked for after it. */
+interface Turn<T> {
+  running?: Promise<void>;
+  next?: Promise<T>;
+}
+
+/**
+ * The job's next run: at the end of this tick when none is under way (so the asks of one tick share it), else right
+ * after the one under way (so a run always began after every ask it answers). `idle` is told when a run ends and none
+ * was asked for meanwhile.
+ */
+function nextTurn<T>(turn: Turn<T>, run: () => Promise<T>, idle?: () => void): Promise<T> {
+  turn.next ??= (turn.running ?? new Promise<void>((resolve) => setImmediate(resolve))).then(() => {
+    turn.next = undefined;
+    const result = run();
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    turn.running = settled;
+    void settled.then(() => {
+      if (turn.running !== settled) return;
+      turn.running = undefined;
+      if (!turn.next) idle?.();
+    });
+    return result;
+  });
+  return turn.next;
 }
