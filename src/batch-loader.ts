@@ -39,20 +39,17 @@ export class BatchLoader<K, V> {
  */
 export class SharedRead<K, V> {
   private readonly keys = new Map<K, Turn<V>>();
-  private readonly read: (key: K) => Promise<V>;
+  // As in BatchLoader: a read answers many callers, so it runs in the context the reader was made in.
+  private readonly scope = new AsyncResource('SharedRead');
 
-  constructor(read: (key: K) => Promise<V>) {
-    // As in BatchLoader: a read answers many callers, so it runs in the context the reader was made in.
-    this.read = AsyncResource.bind(read);
-  }
-
-  get(key: K): Promise<V> {
+  /** `read` reads the key (the asks of a key all read the same, so whichever ask's `read` runs answers them all). */
+  get(key: K, read: () => Promise<V>): Promise<V> {
     let turn = this.keys.get(key);
     if (!turn) this.keys.set(key, (turn = {}));
     // Once nothing waits for the key it is forgotten: the map holds only the keys being read.
     return nextTurn(
       turn,
-      () => this.read(key),
+      () => this.scope.runInAsyncScope(read),
       () => this.keys.delete(key),
     );
   }

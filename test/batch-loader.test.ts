@@ -55,19 +55,20 @@ describe('SharedRead', () => {
     const reads: string[] = [];
     const gates = new Map<string, () => void>();
     let version = 0;
-    const shared = new SharedRead(async (key: string) => {
+    const shared = new SharedRead<string, string>();
+    const read = (key: string) => async () => {
       const n = ++version;
       reads.push(`${key}#${n}`);
       await new Promise<void>((resolve) => gates.set(`${key}#${n}`, resolve));
       return `${key}@${n}`;
-    });
-    const first = [shared.get('a'), shared.get('a')];
+    };
+    const first = [shared.get('a', read('a')), shared.get('a', read('a'))];
     await tick();
     expect(reads).toEqual(['a#1']);
     // Asked while a#1 is under way: not answered by it (it may have begun before what the asker wrote).
-    const second = [shared.get('a'), shared.get('a')];
+    const second = [shared.get('a', read('a')), shared.get('a', read('a'))];
     // Another key does not wait for a's read.
-    const other = shared.get('b');
+    const other = shared.get('b', read('b'));
     await tick();
     expect(reads).toEqual(['a#1', 'b#2']);
     gates.get('b#2')!();
@@ -83,14 +84,15 @@ describe('SharedRead', () => {
 
   it('hands a failed read to its asks only; the next ask reads again', async () => {
     let fail = true;
-    const shared = new SharedRead(async (key: string) => {
+    const shared = new SharedRead<string, string>();
+    const read = (key: string) => async () => {
       if (fail) throw new Error('database away');
       return key;
-    });
-    const failed = await Promise.allSettled([shared.get('k'), shared.get('k')]);
+    };
+    const failed = await Promise.allSettled([shared.get('k', read('k')), shared.get('k', read('k'))]);
     expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     fail = false;
-    expect(await shared.get('k')).toBe('k');
+    expect(await shared.get('k', read('k'))).toBe('k');
     await tick();
     expect(shared.size).toBe(0);
   });

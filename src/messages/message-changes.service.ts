@@ -301,7 +301,7 @@ export class MessageChangesService {
     // With replicas each read goes where the caller's own writes are (a shared read would go to the primary).
     const page = this.replicas.replicated
       ? await this.replicas.forRoom(auth.userId, room, () => this.readPage(at))
-      : await this.pages.get(pageKey(at));
+      : await this.pages.get(pageKey(at), () => this.readPage(at));
     if (!page) throw notFound('Room');
     return { ...page, data: await this.presenter.forViewer(page.data, auth.userId) };
   }
@@ -312,7 +312,7 @@ export class MessageChangesService {
    * under way (SharedRead: a read starts after every ask it answers arrived, so each caller sees their own writes;
    * other pages do not wait). The pages are built for no viewer; forViewer adds each caller's own reactions.
    */
-  private readonly pages = new SharedRead<string, ChangesPageView | undefined>((key) => this.readPage(parsePageKey(key)));
+  private readonly pages = new SharedRead<string, ChangesPageView | undefined>();
 
   private async readPage({ roomId, after, limit }: PageKey): Promise<ChangesPageView | undefined> {
     const found = await this.repo.changesAfter(roomId, after, limit + 1);
@@ -331,7 +331,3 @@ interface PageKey {
   limit: number;
 }
 const pageKey = ({ roomId, after, limit }: PageKey): string => `${roomId} ${after} ${limit}`;
-function parsePageKey(key: string): PageKey {
-  const [roomId, after, limit] = key.split(' ');
-  return { roomId: roomId!, after: Number(after), limit: Number(limit) };
-}
