@@ -80,6 +80,29 @@ describe.skipIf(browserMissing)(`web app screens in Chromium${browserMissing ? `
     expect(await frame.getByText('Mallory').count()).toBe(0);
   });
 
+  it(
+    'keeps the layout still while it connects, so a click aimed as the rooms show lands where aimed',
+    { timeout: BROWSER_TEST_MS },
+    async () => {
+      const page = await web.visit();
+      const token = await web.app.token(uid('ivy'), { name: 'Ivy' });
+      // Where the Search link is at every change of the page from sign-in until the connection is live.
+      await page.evaluate(`window.searchLinkTops = []; new MutationObserver(() => {
+      const link = document.querySelector('a[href="#/search"]');
+      if (link) window.searchLinkTops.push(link.getBoundingClientRect().top);
+    }).observe(document.body, { childList: true, subtree: true, attributes: true, characterData: true })`);
+      await page.goto(`/#token=${encodeURIComponent(token)}`);
+      await rooms(page).waitFor();
+      await page
+        .getByRole('status')
+        .filter({ hasText: /Connecting|Catching up/ })
+        .waitFor({ state: 'hidden' });
+      const tops = (await page.evaluate('window.searchLinkTops')) as number[];
+      expect(tops.length).toBeGreaterThan(1);
+      expect(new Set(tops).size).toBe(1);
+    },
+  );
+
   it('finds a message by search and opens its room scrolled to it, far back in the history', { timeout: BROWSER_TEST_MS }, async () => {
     const [erin, frank] = [uid('erin'), uid('frank')];
     const rest = await web.app.as(erin, { name: 'Erin' });

@@ -8,13 +8,16 @@ const TEXT: Record<string, string | null> = {
   live: null,
 };
 
-/** What `client.state` says, when it is not "live". */
+/**
+ * What `client.state` says, when it is not "live". It floats over the screen (a snackbar) instead of taking a row: it shows for a
+ * moment at every (re)connect, and a row coming and going moved everything below it under a pointer about to click.
+ */
 export function Banner() {
   const { client } = useChat();
   const state = useClientState(client);
   const text = TEXT[state];
   return (
-    <div className={`banner ${text ? `banner-${state}` : 'banner-hidden'}`} role="status" aria-live="polite">
+    <div className={`banner connection ${text ? `banner-${state}` : 'banner-hidden'}`} role="status" aria-live="polite">
       {text}
     </div>
   );
