@@ -3,10 +3,11 @@
  *  [-- --engines=embedded,pglite,postgres] [-- --profile] [-- --no-readme]`
  *
  * Measures the service, run in its own process from src/main.ts, against baselines run beside it in the same run on
- * the same machine, prints progress and the table, and writes bench/results/<date>.json and .md; a full run also
- * writes latest.md and puts the table in docs/benchmarks.md. Both embedded engines run (the managed PostgreSQL server, the
- * default, and PGlite); an external PostgreSQL too when BENCH_DATABASE_URL (or TEST_DATABASE_URL) is set, and a
- * two-instance + Redis row when BENCH_REDIS_URL (or TEST_REDIS_URL) is set as well. See bench/README.md.
+ * the same machine, prints progress and the table, and writes bench/results/<date>.json and .md; a full run (every
+ * scenario and engine, not --quick) also writes latest.md and puts the table in docs/benchmarks.md. Both embedded
+ * engines run (the managed PostgreSQL server, the default, and PGlite); an external PostgreSQL too when
+ * BENCH_DATABASE_URL (or TEST_DATABASE_URL) is set, and a two-instance + Redis row when BENCH_REDIS_URL (or
+ * TEST_REDIS_URL) is set as well. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -780,18 +781,20 @@ async function main(): Promise<void> {
   const jsonFile = path.join(dir, `${stamp}.json`);
   writeFileSync(jsonFile, JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
   writeFileSync(path.join(dir, `${stamp}.md`), `# Benchmarks ${stamp}\n\n${md}`);
-  // latest.md is what docs/benchmarks.md shows: the latest full run. Quick runs keep to their own dated files.
-  if (!quick) writeFileSync(path.join(dir, 'latest.md'), `# Benchmarks ${stamp}\n\n${md}`);
+  // latest.md is what docs/benchmarks.md shows: the latest full run. Quick runs, and runs of some scenarios or engines
+  // (--only, --engines), keep to their own dated files.
+  const complete = !quick && opt('only') === undefined && opt('engines') === undefined;
+  if (complete) writeFileSync(path.join(dir, 'latest.md'), `# Benchmarks ${stamp}\n\n${md}`);
   if (profileDir) {
     const summary = profiles.map(profileText).join('\n');
     writeFileSync(path.join(dir, `${stamp}-profile.txt`), summary);
     process.stdout.write(`\n${summary}\n`);
     rmSync(profileDir, { recursive: true, force: true });
   }
-  const readme = !quick && !flag('no-readme') && updateBenchPage(ROOT, md, jsonFile);
+  const readme = complete && !flag('no-readme') && updateBenchPage(ROOT, md, jsonFile);
   process.stdout.write(`\n${md}\n`);
   log(
-    `wrote bench/results/${stamp}.json and ${stamp}.md${quick ? '' : ' and latest.md'}${readme ? '; docs/benchmarks.md updated' : ''} (${results.seconds.toFixed(0)} s)`,
+    `wrote bench/results/${stamp}.json and ${stamp}.md${complete ? ' and latest.md' : ''}${readme ? '; docs/benchmarks.md updated' : ''} (${results.seconds.toFixed(0)} s)`,
   );
 }
 
