@@ -7,6 +7,9 @@
  * RECOVERY=1 is the reconnect storm's baseline: connection-state recovery on with the service's window, each socket
  * greeted by a kept packet (its first recovery offset, as the service's `ready`), and the accept queue the service asks
  * for, so the two differ only in what the service does per connection and per missed message.
+ *
+ * ACK=1 emits each `new_message` with an acknowledgement from every socket, as the contract has the service do (a
+ * client's ack moves its delivery receipt): a frame back from every recipient, which the plain broadcast does not get.
  */
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
@@ -18,6 +21,9 @@ const http = createServer((req, res) => {
   res.end('{"status":"ok"}');
 });
 const recovery = process.env['RECOVERY'] === '1';
+const acked = process.env['ACK'] === '1';
+/** The service's wait for a delivery ack (fanout.ts). */
+const ACK_TIMEOUT_MS = 60_000;
 const io = new Server(http, {
   maxHttpBufferSize: 128 * 1024,
   ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false } } : {}),
@@ -50,7 +56,9 @@ chat.on('connection', (socket) => {
         editedAt: null,
         deletedAt: null,
       };
-      chat.to(`room:${p.chatRoomId}`).emit('new_message', message);
+      const room = chat.to(`room:${p.chatRoomId}`);
+      if (acked) room.timeout(ACK_TIMEOUT_MS).emit('new_message', message, () => {});
+      else room.emit('new_message', message);
       if (typeof ack === 'function') ack({ ok: true, data: message });
     },
   );

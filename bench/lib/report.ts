@@ -65,7 +65,8 @@ export interface BenchResult {
   /** Files under src/ that differ from the commit (the code measured is the working tree). */
   uncommitted: string[];
   sizes: Record<string, unknown>;
-  bare: { idle?: IdleResult; fanout?: Record<string, RampResult> };
+  /** `fanoutAcked`: the bare server with every recipient acknowledging each message (ACK=1), rooms of 10 only. */
+  bare: { idle?: IdleResult; fanout?: Record<string, RampResult>; fanoutAcked?: Record<string, RampResult> };
   engines: EngineResult[];
   rows: Row[];
 }
@@ -152,6 +153,21 @@ export function buildRows(r: BenchResult): Row[] {
         target: size === '10' ? '≥ 0.5×' : '',
         met: size === '10' && Number.isFinite(vsBare) ? vsBare >= 0.5 : null,
       });
+      const acked = r.bare.fanoutAcked?.[size];
+      if (acked) {
+        const amax = acked.max;
+        const acpu = amax?.serverCpuUsPerDelivery ?? Number.NaN;
+        add({
+          scenario: name,
+          metric:
+            'the bare server with the contract’s delivery acks (each recipient acks each message): max msgs/s; server CPU per delivery (diagnostic)',
+          service: `${bound(acked)}${rate(amax?.persistedPerS)}${Number.isFinite(acpu) ? `; ${acpu.toFixed(0)} µs` : ''}`,
+          baseline: `${rate(bmax?.persistedPerS)} bare emit, no acks`,
+          ratio: x(ratio(amax?.persistedPerS ?? Number.NaN, bmax?.persistedPerS ?? Number.NaN)),
+          target: '',
+          met: null,
+        });
+      }
       if (e.rawInsert) {
         const vsRaw = ratio(max?.persistedPerS ?? Number.NaN, e.rawInsert.insertPerS);
         add({
