@@ -1,3 +1,4 @@
+import { SharedRead } from '../batch-loader.js';
 import type { ReadRouting } from '../db/replicas.js';
 import type { AuthContext } from '../auth/tokens.js';
 import { isUniqueViolation, type Db } from '../db/client.js';
@@ -251,14 +252,29 @@ export class MessagesService {
       // Without read replicas the page's read goes out with the room check, on another connection: a page costs one
       // round trip instead of two. It is presented only once the check has passed, and its failure is told after the
       // check's (a room the caller cannot read stays a 404 whatever else went wrong).
-      const rows =
-        q.after !== undefined ? this.messages.newer(roomId, q.after, limit + 1) : this.messages.older(roomId, q.before, limit + 1);
+      const rows = this.sharedRows(roomId, q, limit);
       rows.catch(() => {});
       const { room } = await this.guard.reader(auth, roomId);
       return this.pageOf(auth, room, q, limit, await rows);
     }
     const { room } = await this.guard.reader(auth, roomId);
     return this.replicas.forRoom(auth.userId, room, () => this.page(auth, room, q, limit));
+  }
+
+  /**
+   * Clients that come back together (a deploy, an outage) ask for the same page of a room within milliseconds: the
+   * asks for a page that arrive while its read is under way share the next read (SharedRead: a read begins after
+   * every ask it answers arrived, so each caller sees their own writes). Each caller's access is still checked, and
+   * the rows are presented for each caller (their own reactions); only the read is shared. Without read replicas only:
+   * with them each read goes where the caller's own writes are.
+   */
+  private readonly pageRows = new SharedRead<string, MessageRow[]>();
+
+  private sharedRows(roomId: string, q: HistoryInput, limit: number): Promise<MessageRow[]> {
+    const { after, before } = q;
+    return after !== undefined
+      ? this.pageRows.get(`${roomId} >${after} ${limit}`, () => this.messages.newer(roomId, after, limit + 1))
+      : this.pageRows.get(`${roomId} <${before ?? ''} ${limit}`, () => this.messages.older(roomId, before, limit + 1));
   }
 
   private async page(auth: AuthContext, room: RoomRow, q: HistoryInput, limit: number): Promise<HistoryPage> {
