@@ -317,8 +317,10 @@ const bareTarget = (server: ServerProcess): FanoutTarget => ({
   auth: async (_u, rooms) => ({ rooms }),
 });
 
-/** `acks`: every recipient acknowledges each message, as the contract asks of the service's clients (ACK=1). */
-/** A ramp of the bare server with delivery acks, on a server of its own started for it and stopped after. */
+/**
+ * A ramp of the bare server with delivery acks, on a server of its own started for it and stopped after. It starts at
+ * half the plain ramp's first rate: the acks cost it about half again per delivery, so `from` would often fail first.
+ */
 async function bareWithAcks(rooms: RoomPlan[], size: number, from: number): Promise<RampResult> {
   const server = await startBare(true);
   const rig = new FanoutRig(bareTarget(server), rooms);
@@ -332,6 +334,7 @@ async function bareWithAcks(rooms: RoomPlan[], size: number, from: number): Prom
   }
 }
 
+/** `acks`: every recipient acknowledges each message, as the contract asks of the service's clients (ACK=1). */
 async function startBare(acks = false): Promise<ServerProcess> {
   const bare = await spawnServer({
     name: acks ? 'bare Socket.IO, delivery acks' : 'bare Socket.IO',

@@ -1,11 +1,6 @@
 import { expect, vi } from 'vitest';
 import { SharedRead } from '../../src/batch-loader.js';
 
-/**
- * Spies on a repository's read (`proto[method]`, a prototype method): the first read answers only once `release` is
- * called (a read under way while other asks arrive), the later ones at once. `reads` counts them; `asks` counts the
- * asks of every SharedRead of the app, shared or not, so a test can release once every ask it made has arrived.
- */
 let opened: Array<() => void> = [];
 
 /** Opens every gate still shut (for afterEach: a test that failed before it released must not hang the app's close). */
@@ -14,6 +9,12 @@ export function openGates(): void {
   opened = [];
 }
 
+/**
+ * Spies on a repository's read (`proto[method]`, a prototype method): the first read answers only once the gate opens
+ * (a read under way while other asks arrive), the later ones at once. `reads` counts them; `releaseAfter(n)` opens the
+ * gate once the app's SharedReads were asked `n` times (every SharedRead's asks count, shared or not), so a test opens
+ * it when every ask it made has arrived, however slowly they came.
+ */
 export function gateFirstRead<P extends object, M extends keyof P & string>(proto: P, method: M) {
   const read = proto[method] as (...args: unknown[]) => Promise<unknown>;
   let release!: () => void;

@@ -9,8 +9,9 @@ const TEXT: Record<string, string | null> = {
 };
 
 /**
- * What `client.state` says, when it is not "live". It floats over the screen (a snackbar) instead of taking a row: it shows for a
- * moment at every (re)connect, and a row coming and going moved everything below it under a pointer about to click.
+ * What `client.state` says, when it is not "live". It floats over the screen (a snackbar) instead of taking a row: it
+ * shows for a moment at every (re)connect, and a row coming and going moved everything below it under a pointer about
+ * to click.
  */
 export function Banner() {
   const { client } = useChat();
