@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -29,6 +30,17 @@ async function reopen(db: TestDatabase): Promise<Database> {
 }
 
 const rows = async <T>(database: Database, q: ReturnType<typeof sql>) => ((await database.db.execute(q)) as unknown as { rows: T[] }).rows;
+
+/** The storage parameters of chat_message's GIN indexes that hold entries (each partition's, or the table's own). */
+const ginOptions = (database: Database) =>
+  rows<{ name: string; options: string | null }>(
+    database,
+    sql`select c.relname as name, array_to_string(c.reloptions, ',') as options
+          from pg_class c join pg_index x on x.indexrelid = c.oid join pg_am a on a.oid = c.relam
+         where c.relkind = 'i' and a.amname = 'gin' and (x.indrelid = 'chat_message'::regclass
+            or x.indrelid in (select inhrelid from pg_inherits where inhparent = 'chat_message'::regclass))
+         order by 1`,
+  );
 
 /** The app on `database` with DATABASE_PARTITIONS, as main.ts builds it; it closes the database when it closes. */
 const serve = (database: Database, partitions: number) => startAppWith(database, { DATABASE_PARTITIONS: String(partitions) });
@@ -100,6 +112,10 @@ describe('DATABASE_PARTITIONS', () => {
     // What grows with the messages, partitioned by message: reactions and earlier versions.
     expect(await partitionsOf(db.database.db, 'chat_reaction')).toBe(4);
     expect(await partitionsOf(db.database.db, 'chat_message_edit')).toBe(4);
+    // Each partition's GIN indexes keep the small pending list (migration 0016) the one table's have.
+    const gin = await ginOptions(db.database);
+    expect(gin).toHaveLength(8);
+    for (const index of gin) expect(index.options).toBe('gin_pending_list_limit=64');
     const s = await serve(db.database, 4);
     try {
       const rooms = await writeHistory(s);
@@ -132,6 +148,10 @@ describe('DATABASE_PARTITIONS', () => {
   it('refuses to reshape a table holding messages unless asked to, then carries every message over unchanged', async () => {
     const db = await fresh();
     const s1 = await serve(db.database, 1);
+    expect(await ginOptions(db.database)).toEqual([
+      { name: 'chat_message_content_trgm_idx', options: 'gin_pending_list_limit=64' },
+      { name: 'chat_message_search_idx', options: 'gin_pending_list_limit=64' },
+    ]);
     const rooms = await writeHistory(s1);
     const before = await snapshot(s1, rooms);
     await s1.close();
@@ -177,6 +197,31 @@ describe('DATABASE_PARTITIONS', () => {
     } finally {
       await database.close();
     }
+  });
+
+  it('gives the GIN indexes of a table partitioned before migration 0016 their small pending list, and keeps it through a reshape', async () => {
+    const db = await fresh();
+    await db.database.migrate({ partitions: 4 });
+    // As an install partitioned before 0016 has them: made on the parent without the setting, which PostgreSQL then
+    // refuses to SET on a partitioned index.
+    await db.database.db.execute(sql`drop index chat_message_search_idx`);
+    await db.database.db.execute(sql`drop index chat_message_content_trgm_idx`);
+    await db.database.db.execute(sql`create index chat_message_search_idx on chat_message using gin (search_doc)`);
+    await db.database.db.execute(sql`create index chat_message_content_trgm_idx on chat_message using gin (content gin_trgm_ops)`);
+    expect((await ginOptions(db.database)).map((i) => i.options)).toEqual(Array(8).fill(null));
+    await expect(db.database.db.execute(sql`alter index chat_message_search_idx set (gin_pending_list_limit = 64)`)).rejects.toMatchObject({
+      cause: { detail: expect.stringMatching(/not supported for partitioned indexes/) },
+    });
+
+    await db.database.db.execute(sql.raw(readFileSync('src/db/migrations/0016_gin_pending_list.sql', 'utf8')));
+    const upgraded = await ginOptions(db.database);
+    expect(upgraded).toHaveLength(8);
+    for (const index of upgraded) expect(index.options).toBe('gin_pending_list_limit=64');
+
+    await db.database.migrate({ partitions: 8, repartition: true });
+    const reshaped = await ginOptions(db.database);
+    expect(reshaped).toHaveLength(16);
+    for (const index of reshaped) expect(index.options).toBe('gin_pending_list_limit=64');
   });
 
   it.runIf(template.kind === 'postgres')('is reshaped by `npm run migrate -- --repartition`, as docs/deploy.md says', async () => {

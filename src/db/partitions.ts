@@ -128,9 +128,13 @@ async function reshape(
         and conparentid = 0
       order by case contype when 'p' then 0 when 'u' then 1 when 'c' then 2 else 3 end, conname`,
   );
-  const indexes = await rows<{ name: string; def: string }>(
+  // A partitioned index cannot be given storage parameters after it is made (migration 0016 sets them on its
+  // partitions' indexes), so the partitions' are carried when the parent's definition has none.
+  const indexes = await rows<{ name: string; def: string; partOptions: string | null }>(
     tx,
-    `select i.relname as name, pg_get_indexdef(x.indexrelid) as def
+    `select i.relname as name, pg_get_indexdef(x.indexrelid) as def,
+        (select array_to_string(c.reloptions, ', ') from pg_inherits h join pg_class c on c.oid = h.inhrelid
+          where h.inhparent = x.indexrelid order by c.relname limit 1) as "partOptions"
        from pg_index x join pg_class i on i.oid = x.indexrelid
       where x.indrelid = 'public.${table}'::regclass
         and not exists (select 1 from pg_constraint c where c.conindid = x.indexrelid and c.conrelid = x.indrelid)
@@ -168,7 +172,8 @@ async function reshape(
   for (const i of indexes) {
     const def = INDEX_DEF.exec(i.def);
     if (!def) throw new Error(`unexpected index definition: ${i.def}`);
-    const [, create, name, , rest] = def as unknown as [string, string, string, string, string];
+    const [, create, name, , given] = def as unknown as [string, string, string, string, string];
+    const rest = i.partOptions && !/ WITH \(/.test(given) ? withOptions(given, i.partOptions) : given;
     for (const [p, part] of parts.entries()) {
       await tx.execute(sql.raw(`${create}${partitionName(name, wanted, p)} ON public.${part}${rest}`));
     }
@@ -184,6 +189,12 @@ function withKey(def: string, key: string): string {
   if (!m) throw new Error(`unexpected primary key: ${def}`);
   const columns = m[1]!.split(',').map((c) => c.trim());
   return columns.includes(key) ? def : `PRIMARY KEY (${[...columns, key].join(', ')})`;
+}
+
+/** ` USING gin (c) WHERE …` with `WITH (options)` where PostgreSQL's grammar has it: before the predicate. */
+function withOptions(rest: string, options: string): string {
+  const where = rest.indexOf(' WHERE ');
+  return where < 0 ? `${rest} WITH (${options})` : `${rest.slice(0, where)} WITH (${options})${rest.slice(where)}`;
 }
 
 // `ON ONLY` is how a partitioned parent's index reads (made without recursing); the new one is made whole.
