@@ -5,6 +5,7 @@ import { DONE, READ_BY_POSITION } from '../src/event-log/event-log.repository.js
 import { INSERT_MESSAGES } from '../src/messages/write.statements.js';
 import { DELETES_THAT_CONCERN_NOTIFICATIONS, deletionsToHandleSql, editsToNotifySql } from '../src/notifications/changes.repository.js';
 import { MESSAGES_TO_NOTIFY } from '../src/notifications/notifications.repository.js';
+import { membershipKey, membershipRead, RoomsRepository } from '../src/rooms/rooms.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { buildRoom } from './helpers/factories.js';
 
@@ -85,6 +86,42 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     const found = await queryRows<{ messageId: string }>(db, editsToNotifySql(edits, false));
     expect(found.map((r) => r.messageId).sort()).toEqual(ids.slice(0, 3).sort());
     expect(await queryRows(db, deletionsToHandleSql(deleted))).toEqual([]);
+  });
+
+  it('the access checks asked together read their rooms and participant rows by key, not by a scan', async () => {
+    const db = t.app.database.db;
+    const others = (await queryRows<{ id: string }>(db, sql`select id from chat_room where created_by = 'plan-other' limit 40`)).map(
+      (r) => r.id,
+    );
+    const roomIds = [room, ...others];
+    const userIds = ['plan-owner', ...others.map((_, n) => `plan-user-${n}`)];
+    const plan = await planOf(db, sql`${membershipRead(db, roomIds, userIds)}`);
+    const scans = scansOf(plan).filter((s) => s.endsWith(' on chat_room') || s.endsWith(' on chat_participant'));
+    expect(scans.some((s) => s.endsWith(' on chat_room'))).toBe(true);
+    expect(scans.some((s) => s.endsWith(' on chat_participant'))).toBe(true);
+    expect(scans.filter((s) => s.startsWith('Seq Scan'))).toEqual([]);
+    // And it answers each pair asked: the owner is in their room, nobody else in any, and a room that is not there is absent.
+    const missing = '01a24a19-eb90-7dd5-97de-6600ab86f79b';
+    const asks = [
+      { roomId: room, userId: 'plan-owner' },
+      { roomId: room, userId: 'plan-user-0' },
+      { roomId: others[0]!, userId: 'plan-owner' },
+      { roomId: missing, userId: 'plan-owner' },
+      { roomId: room.toUpperCase(), userId: 'plan-owner' },
+    ];
+    const found = await new RoomsRepository(db).findManyWithMembership(asks);
+    expect(found.get(membershipKey(room, 'plan-owner'))).toMatchObject({
+      room: { id: room },
+      participant: { userId: 'plan-owner', roomId: room },
+    });
+    expect(found.get(membershipKey(room, 'plan-user-0'))).toMatchObject({ room: { id: room }, participant: null });
+    expect(found.get(membershipKey(others[0]!, 'plan-owner'))).toMatchObject({ room: { id: others[0] }, participant: null });
+    expect(found.has(membershipKey(missing, 'plan-owner'))).toBe(false);
+    expect(found.get(membershipKey(room.toUpperCase(), 'plan-owner'))).toMatchObject({
+      room: { id: room },
+      participant: { userId: 'plan-owner' },
+    });
+    expect(found.size).toBe(4);
   });
 
   it("a send's slow-mode check reads the rooms in slow mode, not every room", async () => {

@@ -1,7 +1,6 @@
 import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { anyOf, rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
-import { onePer } from '../db/replicas.js';
 import { chatParticipant, chatRoom } from '../db/schema.js';
 import type { ParticipantRole } from '../contract/rooms.js';
 
@@ -107,28 +106,32 @@ export class RoomsRepository {
     return row;
   }
 
-  /** The room and the caller's participant row, in one indexed lookup. */
-  async findWithMembership(roomId: string, userId: string): Promise<{ room: RoomRow; participant: ParticipantRow | null } | undefined> {
-    const [row] = await this.membership().execute({ roomId, userId });
-    return row;
-  }
-
   /**
-   * The check in front of every room-scoped call, so prepared once per repository: built once, and a named statement
-   * on PostgreSQL (planned once per connection).
+   * Each asked room with the asker's participant row (null when they are not in it), for many (room, user) pairs in
+   * one statement: the rooms by id, and the participant rows of those rooms whose user asked for any of them (each
+   * probed by the primary key; the pairs nobody asked for are left out here). Rooms that do not exist are absent.
    */
-  private readonly membershipQuery = onePer<ReturnType<RoomsRepository['prepareMembership']>>();
-  private membership() {
-    return this.membershipQuery(this.db, () => this.prepareMembership());
-  }
-
-  private prepareMembership() {
-    return this.db
-      .select({ room: chatRoom, participant: chatParticipant })
-      .from(chatRoom)
-      .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatRoom.id), eq(chatParticipant.userId, sql.placeholder('userId'))))
-      .where(eq(chatRoom.id, sql.placeholder('roomId')))
-      .prepare('chat_room_membership');
+  async findManyWithMembership(
+    asks: ReadonlyArray<{ roomId: string; userId: string }>,
+  ): Promise<Map<string, { room: RoomRow; participant: ParticipantRow | null }>> {
+    const found = new Map<string, { room: RoomRow; participant: ParticipantRow | null }>();
+    if (asks.length === 0) return found;
+    const roomIds = [...new Set(asks.map((a) => a.roomId))];
+    const userIds = [...new Set(asks.map((a) => a.userId))];
+    const rows = await membershipRead(this.db, roomIds, userIds);
+    const rooms = new Map<string, RoomRow>();
+    const members = new Map<string, ParticipantRow>();
+    for (const row of rows) {
+      rooms.set(row.room.id, row.room);
+      if (row.participant) members.set(membershipKey(row.room.id, row.participant.userId), row.participant);
+    }
+    for (const { roomId, userId } of asks) {
+      // A uuid may be asked for in capitals; the database answers with its canonical (lower-case) text.
+      const id = roomId.toLowerCase();
+      const room = rooms.get(id);
+      if (room) found.set(membershipKey(roomId, userId), { room, participant: members.get(membershipKey(id, userId)) ?? null });
+    }
+    return found;
   }
 
   async findParticipant(roomId: string, userId: string): Promise<ParticipantRow | undefined> {
@@ -275,3 +278,14 @@ export class RoomsRepository {
 function keysetBefore(key: RoomKey): SQL {
   return or(lt(chatRoom.lastActivityAt, key.at), and(eq(chatRoom.lastActivityAt, key.at), lt(chatRoom.id, key.id)))!;
 }
+
+/** See findManyWithMembership (exported for its plan's test). */
+export const membershipRead = (db: Executor, roomIds: string[], userIds: string[]) =>
+  db
+    .select({ room: chatRoom, participant: chatParticipant })
+    .from(chatRoom)
+    .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatRoom.id), eq(chatParticipant.userId, anyOf(userIds, 'text'))))
+    .where(eq(chatRoom.id, anyOf(roomIds, 'uuid')));
+
+/** How findManyWithMembership names an asked pair in its answer. */
+export const membershipKey = (roomId: string, userId: string): string => `${roomId} ${userId}`;
