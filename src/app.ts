@@ -124,8 +124,8 @@ function buildServices(
       slowMode: shared.windows,
     },
     replicas,
-    // PGlite has one connection: a second statement in flight would only wait for the first (messages.group-commit.ts).
-    engine === 'pglite' ? 1 : 2,
+    // A second writer pays only where the database has cores of its own (messages.group-commit.ts).
+    engine === 'postgres' && config.databaseUrl ? 2 : 1,
   );
   const eventLog = new EventLogRepository(db);
   const changes = new MessageChangesService(

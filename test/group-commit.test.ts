@@ -51,7 +51,7 @@ describe('GroupCommit', () => {
 
   it('writes the first send alone and the sends that arrive meanwhile together, in arrival order', async () => {
     const { repo, statements, flush } = fakeRepo();
-    const commits = new GroupCommit(repo);
+    const commits = new GroupCommit(repo, { spacingMs: 0 });
     const first = commits.insert(row('r', 'u', 'a'));
     const rest = ['b', 'c', 'd'].map((c) => commits.insert(row('r', 'u', c)));
     await flush();
@@ -63,7 +63,7 @@ describe('GroupCommit', () => {
 
   it('keeps a statement in flight per lane: rooms of another lane do not wait, a room stays in its lane and order', async () => {
     const { repo, statements, flush } = fakeRepo();
-    const commits = new GroupCommit(repo, 2);
+    const commits = new GroupCommit(repo, { lanes: 2, spacingMs: 0 });
     // Two rooms in different lanes, and a third in the first one's.
     const rooms = Array.from({ length: 50 }, (_, i) => `room-${i}`);
     const a = rooms.find((r) => laneOf(r, 2) === 0)!;
@@ -82,9 +82,42 @@ describe('GroupCommit', () => {
     expect(rooms.every((r) => laneOf(r, 1) === 0)).toBe(true);
   });
 
+  it("spaces a lane's statements: sends within the spacing of the last start share the next, a send after a quiet spell goes at once", async () => {
+    const { repo, statements, flush } = fakeRepo();
+    const commits = new GroupCommit(repo, { spacingMs: 200 });
+    const tick = () => new Promise((r) => setImmediate(r));
+    const started: number[] = [];
+    const until = async (n: number) => {
+      for (let i = 0; i < 1000 && statements.length < n; i++) await new Promise((r) => setTimeout(r, 1));
+      started.push(performance.now());
+    };
+    const t0 = performance.now();
+    const a = commits.insert(row('r', 'u', 'a'));
+    await tick();
+    expect(statements).toEqual([['a']]);
+    await flush();
+    await a;
+    // The statement is done at once, but the next may start only 200 ms after it did: b and c wait and go together.
+    const later = [commits.insert(row('r', 'u', 'b')), commits.insert(row('r', 'u', 'c'))];
+    await tick();
+    expect(statements).toEqual([['a']]);
+    await until(2);
+    expect(statements).toEqual([['a'], ['b', 'c']]);
+    expect(started[0]! - t0).toBeGreaterThanOrEqual(190);
+    await flush();
+    await Promise.all(later);
+    // A lane quiet for longer than the spacing writes the next send without waiting (no timer runs before a tick).
+    await new Promise((r) => setTimeout(r, 250));
+    const d = commits.insert(row('r', 'u', 'd'));
+    await tick();
+    expect(statements).toEqual([['a'], ['b', 'c'], ['d']]);
+    await flush();
+    expect(await d).toBeDefined();
+  });
+
   it('writes a refused batch again one by one, in order, so only the bad send fails', async () => {
     const { repo, statements, flush } = fakeRepo((rows) => rows.some((r) => r.content === 'bad'));
-    const commits = new GroupCommit(repo);
+    const commits = new GroupCommit(repo, { spacingMs: 0 });
     const first = commits.insert(row('r', 'u', 'a'));
     const later = ['b', 'bad', 'c'].map((c) =>
       commits.insert(row('r', 'u', c)).then(

@@ -88,7 +88,7 @@ export class MessagesService {
     /** Group-commit writers with a statement in flight at once, rooms spread over them. */
     writeLanes = 1,
   ) {
-    this.commits = new GroupCommit(messages, writeLanes);
+    this.commits = new GroupCommit(messages, { lanes: writeLanes });
   }
 
   /**
