@@ -28,6 +28,28 @@ export function probeEngine(): string | undefined {
 /** `--name=value` of the probe's command line, or the fallback. */
 export const probeOption = opt;
 
+/**
+ * Measures each variant once a round, the variants interleaved (so a change in the machine's speed falls on all of
+ * them alike), printing each line as it comes, then a Markdown table: one row per variant, its rounds' lines joined.
+ */
+export async function interleaved<V>(
+  variants: readonly V[],
+  rounds: number,
+  name: (v: V) => string,
+  measure: (v: V) => Promise<string>,
+  table: { head: string; joiner?: string },
+): Promise<void> {
+  const results = new Map<string, string[]>();
+  for (let r = 0; r < rounds; r++)
+    for (const v of variants) {
+      const line = await measure(v);
+      results.set(name(v), [...(results.get(name(v)) ?? []), line]);
+      process.stdout.write(`round ${r + 1} ${name(v)}: ${line}\n`);
+    }
+  process.stdout.write(`\n${table.head}\n|---|---|\n`);
+  for (const [n, lines] of results) process.stdout.write(`| ${n} | ${lines.join(table.joiner ?? '; ')} |\n`);
+}
+
 export interface ProbeApp {
   app: App;
   dataDir: string;

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { App } from '../../src/app.js';
 import type { AuthContext } from '../../src/auth/tokens.js';
-import { authOf, databaseCpuMs, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
+import { authOf, databaseCpuMs, interleaved, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
 
 const VARIANTS = ['none', 'push', 'log', 'drain', 'drain-from', 'cursor', 'webhook'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -62,15 +62,15 @@ async function main(): Promise<void> {
   const rounds = Number(opt('rounds', '2'));
   const seconds = Number(opt('seconds', '6'));
   const senders = Number(opt('senders', '64'));
-  const results = new Map<Variant, string[]>();
-  for (let r = 0; r < rounds; r++)
-    for (const v of variants) {
-      const line = await measure(base, v, seconds, senders);
-      results.set(v, [...(results.get(v) ?? []), line]);
-      process.stdout.write(`round ${r + 1} ${v}: ${line}\n`);
-    }
-  process.stdout.write(`\n| variant | sends/s, event-loop utilisation (each round) |\n|---|---|\n`);
-  for (const [v, lines] of results) process.stdout.write(`| ${v} | ${lines.join('; ')} |\n`);
+  await interleaved(
+    variants,
+    rounds,
+    (v) => v,
+    (v) => measure(base, v, seconds, senders),
+    {
+      head: '| variant | sends/s, event-loop utilisation (each round) |',
+    },
+  );
 }
 
 /**

@@ -20,7 +20,7 @@ import { Retention } from '../../src/admin/retention.js';
 import { ROOM_TYPES, type RetentionConfig } from '../../src/config/retention.js';
 import { anyOf, queryRows } from '../../src/db/client.js';
 import { sleep } from '../lib/log.js';
-import { authOf, databaseCpuMs, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
+import { authOf, databaseCpuMs, interleaved, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
 
 const OLD_ROOMS = 10;
 const LOAD_ROOMS = 10;
@@ -38,17 +38,16 @@ const rounds = Number(opt('rounds', '2'));
 const messages = Number(opt('messages', '50000'));
 const rate = Number(opt('rate', '100'));
 const beforeS = Number(opt('before', '10'));
-const results = new Map<string, string[]>();
-for (let r = 0; r < rounds; r++)
-  for (const v of variants) {
-    const line = await measure(v.size, v.pause);
-    results.set(v.name, [...(results.get(v.name) ?? []), line]);
-    process.stdout.write(`round ${r + 1} ${v.name}: ${line}\n`);
-  }
-process.stdout.write(
-  `\n| batch size / least pause | ${messages.toLocaleString('en')} old messages under ${rate} sends/s (each round) |\n|---|---|\n`,
+await interleaved(
+  variants,
+  rounds,
+  (v) => `${v.name} ms`,
+  (v) => measure(v.size, v.pause),
+  {
+    head: `| batch size / least pause | ${messages.toLocaleString('en')} old messages under ${rate} sends/s (each round) |`,
+    joiner: '<br>',
+  },
 );
-for (const [name, lines] of results) process.stdout.write(`| ${name} ms | ${lines.join('<br>')} |\n`);
 
 async function measure(batchSize: number, pauseMs: number): Promise<string> {
   const { app, dataDir, close } = await probeApp(base);

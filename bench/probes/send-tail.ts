@@ -20,7 +20,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { AuthContext } from '../../src/auth/tokens.js';
-import { authOf, databaseCpuMs, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
+import { authOf, databaseCpuMs, interleaved, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
 
 const ROOMS = 50;
 const MEMBERS = 10;
@@ -35,17 +35,9 @@ const rounds = Number(opt('rounds', '2'));
 const rate = Number(opt('rate', '1000'));
 const seconds = Number(opt('seconds', '20'));
 
-const results = new Map<string, string[]>();
-for (let r = 0; r < rounds; r++)
-  for (const v of variants) {
-    const line = await measure(v);
-    results.set(v, [...(results.get(v) ?? []), line]);
-    process.stdout.write(`round ${r + 1} ${v}: ${line}\n`);
-  }
-process.stdout.write(
-  `\n| variant | ${rate} sends/s for ${seconds} s: achieved, p50 / p99 / max, sends > 50 ms, CPU a send (each round) |\n|---|---|\n`,
-);
-for (const [v, lines] of results) process.stdout.write(`| ${v} | ${lines.join('; ')} |\n`);
+await interleaved(variants, rounds, (v) => v, measure, {
+  head: `| variant | ${rate} sends/s for ${seconds} s: achieved, p50 / p99 / max, sends > 50 ms, CPU a send (each round) |`,
+});
 
 async function measure(variant: string): Promise<string> {
   const { app, dataDir, connection, close } = await probeApp(base);
