@@ -19,7 +19,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import type { AuthContext } from '../../src/auth/tokens.js';
+import { openLoop } from '../lib/clients.js';
+import { Latency } from '../lib/histogram.js';
 import { authOf, databaseCpuMs, interleaved, makeRooms, probeApp, probeEngine, probeOption as opt } from '../lib/probe-app.js';
 
 const ROOMS = 50;
@@ -54,35 +55,25 @@ async function measure(variant: string): Promise<string> {
     for (const index of INDEXES) await client.query(`alter index ${index} set (${storage})`);
     await client.end();
 
-    const auths = new Map<string, AuthContext>();
-    const auth = (userId: string) => {
-      let a = auths.get(userId);
-      if (!a) auths.set(userId, (a = authOf(userId, 'user')));
-      return a;
-    };
-    const times: number[] = [];
-    const run = (ms: number, keep: boolean) =>
-      new Promise<void>((resolve) => {
-        const total = Math.round((rate * ms) / 1000);
-        const t0 = performance.now();
-        let n = 0;
-        let answered = 0;
-        const tick = () => {
-          const now = performance.now();
-          for (; n < total && t0 + (n * 1000) / rate <= now; n++) {
-            const due = t0 + (n * 1000) / rate;
-            const room = rooms[n % ROOMS]!;
-            void app.services.messages
-              .send(auth(room.members[Math.floor(n / ROOMS) % MEMBERS]!), room.id, { content: `probe ${n} ${FILLER}` })
-              .then(() => {
-                if (keep) times.push(performance.now() - due);
-                if (++answered === total) resolve();
-              });
-          }
-          if (n < total) setTimeout(tick, 1);
-        };
-        tick();
+    // Open loop (bench/lib/clients.ts): each send is timed from when it was due, so a stall counts in every send it delays.
+    const times = new Latency();
+    let slow = 0;
+    const run = async (ms: number, keep: boolean) => {
+      const answers: Array<Promise<void>> = [];
+      await openLoop(rate, ms, (n, due) => {
+        const room = rooms[n % ROOMS]!;
+        const sender = authOf(room.members[Math.floor(n / ROOMS) % MEMBERS]!, 'user');
+        answers.push(
+          app.services.messages.send(sender, room.id, { content: `probe ${n} ${FILLER}` }).then(() => {
+            if (!keep) return;
+            const took = performance.now() - due;
+            times.record(took);
+            if (took > 50) slow++;
+          }),
+        );
       });
+      await Promise.all(answers);
+    };
     await run(2000, false);
     const cpu0 = process.cpuUsage();
     const db0 = base ? null : databaseCpuMs(dataDir);
@@ -91,12 +82,10 @@ async function measure(variant: string): Promise<string> {
     const dt = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const db1 = base ? null : databaseCpuMs(dataDir);
-    times.sort((a, b) => a - b);
-    const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))]!.toFixed(1);
-    const perSend = (ms: number) => `${Math.round((ms * 1000) / times.length)} µs`;
-    const slow = times.filter((t) => t > 50).length;
+    const { count, p50, p99, max } = times.summary();
+    const perSend = (ms: number) => `${Math.round((ms * 1000) / count)} µs`;
     const costs = `service ${perSend((cpu.user + cpu.system) / 1000)}${db0 !== null && db1 !== null ? `, database ${perSend(db1 - db0)}` : ''}`;
-    return `${Math.round(times.length / dt)}/s, ${q(0.5)} / ${q(0.99)} / ${q(1)} ms, ${slow} > 50 ms; ${costs}`;
+    return `${Math.round(count / dt)}/s, ${p50.toFixed(1)} / ${p99.toFixed(1)} / ${max.toFixed(1)} ms, ${slow} > 50 ms; ${costs}`;
   } finally {
     await close();
   }
