@@ -3,7 +3,7 @@ import { BatchLoader } from '../batch-loader.js';
 import { AppError, notFound } from '../errors.js';
 import { isId } from '../ids.js';
 import { actorOf, authorize, type RoomAction, type Target } from './rooms.policy.js';
-import { membershipKey, type ParticipantRow, type RoomRow, type RoomsRepository } from './rooms.repository.js';
+import { membershipAsk, membershipKey, type ParticipantRow, type RoomRow, type RoomsRepository } from './rooms.repository.js';
 
 export interface RoomAccess {
   room: RoomRow;
@@ -25,14 +25,7 @@ export class RoomAccessGuard {
   private readonly loader: BatchLoader<string, RoomAccess>;
 
   constructor(rooms: RoomsRepository) {
-    this.loader = new BatchLoader((keys) =>
-      rooms.findManyWithMembership(
-        keys.map((key) => {
-          const at = key.indexOf(' ');
-          return { roomId: key.slice(0, at), userId: key.slice(at + 1) };
-        }),
-      ),
-    );
+    this.loader = new BatchLoader((keys) => rooms.findManyWithMembership(keys.map(membershipAsk)));
   }
 
   /** The caller must be a participant (their own settings, uploads, read marks: no role rule, only membership). */

@@ -287,5 +287,11 @@ export const membershipRead = (db: Executor, roomIds: string[], userIds: string[
     .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatRoom.id), eq(chatParticipant.userId, anyOf(userIds, 'text'))))
     .where(eq(chatRoom.id, anyOf(roomIds, 'uuid')));
 
-/** How findManyWithMembership names an asked pair in its answer. */
+/** How findManyWithMembership names an asked pair in its answer (a room id has no space; a user id may). */
 export const membershipKey = (roomId: string, userId: string): string => `${roomId} ${userId}`;
+
+/** The pair a membershipKey names. */
+export function membershipAsk(key: string): { roomId: string; userId: string } {
+  const at = key.indexOf(' ');
+  return { roomId: key.slice(0, at), userId: key.slice(at + 1) };
+}
