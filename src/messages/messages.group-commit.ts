@@ -11,7 +11,7 @@ const MAX_BATCH = 200;
  * The least time between the starts of a lane's statements. A send statement has a fixed cost whatever it carries
  * (about 0.45 ms of the database's CPU on the bench machine, against ~0.04 ms for each message in it), and at a
  * moderate rate a lane that writes whatever is waiting writes one message at a time: at 1,000 sends/s the database
- * then spent as much CPU as at its maximum, on the core the service shares with it, and the tails grew from the
+ * then spent as much CPU as at its maximum, on the machine the service shares with it, and the tails grew from the
  * queueing. Spaced, sends that arrive within 2 ms share a statement; a send that finds its lane quiet for longer
  * is written at once, so a quiet room gains nothing and a busy one at most 2 ms.
  */
