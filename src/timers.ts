@@ -119,6 +119,14 @@ export class LoopAllowance {
 }
 
 /**
+ * The share of the time a background job (an erase, retention) may hold: a quarter. An erase at half the time took the
+ * p99 of the sends around it over the fan-out rows' 20 ms in most runs after the million-message dataset (30–49 ms in
+ * six of eight on PostgreSQL, 2026-12-07); at a quarter it stayed at 13–19 ms in four of four, for a job twice as long
+ * (docs/admin.md). Neither job is urgent; a send is.
+ */
+export const BACKGROUND_SHARE = 0.25;
+
+/**
  * Background batches (erase jobs, retention) share the database and the event loop with live traffic: after a batch
  * that took `tookMs`, rest long enough that the job holds at most `share` of the time, and at least `minMs`. A batch
  * costs the sends around it about its own length, so a job paced this way stretches instead of stacking its batches

@@ -9,7 +9,7 @@ import type { MessageChangesService } from '../messages/index.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import { AdminRepository, type JobRow } from './admin.repository.js';
 import { EraseRepository } from './erase.repository.js';
-import { restAfter, sleep } from '../timers.js';
+import { BACKGROUND_SHARE, restAfter, sleep } from '../timers.js';
 
 /** The job lost its lease to another instance: this one stops, its batch rolled back. */
 class LeaseLost extends Error {}
@@ -35,8 +35,6 @@ function transient(err: unknown): boolean {
 
 /** How long a job rests after a passing failure before any instance takes it again. */
 const RETRY_AFTER_MS = 1000;
-/** The share of the time an erase may hold the database and the loop: the rest goes to live traffic (see restAfter). */
-const SHARE = 0.5;
 
 /**
  * Runs erase jobs on every instance. A job is leased (admin_job.locked_until) and each batch commits its work with
@@ -150,7 +148,7 @@ export class EraseJobs {
     });
     // Told before the pause: were the job taken over during it, the next holder's changes would be told first.
     await announce?.(result);
-    if (!last) await sleep(restAfter(performance.now() - began, SHARE, this.cfg.pauseMs));
+    if (!last) await sleep(restAfter(performance.now() - began, BACKGROUND_SHARE, this.cfg.pauseMs));
     return result;
   }
 

@@ -3,12 +3,10 @@ import { ROOM_TYPES, type RetentionConfig } from '../config/retention.js';
 import { queryRows, type Db, type Executor } from '../db/client.js';
 import type { Log } from '../log.js';
 import type { MessageChangesService, TombstoneBatch } from '../messages/index.js';
-import { restAfter, sleep } from '../timers.js';
+import { BACKGROUND_SHARE, restAfter, sleep } from '../timers.js';
 
 /** Rooms looked at per pass. */
 const ROOMS_PER_PASS = 50;
-/** Retention is never urgent: it holds at most this share of the time (see restAfter). */
-const SHARE = 0.25;
 
 /** Days per room type as SQL: the cutoff of a room of type `type` (null: kept forever). */
 function cutoff(days: RetentionConfig['days'], type: SQL): SQL {
@@ -71,7 +69,7 @@ export class Retention {
         if (!batch) break;
         total += batch.rows.length;
         await this.changes.announceTombstones(batch);
-        await sleep(restAfter(performance.now() - began, SHARE, this.cfg.pauseMs));
+        await sleep(restAfter(performance.now() - began, BACKGROUND_SHARE, this.cfg.pauseMs));
       }
     }
     return total;
