@@ -89,4 +89,34 @@ describe('short drops', () => {
     });
     sockets.forEach((s) => s.close());
   });
+
+  it("reads a returning socket's rooms once: the rooms read to filter its session also make its joins", async () => {
+    const room = (await alice.post('/rooms', { type: 'group', name: 'one read', participantIds: ['carol'] })).body;
+    const carol = await t.as('carol');
+    const socket = await connect(t.baseUrl, carol.token, { reconnection: true, ready: true });
+    const got = waitFor(socket, 'new_message', (m) => m.content === 'while away');
+    socket.on('new_message', (_m, ack) => ack());
+    // Every statement the ORM sends (hot statements too) is told to its logger: count the room reads naming carol.
+    const logger = (t.app.database.db as unknown as { session: { logger: { logQuery(q: string, p: unknown[]): void } } }).session.logger;
+    const logQuery = logger.logQuery;
+    let reads = 0;
+    logger.logQuery = function (query, params) {
+      if (/from chat_participant p join chat_room r/.test(query) && JSON.stringify(params).includes('carol')) reads++;
+      return logQuery.call(this, query, params);
+    };
+    try {
+      const back = new Promise<void>((resolve) => socket.io.once('reconnect', () => resolve()));
+      socket.io.reconnectionDelay(300);
+      socket.io.engine.close();
+      await sleep(50);
+      await alice.post(`/rooms/${room.id}/messages`, { content: 'while away' });
+      await back;
+      await got;
+      expect(socket.recovered).toBe(true);
+      expect(reads).toBe(1);
+    } finally {
+      logger.logQuery = logQuery;
+      socket.close();
+    }
+  });
 });

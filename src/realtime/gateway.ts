@@ -145,6 +145,13 @@ type NamespaceInternals = {
   _createSocket?: (client: { request: { headers: IncomingHttpHeaders } }, auth: Record<string, unknown>) => Promise<unknown>;
 };
 type Session = { data?: Partial<SocketData>; rooms: string[]; missedPackets: unknown[][] };
+type UserRooms = Awaited<ReturnType<GatewayDeps['roomsOf']>>;
+
+/**
+ * The rooms read to filter a restored session, keyed by the session's data (which becomes the socket's `data`): the
+ * handshake's auth step uses them instead of reading them again, one statement less per returning socket in a storm.
+ */
+const roomsAtRestore = new WeakMap<object, UserRooms>();
 
 /**
  * Connection-state recovery hands a socket its old session (its id, rooms, data and the packets it missed) in the
@@ -175,7 +182,9 @@ function guardRecovery(nsp: ChatNamespace, deps: GatewayDeps): void {
     if (!userId) return null;
     const session = await restore(pid, offset);
     if (!session || session.data?.auth?.userId !== userId) return null;
-    const current = new Set((await deps.roomsOf(userId)).map((r) => roomChannel(r.roomId)));
+    const rooms = await deps.roomsOf(userId);
+    if (session.data) roomsAtRestore.set(session.data, rooms);
+    const current = new Set(rooms.map((r) => roomChannel(r.roomId)));
     session.rooms = session.rooms.filter((channel) => !channel.startsWith('room:') || current.has(channel));
     session.missedPackets = session.missedPackets.filter((packet) => stillFor(userId, current, packet));
     return session;
@@ -195,9 +204,11 @@ async function authenticateSocket(socket: ChatSocket, deps: GatewayDeps): Promis
   if (!token) throw new AppError('UNAUTHORIZED', 'Missing token');
   const auth = await deps.verifier.verify(token);
   await deps.users.remember(auth);
-  const rooms = await deps.roomsOf(auth.userId);
   // A recovered session (guardRecovery: always the same user) keeps what it had seen and left; anything else starts now.
   const same = socket.recovered && socket.data.auth?.userId === auth.userId;
+  const restored = same ? roomsAtRestore.get(socket.data) : undefined;
+  if (restored) roomsAtRestore.delete(socket.data);
+  const rooms = restored ?? (await deps.roomsOf(auth.userId));
   const seen: Record<string, number> = {};
   const left = new Set(same ? socket.data.left : []);
   const current = new Set(rooms.map((r) => roomChannel(r.roomId)));
