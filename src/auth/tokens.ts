@@ -3,6 +3,7 @@ import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerify
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { USER_ID_PATTERN } from '../contract/common.js';
+import { createHs256Check } from './hs256.js';
 
 export type UserRole = 'user' | 'support' | 'admin';
 
@@ -74,6 +75,8 @@ export function createTokenVerifier(config: Config): TokenVerifier {
     ...(jwt.audience ? { audience: jwt.audience } : {}),
     ...(config.env === 'production' ? { requiredClaims: ['exp'] } : {}),
   };
+  // A shared secret's valid tokens are checked without WebCrypto (hs256.ts); whatever that does not accept goes to jose.
+  const fast = jwt.secret && !jwt.jwksUrl && !jwt.publicKey ? createHs256Check(jwt.secret, options) : undefined;
 
   // A client sends the same token with every request: its verified claims are kept until it expires (and for a few
   // minutes at most, so a key withdrawn from a JWKS stops being honoured soon), sparing a signature check per call.
@@ -87,7 +90,7 @@ export function createTokenVerifier(config: Config): TokenVerifier {
       let payload: JWTPayload;
       try {
         // jose refuses alg "none" and any algorithm outside `algorithms`.
-        payload = (await jwtVerify(token, key, options)).payload;
+        payload = fast?.(token) ?? (await jwtVerify(token, key, options)).payload;
       } catch {
         throw new AppError('UNAUTHORIZED', 'Invalid or expired token');
       }
