@@ -1,9 +1,11 @@
 import type { Socket as NetSocket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { connect, type ClientSocket } from './helpers/sockets.js';
 
 let t: TestApp;
+// With Redis, a socket's own emit (`ready`) goes through the adapter's stream first, so it cannot share the CONNECT's flush.
+const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
 const sockets: ClientSocket[] = [];
 
 beforeAll(async () => {
@@ -39,14 +41,29 @@ describe('WebSocket writes', () => {
     const all = new Promise<void>((resolve) => client.on('burst' as never, ((text: string) => got.push(text) === 8 && resolve()) as never));
     const { socket, writes } = serverSide('wanda');
     const texts = Array.from({ length: 8 }, (_, i) => `packet ${i} ${'é✓'.repeat(i * 300)}`);
-    // One tick: the first packet goes at once, the other seven wait in engine.io's buffer for its write and then go
-    // together: 2 writes, where a write per frame makes 8. Emitted locally, as the fan-out does: with session recovery
+    // One tick: the eight go out in one flush, one write (engine.io alone: the first packet at once and the other
+    // seven after its write, 2 writes; a write per frame makes 8). Emitted locally, as the fan-out does: with session recovery
     // on, a socket's own emit is a broadcast, which the Redis adapter holds for a round trip per packet, and under load
     // those replies come back in separate reads, so the burst would no longer reach engine.io in one tick.
     const local = t.app.chat.local.to(socket.id) as unknown as { emit(...a: unknown[]): void };
     for (const text of texts) local.emit('burst', text);
     await all;
     expect(got).toEqual(texts);
-    expect(writes.count).toBe(2);
+    expect(writes.count).toBe(1);
+  });
+
+  it.runIf(!clustered)("sends a connect's CONNECT packet and its `ready` in one flush (one instance)", async () => {
+    const flushes: string[][] = [];
+    const onFlush = (_socket: unknown, buffer: Array<{ type: string; data?: unknown }>) =>
+      flushes.push(buffer.map((p) => String(p.data ?? p.type)));
+    t.app.io.engine.on('flush', onFlush);
+    try {
+      sockets.push(await connect(t.baseUrl, await t.token('walt'), { ready: true }));
+    } finally {
+      t.app.io.engine.off('flush', onFlush);
+    }
+    const withConnect = flushes.filter((f) => f.some((d) => d.startsWith('0/chat,')));
+    expect(withConnect).toHaveLength(1);
+    expect(withConnect[0]!.some((d) => d.startsWith('2/chat,["ready"'))).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import type { Socket as NetSocket } from 'node:net';
-import { transports } from 'engine.io';
+import { Socket as EngineSocket, transports } from 'engine.io';
 
 const patched = Symbol('chat.coalesceWrites');
 
@@ -14,6 +14,7 @@ const patched = Symbol('chat.coalesceWrites');
  * It patches the transport's prototype once rather than each connection, so no socket carries an extra closure.
  */
 export function coalesceWebSocketWrites(): void {
+  flushOncePerBurst();
   const proto = transports.websocket.prototype as unknown as {
     send(packets: unknown[]): void;
     socket?: { _socket?: NetSocket };
@@ -32,4 +33,40 @@ export function coalesceWebSocketWrites(): void {
     }
   };
   proto[patched] = true;
+}
+
+type Flushable = { flush(): void; onError(err: unknown): void; [patched]?: true };
+let due = new Set<Flushable>();
+let engineFlush: Flushable['flush'] = () => {};
+
+/**
+ * A socket's packets of one burst go out in one flush. Engine.io flushed at every packet: the first packet went out
+ * alone and the rest waited for its write to complete, so a connect cost two writes (Socket.IO's CONNECT, then the
+ * service's `ready`) and a recipient of two rooms' batches at once two as well. Now a socket asked to flush is flushed
+ * once the code that is running has finished (a microtask), with everything queued for it by then; one set and one
+ * callback for all sockets, nothing per socket. A microtask and not the next tick: the frames of a REST write's events
+ * are still handed to the sockets before the write's HTTP answer is (its continuation is queued after the flush).
+ */
+function flushOncePerBurst(): void {
+  const proto = EngineSocket.prototype as unknown as Flushable;
+  if (proto[patched]) return;
+  engineFlush = proto.flush;
+  proto.flush = function (this: Flushable): void {
+    if (due.size === 0) queueMicrotask(flushDue);
+    due.add(this);
+  };
+  proto[patched] = true;
+}
+
+function flushDue(): void {
+  const sockets = due;
+  due = new Set();
+  for (const socket of sockets) {
+    try {
+      engineFlush.call(socket);
+    } catch (err) {
+      // Thrown here it would stop the process; engine.io closes a socket whose transport failed.
+      socket.onError(err);
+    }
+  }
 }
