@@ -44,6 +44,8 @@ export function createTokenVerifier(config: Config): TokenVerifier {
   // Always a function that gives the key (jose's remote key set is one), so one jwtVerify call covers every kind.
   let key: JWTVerifyGetKey;
   let algorithms: string[];
+  // Set when the key is a shared secret: its valid tokens are then checked without WebCrypto (hs256.ts).
+  let sharedSecret: string | undefined;
   if (jwt.jwksUrl) {
     key = createRemoteJWKSet(new URL(jwt.jwksUrl));
     algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -65,6 +67,7 @@ export function createTokenVerifier(config: Config): TokenVerifier {
     ]);
     key = () => secretKey;
     algorithms = ['HS256'];
+    sharedSecret = jwt.secret;
   } else {
     throw new Error('no JWT key configured');
   }
@@ -75,8 +78,8 @@ export function createTokenVerifier(config: Config): TokenVerifier {
     ...(jwt.audience ? { audience: jwt.audience } : {}),
     ...(config.env === 'production' ? { requiredClaims: ['exp'] } : {}),
   };
-  // A shared secret's valid tokens are checked without WebCrypto (hs256.ts); whatever that does not accept goes to jose.
-  const fast = jwt.secret && !jwt.jwksUrl && !jwt.publicKey ? createHs256Check(jwt.secret, options) : undefined;
+  // Whatever the fast check does not accept goes to jose.
+  const fast = sharedSecret === undefined ? undefined : createHs256Check(sharedSecret, options);
 
   // A client sends the same token with every request: its verified claims are kept until it expires (and for a few
   // minutes at most, so a key withdrawn from a JWKS stops being honoured soon), sparing a signature check per call.
