@@ -1,15 +1,16 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventName } from '../src/events.js';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { ok, react } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
 import { connect, record, type ClientSocket } from './helpers/sockets.js';
+import { runsClustered } from './helpers/redis.js';
 
 // Two instances of one deployment share one PostgreSQL database and one Redis. PGlite is an embedded database that
 // one process opens from its data directory: a second instance cannot open the same one, so there is nothing to
 // compete for on that run (as in cluster.test.ts).
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 
 const ERIN = 'u-erin-2inst';
 const IN_G1 = 12;

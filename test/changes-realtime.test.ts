@@ -1,8 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
 import { deleteMessage as remove, pin as pinOn, react as reactOn, unpin, unreact } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
 import { call, connect, sleep, type ClientSocket } from './helpers/sockets.js';
+import { runsClustered } from './helpers/redis.js';
 
 const CHANGE_EVENTS = new Set(['new_message', 'message_updated', 'message_deleted', 'reaction_updated']);
 const ENV = { RATE_LIMIT_WRITES_PER_MINUTE: '1000000', PRESENCE_GRACE_MS: '2000' };
@@ -224,7 +225,7 @@ describe('session recovery', () => {
 });
 
 // Two instances of one deployment (one PostgreSQL database, one Redis): only on the PostgreSQL run with Redis.
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 
 describe.runIf(clustered)('change events across instances', () => {
   let b: TestApp;

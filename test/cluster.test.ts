@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { call, connect, record, sleep, waitFor, type ClientSocket } from './helpers/sockets.js';
 import { startService } from './helpers/process.js';
 import { TEST_JWT_SECRET } from './helpers/app.js';
+import { runsClustered } from './helpers/redis.js';
 
 // Two instances of one deployment (one PostgreSQL database, one Redis): only on the PostgreSQL run with Redis.
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 
 describe.runIf(clustered)('two instances behave as one', () => {
   let a: TestApp, b: TestApp;

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { openDatabase } from '../src/db/client.js';
 import { request, startPeer, startTestApp } from './helpers/app.js';
 import { sleep } from './helpers/sockets.js';
 import { startPushService, startWebhookReceiver, until, type PushService, type WebhookReceiver } from './helpers/notify.js';
+import { runsClustered } from './helpers/redis.js';
 
 const SECRET = 'webhook-secret-for-the-restart-tests';
 let push: PushService;
@@ -85,7 +86,7 @@ describe('the outbox across restarts and instances', () => {
     }
   });
 
-  const cluster = inject('template').kind === 'postgres' && Boolean(process.env['TEST_REDIS_URL']);
+  const cluster = runsClustered();
   it.skipIf(!cluster)('sends each notification once when two instances share the outbox', async () => {
     const a = await startTestApp({ NOTIFY_COALESCE_MS: '300', NOTIFY_WEBHOOK_URL: hook.url, NOTIFY_WEBHOOK_SECRET: SECRET });
     const b = await startPeer(a);

@@ -9,9 +9,9 @@ import { openDatabase } from '../src/db/client.js';
 import { request, TEST_JWT_SECRET } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/databases.js';
 import { startProxy, type Proxy } from './helpers/proxy.js';
-import { dropRedisKeys, uniquePrefix } from './helpers/redis.js';
+import { dropRedisKeys, runsClustered, uniquePrefix } from './helpers/redis.js';
 
-const withServers = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const withServers = runsClustered();
 
 /** Polls until `check` holds: outages are noticed and recovered from by the service itself, not instantly. */
 async function eventually(check: () => Promise<boolean>, ms = 15_000): Promise<void> {

@@ -1,7 +1,8 @@
 import { io } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { call, connect, sleep, waitFor, type ClientSocket } from './helpers/sockets.js';
+import { runsClustered } from './helpers/redis.js';
 
 let t: TestApp;
 let alice: Client, bob: Client, carol: Client, mallory: Client;
@@ -230,7 +231,7 @@ describe('socket limits', () => {
   });
 });
 
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 
 describe.runIf(clustered)('limits hold across instances', () => {
   it('MAX_SOCKETS_PER_USER and the write budget are counted once for the whole deployment', async () => {

@@ -1,11 +1,12 @@
 import type { Socket as NetSocket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { connect, type ClientSocket } from './helpers/sockets.js';
+import { runsClustered } from './helpers/redis.js';
 
 let t: TestApp;
 // With Redis, a socket's own emit (`ready`) goes through the adapter's stream first, so it cannot share the CONNECT's flush.
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 const sockets: ClientSocket[] = [];
 
 beforeAll(async () => {

@@ -4,9 +4,10 @@ import { startPeer, startTestApp, type Client, type TestApp } from './helpers/ap
 import { haveRedisBinaries, startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
 import { ClientPool, converged, eventually, historyOf } from './helpers/sdk.js';
 import { call, connect, sleep, waitFor, type ClientSocket } from './helpers/sockets.js';
+import { runsClustered } from './helpers/redis.js';
 
 // Two instances of one deployment on one PostgreSQL database and a Redis Cluster of its own (3 masters, 3 replicas).
-const runs = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'] && haveRedisBinaries;
+const runs = runsClustered() && haveRedisBinaries;
 
 describe.runIf(runs)('on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
   let cluster: TestRedisCluster;

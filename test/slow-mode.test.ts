@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
 import { call, connect, waitFor, type ClientSocket } from './helpers/sockets.js';
+import { runsClustered } from './helpers/redis.js';
 
 let t: TestApp;
 const sockets: ClientSocket[] = [];
@@ -137,7 +137,7 @@ describe('slow mode', () => {
 });
 
 // Two instances of one deployment (one PostgreSQL database, one Redis): only on the PostgreSQL run with Redis.
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 
 describe.runIf(clustered)('slow mode across instances', () => {
   let peer: TestApp;

@@ -1,11 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { io } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
 import { ISO, ok } from './helpers/changes.js';
 import { buildMessage, buildRoom } from './helpers/factories.js';
 import { call, connect, sleep, waitFor, type ClientSocket } from './helpers/sockets.js';
+import { runsClustered } from './helpers/redis.js';
 
 let t: TestApp;
 let alice: Client, bob: Client, agent: Client, root: Client, root2: Client;
@@ -203,7 +204,7 @@ describe('a suspended user', () => {
 });
 
 // Two instances of one deployment (one PostgreSQL database, one Redis): only on the PostgreSQL run with Redis.
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 
 describe.runIf(clustered)('across instances', () => {
   it('a suspension made on one instance refuses writes on the other, and its lifting restores them', async () => {

@@ -10,6 +10,7 @@ import { freshDatabase } from './helpers/databases.js';
 import { testResolver, until } from './helpers/notify.js';
 import { startService, type ServiceProcess } from './helpers/process.js';
 import { logIdOf, startReceiver, type Receiver } from './helpers/webhooks.js';
+import { runsClustered } from './helpers/redis.js';
 
 const SECRET = 'a-webhook-secret-of-the-delivery-test';
 let t: TestApp;
@@ -247,7 +248,7 @@ function expectRoomOrder(events: Array<{ id: string; data: any }>, roomOf: (e: {
 }
 
 // Two instances of one deployment (one PostgreSQL database, one Redis): only on the PostgreSQL run with Redis.
-const clustered = inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
+const clustered = runsClustered();
 
 describe.runIf(clustered)('outgoing webhooks on two instances', () => {
   it('delivers every event of sends made on either instance, in order per room', async () => {

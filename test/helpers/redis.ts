@@ -1,4 +1,8 @@
 import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+
+/** Whether this run's apps have Redis (the PostgreSQL project with TEST_REDIS_URL): the suites of several instances run. */
+export const runsClustered = (): boolean => inject('template').kind === 'postgres' && !!process.env['TEST_REDIS_URL'];
 
 /**
  * On the PostgreSQL run with TEST_REDIS_URL set, every test app is a cluster-ready deployment: its shared state
