@@ -1,5 +1,5 @@
 import { SessionAwareAdapter, type Adapter, type BroadcastOptions, type Session } from 'socket.io-adapter';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import { RecoveryAdapter } from '../src/realtime/recovery-adapter.js';
 
 // Pure logic, no database: once, in the PGlite project.
@@ -140,6 +140,33 @@ describe.runIf(here)('recovery adapter', () => {
     adapter.expire(Date.now() + 1);
     expect(sent(['room:b'])).toBeUndefined();
     adapter.close();
+  });
+
+  it('drops packets within a quarter of the window after they leave it, not a minute', async () => {
+    vi.useFakeTimers();
+    try {
+      const window = 8_000;
+      const adapter = new RecoveryAdapter({
+        ...namespace(),
+        server: { ...namespace().server, opts: { connectionStateRecovery: { maxDisconnectionDuration: window } } },
+      });
+      adapter.addAll('s', new Set(['room:a']));
+      const first = event(1);
+      adapter.broadcast(first, opts(['room:a']));
+      vi.advanceTimersByTime(3_000);
+      const second = event(2);
+      adapter.broadcast(second, opts(['room:a']));
+      adapter.delAll('s');
+      adapter.persistSession({ sid: 's', pid: 'p', rooms: ['room:a'], data: {} });
+      expect(numbers(await adapter.restoreSession('p', offsetOf(first, 2)!))).toEqual([2]);
+      // 10 s: the first packet is 2 s past the window and gone; the second and the session (3 s) are still in it.
+      vi.advanceTimersByTime(7_000);
+      expect(await adapter.restoreSession('p', offsetOf(first, 2)!)).toBeNull();
+      expect(numbers(await adapter.restoreSession('p', offsetOf(second, 2)!))).toEqual([]);
+      adapter.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps no packet with an acknowledgement, no volatile one and no packet other than an event', () => {

@@ -10,6 +10,14 @@ export function replayable(packet: { type: number; id?: number } | undefined, fl
 }
 
 /**
+ * How often kept packets older than the recovery window are dropped: a quarter of the window, at most a minute, so a
+ * packet outlives the window by at most that (every minute, a two-minute window kept packets for up to three).
+ */
+export function expiryInterval(windowMs: number): number {
+  return Math.min(60_000, Math.max(1_000, Math.floor(windowMs / 4)));
+}
+
+/**
  * A kept packet: its recovery offset, where it went, and its data as the client gets it (the offset last), as JSON.
  * Kept for the whole recovery window (minutes; at a steady fan-out hundreds of thousands, mostly `message_delivered`),
  * so each lives in the old generation, and every full collection marks what it holds: as a string its data is one

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Adapter, type BroadcastOptions, type PrivateSessionId, type Session } from 'socket.io-adapter';
-import { PacketIndex, replayable } from './packet-index.js';
-
-const EXPIRE_EVERY_MS = 60_000;
+import { expiryInterval, PacketIndex, replayable } from './packet-index.js';
 
 type Persisted = Omit<Session, 'missedPackets'> & { disconnectedAt: number };
 
@@ -29,7 +27,7 @@ export class RecoveryAdapter extends Adapter {
   constructor(nsp: any) {
     super(nsp);
     this.windowMs = nsp.server.opts.connectionStateRecovery.maxDisconnectionDuration;
-    this.timer = setInterval(() => this.expire(Date.now() - this.windowMs), EXPIRE_EVERY_MS);
+    this.timer = setInterval(() => this.expire(Date.now() - this.windowMs), expiryInterval(this.windowMs));
     this.timer.unref();
   }
 

@@ -1,6 +1,6 @@
 import type { ServerOptions } from 'socket.io';
 import type { Session } from 'socket.io-adapter';
-import { PacketIndex, replayable } from './packet-index.js';
+import { expiryInterval, PacketIndex, replayable } from './packet-index.js';
 
 type AdapterFactory = NonNullable<ServerOptions['adapter']>;
 
@@ -8,7 +8,6 @@ type AdapterFactory = NonNullable<ServerOptions['adapter']>;
 export const CLUSTER_BROADCAST = 3;
 /** Packets of the stream kept in memory at most (a busy cluster's recovery window may hold more: those go the slow way). */
 const KEPT_PACKETS = 50_000;
-const EXPIRE_EVERY_MS = 60_000;
 
 /** A message between instances as a Redis adapter hands it to the cluster adapter's `onMessage` (socket.io-adapter). */
 export interface ClusterMessage {
@@ -47,7 +46,7 @@ export function indexedStreamRecovery(factory: AdapterFactory): AdapterFactory {
     const adapter = new (factory as unknown as new (nsp: unknown) => StreamsAdapter)(nsp);
     const index = new PacketIndex(KEPT_PACKETS);
     const windowMs = adapter.nsp.server.opts.connectionStateRecovery.maxDisconnectionDuration;
-    const timer = setInterval(() => index.expire(Date.now() - windowMs), EXPIRE_EVERY_MS);
+    const timer = setInterval(() => index.expire(Date.now() - windowMs), expiryInterval(windowMs));
     timer.unref();
 
     const onMessage = adapter.onMessage.bind(adapter);
