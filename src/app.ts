@@ -174,7 +174,7 @@ function buildServices(
     ),
     guard,
     // Purge, export, erase jobs and retention: every batch delete goes through the messages' one tombstone path.
-    admin: createAdmin(config, db, { changes, rooms: roomsRepo, media, bus, replicas }),
+    admin: createAdmin(config, db, { changes, rooms: roomsRepo, media, bus, replicas, engine }),
     suspensions,
     reports: new ReportsService(db, new ReportsRepository(db), messagesRepo, guard, presenter, changes, suspensions, eventLog),
   };

@@ -107,6 +107,23 @@ export class AdminRepository {
   }
 
   /**
+   * Beside a batch's transaction, while it works: moves the lease on if the job is still held with `lease`. A job row
+   * locked meanwhile is skipped, not waited for: the batch itself may hold it (an admin who queued their own erase:
+   * its last step rewrites the jobs they created), and it waits for this renewal before it commits.
+   */
+  async renew(id: string, lease: Date, leaseMs: number): Promise<Date | undefined> {
+    const [row] = await queryRows<{ locked_until: Date | string }>(
+      this.db,
+      sql`update admin_job set locked_until = now() + ${leaseMs}::int * interval '1 millisecond'
+          where id = (
+            select id from admin_job where id = ${id} and status = 'running' and locked_until = ${lease.toISOString()}::timestamptz
+            for update skip locked)
+          returning locked_until`,
+    );
+    return row && new Date(row.locked_until);
+  }
+
+  /**
    * Inside a batch's transaction: adds `counts` to the progress, records the step, renews the lease — only while the
    * job is still held with `lease`. Returns the new lease, or undefined when another instance took the job over (the
    * caller then rolls back, so nothing of the batch is done twice).

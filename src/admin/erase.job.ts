@@ -60,6 +60,8 @@ export class EraseJobs {
     private readonly media: Pick<MediaService, 'purge'>,
     private readonly bus: EventBus,
     private readonly cfg: AdminJobsConfig,
+    /** PGlite: one connection, so one instance; a renewal beside an open transaction would wait for it forever. */
+    private readonly oneConnection = false,
   ) {
     this.jobs = new AdminRepository(db);
     this.erase = new EraseRepository(db);
@@ -139,7 +141,7 @@ export class EraseJobs {
     if (this.stopped) throw new LeaseLost();
     const began = performance.now();
     const result = await this.db.transaction(async (tx) => {
-      const done = await work(tx);
+      const done = await this.keepingLease(jobId, lease, () => work(tx));
       const jobs = this.jobs.with(tx);
       const renewed = await jobs.advance(jobId, lease.at, this.cfg.leaseMs, step, done.counts);
       if (!renewed || (last && !(await jobs.finish(jobId, renewed)))) throw new LeaseLost();
@@ -150,6 +152,35 @@ export class EraseJobs {
     await announce?.(result);
     if (!last) await sleep(restAfter(performance.now() - began, BACKGROUND_SHARE, this.cfg.pauseMs));
     return result;
+  }
+
+  /**
+   * Runs `work` while renewing the lease beside it, every third of the lease. A step that takes longer than the lease
+   * (the last one walks every message for the user's mentions: about a second a million rows) would otherwise see it
+   * run out: another instance takes the job and starts the same step, the first one's commit finds the lease gone and
+   * rolls back, takes the job again when the second one's runs out, and so on, so with two instances the job never
+   * ended. A holder that stalled still loses its lease: the renewal only moves the lease it still holds.
+   */
+  private async keepingLease<T>(jobId: string, lease: { at: Date }, work: () => Promise<T>): Promise<T> {
+    if (this.oneConnection) return work();
+    let renewing = Promise.resolve();
+    const timer = setInterval(
+      () => {
+        renewing = renewing.then(async () => {
+          const renewed = await this.jobs.renew(jobId, lease.at, this.cfg.leaseMs).catch(() => undefined);
+          // Not renewed (lost, held by the batch itself, or a passing failure): the batch's own advance decides.
+          if (renewed) lease.at = renewed;
+        });
+      },
+      Math.max(50, Math.floor(this.cfg.leaseMs / 3)),
+    );
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+      // The batch's advance goes from the lease a renewal still in flight leaves.
+      await renewing;
+    }
   }
 
   private async eraseUser(jobId: string, userId: string, lease: { at: Date }): Promise<void> {

@@ -30,9 +30,10 @@ export function createAdmin(
     media: Pick<MediaService, 'purge'>;
     bus: EventBus;
     replicas: Pick<ReadRouting, 'readerFor'>;
+    engine: 'pglite' | 'postgres';
   },
 ): Admin {
-  const jobs = new EraseJobs(db, deps.changes, deps.rooms, deps.media, deps.bus, config.adminJobs);
+  const jobs = new EraseJobs(db, deps.changes, deps.rooms, deps.media, deps.bus, config.adminJobs, deps.engine === 'pglite');
   return {
     service: new AdminService(db, deps.changes, () => jobs.wake(), deps.replicas),
     jobs,
