@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.js';
-import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+import { dbRows, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
-import { MALFORMED_ID, ok, react, recordMessageEvents, UNKNOWN_ID } from './helpers/changes.js';
+import { jobEnded, MALFORMED_ID, ok, react, recordMessageEvents, UNKNOWN_ID } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
 import { connect, type ClientSocket } from './helpers/sockets.js';
 import { png } from './media-fixtures.js';
@@ -34,15 +34,9 @@ afterAll(async () => {
   await t?.close();
 });
 
-const rows = async <T = any>(q: ReturnType<typeof sql>) => ((await t.app.database.db.execute(q)) as unknown as { rows: T[] }).rows;
+const rows = <T = any>(q: ReturnType<typeof sql>) => dbRows<T>(t, q);
 
-async function jobDone(jobId: string): Promise<any> {
-  let job: any;
-  await expect
-    .poll(async () => (job = ok(await root.get(`/admin/jobs/${jobId}`))).status, { timeout: 20_000, interval: 50 })
-    .toMatch(/^(done|failed)$/);
-  return job;
-}
+const jobDone = (jobId: string) => jobEnded(root, jobId);
 
 /** Erin's footprint: rooms, messages (edited, with files, replied to), reactions, reads, and the rows other features keep. */
 async function erinEverywhere() {

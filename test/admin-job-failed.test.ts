@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
-import { ok, put } from './helpers/changes.js';
+import { jobEnded as ended, ok, put } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
 
 const ERIN = 'u-erin-fails';
@@ -20,13 +20,7 @@ afterAll(async () => {
 
 const db = () => t.app.database.db;
 
-async function jobEnded(jobId: string): Promise<any> {
-  let job: any;
-  await expect
-    .poll(async () => (job = ok(await root.get(`/admin/jobs/${jobId}`))).status, { timeout: 20_000, interval: 50 })
-    .toMatch(/^(done|failed)$/);
-  return job;
-}
+const jobEnded = (jobId: string) => ended(root, jobId);
 
 describe('an erase job that fails', () => {
   it('ends failed with the error, keeps what it committed, and a later erase of the user carries on', async () => {

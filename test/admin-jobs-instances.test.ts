@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventName } from '../src/events.js';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
-import { ok, react } from './helpers/changes.js';
+import { jobEnded, ok, react } from './helpers/changes.js';
 import { buildMessage, buildMessages, buildRoom } from './helpers/factories.js';
 import { connect, record, type ClientSocket } from './helpers/sockets.js';
 import { runsClustered } from './helpers/redis.js';
@@ -84,10 +84,7 @@ describe.runIf(clustered)('an erase job with two instances running their job wor
     expect([fromA.status, fromB.status]).toEqual([202, 202]);
     expect(fromB.body.jobId).toBe(fromA.body.jobId);
     const jobId = fromA.body.jobId as string;
-    let job: any;
-    await expect
-      .poll(async () => (job = ok(await rootB.get(`/admin/jobs/${jobId}`))).status, { timeout: 60_000, interval: 100 })
-      .toMatch(/^(done|failed)$/);
+    const job = await jobEnded(rootB, jobId, { timeout: 60_000, interval: 100 });
     expect(job).toMatchObject({ id: jobId, userId: ERIN, status: 'done', finishedAt: expect.any(String) });
     expect(job).not.toHaveProperty('error');
     expect(job.progress).toMatchObject({ messages: IN_G1 + IN_G2, reactions: 3, rooms: 2 });

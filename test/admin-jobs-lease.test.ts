@@ -1,10 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { AdminRepository } from '../src/admin/admin.repository.js';
-import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
-import { ok } from './helpers/changes.js';
+import { dbRows, startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
+import { jobEnded } from './helpers/changes.js';
 import { buildMessages, buildRoom } from './helpers/factories.js';
 import { runsClustered } from './helpers/redis.js';
+import { sleep } from './helpers/sockets.js';
 
 // Two instances share one PostgreSQL database (PGlite is one process's: nothing to compete for there).
 const clustered = runsClustered();
@@ -34,25 +35,13 @@ async function holding(
 }
 
 async function stepOf(t: TestApp, jobId: string): Promise<string | null | undefined> {
-  const r = (await t.app.database.db.execute(sql`select step from admin_job where id = ${jobId}`)) as unknown as {
-    rows: Array<{ step: string | null }>;
-  };
-  return r.rows[0]?.step;
+  const [row] = await dbRows<{ step: string | null }>(t, sql`select step from admin_job where id = ${jobId}`);
+  return row?.step;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function queued(res: { status: number; body: any }): Promise<string> {
   expect(res.status).toBe(202);
   return res.body.jobId as string;
-}
-
-async function finished(admin: Client, jobId: string): Promise<any> {
-  let job: any;
-  await expect
-    .poll(async () => (job = ok(await admin.get(`/admin/jobs/${jobId}`))).status, { timeout: 30_000, interval: 50 })
-    .toMatch(/^(done|failed)$/);
-  return job;
 }
 
 describe.runIf(clustered)('an erase step that takes longer than the lease, with two instances', () => {
@@ -94,7 +83,7 @@ describe.runIf(clustered)('an erase step that takes longer than the lease, with 
       await release();
     }
 
-    const job = await finished(root, jobId);
+    const job = await jobEnded(root, jobId, { timeout: 30_000 });
     expect(job).toMatchObject({ status: 'done' });
     expect(job.progress).toMatchObject({ messages: 3, rooms: 1 });
     // Taken once: the other instance never took it over while its holder waited on the lock, renewing its lease.
@@ -129,6 +118,9 @@ describe.runIf(inject('template').kind === 'postgres')('an admin who erases them
       await profile?.();
     }
     const root = await t.as('root', { role: 'admin' });
-    expect(await finished(root, jobId)).toMatchObject({ status: 'done', progress: expect.objectContaining({ messages: 2 }) });
+    expect(await jobEnded(root, jobId, { timeout: 30_000 })).toMatchObject({
+      status: 'done',
+      progress: expect.objectContaining({ messages: 2 }),
+    });
   });
 });

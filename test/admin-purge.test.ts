@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+import { dbRows, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
 import { MALFORMED_ID, ok, pin, react, recordMessageEvents, UNKNOWN_ID } from './helpers/changes.js';
 import { buildMessages, buildRoom } from './helpers/factories.js';
@@ -29,7 +29,7 @@ afterAll(async () => {
 
 const purge = (c: Client, roomId: string, body: unknown) => c.post(`/admin/rooms/${roomId}/purge`, body);
 const changesOf = async (roomId: string, after = 0) => ok(await alice.get(`/rooms/${roomId}/changes?after=${after}&limit=100`));
-const rows = async <T>(q: ReturnType<typeof sql>) => ((await t.app.database.db.execute(q)) as unknown as { rows: T[] }).rows;
+const rows = <T>(q: ReturnType<typeof sql>) => dbRows<T>(t, q);
 
 describe('POST /admin/rooms/:id/purge', () => {
   it('turns every message of the user into tombstones in one contiguous changeSeq range, told live like deletes', async () => {

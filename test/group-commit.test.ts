@@ -7,7 +7,7 @@ import { GroupCommit, laneOf } from '../src/messages/messages.group-commit.js';
 import { MessagesRepository, RETRIED, type StoredMessage, type Written } from '../src/messages/messages.repository.js';
 import type { NewMessage } from '../src/messages/write.statements.js';
 import { documentVector } from '../src/text/tokenize.js';
-import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+import { dbRows, startTestApp, type Client, type TestApp } from './helpers/app.js';
 
 /** The seq of a send that was stored (a RETRIED answer has none). */
 const seqOf = (w: Written | undefined) => (w as StoredMessage).seq;
@@ -156,7 +156,7 @@ describe('a batch of sends in one statement', () => {
   });
   afterAll(async () => t?.close());
 
-  const rows = async <T>(query: ReturnType<typeof sql>) => ((await t.app.database.db.execute(query)) as unknown as { rows: T[] }).rows;
+  const rows = <T>(query: ReturnType<typeof sql>) => dbRows<T>(t, query);
   const group = async () => (await alice.post('/rooms', { type: 'group', name: 'g', participantIds: ['bob'] })).body.id as string;
 
   it('numbers each room densely in the batch order and moves each sender to their last message', async () => {

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventLogRepository } from '../src/event-log/event-log.repository.js';
-import { startTestApp, type Client, type TestApp } from './helpers/app.js';
+import { dbRows, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
 import { deleteMessage, editMessage, getMessage, ISO, MALFORMED_ID, ok, UNKNOWN_ID } from './helpers/changes.js';
 import { buildMessage, buildRoom } from './helpers/factories.js';
@@ -29,8 +29,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const rows = async <T = any>(query: ReturnType<typeof sql>): Promise<T[]> =>
-  ((await t.app.database.db.execute(query)) as unknown as { rows: T[] }).rows;
+const rows = <T = any>(query: ReturnType<typeof sql>): Promise<T[]> => dbRows<T>(t, query);
 const reportCount = async (messageId: string): Promise<number> =>
   (await rows<{ n: number }>(sql`select count(*)::int as n from message_report where message_id = ${messageId}`))[0]!.n;
 const report = (c: Client, messageId: string, body: unknown) => c.post(`/messages/${messageId}/reports`, body);

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
+import { dbRows, startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
 import { expectProblem } from './helpers/assertions.js';
 import { connect, waitFor, type ClientSocket } from './helpers/sockets.js';
 
@@ -21,7 +21,7 @@ async function seen(prefix: string, opts: { role?: 'user' | 'support' | 'admin';
   return c;
 }
 
-const rows = async <T>(query: ReturnType<typeof sql>) => ((await t.app.database.db.execute(query)) as unknown as { rows: T[] }).rows;
+const rows = <T>(query: ReturnType<typeof sql>) => dbRows<T>(t, query);
 
 /** The room as stored, read past every access rule: to check what a refused call left behind. */
 async function stored(roomId: string) {

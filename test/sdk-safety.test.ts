@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_REASONS, type SuspendedEvent } from 'chat-service/client';
-import type { Client } from './helpers/app.js';
+import { dbRows, type Client } from './helpers/app.js';
 import { ChatError, ClientPool, eventually, settle, startSdkApp, type SdkApp } from './helpers/sdk.js';
 
 /** Blocks, reports and suspensions through the SDK (`client.api`, the `suspended` event) against the real service. */
@@ -20,8 +20,7 @@ const ids = () => {
   return { a: `safe-a-${n}`, b: `safe-b-${n}`, c: `safe-c-${n}` };
 };
 
-const rows = async <T>(query: ReturnType<typeof sql>): Promise<T[]> =>
-  ((await s.t.app.database.db.execute(query)) as unknown as { rows: T[] }).rows;
+const rows = <T>(query: ReturnType<typeof sql>): Promise<T[]> => dbRows<T>(s.t, query);
 const reportsOf = async (messageId: string) =>
   rows<{ reporter_id: string; reason: string }>(sql`select reporter_id, reason from message_report where message_id = ${messageId}`);
 const contents = async (reader: Client, roomId: string): Promise<string[]> =>

@@ -1,6 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { queryRows, rowDate, type Executor } from '../db/client.js';
 
+/** The time `ms` from now, as the database's clock tells it (leases are compared with its now()). */
+const fromNow = (ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`;
+
+/** The job `id` still running under the lease that ends at `lease`: no other instance has taken it over since. */
+const heldWith = (id: string, lease: Date) => sql`id = ${id} and status = 'running' and locked_until = ${lease.toISOString()}::timestamptz`;
+
 export interface JobRow {
   id: string;
   type: string;
@@ -95,7 +101,7 @@ export class AdminRepository {
     const [row] = await queryRows<RawJob>(
       this.db,
       sql`update admin_job set status = 'running', updated_at = now(),
-            locked_until = now() + ${leaseMs}::int * interval '1 millisecond'
+            locked_until = ${fromNow(leaseMs)}
           where id = (
             select id from admin_job
             where status in ('queued', 'running') and (locked_until is null or locked_until < now())
@@ -114,9 +120,9 @@ export class AdminRepository {
   async renew(id: string, lease: Date, leaseMs: number): Promise<Date | undefined> {
     const [row] = await queryRows<{ locked_until: Date | string }>(
       this.db,
-      sql`update admin_job set locked_until = now() + ${leaseMs}::int * interval '1 millisecond'
+      sql`update admin_job set locked_until = ${fromNow(leaseMs)}
           where id = (
-            select id from admin_job where id = ${id} and status = 'running' and locked_until = ${lease.toISOString()}::timestamptz
+            select id from admin_job where ${heldWith(id, lease)}
             for update skip locked)
           returning locked_until`,
     );
@@ -135,8 +141,8 @@ export class AdminRepository {
             progress = (
               select coalesce(jsonb_object_agg(k, coalesce((progress->>k)::bigint, 0) + coalesce((${JSON.stringify(counts)}::jsonb->>k)::bigint, 0)), '{}'::jsonb)
               from (select jsonb_object_keys(progress) as k union select jsonb_object_keys(${JSON.stringify(counts)}::jsonb)) keys),
-            locked_until = now() + ${leaseMs}::int * interval '1 millisecond'
-          where id = ${id} and status = 'running' and locked_until = ${lease.toISOString()}::timestamptz
+            locked_until = ${fromNow(leaseMs)}
+          where ${heldWith(id, lease)}
           returning locked_until`,
     );
     return row && new Date(row.locked_until);
@@ -147,7 +153,7 @@ export class AdminRepository {
       this.db,
       sql`update admin_job set status = ${error === undefined ? 'done' : 'failed'}, error = ${error ?? null}, step = null,
             finished_at = now(), updated_at = now(), locked_until = null
-          where id = ${id} and status = 'running' and locked_until = ${lease.toISOString()}::timestamptz
+          where ${heldWith(id, lease)}
           returning id`,
     );
     return rows.length > 0;
@@ -156,8 +162,8 @@ export class AdminRepository {
   /** A batch met a passing failure: the job stays `running`, held by nobody until `delayMs` from now (any instance then). */
   async postpone(id: string, lease: Date, delayMs: number): Promise<void> {
     await this.db.execute(
-      sql`update admin_job set updated_at = now(), locked_until = now() + ${Math.round(delayMs)}::int * interval '1 millisecond'
-          where id = ${id} and status = 'running' and locked_until = ${lease.toISOString()}::timestamptz`,
+      sql`update admin_job set updated_at = now(), locked_until = ${fromNow(Math.round(delayMs))}
+          where ${heldWith(id, lease)}`,
     );
   }
 }

@@ -6,6 +6,7 @@ import { mintToken, type MintOptions } from '../../src/auth/tokens.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { redisConfigured } from '../../src/config/database.js';
 import { openDatabase, type Database } from '../../src/db/client.js';
+import type { SQL } from 'drizzle-orm';
 import { inject } from 'vitest';
 import { freshDatabase, type TestDatabase } from './databases.js';
 import './global-setup.js';
@@ -29,6 +30,11 @@ export interface TestApp {
   /** A client for one user: every call carries their token. */
   as(userId: string, opts?: MintOptions): Promise<Client>;
   close(): Promise<void>;
+}
+
+/** The rows of one statement on the app's own database (a test looking past the API at what is stored). */
+export async function dbRows<T = any>(t: TestApp, query: SQL): Promise<T[]> {
+  return ((await t.app.database.db.execute(query)) as unknown as { rows: T[] }).rows;
 }
 
 export interface Client {

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
-import type { Client, Res, TestApp } from './app.js';
+import { dbRows, type Client, type Res, type TestApp } from './app.js';
 import type { ClientSocket } from './sockets.js';
 
 /**
@@ -74,13 +74,23 @@ export async function setRole(t: TestApp, roomId: string, userId: string, role: 
   await t.app.database.db.execute(sql`update chat_participant set role = ${role} where room_id = ${roomId} and user_id = ${userId}`);
 }
 
+/** An admin job once it has ended (`done` or `failed`), polled through `GET /admin/jobs/:id`. */
+export async function jobEnded(admin: Client, jobId: string, { timeout = 20_000, interval = 50 } = {}): Promise<any> {
+  let job: any;
+  await expect
+    .poll(async () => (job = ok(await admin.get(`/admin/jobs/${jobId}`))).status, { timeout, interval })
+    .toMatch(/^(done|failed)$/);
+  return job;
+}
+
 /** Rows kept about one message besides the message itself: earlier versions and reactions. */
 export async function sideRows(t: TestApp, messageId: string): Promise<{ edits: number; reactions: number }> {
-  const res = (await t.app.database.db.execute(
+  const [row] = await dbRows<{ edits: number; reactions: number }>(
+    t,
     sql`select (select count(*)::int from chat_message_edit where message_id = ${messageId}) as edits,
                (select count(*)::int from chat_reaction where message_id = ${messageId}) as reactions`,
-  )) as unknown as { rows: Array<{ edits: number; reactions: number }> };
-  return res.rows[0]!;
+  );
+  return row!;
 }
 
 /** The search hits' message ids in one room for `q`. */
