@@ -52,6 +52,11 @@ async function erinEverywhere() {
   const fileUrl = String(withFile.media[0].url).replace(t.config.publicUrl, t.baseUrl);
   expect((await upload(erin, group, [{ name: 'pending.png', type: 'image/png', data: await png() }])).status).toBe(201);
   const bobs = await buildMessage(bob, group, { content: `hi @erin`, mentions: [ERIN] });
+  // Where others' messages name her: an earlier version's mentions, her pin, her deletion as the room's owner.
+  expect((await bob.patch(`/messages/${bobs.id}`, { content: `hi again @erin`, mentions: [ERIN] })).status).toBe(200);
+  expect((await erin.put(`/rooms/${group}/pins/${bobs.id}`)).status).toBe(200);
+  const carols = await buildMessage(carol, group, { content: 'off topic' });
+  expect((await erin.delete(`/messages/${carols.id}`)).status).toBe(200);
   expect((await react(erin, bobs.id, '🎉')).status).toBe(200);
   expect((await react(carol, bobs.id, '🎉')).status).toBe(200);
   expect((await react(erin, bobs.id, '👀')).status).toBe(200);

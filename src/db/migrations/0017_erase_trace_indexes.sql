@@ -1,0 +1,2 @@
+CREATE INDEX "chat_message_mentions_idx" ON "chat_message" USING gin ("mentions") WITH (fastupdate=false) WHERE cardinality("chat_message"."mentions") > 0;--> statement-breakpoint
+CREATE INDEX "chat_message_deleted_by_idx" ON "chat_message" USING btree ("deleted_by") WHERE "chat_message"."deleted_by" is not null and "chat_message"."deleted_by" <> 'system';
