@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { openConfigured } from './db/open.js';
 import { PartitionsMismatch } from './db/partitions.js';
 import { logDestination } from './log-format.js';
+import { yieldHelperThreads } from './helper-threads.js';
 
 /**
  * The accept queue asked of the kernel, which caps it at net.core.somaxconn (4096 on current Linux). Node's default
@@ -13,6 +14,8 @@ const LISTEN_BACKLOG = 65_535;
 
 /** Start: read config, open and migrate the database, listen, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
+  // Before anything starts a thread of its own (a PGlite worker keeps the loop's priority).
+  const lowered = yieldHelperThreads();
   let config: Config;
   try {
     config = loadConfig();
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
     throw err;
   });
   log.info({ database: app.database.kind, publicUrl: config.publicUrl }, 'chat service ready');
+  if (lowered) log.info({ threads: lowered }, "one core: V8's and libuv's helper threads run at the lowest priority");
   if (config.jwt.generated) {
     log.warn(
       `development JWT secret generated into ${config.dataDir}/jwt-secret; mint a token with: npm run token -- <userId> --name "Ada"`,
