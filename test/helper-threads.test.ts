@@ -1,18 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 
 const repo = path.join(import.meta.dirname, '..');
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
 
 /**
  * A Node process that lowers its helper threads as main.ts does, then starts a worker thread, and reports each
@@ -48,7 +41,7 @@ function probe(pinned: boolean): { lowered: number; main: number; helpers: numbe
 const here = inject('template').kind === 'pglite' && process.platform === 'linux';
 
 describe.runIf(here)('helper threads on one core', () => {
-  it.runIf(hasTaskset())('run at the lowest priority, the loop and threads started later at its own', () => {
+  it.runIf(hasTaskset)('run at the lowest priority, the loop and threads started later at its own', () => {
     const seen = probe(true);
     expect(seen.helpers.length).toBeGreaterThan(0);
     expect(seen.lowered).toBe(seen.helpers.length);
