@@ -156,8 +156,8 @@ export class EraseJobs {
 
   /**
    * Runs `work` while renewing the lease beside it, every third of the lease. A step that takes longer than the lease
-   * (the last one walks every message for the user's mentions: about a second a million rows) would otherwise see it
-   * run out: another instance takes the job and starts the same step, the first one's commit finds the lease gone and
+   * (a batch held up by locks, or the last step on a large database: until migration 0017 it read every message)
+   * would otherwise see it run out: another instance takes the job and starts the same step, the first one's commit finds the lease gone and
    * rolls back, takes the job again when the second one's runs out, and so on, so with two instances the job never
    * ended. A holder that stalled still loses its lease: the renewal only moves the lease it still holds.
    */
