@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AdminRepository } from '../src/admin/admin.repository.js';
 import type { EventName } from '../src/events.js';
 import { startPeer, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { jobEnded, ok, react } from './helpers/changes.js';
@@ -33,13 +34,16 @@ describe.runIf(clustered)('an erase job with two instances running their job wor
     a = await startTestApp({
       RATE_LIMIT_WRITES_PER_MINUTE: '100000',
       ERASE_BATCH_SIZE: '3',
-      // Each instance pauses after every batch for longer than its lease: the other one takes the job over meanwhile,
-      // and the paused one's next batch finds its lease gone and rolls back. So the job keeps changing hands.
+      // Each instance pauses after every batch for longer than its lease, and its renewals do not get through (below):
+      // the other one takes the job over meanwhile, and the paused one's next batch finds its lease gone and rolls
+      // back. So the job keeps changing hands.
       ADMIN_JOB_LEASE_MS: '300',
       ADMIN_JOB_PAUSE_MS: '700',
       ADMIN_JOB_POLL_MS: '20',
     });
     b = await startPeer(a);
+    // As from an instance whose renewals stall (a busy connection pool, a slow network): the lease runs out in a rest.
+    vi.spyOn(AdminRepository.prototype, 'renew').mockResolvedValue(undefined);
     [erin, bob, carol, rootA] = await Promise.all([
       a.as(ERIN, { name: 'Erin' }),
       a.as('bob', { name: 'Bob' }),
@@ -49,6 +53,7 @@ describe.runIf(clustered)('an erase job with two instances running their job wor
     rootB = await b.as('root', { role: 'admin' });
   });
   afterAll(async () => {
+    vi.restoreAllMocks();
     sockets.splice(0).forEach((s) => s.close());
     await b?.close();
     await a?.close();

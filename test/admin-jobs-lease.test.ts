@@ -44,14 +44,20 @@ async function queued(res: { status: number; body: any }): Promise<string> {
   return res.body.jobId as string;
 }
 
-describe.runIf(clustered)('an erase step that takes longer than the lease, with two instances', () => {
+describe.runIf(clustered)('an erase step that takes longer than the lease, rests longer than it, with two instances', () => {
   let a: TestApp, b: TestApp;
   let faye: Client, root: Client;
   /** Every job either instance's worker took, in order. */
   const claimed: string[] = [];
 
   beforeAll(async () => {
-    a = await startTestApp({ ADMIN_JOB_LEASE_MS: String(LEASE_MS), ADMIN_JOB_POLL_MS: '20' });
+    // Two batches of messages, each followed by a rest twice the lease: the holder keeps the job through them too.
+    a = await startTestApp({
+      ADMIN_JOB_LEASE_MS: String(LEASE_MS),
+      ADMIN_JOB_POLL_MS: '20',
+      ADMIN_JOB_PAUSE_MS: String(2 * LEASE_MS),
+      ERASE_BATCH_SIZE: '2',
+    });
     b = await startPeer(a);
     [faye, root] = await Promise.all([a.as(FAYE, { name: 'Faye' }), a.as('root', { role: 'admin' })]);
     const claim = AdminRepository.prototype.claim;
@@ -86,7 +92,8 @@ describe.runIf(clustered)('an erase step that takes longer than the lease, with 
     const job = await jobEnded(root, jobId, { timeout: 30_000 });
     expect(job).toMatchObject({ status: 'done' });
     expect(job.progress).toMatchObject({ messages: 3, rooms: 1 });
-    // Taken once: the other instance never took it over while its holder waited on the lock, renewing its lease.
+    // Taken once: the other instance never took it over while its holder rested or waited on the lock, renewing its
+    // lease.
     expect(claimed.filter((id) => id === jobId)).toEqual([jobId]);
   });
 });

@@ -9,6 +9,7 @@ import type { MessageChangesService } from '../messages/index.js';
 import type { RoomsRepository } from '../rooms/rooms.repository.js';
 import { AdminRepository, type JobRow } from './admin.repository.js';
 import { EraseRepository } from './erase.repository.js';
+import { JobLease } from './job-lease.js';
 import { BACKGROUND_SHARE, restAfter, sleep } from '../timers.js';
 
 /** The job lost its lease to another instance: this one stops, its batch rolled back. */
@@ -40,8 +41,8 @@ const RETRY_AFTER_MS = 1000;
  * Runs erase jobs on every instance. A job is leased (admin_job.locked_until) and each batch commits its work with
  * the job's progress and a renewed lease in one transaction, fenced by the lease it holds: an instance that died
  * leaves a lease that runs out, another takes the job and carries on from what was committed, and one that only
- * stalled finds its lease gone and rolls its batch back. Every step asks what is left of the user, so nothing is done
- * twice.
+ * stalled finds its lease gone and rolls its batch back. While the job runs, its instance renews the lease beside it
+ * (`JobLease`). Every step asks what is left of the user, so nothing is done twice.
  */
 export class EraseJobs {
   private readonly jobs: AdminRepository;
@@ -109,10 +110,10 @@ export class EraseJobs {
   }
 
   private async run(job: JobRow): Promise<void> {
-    const lease = { at: job.lockedUntil! };
+    const lease = new JobLease(this.jobs, job.id, job.lockedUntil!, this.cfg.leaseMs, !this.oneConnection);
     try {
       // The job ends `done` in the transaction of its last batch (see `batch`).
-      await this.eraseUser(job.id, job.subject, lease);
+      await lease.keep(() => this.eraseUser(job.id, job.subject, lease));
     } catch (err) {
       if (err instanceof LeaseLost || this.stopped) return;
       if (transient(err)) {
@@ -127,13 +128,12 @@ export class EraseJobs {
 
   /**
    * One batch: `work` and the job's progress commit together, while the lease is still this instance's. The `last`
-   * one also ends the job in that transaction: were `done` written after it, a pause or stall longer than the lease in
-   * between would let another instance take the job, redo the last step and stall the same way, so with two
-   * instances and ADMIN_JOB_PAUSE_MS above the lease the job never ended.
+   * one also ends the job in that transaction: were `done` written after it, a stall longer than the lease in between
+   * would let another instance take the job, redo the last step and stall the same way.
    */
   private async batch<T>(
     jobId: string,
-    lease: { at: Date },
+    lease: JobLease,
     step: string,
     work: (tx: Tx) => Promise<{ result: T; counts: Record<string, number> }>,
     { last = false, announce }: { last?: boolean; announce?: (result: T) => void | Promise<void> } = {},
@@ -141,11 +141,13 @@ export class EraseJobs {
     if (this.stopped) throw new LeaseLost();
     const began = performance.now();
     const result = await this.db.transaction(async (tx) => {
-      const done = await this.keepingLease(jobId, lease, () => work(tx));
+      const done = await work(tx);
       const jobs = this.jobs.with(tx);
-      const renewed = await jobs.advance(jobId, lease.at, this.cfg.leaseMs, step, done.counts);
-      if (!renewed || (last && !(await jobs.finish(jobId, renewed)))) throw new LeaseLost();
-      lease.at = renewed;
+      await lease.fenced(async () => {
+        const renewed = await jobs.advance(jobId, lease.at, this.cfg.leaseMs, step, done.counts);
+        if (!renewed || (last && !(await jobs.finish(jobId, renewed)))) throw new LeaseLost();
+        lease.at = renewed;
+      });
       return done.result;
     });
     // Told before the pause: were the job taken over during it, the next holder's changes would be told first.
@@ -154,36 +156,7 @@ export class EraseJobs {
     return result;
   }
 
-  /**
-   * Runs `work` while renewing the lease beside it, every third of the lease. A step that takes longer than the lease
-   * (a batch held up by locks, or the last step on a large database: until migration 0017 it read every message)
-   * would otherwise see it run out: another instance takes the job and starts the same step, the first one's commit finds the lease gone and
-   * rolls back, takes the job again when the second one's runs out, and so on, so with two instances the job never
-   * ended. A holder that stalled still loses its lease: the renewal only moves the lease it still holds.
-   */
-  private async keepingLease<T>(jobId: string, lease: { at: Date }, work: () => Promise<T>): Promise<T> {
-    if (this.oneConnection) return work();
-    let renewing = Promise.resolve();
-    const timer = setInterval(
-      () => {
-        renewing = renewing.then(async () => {
-          const renewed = await this.jobs.renew(jobId, lease.at, this.cfg.leaseMs).catch(() => undefined);
-          // Not renewed (lost, held by the batch itself, or a passing failure): the batch's own advance decides.
-          if (renewed) lease.at = renewed;
-        });
-      },
-      Math.max(50, Math.floor(this.cfg.leaseMs / 3)),
-    );
-    try {
-      return await work();
-    } finally {
-      clearInterval(timer);
-      // The batch's advance goes from the lease a renewal still in flight leaves.
-      await renewing;
-    }
-  }
-
-  private async eraseUser(jobId: string, userId: string, lease: { at: Date }): Promise<void> {
+  private async eraseUser(jobId: string, userId: string, lease: JobLease): Promise<void> {
     // Messages: tombstones in batches, room by room in id order, through the one batch delete of messages/. Each look
     // starts past what is done (the room just finished; in a room, the seq after the batch before): a look from the
     // start walks every tombstone already made, which made an erase quadratic (100,000 messages: 500 walks of up to
