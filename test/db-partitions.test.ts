@@ -33,14 +33,14 @@ const rows = async <T>(database: Database, q: ReturnType<typeof sql>) => ((await
 
 /** The storage parameters of chat_message's GIN indexes that hold entries (each partition's, or the table's own). */
 /** The storage options of the GIN indexes of chat_message and its partitions over `columns` (by default the text). */
-const ginOptions = (database: Database, columns = ['search_doc', 'content']) =>
+const ginOptions = (database: Database, columns = ['search_doc', 'content'], table = 'chat_message') =>
   rows<{ name: string; options: string | null }>(
     database,
     sql`select c.relname as name, array_to_string(c.reloptions, ',') as options
           from pg_class c join pg_index x on x.indexrelid = c.oid join pg_am a on a.oid = c.relam
           join pg_attribute col on col.attrelid = x.indrelid and col.attnum = x.indkey[0]
-         where c.relkind = 'i' and a.amname = 'gin' and (x.indrelid = 'chat_message'::regclass
-            or x.indrelid in (select inhrelid from pg_inherits where inhparent = 'chat_message'::regclass))
+         where c.relkind = 'i' and a.amname = 'gin' and (x.indrelid = ${table}::regclass
+            or x.indrelid in (select inhrelid from pg_inherits where inhparent = ${table}::regclass))
            and col.attname in (${sql.join(
              columns.map((c) => sql`${c}`),
              sql`, `,
@@ -126,6 +126,9 @@ describe('DATABASE_PARTITIONS', () => {
     const mentions = await ginOptions(db.database, ['mentions']);
     expect(mentions).toHaveLength(4);
     for (const index of mentions) expect(index.options).toBe('fastupdate=false');
+    // And that of earlier versions' mentions (migration 0018), on every partition of chat_message_edit.
+    const editMentions = await ginOptions(db.database, ['mentions'], 'chat_message_edit');
+    expect(editMentions.map((i) => i.options)).toEqual(Array(4).fill('fastupdate=false'));
     const s = await serve(db.database, 4);
     try {
       const rooms = await writeHistory(s);
@@ -201,6 +204,9 @@ describe('DATABASE_PARTITIONS', () => {
       expect(await messagePartitions(database.db)).toBe(8);
       expect(await partitionsOf(database.db, 'chat_reaction')).toBe(8);
       expect((await ginOptions(database, ['mentions'])).map((i) => i.options)).toEqual(Array(8).fill('fastupdate=false'));
+      expect((await ginOptions(database, ['mentions'], 'chat_message_edit')).map((i) => i.options)).toEqual(
+        Array(8).fill('fastupdate=false'),
+      );
       const count = await rows<{ n: number }>(database, sql`select count(*)::int as n from chat_message`);
       expect(count[0]!.n).toBe(31);
       await expect(database.migrate({ partitions: 1, repartition: true })).rejects.toThrow(/DATABASE_PARTITIONS=8/);

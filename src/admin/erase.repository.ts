@@ -165,11 +165,12 @@ export class EraseRepository {
     // a change clients are told of (no change_seq): the id stays in views clients already hold until they read the
     // message again. Each statement repeats its partial index's condition word for word, so the planner can use it:
     // one statement over every message held this batch for about a second a million rows.
-    await this.db.execute(
-      sql`update chat_message set mentions = array_remove(mentions, ${u})
-          where cardinality(mentions) > 0 and mentions @> array[${u}]::text[]`,
-    );
-    await this.db.execute(sql`update chat_message_edit set mentions = array_remove(mentions, ${u}) where ${u} = any(mentions)`);
+    for (const table of [sql`chat_message`, sql`chat_message_edit`]) {
+      await this.db.execute(
+        sql`update ${table} set mentions = array_remove(mentions, ${u})
+            where cardinality(mentions) > 0 and mentions @> array[${u}]::text[]`,
+      );
+    }
     await this.db.execute(sql`update chat_message set pinned_by = 'system' where pinned_at is not null and pinned_by = ${u}`);
     await this.db.execute(
       sql`update chat_message set deleted_by = 'system' where deleted_by is not null and deleted_by <> 'system' and deleted_by = ${u}`,

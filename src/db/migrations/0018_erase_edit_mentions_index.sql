@@ -1,0 +1,1 @@
+CREATE INDEX "chat_message_edit_mentions_idx" ON "chat_message_edit" USING gin ("mentions") WITH (fastupdate=false) WHERE cardinality("chat_message_edit"."mentions") > 0;
