@@ -5,11 +5,11 @@ import type { Executor } from '../src/db/client.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 /**
- * An erase's last batch finds where others' messages name the user (mentions, pins, deletions) through partial
- * indexes: one statement over every message held that batch for about a second a million rows, on the database the
- * sends need. A partial index serves a statement only when the statement repeats the index's condition, so a reworded
+ * An erase's last batch finds where others' messages (and their earlier versions) name the user (mentions, pins,
+ * deletions) through partial indexes: one statement over every message held that batch for about a second a million
+ * rows, on the database the sends need. A partial index serves a statement only when the statement repeats the index's condition, so a reworded
  * statement would quietly read every message again: here each of the batch's statements is explained with sequential
- * scans priced out, and none may read chat_message (or a partition of it) from end to end.
+ * scans priced out, and none may read chat_message or chat_message_edit (or a partition of either) from end to end.
  */
 let t: TestApp;
 beforeAll(async () => {
