@@ -31,12 +31,14 @@ async function reopen(db: TestDatabase): Promise<Database> {
 
 const rows = async <T>(database: Database, q: ReturnType<typeof sql>) => ((await database.db.execute(q)) as unknown as { rows: T[] }).rows;
 
-/** The storage parameters of chat_message's GIN indexes that hold entries (each partition's, or the table's own). */
-/** The storage options of the GIN indexes of chat_message and its partitions over `columns` (by default the text). */
+/**
+ * The storage options and conditions (`live`) of the GIN indexes of chat_message and its partitions over `columns` (by
+ * default the text): each partition's, or the table's own.
+ */
 const ginOptions = (database: Database, columns = ['search_doc', 'content'], table = 'chat_message') =>
-  rows<{ name: string; options: string | null }>(
+  rows<{ name: string; options: string | null; live: string | null }>(
     database,
-    sql`select c.relname as name, array_to_string(c.reloptions, ',') as options
+    sql`select c.relname as name, array_to_string(c.reloptions, ',') as options, pg_get_expr(x.indpred, x.indrelid) as live
           from pg_class c join pg_index x on x.indexrelid = c.oid join pg_am a on a.oid = c.relam
           join pg_attribute col on col.attrelid = x.indrelid and col.attnum = x.indkey[0]
          where c.relkind = 'i' and a.amname = 'gin' and (x.indrelid = ${table}::regclass
@@ -121,7 +123,7 @@ describe('DATABASE_PARTITIONS', () => {
     // Each partition's GIN indexes keep the small pending list (migration 0016) the one table's have.
     const gin = await ginOptions(db.database);
     expect(gin).toHaveLength(8);
-    for (const index of gin) expect(index.options).toBe('gin_pending_list_limit=64');
+    for (const index of gin) expect(index).toMatchObject({ options: 'gin_pending_list_limit=64', live: '(deleted_at IS NULL)' });
     // The erase's index of mentions (migration 0017) is written in place on every partition.
     const mentions = await ginOptions(db.database, ['mentions']);
     expect(mentions).toHaveLength(4);
@@ -162,8 +164,8 @@ describe('DATABASE_PARTITIONS', () => {
     const db = await fresh();
     const s1 = await serve(db.database, 1);
     expect(await ginOptions(db.database)).toEqual([
-      { name: 'chat_message_content_trgm_idx', options: 'gin_pending_list_limit=64' },
-      { name: 'chat_message_search_idx', options: 'gin_pending_list_limit=64' },
+      { name: 'chat_message_content_trgm_idx', options: 'gin_pending_list_limit=64', live: '(deleted_at IS NULL)' },
+      { name: 'chat_message_search_idx', options: 'gin_pending_list_limit=64', live: '(deleted_at IS NULL)' },
     ]);
     const rooms = await writeHistory(s1);
     const before = await snapshot(s1, rooms);
@@ -239,6 +241,30 @@ describe('DATABASE_PARTITIONS', () => {
     const reshaped = await ginOptions(db.database);
     expect(reshaped).toHaveLength(16);
     for (const index of reshaped) expect(index.options).toBe('gin_pending_list_limit=64');
+  });
+
+  it('gives a table partitioned before migration 0019 text indexes of live messages only, with their small pending list', async () => {
+    const db = await fresh();
+    await db.database.migrate({ partitions: 4 });
+    // As such an install has them: on every message, the setting on each partition's index (migration 0016).
+    await db.database.db.execute(sql`drop index chat_message_search_idx`);
+    await db.database.db.execute(sql`drop index chat_message_content_trgm_idx`);
+    await db.database.db.execute(sql`create index chat_message_search_idx on chat_message using gin (search_doc)`);
+    await db.database.db.execute(sql`create index chat_message_content_trgm_idx on chat_message using gin (content gin_trgm_ops)`);
+    await db.database.db.execute(sql.raw(readFileSync('src/db/migrations/0016_gin_pending_list.sql', 'utf8')));
+    expect((await ginOptions(db.database)).map((i) => i.live)).toEqual(Array(8).fill(null));
+
+    for (const statement of readFileSync('src/db/migrations/0019_live_text_indexes.sql', 'utf8').split('--> statement-breakpoint')) {
+      await db.database.db.execute(sql.raw(statement));
+    }
+    const upgraded = await ginOptions(db.database);
+    expect(upgraded).toHaveLength(8);
+    for (const index of upgraded) expect(index).toMatchObject({ options: 'gin_pending_list_limit=64', live: '(deleted_at IS NULL)' });
+
+    await db.database.migrate({ partitions: 8, repartition: true });
+    const reshaped = await ginOptions(db.database);
+    expect(reshaped).toHaveLength(16);
+    for (const index of reshaped) expect(index).toMatchObject({ options: 'gin_pending_list_limit=64', live: '(deleted_at IS NULL)' });
   });
 
   it.runIf(template.kind === 'postgres')('is reshaped by `npm run migrate -- --repartition`, as docs/deploy.md says', async () => {

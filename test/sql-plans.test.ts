@@ -5,7 +5,10 @@ import { DONE, READ_BY_POSITION } from '../src/event-log/event-log.repository.js
 import { INSERT_MESSAGES } from '../src/messages/write.statements.js';
 import { DELETES_THAT_CONCERN_NOTIFICATIONS, deletionsToHandleSql, editsToNotifySql } from '../src/notifications/changes.repository.js';
 import { MESSAGES_TO_NOTIFY } from '../src/notifications/notifications.repository.js';
+import { MessagesRepository } from '../src/messages/messages.repository.js';
 import { membershipKey, membershipRead, RoomsRepository } from '../src/rooms/rooms.repository.js';
+import { compileQuery, parseQuery } from '../src/search/query.js';
+import { searchWhere } from '../src/search/search.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { buildRoom } from './helpers/factories.js';
 
@@ -21,6 +24,8 @@ let room: string;
 type PlanNode = {
   'Node Type': string;
   'Relation Name'?: string;
+  'Index Name'?: string;
+  Alias?: string;
   'Parent Relationship'?: string;
   Operation?: string;
   Plans?: PlanNode[];
@@ -238,5 +243,32 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     const scans = await tableScans(db, sql`select ${concerns} as concerns`, 'notification_outbox');
     expect(scans.length).toBeGreaterThan(0);
     expect(scans.filter((s) => s.startsWith('Seq Scan'))).toEqual([]);
+  });
+
+  it('a search can read the text indexes, which hold live messages only (migration 0019)', async () => {
+    const db = t.app.database.db;
+    // The indexes the search statement can use at all: at this size the planner rightly walks the room's newest
+    // messages instead, so scans other than bitmap ones are switched off. A partial index whose condition the
+    // statement does not imply is never among them (the room's btree would be used instead).
+    const indexes = (q: string) =>
+      db.transaction(async (tx) => {
+        await tx.execute(sql`set local enable_seqscan = off`);
+        await tx.execute(sql`set local enable_indexscan = off`);
+        const { must, mustNot } = compileQuery(parseQuery(q));
+        const where = searchWhere([room], { userId: 'plan-owner', must, mustNot, limit: 20 });
+        const plan = await planOf(tx, sql`${new MessagesRepository(tx).newestMatchingQuery(where, 21)}`);
+        // The messages' own scan, not that of the replies they quote (the same table under another alias).
+        const heap = find(plan, (n) => n['Node Type'] === 'Bitmap Heap Scan' && n.Alias === 'chat_message');
+        const names: string[] = [];
+        find(heap ?? plan, (n) => {
+          if (n['Node Type'] === 'Bitmap Index Scan') names.push(n['Index Name']!);
+          return false;
+        });
+        return names.sort();
+      });
+    // A word: the full-text index, and the trigram index for it inside longer words.
+    expect(await indexes('xylophone')).toEqual(['chat_message_content_trgm_idx', 'chat_message_search_idx']);
+    // A short word matches by token only.
+    expect(await indexes('xy')).toEqual(['chat_message_search_idx']);
   });
 });

@@ -191,10 +191,16 @@ export const chatMessage = pgTable(
     // GIN takes new entries into a pending list and moves them into the index inside whichever insert overflows it:
     // at the default 4 MB, one send statement in ~3 s at 1,000 sends/s took 50–170 ms, and every send behind it
     // waited. At the smallest list each move is a few ms (bench/probes/send-tail.ts; migration 0016).
-    index('chat_message_search_idx').using('gin', t.searchDoc).with({ gin_pending_list_limit: 64 }),
+    // Only live messages: search never returns a deleted one, and a tombstone (an erase's or retention's, thousands a
+    // batch) would otherwise put its empty text into both pending lists for the next sends to flush (migration 0019).
+    index('chat_message_search_idx')
+      .using('gin', t.searchDoc)
+      .with({ gin_pending_list_limit: 64 })
+      .where(sql`${t.deletedAt} is null`),
     index('chat_message_content_trgm_idx')
       .using('gin', sql`${t.content} gin_trgm_ops`)
-      .with({ gin_pending_list_limit: 64 }),
+      .with({ gin_pending_list_limit: 64 })
+      .where(sql`${t.deletedAt} is null`),
   ],
 );
 

@@ -298,6 +298,11 @@ export class MessagesRepository {
    * the presenter needs is always there.
    */
   async newestMatching(where: SQL | undefined, limit: number): Promise<MessageRow[]> {
+    return this.newestMatchingQuery(where, limit);
+  }
+
+  /** newestMatching's statement, not yet run: the plan tests explain it. */
+  newestMatchingQuery(where: SQL | undefined, limit: number) {
     return this.select(where).orderBy(desc(chatMessage.id)).limit(limit);
   }
 

@@ -34,6 +34,25 @@ const matches = (m: MatchCondition): SQL => {
  */
 const inRooms = (roomIds: string[]): SQL => sql`${chatMessage.roomId} = any(${`{${roomIds.join(',')}}`}::uuid[])`;
 
+/**
+ * The messages of `roomIds` that match, live ones only: the text indexes hold no deleted message (migration 0019), so
+ * the `deleted_at is null` here is also what lets the planner use them.
+ */
+export function searchWhere(roomIds: string[], f: SearchFilter): SQL {
+  return and(
+    inRooms(roomIds),
+    isNull(chatMessage.deletedAt),
+    ...f.must.map(matches),
+    ...f.mustNot.map((m) => not(matches(m))),
+    f.type === undefined ? undefined : eq(chatMessage.type, f.type),
+    f.senderId === undefined ? undefined : eq(chatMessage.senderId, f.senderId),
+    f.from === undefined ? undefined : gte(chatMessage.createdAt, f.from),
+    f.to === undefined ? undefined : lt(chatMessage.createdAt, f.to),
+    f.hasMedia === undefined ? undefined : eq(chatMessage.hasMedia, f.hasMedia),
+    f.beforeId === undefined ? undefined : lt(chatMessage.id, f.beforeId),
+  )!;
+}
+
 /** Which messages match, in SQL; the rows come from the messages module with the columns it presents. */
 export class SearchRepository {
   constructor(
@@ -60,18 +79,7 @@ export class SearchRepository {
       .from(chatParticipant)
       .where(f.roomId === undefined ? mine : and(mine, eq(chatParticipant.roomId, f.roomId)));
     if (rooms.length === 0) return [];
-    const conds: Array<SQL | undefined> = [
-      inRooms(rooms.map((r) => r.id)),
-      isNull(chatMessage.deletedAt),
-      ...f.must.map(matches),
-      ...f.mustNot.map((m) => not(matches(m))),
-      f.type === undefined ? undefined : eq(chatMessage.type, f.type),
-      f.senderId === undefined ? undefined : eq(chatMessage.senderId, f.senderId),
-      f.from === undefined ? undefined : gte(chatMessage.createdAt, f.from),
-      f.to === undefined ? undefined : lt(chatMessage.createdAt, f.to),
-      f.hasMedia === undefined ? undefined : eq(chatMessage.hasMedia, f.hasMedia),
-      f.beforeId === undefined ? undefined : lt(chatMessage.id, f.beforeId),
-    ];
-    return messages.newestMatching(and(...conds), f.limit);
+    const roomIds = rooms.map((r) => r.id);
+    return messages.newestMatching(searchWhere(roomIds, f), f.limit);
   }
 }
