@@ -34,11 +34,13 @@ const live = async (roomId: string): Promise<number> => {
 };
 
 describe('erasing a user, room by room', () => {
-  it('tombstones every message, those sent meanwhile into a room already done included', async () => {
+  it('tombstones every message, those sent meanwhile into a room already done or passed included', async () => {
     // Ids are time-ordered: the first room created is the first erased.
     const first = (await buildRoom(fred, { name: 'first', participantIds: ['bob'] })).id;
+    // Nothing of fred's in it when the erase starts: the walk goes past it.
+    const between = (await buildRoom(fred, { name: 'between', participantIds: ['bob'] })).id;
     const second = (await buildRoom(fred, { name: 'second', participantIds: ['bob'] })).id;
-    expect(first < second).toBe(true);
+    expect(first < between && between < second).toBe(true);
     await buildMessages(fred, first, 7, (i) => `first ${i}`);
     await buildMessages(fred, second, 30, (i) => `second ${i}`);
     await buildMessage(bob, second, { content: 'bob stays' });
@@ -47,18 +49,20 @@ describe('erasing a user, room by room', () => {
     expect(accepted.status).toBe(202);
     const { jobId } = accepted.body;
     await expect.poll(() => live(first), { timeout: 20_000, interval: 20 }).toBe(0);
-    // The first room is done and the job is still in the second: this one lands behind the erase's cursor.
+    // The first room is done and the job is in the second (so past `between`): these land behind the erase's cursor.
+    await expect.poll(() => live(second), { timeout: 20_000, interval: 20 }).toBeLessThan(30);
     expect(await live(second)).toBeGreaterThan(0);
     const late = await buildMessage(fred, first, { content: 'sent during the erase' });
+    const passedBy = await buildMessage(fred, between, { content: 'sent where the erase went past' });
     expect(ok(await root.get(`/admin/jobs/${jobId}`)).status).toBe('running');
 
     await expect.poll(async () => ok(await root.get(`/admin/jobs/${jobId}`)).status, { timeout: 30_000, interval: 50 }).toBe('done');
     expect(await live(first)).toBe(0);
+    expect(await live(between)).toBe(0);
     expect(await live(second)).toBe(0);
-    const lateNow = ok(await bob.get(`/messages/${late.id}`));
-    expect(lateNow).toMatchObject({ content: '', deletedBy: 'system' });
+    for (const m of [late, passedBy]) expect(ok(await bob.get(`/messages/${m.id}`))).toMatchObject({ content: '', deletedBy: 'system' });
     const job = ok(await root.get(`/admin/jobs/${jobId}`));
-    expect(job.progress.messages).toBe(38);
+    expect(job.progress.messages).toBe(39);
     // Others' messages are untouched.
     const history = ok(await bob.get(`/rooms/${second}/messages?limit=100`)).data;
     expect(history.find((m: any) => m.content === 'bob stays')).toBeDefined();

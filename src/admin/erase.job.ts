@@ -160,9 +160,12 @@ export class EraseJobs {
     // Messages: tombstones in batches, room by room in id order, through the one batch delete of messages/. Each look
     // starts past what is done (the room just finished; in a room, the seq after the batch before): a look from the
     // start walks every tombstone already made, which made an erase quadratic (100,000 messages: 500 walks of up to
-    // 100,000 index entries each, on the database the sends need). One look from the start at the end finds what was
-    // sent meanwhile in a room already done.
+    // 100,000 index entries each, on the database the sends need). One look at the end finds what was sent meanwhile
+    // in a room already passed, each room from past what was done there.
     const size = this.cfg.eraseBatchSize;
+    // Room → the highest seq of theirs looked through there: all of the user's messages up to it are tombstones.
+    const passed = new Map<string, number>();
+    let sweeping = false;
     let room = await this.erase.roomWithLiveMessages(userId);
     let fromSeq: number | undefined;
     while (room) {
@@ -177,13 +180,20 @@ export class EraseJobs {
         },
         { announce: (b) => this.changes.announceTombstones(b) },
       );
-      // A full batch: the room may hold more, all after it (a batch takes the lowest live seqs).
+      // A batch takes the lowest live seqs from `from`: every message of theirs up to its highest is done.
+      if (b.rows.length) passed.set(roomId, Math.max(passed.get(roomId) ?? 0, ...b.rows.map((r) => r.seq)));
+      // A full batch: the room may hold more, all after it.
       if (b.rows.length === size) {
-        fromSeq = Math.max(...b.rows.map((r) => r.seq)) + 1;
+        fromSeq = passed.get(roomId)! + 1;
         continue;
       }
-      fromSeq = undefined;
-      room = (await this.erase.roomWithLiveMessages(userId, roomId)) ?? (await this.erase.roomWithLiveMessages(userId));
+      // Forward until the last room; then only the look at the end, which a forward look from an earlier room would
+      // undo by walking the later rooms' tombstones.
+      const next: string | undefined = sweeping ? undefined : await this.erase.roomWithLiveMessages(userId, roomId);
+      sweeping ||= next === undefined;
+      room = next ?? (await this.erase.roomWithLiveMessagesPast(userId, passed));
+      // Back in a room already walked (a message sent meanwhile): from past what was done there.
+      fromSeq = room !== undefined && passed.has(room) ? passed.get(room)! + 1 : undefined;
     }
     // Reactions: each message loses them as by an unreact (summary and change log), one message per transaction.
     for (let ids = await this.erase.reactedMessages(userId, 100); ids.length; ids = await this.erase.reactedMessages(userId, 100)) {
