@@ -218,21 +218,34 @@ describe('DATABASE_PARTITIONS', () => {
     }
   });
 
-  it('gives the GIN indexes of a table partitioned before migration 0016 their small pending list, and keeps it through a reshape', async () => {
+  /**
+   * A database on 4 partitions whose text indexes are as an install partitioned before migration 0016 has them: made on
+   * the parent without the setting (which PostgreSQL then refuses to SET on a partitioned index), on every message.
+   */
+  async function partitionedBefore0016(): Promise<TestDatabase> {
     const db = await fresh();
     await db.database.migrate({ partitions: 4 });
-    // As an install partitioned before 0016 has them: made on the parent without the setting, which PostgreSQL then
-    // refuses to SET on a partitioned index.
     await db.database.db.execute(sql`drop index chat_message_search_idx`);
     await db.database.db.execute(sql`drop index chat_message_content_trgm_idx`);
     await db.database.db.execute(sql`create index chat_message_search_idx on chat_message using gin (search_doc)`);
     await db.database.db.execute(sql`create index chat_message_content_trgm_idx on chat_message using gin (content gin_trgm_ops)`);
+    return db;
+  }
+  /** One migration's file, statement by statement, as the migrator runs it. */
+  async function runMigration(db: TestDatabase, file: string): Promise<void> {
+    for (const statement of readFileSync(`src/db/migrations/${file}`, 'utf8').split('--> statement-breakpoint')) {
+      await db.database.db.execute(sql.raw(statement));
+    }
+  }
+
+  it('gives the GIN indexes of a table partitioned before migration 0016 their small pending list, and keeps it through a reshape', async () => {
+    const db = await partitionedBefore0016();
     expect((await ginOptions(db.database)).map((i) => i.options)).toEqual(Array(8).fill(null));
     await expect(db.database.db.execute(sql`alter index chat_message_search_idx set (gin_pending_list_limit = 64)`)).rejects.toMatchObject({
       cause: { detail: expect.stringMatching(/not supported for partitioned indexes/) },
     });
 
-    await db.database.db.execute(sql.raw(readFileSync('src/db/migrations/0016_gin_pending_list.sql', 'utf8')));
+    await runMigration(db, '0016_gin_pending_list.sql');
     const upgraded = await ginOptions(db.database);
     expect(upgraded).toHaveLength(8);
     for (const index of upgraded) expect(index.options).toBe('gin_pending_list_limit=64');
@@ -244,19 +257,12 @@ describe('DATABASE_PARTITIONS', () => {
   });
 
   it('gives a table partitioned before migration 0019 text indexes of live messages only, with their small pending list', async () => {
-    const db = await fresh();
-    await db.database.migrate({ partitions: 4 });
     // As such an install has them: on every message, the setting on each partition's index (migration 0016).
-    await db.database.db.execute(sql`drop index chat_message_search_idx`);
-    await db.database.db.execute(sql`drop index chat_message_content_trgm_idx`);
-    await db.database.db.execute(sql`create index chat_message_search_idx on chat_message using gin (search_doc)`);
-    await db.database.db.execute(sql`create index chat_message_content_trgm_idx on chat_message using gin (content gin_trgm_ops)`);
-    await db.database.db.execute(sql.raw(readFileSync('src/db/migrations/0016_gin_pending_list.sql', 'utf8')));
+    const db = await partitionedBefore0016();
+    await runMigration(db, '0016_gin_pending_list.sql');
     expect((await ginOptions(db.database)).map((i) => i.live)).toEqual(Array(8).fill(null));
 
-    for (const statement of readFileSync('src/db/migrations/0019_live_text_indexes.sql', 'utf8').split('--> statement-breakpoint')) {
-      await db.database.db.execute(sql.raw(statement));
-    }
+    await runMigration(db, '0019_live_text_indexes.sql');
     const upgraded = await ginOptions(db.database);
     expect(upgraded).toHaveLength(8);
     for (const index of upgraded) expect(index).toMatchObject({ options: 'gin_pending_list_limit=64', live: '(deleted_at IS NULL)' });
