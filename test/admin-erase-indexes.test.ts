@@ -2,7 +2,8 @@ import { sql, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EraseRepository, roomWithLiveMessagesPastSql } from '../src/admin/erase.repository.js';
 import type { Executor } from '../src/db/client.js';
-import { dbRows, startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { nodesOf, planOf } from './helpers/plans.js';
 import { buildRoom } from './helpers/factories.js';
 
 /**
@@ -62,13 +63,10 @@ describe("an erase's last batch", () => {
 });
 
 describe("an erase's look at the end for messages sent meanwhile", () => {
-  type Node = { 'Rows Removed by Filter'?: number; Plans?: Node[] };
-  const removed = (n: Node): number => (n['Rows Removed by Filter'] ?? 0) + (n.Plans ?? []).reduce((a, c) => a + removed(c), 0);
   /** Rows `q` read and threw away, by its executed plan. */
   async function thrownAway(q: SQL): Promise<number> {
-    const [row] = await dbRows<{ 'QUERY PLAN': unknown }>(t, sql`explain (analyze, format json) ${q}`);
-    const raw = row!['QUERY PLAN'];
-    return removed(((typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan: Node }>)[0]!.Plan);
+    const plan = await planOf(t.app.database.db, q, { analyze: true });
+    return nodesOf(plan).reduce((sum, n) => sum + (n['Rows Removed by Filter'] ?? 0), 0);
   }
 
   it('reads each room from past what was done there, not the tombstones the job just made', async () => {

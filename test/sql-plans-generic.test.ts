@@ -6,6 +6,7 @@ import { DELETE, EDIT } from '../src/messages/message-changes.statement.js';
 import { REACT } from '../src/reactions/reactions.statement.js';
 import { LAST_OF, NEWER, OLDER } from '../src/messages/messages.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { nodesOf, planOf, type PlanNode } from './helpers/plans.js';
 import { buildRoom } from './helpers/factories.js';
 
 /**
@@ -17,16 +18,6 @@ import { buildRoom } from './helpers/factories.js';
  */
 let t: TestApp;
 let room: string;
-
-type PlanNode = {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Cond'?: string;
-  'Recheck Cond'?: string;
-  'Join Filter'?: string;
-  Plans?: PlanNode[];
-};
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
 beforeAll(async () => {
   t = await startTestApp();
@@ -67,13 +58,9 @@ async function genericPlan(statement: { prepareAs(as: string): SQL }, values: st
     const db = tx as unknown as Executor;
     await tx.execute(statement.prepareAs('plan_generic'));
     await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
-    const [row] = await queryRows<{ 'QUERY PLAN': unknown }>(
-      db,
-      sql.raw(`explain (format json) execute plan_generic (${values.join(', ')})`),
-    );
+    const plan = await planOf(db, sql.raw(`execute plan_generic (${values.join(', ')})`));
     await tx.execute(sql`deallocate plan_generic`);
-    const raw = row!['QUERY PLAN'];
-    return ((typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan: PlanNode }>)[0]!.Plan;
+    return plan;
   });
 }
 

@@ -10,6 +10,7 @@ import { membershipKey, membershipRead, RoomsRepository } from '../src/rooms/roo
 import { compileQuery, parseQuery } from '../src/search/query.js';
 import { searchWhere } from '../src/search/search.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { nodesOf, planOf, type PlanNode } from './helpers/plans.js';
 import { buildRoom } from './helpers/factories.js';
 
 /**
@@ -21,19 +22,10 @@ let t: TestApp;
 let ids: string[];
 let room: string;
 
-type PlanNode = {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Alias?: string;
-  'Parent Relationship'?: string;
-  Operation?: string;
-  Plans?: PlanNode[];
-};
-const scansOf = (node: PlanNode): string[] => [
-  ...(node['Relation Name'] ? [`${node['Node Type']} on ${node['Relation Name']}`] : []),
-  ...(node.Plans ?? []).flatMap(scansOf),
-];
+const scansOf = (node: PlanNode): string[] =>
+  nodesOf(node)
+    .filter((n) => n['Relation Name'])
+    .map((n) => `${n['Node Type']} on ${n['Relation Name']}`);
 
 beforeAll(async () => {
   t = await startTestApp();
@@ -55,16 +47,9 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-async function planOf(db: Db, statement: ReturnType<typeof sql>): Promise<PlanNode> {
-  const [row] = await queryRows<{ 'QUERY PLAN': unknown }>(db, sql`explain (format json) ${statement}`);
-  const raw = row!['QUERY PLAN'];
-  return ((typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan: PlanNode }>)[0]!.Plan;
-}
 async function tableScans(db: Db, statement: ReturnType<typeof sql>, table: string): Promise<string[]> {
   return scansOf(await planOf(db, statement)).filter((s) => s.endsWith(` on ${table}`));
 }
-const find = (node: PlanNode, test: (n: PlanNode) => boolean): PlanNode | undefined =>
-  test(node) ? node : (node.Plans ?? []).map((p) => find(p, test)).find(Boolean);
 
 describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
   it('the messages to notify are read by their ids, not by a scan of every message', async () => {
@@ -183,7 +168,7 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     await db.execute(sql`analyze domain_event_pending`);
     await db.execute(sql`insert into domain_event_pending (consumer, event_id) select 'plan-test', g from generate_series(1, 5000) g`);
     const taking = JSON.stringify(Array.from({ length: 200 }, (_, i) => 1000 + i));
-    const del = find(await planOf(db, DONE.inline(['plan-test', taking])), (n) => n['Node Type'] === 'ModifyTable');
+    const del = nodesOf(await planOf(db, DONE.inline(['plan-test', taking]))).find((n) => n['Node Type'] === 'ModifyTable');
     expect(del?.Operation).toBe('Delete');
     // Straight to the rows it locked: no join back to the queue that could read it again for every row.
     const input = del!.Plans!.filter((p) => p['Parent Relationship'] === 'Outer');
@@ -207,15 +192,11 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
       sql`insert into domain_event_consumer (name, types, read_to, gaps)
           values ('plan-reader', '{plan.read}', (select max(id) - 200 from domain_event), '[]')`,
     );
-    const [row] = await queryRows<{ 'QUERY PLAN': unknown }>(
-      db,
-      sql`explain (analyze, format json) ${READ_BY_POSITION.inline(['plan-reader', 100])}`,
-    );
-    const raw = row!['QUERY PLAN'];
-    const plan = ((typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan: PlanNode }>)[0]!.Plan;
-    const read = (n: PlanNode & { 'Actual Rows'?: number; 'Actual Loops'?: number }): number =>
-      (n['Relation Name'] === 'domain_event' ? (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1) : 0) +
-      (n.Plans ?? []).reduce((sum, p) => sum + read(p), 0);
+    const plan = await planOf(db, READ_BY_POSITION.inline(['plan-reader', 100]), { analyze: true });
+    const read = (n: PlanNode): number =>
+      nodesOf(n)
+        .filter((m) => m['Relation Name'] === 'domain_event')
+        .reduce((sum, m) => sum + (m['Actual Rows'] ?? 0) * (m['Actual Loops'] ?? 1), 0);
     // 100 events and the 100 ids they span (and the log's highest id): hundreds of rows, not the 20,000.
     expect(read(plan)).toBeGreaterThan(0);
     expect(read(plan)).toBeLessThan(600);
@@ -258,13 +239,11 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
         const where = searchWhere([room], { userId: 'plan-owner', must, mustNot, limit: 20 });
         const plan = await planOf(tx, sql`${new MessagesRepository(tx).newestMatchingQuery(where, 21)}`);
         // The messages' own scan, not that of the replies they quote (the same table under another alias).
-        const heap = find(plan, (n) => n['Node Type'] === 'Bitmap Heap Scan' && n.Alias === 'chat_message');
-        const names: string[] = [];
-        find(heap ?? plan, (n) => {
-          if (n['Node Type'] === 'Bitmap Index Scan') names.push(n['Index Name']!);
-          return false;
-        });
-        return names.sort();
+        const heap = nodesOf(plan).find((n) => n['Node Type'] === 'Bitmap Heap Scan' && n.Alias === 'chat_message');
+        return nodesOf(heap ?? plan)
+          .filter((n) => n['Node Type'] === 'Bitmap Index Scan')
+          .map((n) => n['Index Name']!)
+          .sort();
       });
     // A word: the full-text index, and the trigram index for it inside longer words.
     expect(await indexes('xylophone')).toEqual(['chat_message_content_trgm_idx', 'chat_message_search_idx']);
