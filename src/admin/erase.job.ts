@@ -167,9 +167,11 @@ export class EraseJobs {
     const passed = new Map<string, number>();
     let sweeping = false;
     let room = await this.erase.roomWithLiveMessages(userId);
-    let fromSeq: number | undefined;
     while (room) {
-      const [roomId, from] = [room, fromSeq];
+      const roomId = room;
+      // In a room already (partly) done, a batch starts past what was done there.
+      const done = passed.get(roomId);
+      const from = done === undefined ? undefined : done + 1;
       const b = await this.batch(
         jobId,
         lease,
@@ -183,17 +185,12 @@ export class EraseJobs {
       // A batch takes the lowest live seqs from `from`: every message of theirs up to its highest is done.
       if (b.rows.length) passed.set(roomId, Math.max(passed.get(roomId) ?? 0, ...b.rows.map((r) => r.seq)));
       // A full batch: the room may hold more, all after it.
-      if (b.rows.length === size) {
-        fromSeq = passed.get(roomId)! + 1;
-        continue;
-      }
+      if (b.rows.length === size) continue;
       // Forward until the last room; then only the look at the end, which a forward look from an earlier room would
       // undo by walking the later rooms' tombstones.
       const next: string | undefined = sweeping ? undefined : await this.erase.roomWithLiveMessages(userId, roomId);
       sweeping ||= next === undefined;
       room = next ?? (await this.erase.roomWithLiveMessagesPast(userId, passed));
-      // Back in a room already walked (a message sent meanwhile): from past what was done there.
-      fromSeq = room !== undefined && passed.has(room) ? passed.get(room)! + 1 : undefined;
     }
     // Reactions: each message loses them as by an unreact (summary and change log), one message per transaction.
     for (let ids = await this.erase.reactedMessages(userId, 100); ids.length; ids = await this.erase.reactedMessages(userId, 100)) {
