@@ -15,6 +15,7 @@ const partitioned = [
   'search',
   'reads',
   'changes-log',
+  'change-index',
   'media-messages',
   'reports',
   'admin-purge',

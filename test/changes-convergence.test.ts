@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
-import { deleteMessage as remove, fullHistory as history, okOf as ok, pin as pinOn, react, unpin, unreact } from './helpers/changes.js';
+import {
+  deleteMessage as remove,
+  expectChangeIndexWhole,
+  fullHistory as history,
+  okOf as ok,
+  pin as pinOn,
+  react,
+  unpin,
+  unreact,
+} from './helpers/changes.js';
 import { buildMessages, buildRoom } from './helpers/factories.js';
 import { random } from './helpers/random.js';
 
@@ -128,6 +137,7 @@ describe('a client catching up through the change log', () => {
 
     await expectConverged(after, roomId);
     await expectConverged(during, roomId);
+    await expectChangeIndexWhole(t, roomId);
   }, 60_000);
 
   it(`converges from 0 after ${MANY} changes, each of which took exactly one changeSeq`, async () => {
@@ -138,6 +148,7 @@ describe('a client catching up through the change log', () => {
     const replica = new Replica(alice, roomId, 0);
     await replica.catchUp(200);
     await expectConverged(replica, roomId);
+    await expectChangeIndexWhole(t, roomId);
     // And the server holds what the writes made: content, tombstones, pins, reaction counts.
     for (const [id, want] of model) {
       const got = replica.messages.get(id);

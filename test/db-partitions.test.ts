@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { messagePartitions, partitionsOf, PartitionsMismatch } from '../src/db/partitions.js';
-import { startAppWith, TEST_JWT_SECRET, type TestApp } from './helpers/app.js';
-import { freshDatabase, type TestDatabase } from './helpers/databases.js';
+import { startAppWith, TEST_JWT_SECRET } from './helpers/app.js';
+import { freshDatabase, runMigration, type TestDatabase } from './helpers/databases.js';
+import { historySnapshot as snapshot, writeHistory } from './helpers/history.js';
 
 // DATABASE_PARTITIONS: a new install gets a partitioned chat_message; an existing one is reshaped by
 // `npm run migrate -- --repartition` and answers exactly as before. On either engine (the same SQL runs on both).
@@ -52,50 +52,6 @@ const ginOptions = (database: Database, columns = ['search_doc', 'content'], tab
 
 /** The app on `database` with DATABASE_PARTITIONS, as main.ts builds it; it closes the database when it closes. */
 const serve = (database: Database, partitions: number) => startAppWith(database, { DATABASE_PARTITIONS: String(partitions) });
-
-/** Rooms with history, replies, an edit, a reaction and a pin: what the reshaping must carry over unchanged. */
-async function writeHistory(s: TestApp): Promise<string[]> {
-  const alice = await s.as('alice');
-  const rooms: string[] = [];
-  for (let r = 0; r < 5; r++) {
-    const room = await alice.post('/rooms', { type: 'group', name: `g${r}`, participantIds: ['bob'] });
-    expect(room.status).toBe(201);
-    rooms.push(room.body.id);
-    let previous: string | undefined;
-    for (let i = 1; i <= 6; i++) {
-      const sent = await alice.post(`/rooms/${room.body.id}/messages`, {
-        content: `partition probe ${r} number ${i}`,
-        ...(previous ? { replyToId: previous } : {}),
-      });
-      expect(sent.status).toBe(201);
-      previous = sent.body.id;
-    }
-  }
-  const first = (await alice.get(`/rooms/${rooms[0]}/messages?limit=1&after=0`)).body.data[0];
-  expect((await alice.patch(`/messages/${first.id}`, { content: 'partition probe edited' })).status).toBe(200);
-  expect((await alice.put(`/messages/${first.id}/reactions/${encodeURIComponent('👍')}`)).status).toBe(200);
-  expect((await alice.put(`/rooms/${rooms[0]}/pins/${first.id}`)).status).toBe(200);
-  return rooms;
-}
-
-/** What clients see: every room's history (with replies, edits, reactions, pins), its changes, a search, one message by id. */
-async function snapshot(s: TestApp, rooms: string[]) {
-  const alice = await s.as('alice');
-  const out: unknown[] = [];
-  for (const room of rooms) {
-    out.push((await alice.get(`/rooms/${room}/messages?limit=100`)).body);
-    out.push((await alice.get(`/rooms/${room}/changes?after=0&limit=100`)).body);
-    out.push((await alice.get(`/rooms/${room}/pins`)).body);
-  }
-  out.push((await alice.get('/messages/search?q=probe&limit=100')).body);
-  // The edited and reacted message's earlier version and who reacted (the partitioned dependents).
-  const first = (await alice.get(`/rooms/${rooms[0]}/messages?limit=1&after=0`)).body.data[0];
-  out.push((await alice.get(`/messages/${first.id}/edits`)).body, (await alice.get(`/messages/${first.id}/reactions`)).body);
-  expect((out.at(-2) as { data: unknown[] }).data).toHaveLength(1);
-  expect((out.at(-1) as { data: unknown[] }).data).toHaveLength(1);
-  out.push((await alice.get(`/rooms`)).body);
-  return out;
-}
 
 describe('DATABASE_PARTITIONS', () => {
   it('is read as a whole number of partitions from 1 to 1024', () => {
@@ -231,12 +187,6 @@ describe('DATABASE_PARTITIONS', () => {
     await db.database.db.execute(sql`create index chat_message_content_trgm_idx on chat_message using gin (content gin_trgm_ops)`);
     return db;
   }
-  /** One migration's file, statement by statement, as the migrator runs it. */
-  async function runMigration(db: TestDatabase, file: string): Promise<void> {
-    for (const statement of readFileSync(`src/db/migrations/${file}`, 'utf8').split('--> statement-breakpoint')) {
-      await db.database.db.execute(sql.raw(statement));
-    }
-  }
 
   it('gives the GIN indexes of a table partitioned before migration 0016 their small pending list, and keeps it through a reshape', async () => {
     const db = await partitionedBefore0016();
@@ -245,7 +195,7 @@ describe('DATABASE_PARTITIONS', () => {
       cause: { detail: expect.stringMatching(/not supported for partitioned indexes/) },
     });
 
-    await runMigration(db, '0016_gin_pending_list.sql');
+    await runMigration(db.database, '0016_gin_pending_list.sql');
     const upgraded = await ginOptions(db.database);
     expect(upgraded).toHaveLength(8);
     for (const index of upgraded) expect(index.options).toBe('gin_pending_list_limit=64');
@@ -259,10 +209,10 @@ describe('DATABASE_PARTITIONS', () => {
   it('gives a table partitioned before migration 0019 text indexes of live messages only, with their small pending list', async () => {
     // As such an install has them: on every message, the setting on each partition's index (migration 0016).
     const db = await partitionedBefore0016();
-    await runMigration(db, '0016_gin_pending_list.sql');
+    await runMigration(db.database, '0016_gin_pending_list.sql');
     expect((await ginOptions(db.database)).map((i) => i.live)).toEqual(Array(8).fill(null));
 
-    await runMigration(db, '0019_live_text_indexes.sql');
+    await runMigration(db.database, '0019_live_text_indexes.sql');
     const upgraded = await ginOptions(db.database);
     expect(upgraded).toHaveLength(8);
     for (const index of upgraded) expect(index).toMatchObject({ options: 'gin_pending_list_limit=64', live: '(deleted_at IS NULL)' });

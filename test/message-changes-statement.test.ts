@@ -214,6 +214,10 @@ describe.runIf(inject('template').kind === 'postgres')('a change committed while
         [messageId],
       );
       await other.query(
+        'insert into chat_message_change (room_id, change_seq, message_id) select room_id, change_seq, id from chat_message where id = $1',
+        [messageId],
+      );
+      await other.query(
         'update chat_room set last_change_seq = last_change_seq + 1 where id = (select room_id from chat_message where id = $1)',
         [messageId],
       );

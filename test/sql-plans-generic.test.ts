@@ -26,9 +26,9 @@ beforeAll(async () => {
   const db = t.app.database.db;
   // One busy room (every tenth message a reply to the one before), and 400 quiet rooms of 10 messages each.
   await db.execute(
-    sql`insert into chat_message (id, room_id, seq, sender_id, type, content, search_doc, reply_to_seq, change_seq)
+    sql`insert into chat_message (id, room_id, seq, sender_id, type, content, search_doc, reply_to_seq, change_seq, base_change_seq)
         select gen_random_uuid(), ${room}, g, 'generic-owner', 'text', 'busy ' || g, ''::tsvector,
-          case when g % 10 = 0 then g - 1 end, g
+          case when g % 10 = 0 then g - 1 end, g, g
         from generate_series(1, 4000) g`,
   );
   await db.execute(sql`update chat_room set last_seq = 4000, last_change_seq = 4000 where id = ${room}`);
@@ -36,8 +36,8 @@ beforeAll(async () => {
     sql`insert into chat_room (id, type, created_by) select gen_random_uuid(), 'group', 'generic-other' from generate_series(1, 400)`,
   );
   await db.execute(
-    sql`insert into chat_message (id, room_id, seq, sender_id, type, content, search_doc, change_seq)
-        select gen_random_uuid(), r.id, g, 'generic-other', 'text', 'quiet ' || g, ''::tsvector, g
+    sql`insert into chat_message (id, room_id, seq, sender_id, type, content, search_doc, change_seq, base_change_seq)
+        select gen_random_uuid(), r.id, g, 'generic-other', 'text', 'quiet ' || g, ''::tsvector, g, g
         from chat_room r, generate_series(1, 10) g where r.created_by = 'generic-other'`,
   );
   // Five members in each quiet room, and one agent (support staff, say) in all of them and in the busy room.
@@ -115,6 +115,13 @@ describe('generic plans of message pages in a busy room among 400 quiet ones', (
 
   it('a change-log page probes the replied-to messages by index', async () => {
     expectReplyProbedByIndex(await genericPlan(CHANGES_AFTER, [`'${room}'`, '2000', '201']));
+  });
+
+  it('a change-log page reads its two lists (messages at their base, messages a reaction moved) as index ranges', async () => {
+    const nodes = nodesOf(await genericPlan(CHANGES_AFTER, [`'${room}'`, '2000', '201']));
+    expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan').map((n) => n['Relation Name'])).toEqual([]);
+    const ranges = nodes.filter((n) => /Index (Only )?Scan/.test(n['Node Type']) && n['Index Cond']?.includes('change_seq >'));
+    expect(ranges.map((n) => n['Index Name']).sort()).toEqual(['chat_message_base_change_idx', 'chat_message_change_room_idx']);
   });
 
   it("a room list's last messages probe their replied-to messages by index", async () => {

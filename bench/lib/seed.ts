@@ -221,9 +221,9 @@ async function seedMessages(raw: RawDb, rooms: RoomPlan[], total: number, label:
   const t0 = performance.now();
   for (const b of batches) {
     await raw.query(
-      `insert into chat_message (id, room_id, seq, change_seq, sender_id, type, content, mentions, has_media, created_at, search_doc)
+      `insert into chat_message (id, room_id, seq, change_seq, base_change_seq, sender_id, type, content, mentions, has_media, created_at, search_doc)
        select (lpad(to_hex(floor(extract(epoch from x.ts) * 1000)::bigint), 12, '0') || '7' || substr(x.h, 1, 3) || '8' || substr(x.h, 4, 15))::uuid,
-              x.room_id, x.seq, x.seq, x.sender, 'text', t.content || ' ' || x.g, '{}', false, x.ts, t.doc || to_tsvector('simple', x.g::text)
+              x.room_id, x.seq, x.seq, x.seq, x.sender, 'text', t.content || ' ' || x.g, '{}', false, x.ts, t.doc || to_tsvector('simple', x.g::text)
        from (
          select r.room_id, s.seq, r.base + s.seq as g,
                 case when s.seq % 2 = 0 then r.sa else r.sb end as sender,

@@ -58,8 +58,8 @@ async function measure(batchSize: number, pauseMs: number): Promise<string> {
     const perRoom = Math.ceil(messages / OLD_ROOMS);
     for (const room of old) {
       await db.execute(
-        sql`insert into chat_message (id, room_id, seq, change_seq, sender_id, type, content, created_at, search_doc)
-            select gen_random_uuid(), ${room.id}, s, s, case when s % 2 = 0 then ${room.members[0]!} else ${room.members[1]!} end, 'text', 'an old message ' || s,
+        sql`insert into chat_message (id, room_id, seq, change_seq, base_change_seq, sender_id, type, content, created_at, search_doc)
+            select gen_random_uuid(), ${room.id}, s, s, s, case when s % 2 = 0 then ${room.members[0]!} else ${room.members[1]!} end, 'text', 'an old message ' || s,
               now() - interval '400 days' + s * interval '1 second', to_tsvector('simple', 'an old message ' || s)
             from generate_series(1, ${perRoom}::int) s`,
       );

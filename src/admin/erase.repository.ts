@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { anyOf, queryRows, type Executor } from '../db/client.js';
 import { GARBAGE_LEASE_S } from '../media/media.repository.js';
 import { unreadByPosition } from '../event-log/event-log.repository.js';
+import { listed } from '../messages/index.js';
 
 /** A message after one user's reactions left it: for reaction_updated. */
 export interface Unreacted {
@@ -86,10 +87,12 @@ export class EraseRepository {
             update chat_room r set last_change_seq = r.last_change_seq + 1
             from target t where r.id = t.room_id and exists (select 1 from gone)
             returning r.last_change_seq),
+          -- As a reaction: change_seq alone moves, and the message is listed in chat_message_change.
           updated as (
             update chat_message m set reactions = s.reactions, change_seq = room.last_change_seq
-            from room, summary s where m.id = ${messageId}
-            returning m.room_id, m.change_seq, m.reactions)
+            from room, summary s, target t where m.id = t.id and m.room_id = t.room_id
+            returning m.id, m.room_id, m.change_seq, m.reactions),
+          ${listed(sql`updated`)}
           select u.room_id, u.change_seq, u.reactions, array(select emoji from counts order by emoji) as emoji from updated u`,
     );
     if (!row) return undefined;

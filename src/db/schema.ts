@@ -142,8 +142,16 @@ export const chatMessage = pgTable(
     editedAt: ts('edited_at'),
     deletedAt: ts('deleted_at'),
     deletedBy: text('deleted_by'),
-    /** The room's change_seq of this message's latest change (see the room's last_change_seq). */
+    /** The room's change_seq of this message's latest change (see the room's last_change_seq). Not indexed: see below. */
     changeSeq: seq('change_seq').notNull().default(0),
+    /**
+     * Where the change log finds the message (chat_message_base_change_idx): its change_seq as of its last write to an
+     * indexed column (the send, an edit, a delete, a pin). A reaction moves only change_seq and is listed in
+     * chat_message_change instead, so it touches no indexed column and can be a HOT update (no new entry in any
+     * index, the two text indexes included; migration 0020). No fillfactor below 100 for it: at 90 the reactions'
+     * p99 gained under a millisecond and the edits' doubled (PostgreSQL 15, 300,000 messages, one at a time).
+     */
+    baseChangeSeq: seq('base_change_seq').notNull().default(0),
     pinnedAt: ts('pinned_at'),
     pinnedBy: text('pinned_by'),
     /**
@@ -159,7 +167,7 @@ export const chatMessage = pgTable(
   (t) => [
     // Not unique on purpose: a unique index usable by a foreign key would make every change a key update, whose row
     // lock conflicts with the reply foreign key checks of concurrent sends.
-    index('chat_message_change_idx').on(t.roomId, t.changeSeq),
+    index('chat_message_base_change_idx').on(t.roomId, t.baseChangeSeq),
     index('chat_message_pinned_idx')
       .on(t.roomId, t.pinnedAt.desc(), t.id.desc())
       .where(sql`${t.pinnedAt} is not null`),
@@ -225,6 +233,24 @@ export const chatMessageEdit = pgTable(
       .with({ fastupdate: false })
       .where(sql`cardinality(${t.mentions}) > 0`),
   ],
+);
+
+/**
+ * The change log's entries that chat_message_base_change_idx does not hold: a message whose latest change (a reaction)
+ * left its indexed columns alone has one row here, at its change_seq; every other message has none. Kept so by the
+ * statement that changes the message, under its row lock. Keyed by message: a reaction writes its row by upsert, which
+ * finds the row a concurrent reaction committed after the statement's snapshot (a delete would not see it).
+ */
+export const chatMessageChange = pgTable(
+  'chat_message_change',
+  {
+    messageId: uuid('message_id').primaryKey(),
+    roomId: uuid('room_id')
+      .notNull()
+      .references(() => chatRoom.id, { onDelete: 'cascade' }),
+    changeSeq: seq('change_seq').notNull(),
+  },
+  (t) => [index('chat_message_change_room_idx').on(t.roomId, t.changeSeq)],
 );
 
 /** Who reacted with what: one row per (message, emoji, user), so a repeated reaction is one row whatever the race. */

@@ -3,6 +3,7 @@ import { queryRows, type Executor } from '../db/client.js';
 import { chatMessage, chatMessageEdit, chatParticipant, chatReaction, chatRoom } from '../db/schema.js';
 import { newId } from '../ids.js';
 import { hotStatement } from '../db/prepared.js';
+import { baseFollows, unlisted } from './change-index.js';
 import {
   MESSAGE_SELECT,
   messageColumns,
@@ -21,8 +22,18 @@ import {
 export const CHANGES_AFTER = hotStatement<{ last_change_seq: number | string } & { [K in keyof RawMessage]: RawMessage[K] | null }>(
   'chat_changes_after',
   ['uuid', 'bigint', 'int'],
+  // Two ordered reads merged: messages at their base position (change_seq = base_change_seq) and those a reaction
+  // moved, listed in chat_message_change (messages/change-index.ts); each is one range of its index.
   (roomId, after, limit) => sql`select cr.last_change_seq, ${MESSAGE_SELECT}
-    from chat_room cr left join chat_message m on m.room_id = cr.id and m.change_seq > ${after} ${REPLY_JOIN}
+    from chat_room cr left join (
+      (select m.* from chat_message m
+        where m.room_id = ${roomId} and m.base_change_seq > ${after} and m.change_seq = m.base_change_seq
+        order by m.base_change_seq limit ${limit})
+      union all
+      (select m.* from chat_message_change c join chat_message m on m.room_id = c.room_id and m.id = c.message_id
+        where c.room_id = ${roomId} and c.change_seq > ${after} and m.change_seq = c.change_seq
+        order by c.change_seq limit ${limit})) m on true
+    ${REPLY_JOIN}
     where cr.id = ${roomId} order by m.change_seq asc limit ${limit}`,
 );
 
@@ -160,8 +171,16 @@ export class MessageChangesRepository {
       sql`with room as (
             update chat_room set last_change_seq = last_change_seq + 1, pinned_count = greatest(0, pinned_count + ${pins}::int)
             where id = ${row.roomId} and (${pins}::int <= 0 or pinned_count + ${pins}::int <= ${maxPins}::int)
-            returning last_change_seq)
-          update chat_message m set ${sql.join([...assignments, sql`change_seq = room.last_change_seq`], sql`, `)}
+            returning last_change_seq),
+          -- Every change set writes an indexed column (text, pin, tombstone): the message moves in the change log's index.
+          before as (
+            select id, change_seq, base_change_seq from chat_message
+            where id = ${row.id} and room_id = ${row.roomId} and exists (select 1 from room)),
+          ${unlisted(sql`before`)}
+          update chat_message m set ${sql.join(
+            [...assignments, sql`change_seq = room.last_change_seq`, baseFollows(sql`room.last_change_seq`)],
+            sql`, `,
+          )}
           from room where m.id = ${row.id}
           -- Rounded as the timestamp(3) columns round it: the answer shows exactly what every later read shows.
           returning m.change_seq, now()::timestamptz(3) as at`,
@@ -232,10 +251,12 @@ export class MessageChangesRepository {
       sql`with room as (
             update chat_room set last_change_seq = last_change_seq + ${n}::int, pinned_count = greatest(0, pinned_count - ${pinned}::int)
             where id = ${roomId} returning last_change_seq),
-          input as (select * from jsonb_to_recordset(${input}::jsonb) as i(id uuid, ord int))
+          input as (select * from jsonb_to_recordset(${input}::jsonb) as i(id uuid, ord int)),
+          before as (select m.id, m.change_seq, m.base_change_seq from chat_message m join input i on m.id = i.id where m.room_id = ${roomId}),
+          ${unlisted(sql`before`)}
           update chat_message m set content = '', mentions = '{}', search_doc = ''::tsvector, reactions = '[]'::jsonb,
             has_media = false, edited_at = null, pinned_at = null, pinned_by = null, deleted_at = now(), deleted_by = ${deletedBy},
-            change_seq = room.last_change_seq - ${n}::int + i.ord
+            change_seq = room.last_change_seq - ${n}::int + i.ord, ${baseFollows(sql`room.last_change_seq - ${n}::int + i.ord`)}
           from room, input i where m.id = i.id
           returning m.id, m.seq, m.change_seq, now()::timestamptz(3) as at, room.last_change_seq as last`,
     );

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { newId } from '../ids.js';
+import { baseFollows, unlisted } from './change-index.js';
 import type { Applied } from './message-changes.repository.js';
 import { MESSAGE_SELECT, messageRowOf, REPLY_JOIN, type MessageRow, type RawMessage } from './messages.repository.js';
 import { blockedInDirectRoom, isParticipant, loggedChange } from './write.statements.js';
@@ -70,8 +71,9 @@ export const EDIT = hotStatement<ChangedRow>(
         returning r.last_change_seq as change_seq, r.type as room_type),
       updated as (
         update chat_message m set content = ${content}, mentions = ok.next_mentions, search_doc = ${searchDoc},
-          edited_at = now(), change_seq = room.change_seq
+          edited_at = now(), change_seq = room.change_seq, ${baseFollows(sql`room.change_seq`)}
         from ok, room where m.id = ok.id),
+      ${unlisted(sql`ok`)},
       ${loggedChange(
         kind,
         sql`jsonb_build_object('messageId', ok.id, 'roomId', ok.room_id, 'senderId', ok.sender_id, 'roomType', room.room_type,
@@ -105,8 +107,9 @@ export const DELETE = hotStatement<ChangedRow>('chat_delete', ['uuid', 'text'], 
       updated as (
         update chat_message m set content = '', mentions = '{}', search_doc = ''::tsvector, reactions = '[]'::jsonb,
           has_media = false, edited_at = null, pinned_at = null, pinned_by = null, deleted_at = now(), deleted_by = ${userId},
-          change_seq = room.change_seq
+          change_seq = room.change_seq, ${baseFollows(sql`room.change_seq`)}
         from ok, room where m.id = ok.id),
+      ${unlisted(sql`ok`)},
       ${loggedChange(sql`'message.deleted'`, sql`jsonb_build_object('messageId', ok.id, 'roomId', ok.room_id, 'seq', ok.seq)`)}
       ${ANSWER}`;
 });

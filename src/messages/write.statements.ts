@@ -105,8 +105,8 @@ export const INSERT_MESSAGES = hotStatement<{
       numbered as (
         select i.*, row_number() over (partition by i."roomId" order by i.ord) as n from members i),
       inserted as (
-        insert into chat_message (id, room_id, seq, change_seq, sender_id, type, content, mentions, reply_to_seq, client_message_id, has_media, search_doc)
-        select i.id, i."roomId", rm.base + i.n, rm.change_base + i.n, i."senderId", i.type,
+        insert into chat_message (id, room_id, seq, change_seq, base_change_seq, sender_id, type, content, mentions, reply_to_seq, client_message_id, has_media, search_doc)
+        select i.id, i."roomId", rm.base + i.n, rm.change_base + i.n, rm.change_base + i.n, i."senderId", i.type,
           i.content, i.mentions, i."replyToSeq", i."clientMessageId", i."hasMedia", i."searchDoc"::tsvector
         from numbered i join rooms rm on rm.id = i."roomId"
         returning id, room_id, sender_id, seq, change_seq, created_at),

@@ -3,7 +3,15 @@ import type { Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { MAX_REACTION_KEYS_PER_MESSAGE } from '../contract/reactions.js';
 import { REPLY_PREVIEW_CODE_POINTS } from '../contract/messages.js';
-import { blockedInDirectRoom, isParticipant, loggedChange, messageRowOf, type MessageRow, type RawMessage } from '../messages/index.js';
+import {
+  blockedInDirectRoom,
+  isParticipant,
+  listed,
+  loggedChange,
+  messageRowOf,
+  type MessageRow,
+  type RawMessage,
+} from '../messages/index.js';
 
 /** The message as locked (no deleted_at: a tombstone is refused), beside what the statement did. */
 type ReactRow = Omit<RawMessage, 'id' | 'deleted_at' | 'change_seq' | 'reactions'> & {
@@ -59,10 +67,12 @@ export const REACT = hotStatement<ReactRow>('chat_react', ['uuid', 'text', 'text
         update chat_room r set last_change_seq = r.last_change_seq + 1
         from ok where r.id = ok.room_id and exists (select 1 from moved)
         returning r.last_change_seq),
+      -- change_seq alone moves (no indexed column): the message is listed in chat_message_change (messages/change-index.ts).
       updated as (
         update chat_message m set reactions = s.reactions, change_seq = room.last_change_seq
-        from room, summary s where m.id = ${messageId}
-        returning m.change_seq, m.reactions),
+        from room, summary s, ok where m.id = ok.id and m.room_id = ok.room_id
+        returning m.id, m.room_id, m.change_seq, m.reactions),
+      ${listed(sql`updated`)},
       ${loggedChange(
         sql`(case when ${add} then 'reaction.added' else 'reaction.removed' end)`,
         sql`jsonb_build_object('chatRoomId', ok.room_id, 'messageId', ok.id, 'userId', ${userId}::text, 'emoji', ${emoji}::text)`,

@@ -130,3 +130,24 @@ export function recordMessageEvents(socket: ClientSocket): Array<{ event: string
   });
   return seen;
 }
+
+/**
+ * The change log's index is whole (messages/change-index.ts): a message of the room has a chat_message_change row
+ * exactly when its change_seq is past its base_change_seq, and at its change_seq; no row names anything else.
+ */
+export async function expectChangeIndexWhole(t: TestApp, roomId: string): Promise<void> {
+  const moved = await dbRows<{ id: string; change_seq: number }>(
+    t,
+    sql`select id, change_seq from chat_message where room_id = ${roomId} and change_seq <> base_change_seq order by change_seq`,
+  );
+  const listed = await dbRows<{ id: string; change_seq: number }>(
+    t,
+    sql`select message_id as id, change_seq from chat_message_change where room_id = ${roomId} order by change_seq`,
+  );
+  expect(listed).toEqual(moved);
+  const [behind] = await dbRows<{ n: number }>(
+    t,
+    sql`select count(*)::int as n from chat_message where room_id = ${roomId} and base_change_seq > change_seq`,
+  );
+  expect(behind!.n).toBe(0);
+}

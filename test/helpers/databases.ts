@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/db/client.js';
 
@@ -90,5 +92,12 @@ export async function dropTemplate(template: Template): Promise<void> {
     });
   } else {
     await rm(template.name, { recursive: true, force: true });
+  }
+}
+
+/** One migration's file, statement by statement, as the migrator runs it (an upgrade test replaying it). */
+export async function runMigration(database: Database, file: string): Promise<void> {
+  for (const statement of readFileSync(`src/db/migrations/${file}`, 'utf8').split('--> statement-breakpoint')) {
+    await database.db.execute(sql.raw(statement));
   }
 }
