@@ -10,7 +10,7 @@ export { MessageChangesService, afterChange, type TombstoneBatch } from './messa
 export { MessagePresenter, reactionKey } from './messages.presenter.js';
 export { MessagesRepository, messageColumns, messageRowOf, reply, type MessageRow, type RawMessage } from './messages.repository.js';
 export { MessagesService } from './messages.service.js';
-export { baseFollows, listed, unlisted } from './change-index.js';
+export { listed } from './change-index.js';
 export { blockedInDirectRoom, isParticipant, loggedChange } from './write.statements.js';
 
 /** `media` and `maxFiles`: a send may carry files in the same multipart request. */
