@@ -375,6 +375,17 @@ function changeRows(e: EngineResult, add: (row: Omit<Row, 'engine'>) => void): v
       met: null,
     });
   }
+  if (c.reactAgain) {
+    add({
+      scenario: 'react again on the messages of the first pass, each by its sender (diagnostic: the later reactions to a message)',
+      metric: `p50 / p99 (${c.reactAgain.count} one at a time)`,
+      service: pp(c.reactAgain),
+      baseline: '—',
+      ratio: '',
+      target: '',
+      met: null,
+    });
+  }
   const react = c.ops.react?.statements.perOp;
   const send = c.send?.perOp;
   if (react !== undefined && send !== undefined) {
