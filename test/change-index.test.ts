@@ -1,12 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { openDatabase, queryRows, type Database, type Executor } from '../src/db/client.js';
+import { queryRows, type Database, type Executor } from '../src/db/client.js';
 import { editInOneStatement } from '../src/messages/message-changes.statement.js';
 import { reactInOneStatement } from '../src/reactions/reactions.statement.js';
 import { documentVector } from '../src/text/tokenize.js';
 import { dbRows, startAppWith, startTestApp, type Client, type TestApp } from './helpers/app.js';
 import { deleteMessage, expectChangeIndexWhole, okOf as ok, pin, react } from './helpers/changes.js';
-import { freshDatabase, runMigration, type TestDatabase } from './helpers/databases.js';
+import { freshDatabase, reopenDatabase as reopen, runMigration, type TestDatabase } from './helpers/databases.js';
 import { buildMessages, buildRoom } from './helpers/factories.js';
 import { historySnapshot, writeHistory } from './helpers/history.js';
 
@@ -131,8 +131,6 @@ describe('migration 0020 on a database that has messages', () => {
     ])
       await database.db.execute(statement);
   }
-
-  const reopen = (db: TestDatabase) => (db.url ? openDatabase({ url: db.url }) : openDatabase({ dataDir: db.dataDir }));
 
   // A partitioned template (the postgres-partitioned project) cannot go back to one table.
   it.each(template.partitions > 1 ? [template.partitions] : [1, 4])(

@@ -3,10 +3,10 @@ import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { openDatabase, type Database } from '../src/db/client.js';
+import { type Database } from '../src/db/client.js';
 import { messagePartitions, partitionsOf, PartitionsMismatch } from '../src/db/partitions.js';
 import { startAppWith, TEST_JWT_SECRET } from './helpers/app.js';
-import { freshDatabase, runMigration, type TestDatabase } from './helpers/databases.js';
+import { freshDatabase, reopenDatabase as reopen, runMigration, type TestDatabase } from './helpers/databases.js';
 import { historySnapshot as snapshot, writeHistory } from './helpers/history.js';
 
 // DATABASE_PARTITIONS: a new install gets a partitioned chat_message; an existing one is reshaped by
@@ -22,11 +22,6 @@ async function fresh(): Promise<TestDatabase> {
   const db = await freshDatabase(template);
   opened.push(db);
   return db;
-}
-
-/** The same database reopened (a restart): PGlite by its directory, PostgreSQL by its URL. */
-async function reopen(db: TestDatabase): Promise<Database> {
-  return db.url ? openDatabase({ url: db.url }) : openDatabase({ dataDir: db.dataDir });
 }
 
 const rows = async <T>(database: Database, q: ReturnType<typeof sql>) => ((await database.db.execute(q)) as unknown as { rows: T[] }).rows;

@@ -16,15 +16,13 @@ import { sql, type SQL } from 'drizzle-orm';
 export const baseFollows = (to: SQL): SQL => sql`base_change_seq = ${to}`;
 
 /**
- * A CTE dropping the chat_message_change rows of messages a write moves back to their base: `before` is a relation of
- * (id, change_seq, base_change_seq), one row per changed message, as locked. Only statements whose snapshot holds the
- * message as locked run it (a delete does not see a row committed after its snapshot): one that locks first and
- * writes in a later statement, or a one-statement change that writes only when the row is unchanged since.
+ * A CTE dropping the chat_message_change rows of messages a write moves back to their base: `ids` is a relation with
+ * an `id` column, one row per changed message (most have no row; the probe of the primary key finds none). Only
+ * statements whose snapshot holds the message as locked run it (a delete does not see a row committed after its
+ * snapshot): one that locks first and writes in a later statement, or a one-statement change that writes only when
+ * the row is unchanged since.
  */
-export const unlisted = (before: SQL): SQL =>
-  sql`unlisted as (
-        delete from chat_message_change c using ${before} b
-        where c.message_id = b.id and b.change_seq <> b.base_change_seq)`;
+export const unlisted = (ids: SQL): SQL => sql`unlisted as (delete from chat_message_change c using ${ids} b where c.message_id = b.id)`;
 
 /**
  * A CTE listing messages a reaction moved: `after` is a relation of (id, room_id, change_seq), their new positions.

@@ -173,10 +173,7 @@ export class MessageChangesRepository {
             where id = ${row.roomId} and (${pins}::int <= 0 or pinned_count + ${pins}::int <= ${maxPins}::int)
             returning last_change_seq),
           -- Every change set writes an indexed column (text, pin, tombstone): the message moves in the change log's index.
-          before as (
-            select id, change_seq, base_change_seq from chat_message
-            where id = ${row.id} and room_id = ${row.roomId} and exists (select 1 from room)),
-          ${unlisted(sql`before`)}
+          ${unlisted(sql`(select ${row.id}::uuid as id from room)`)}
           update chat_message m set ${sql.join(
             [...assignments, sql`change_seq = room.last_change_seq`, baseFollows(sql`room.last_change_seq`)],
             sql`, `,
@@ -252,8 +249,7 @@ export class MessageChangesRepository {
             update chat_room set last_change_seq = last_change_seq + ${n}::int, pinned_count = greatest(0, pinned_count - ${pinned}::int)
             where id = ${roomId} returning last_change_seq),
           input as (select * from jsonb_to_recordset(${input}::jsonb) as i(id uuid, ord int)),
-          before as (select m.id, m.change_seq, m.base_change_seq from chat_message m join input i on m.id = i.id where m.room_id = ${roomId}),
-          ${unlisted(sql`before`)}
+          ${unlisted(sql`input`)}
           update chat_message m set content = '', mentions = '{}', search_doc = ''::tsvector, reactions = '[]'::jsonb,
             has_media = false, edited_at = null, pinned_at = null, pinned_by = null, deleted_at = now(), deleted_by = ${deletedBy},
             change_seq = room.last_change_seq - ${n}::int + i.ord, ${baseFollows(sql`room.last_change_seq - ${n}::int + i.ord`)}

@@ -101,3 +101,8 @@ export async function runMigration(database: Database, file: string): Promise<vo
     await database.db.execute(sql.raw(statement));
   }
 }
+
+/** The same database opened again (a restart): PGlite by its directory, PostgreSQL by its URL. */
+export function reopenDatabase(db: TestDatabase): Promise<Database> {
+  return db.url ? openDatabase({ url: db.url }) : openDatabase({ dataDir: db.dataDir });
+}

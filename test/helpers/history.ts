@@ -6,7 +6,7 @@ import type { TestApp } from './app.js';
  * tables under it and expect every answer unchanged.
  */
 
-/** Rooms with history, replies, an edit, a reaction and a pin: what the reshaping must carry over unchanged. */
+/** Rooms with history, replies, an edit, a reaction and a pin: what a reshape or an upgrade must carry over unchanged. */
 export async function writeHistory(s: TestApp): Promise<string[]> {
   const alice = await s.as('alice');
   const rooms: string[] = [];
