@@ -4,6 +4,7 @@ import { queryRows, type Executor } from '../src/db/client.js';
 import { CHANGES_AFTER } from '../src/messages/message-changes.repository.js';
 import { DELETE, EDIT } from '../src/messages/message-changes.statement.js';
 import { REACT } from '../src/reactions/reactions.statement.js';
+import { MEMBERSHIP_OF } from '../src/rooms/rooms.statements.js';
 import { LAST_OF, NEWER, OLDER } from '../src/messages/messages.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { nodesOf, planOf, type PlanNode } from './helpers/plans.js';
@@ -101,6 +102,12 @@ describe("generic plans of a change by a user in 401 rooms (their rooms' other m
 
   it("a reaction probes the caller's participation in the message's room", async () => {
     expectMembershipProbedInRoom(await genericPlan(REACT, [message(), "'generic-agent'", "'👍'", 'true']));
+  });
+
+  it("the room check of every request probes the caller's participation in the asked room", async () => {
+    expectMembershipProbedInRoom(
+      await genericPlan(MEMBERSHIP_OF, [`'${JSON.stringify([room])}'`, `'${JSON.stringify(['generic-agent'])}'`]),
+    );
   });
 });
 

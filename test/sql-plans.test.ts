@@ -1,12 +1,14 @@
-import { sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Db } from '../src/db/client.js';
+import { chatParticipant, chatRoom } from '../src/db/schema.js';
 import { DONE, READ_BY_POSITION } from '../src/event-log/event-log.repository.js';
 import { INSERT_MESSAGES } from '../src/messages/write.statements.js';
 import { DELETES_THAT_CONCERN_NOTIFICATIONS, deletionsToHandleSql, editsToNotifySql } from '../src/notifications/changes.repository.js';
 import { MESSAGES_TO_NOTIFY } from '../src/notifications/notifications.repository.js';
 import { MessagesRepository } from '../src/messages/messages.repository.js';
-import { membershipKey, membershipRead, RoomsRepository } from '../src/rooms/rooms.repository.js';
+import { MEMBERSHIP_OF } from '../src/rooms/rooms.statements.js';
+import { membershipKey, RoomsRepository } from '../src/rooms/rooms.repository.js';
 import { compileQuery, parseQuery } from '../src/search/query.js';
 import { searchWhere } from '../src/search/search.repository.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -85,7 +87,7 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
     );
     const roomIds = [room, ...others];
     const userIds = ['plan-owner', ...others.map((_, n) => `plan-user-${n}`)];
-    const plan = await planOf(db, sql`${membershipRead(db, roomIds, userIds)}`);
+    const plan = await planOf(db, MEMBERSHIP_OF.inline([JSON.stringify(roomIds), JSON.stringify(userIds)]));
     const scans = scansOf(plan).filter((s) => s.endsWith(' on chat_room') || s.endsWith(' on chat_participant'));
     expect(scans.some((s) => s.endsWith(' on chat_room'))).toBe(true);
     expect(scans.some((s) => s.endsWith(' on chat_participant'))).toBe(true);
@@ -112,6 +114,29 @@ describe('hot statement plans at 6,000 messages in 5,000 rooms', () => {
       participant: { userId: 'plan-owner' },
     });
     expect(found.size).toBe(4);
+
+    // Mapped by hand, each row is what the ORM reads of both tables: every column, with its type (set ones included).
+    await db.execute(sql`update chat_room set description = 'd', slow_mode_s = 7 where id = ${room}`);
+    await db.execute(
+      sql`update chat_participant set last_read_at = now(), last_delivered_at = now(), muted = true,
+        muted_until = now() + interval '1 hour', hide_previews = true where room_id = ${room} and user_id = 'plan-owner'`,
+    );
+    try {
+      const again = await new RoomsRepository(db).findManyWithMembership([{ roomId: room, userId: 'plan-owner' }]);
+      const [ormRoom] = await db.select().from(chatRoom).where(eq(chatRoom.id, room));
+      const [ormParticipant] = await db
+        .select()
+        .from(chatParticipant)
+        .where(and(eq(chatParticipant.roomId, room), eq(chatParticipant.userId, 'plan-owner')));
+      expect(ormParticipant!.mutedUntil).toBeInstanceOf(Date);
+      expect(again.get(membershipKey(room, 'plan-owner'))).toStrictEqual({ room: ormRoom, participant: ormParticipant });
+    } finally {
+      await db.execute(sql`update chat_room set description = null, slow_mode_s = 0 where id = ${room}`);
+      await db.execute(
+        sql`update chat_participant set last_read_at = null, last_delivered_at = null, muted = false, muted_until = null,
+          hide_previews = false where room_id = ${room} and user_id = 'plan-owner'`,
+      );
+    }
   });
 
   it("a send's slow-mode check reads the rooms in slow mode, not every room", async () => {

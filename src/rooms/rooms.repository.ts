@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { anyOf, rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { chatParticipant, chatRoom } from '../db/schema.js';
+import { MEMBERSHIP_OF, membershipOf, roomsOfUser } from './rooms.statements.js';
 import type { ParticipantRole } from '../contract/rooms.js';
 
 export type RoomRow = typeof chatRoom.$inferSelect;
@@ -118,10 +119,10 @@ export class RoomsRepository {
     if (asks.length === 0) return found;
     const roomIds = [...new Set(asks.map((a) => a.roomId))];
     const userIds = [...new Set(asks.map((a) => a.userId))];
-    const rows = await membershipRead(this.db, roomIds, userIds);
+    const rows = await MEMBERSHIP_OF(this.db, [JSON.stringify(roomIds), JSON.stringify(userIds)]);
     const rooms = new Map<string, RoomRow>();
     const members = new Map<string, ParticipantRow>();
-    for (const row of rows) {
+    for (const row of rows.map(membershipOf)) {
       rooms.set(row.room.id, row.room);
       if (row.participant) members.set(membershipKey(row.room.id, row.participant.userId), row.participant);
     }
@@ -184,19 +185,9 @@ export class RoomsRepository {
   async listForUser(
     userId: string,
     opts: { type?: string | undefined; status?: string | undefined; after?: RoomKey | undefined; limit: number },
-  ): Promise<Array<{ room: RoomRow; participant: ParticipantRow }>> {
-    const conds: SQL[] = [eq(chatParticipant.userId, userId)];
-    if (opts.type) conds.push(eq(chatRoom.type, opts.type));
+  ): Promise<RoomRow[]> {
     // In SQL, not after the fact: filtering a fetched page would leave short pages and a wrong cursor.
-    if (opts.status) conds.push(eq(chatRoom.status, opts.status));
-    if (opts.after) conds.push(keysetBefore(opts.after));
-    return this.db
-      .select({ room: chatRoom, participant: chatParticipant })
-      .from(chatParticipant)
-      .innerJoin(chatRoom, eq(chatRoom.id, chatParticipant.roomId))
-      .where(and(...conds))
-      .orderBy(desc(chatRoom.lastActivityAt), desc(chatRoom.id))
-      .limit(opts.limit);
+    return roomsOfUser(this.db, userId, opts);
   }
 
   /** The support queue for staff: every support room, latest activity first. */
@@ -278,14 +269,6 @@ export class RoomsRepository {
 function keysetBefore(key: RoomKey): SQL {
   return or(lt(chatRoom.lastActivityAt, key.at), and(eq(chatRoom.lastActivityAt, key.at), lt(chatRoom.id, key.id)))!;
 }
-
-/** See findManyWithMembership (exported for its plan's test). */
-export const membershipRead = (db: Executor, roomIds: string[], userIds: string[]) =>
-  db
-    .select({ room: chatRoom, participant: chatParticipant })
-    .from(chatRoom)
-    .leftJoin(chatParticipant, and(eq(chatParticipant.roomId, chatRoom.id), eq(chatParticipant.userId, anyOf(userIds, 'text'))))
-    .where(eq(chatRoom.id, anyOf(roomIds, 'uuid')));
 
 /** How findManyWithMembership names an asked pair in its answer (a room id has no space; a user id may). */
 export const membershipKey = (roomId: string, userId: string): string => `${roomId} ${userId}`;

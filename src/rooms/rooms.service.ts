@@ -122,7 +122,7 @@ export class RoomsService {
       rooms = await this.rooms.listSupport({ status: q.status, after, limit: limit + 1 });
     } else {
       if (q.status !== undefined && q.type !== 'support') throw invalid('status filters support rooms only', '/status');
-      rooms = (await this.rooms.listForUser(auth.userId, { type: q.type, status: q.status, after, limit: limit + 1 })).map((r) => r.room);
+      rooms = await this.rooms.listForUser(auth.userId, { type: q.type, status: q.status, after, limit: limit + 1 });
     }
     const page = rooms.slice(0, limit);
     const last = page[page.length - 1];
