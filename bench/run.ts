@@ -520,7 +520,11 @@ async function runEngine(engine: Engine, first: boolean): Promise<EngineResult> 
           const withRedis = await startService('service + Redis', { ...db.serverEnv(), REDIS_URL: redisUrl, REDIS_PREFIX: prefix });
           try {
             const variant = 'state recovery, Redis' as const;
-            e.reconnect.push(...(await reconnectStorm(withRedis.url, token, m, quick ? 50 : 100, { variant })));
+            e.reconnect.push(
+              ...(await profiled(withRedis, `${label}: reconnect storm, Redis`, () =>
+                reconnectStorm(withRedis.url, token, m, quick ? 50 : 100, { variant }),
+              )),
+            );
           } finally {
             await withRedis.stop();
             await dropRedisPrefix(redisUrl, prefix);
