@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/tokens.js';
 import { request, startTestApp, type Client, type Res, type TestApp } from './helpers/app.js';
@@ -436,6 +437,26 @@ describe('GET /rooms', () => {
     expect(byDefault.data.map((r: any) => r.id)).toEqual(all.slice(0, 30));
     const rest = (await alice.get(`/rooms?cursor=${encodeURIComponent(byDefault.nextCursor)}`)).body;
     expect([rest.data.map((r: any) => r.id), rest.nextCursor]).toEqual([all.slice(30), null]);
+  });
+
+  it('pages rooms of the same last activity by id, without duplicates or gaps', async () => {
+    const alice = await t.as(uid('alice'));
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await alice.post('/rooms', { type: 'group', name: `tie${i}` })).body.id);
+    // Rooms made in the same millisecond tie on the first key; the cursor's second key (the id) must break the tie.
+    await t.app.database.db.execute(
+      sql`update chat_room set last_activity_at = '2026-01-01T00:00:00Z' where id = any(${`{${ids.join(',')}}`}::uuid[])`,
+    );
+    const pages: string[][] = [];
+    let cursor: string | null = null;
+    do {
+      const res: Res = await alice.get(`/rooms?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(res.status).toBe(200);
+      pages.push(res.body.data.map((r: any) => r.id));
+      cursor = res.body.nextCursor;
+    } while (cursor);
+    expect(pages.map((p) => p.length)).toEqual([2, 2, 1]);
+    expect(pages.flat()).toEqual([...ids].sort().reverse());
   });
 
   it.each([
