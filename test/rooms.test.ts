@@ -20,6 +20,19 @@ const roomIds = async (c: Client): Promise<string[]> => {
   return res.body.data.map((r: any) => r.id);
 };
 
+/** Every page of the caller's room list, `limit` a page, following nextCursor to the end: the ids of each page. */
+async function roomPages(c: Client, limit: number): Promise<string[][]> {
+  const pages: string[][] = [];
+  let cursor: string | null = null;
+  do {
+    const res: Res = await c.get(`/rooms?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    expect(res.status).toBe(200);
+    pages.push(res.body.data.map((r: any) => r.id));
+    cursor = res.body.nextCursor;
+  } while (cursor);
+  return pages;
+}
+
 const ROOM_KEYS = [
   'abilities',
   'businessId',
@@ -422,14 +435,7 @@ describe('GET /rooms', () => {
     for (let i = 0; i < 31; i++) await alice.post('/rooms', { type: 'group', name: `r${i}` });
     const all = await roomIds(alice);
     expect(all).toHaveLength(31);
-    const pages: string[][] = [];
-    let cursor: string | null = null;
-    do {
-      const res: Res = await alice.get(`/rooms?limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      expect(res.status).toBe(200);
-      pages.push(res.body.data.map((r: any) => r.id));
-      cursor = res.body.nextCursor;
-    } while (cursor);
+    const pages = await roomPages(alice, 10);
     expect(pages.map((p) => p.length)).toEqual([10, 10, 10, 1]);
     expect(pages.flat()).toEqual(all);
 
@@ -447,14 +453,7 @@ describe('GET /rooms', () => {
     await t.app.database.db.execute(
       sql`update chat_room set last_activity_at = '2026-01-01T00:00:00Z' where id = any(${`{${ids.join(',')}}`}::uuid[])`,
     );
-    const pages: string[][] = [];
-    let cursor: string | null = null;
-    do {
-      const res: Res = await alice.get(`/rooms?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      expect(res.status).toBe(200);
-      pages.push(res.body.data.map((r: any) => r.id));
-      cursor = res.body.nextCursor;
-    } while (cursor);
+    const pages = await roomPages(alice, 2);
     expect(pages.map((p) => p.length)).toEqual([2, 2, 1]);
     expect(pages.flat()).toEqual([...ids].sort().reverse());
   });
