@@ -1,8 +1,15 @@
 import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { anyOf, rowDate, type Executor } from '../db/client.js';
+import { anyOf, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
 import { chatParticipant, chatRoom } from '../db/schema.js';
-import { MEMBERSHIP_OF, membershipOf, roomsOfUser } from './rooms.statements.js';
+import {
+  MEMBERSHIP_OF,
+  membershipOf,
+  PARTICIPANT_COLUMNS,
+  participantRowOf,
+  roomsOfUser,
+  type RawParticipant,
+} from './rooms.statements.js';
 import type { ParticipantRole } from '../contract/rooms.js';
 
 export type RoomRow = typeof chatRoom.$inferSelect;
@@ -20,34 +27,17 @@ export interface RoomKey {
   id: string;
 }
 
-type Stamp = Date | string;
-
 /**
  * The participants of some rooms with their profiles: every room view (the room list of every connect and reconnect,
  * each room event) reads it, so it is prepared once per connection and its rows are mapped by hand (the ORM's nested
  * select and its mapping were a tenth of a room list's time). The ids travel as one JSON array.
  */
-const PARTICIPANTS_OF = hotStatement<{
-  room_id: string;
-  user_id: string;
-  role: string;
-  joined_at: Stamp;
-  last_read_seq: number | string;
-  last_read_at: Stamp | null;
-  last_delivered_seq: number | string;
-  last_delivered_at: Stamp | null;
-  muted: boolean;
-  muted_until: Stamp | null;
-  hide_previews: boolean;
-  name: string | null;
-  picture: string | null;
-  user_role: string | null;
-  deleted_unread: number;
-}>(
+const PARTICIPANTS_OF = hotStatement<
+  RawParticipant & { name: string | null; picture: string | null; user_role: string | null; deleted_unread: number }
+>(
   'chat_participants_of',
   ['jsonb'],
-  (roomIds) => sql`select p.room_id, p.user_id, p.role, p.joined_at, p.last_read_seq, p.last_read_at, p.last_delivered_seq,
-      p.last_delivered_at, p.muted, p.muted_until, p.hide_previews, u.name, u.picture, u.role as user_role,
+  (roomIds) => sql`select ${PARTICIPANT_COLUMNS}, u.name, u.picture, u.role as user_role,
       -- A probe of the partial index of deleted messages: nothing to count in most rooms.
       (select count(*)::int from chat_message m
         where m.room_id = p.room_id and m.deleted_at is not null and m.seq > p.last_read_seq) as deleted_unread
@@ -148,17 +138,7 @@ export class RoomsRepository {
     if (roomIds.length === 0) return [];
     const rows = await PARTICIPANTS_OF(this.db, [JSON.stringify(roomIds)]);
     return rows.map((r) => ({
-      roomId: r.room_id,
-      userId: r.user_id,
-      role: r.role,
-      joinedAt: new Date(r.joined_at),
-      lastReadSeq: Number(r.last_read_seq),
-      lastReadAt: rowDate(r.last_read_at),
-      lastDeliveredSeq: Number(r.last_delivered_seq),
-      lastDeliveredAt: rowDate(r.last_delivered_at),
-      muted: r.muted,
-      mutedUntil: rowDate(r.muted_until),
-      hidePreviews: r.hide_previews,
+      ...participantRowOf(r),
       name: r.name,
       picture: r.picture,
       userRole: r.user_role,

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { anyOf, rowDate, type Executor } from '../db/client.js';
 import { hotStatement } from '../db/prepared.js';
-import type { ParticipantRow, RoomRow } from './rooms.repository.js';
+import type { ParticipantRow, RoomKey, RoomRow } from './rooms.repository.js';
 
 type Stamp = Date | string;
 
@@ -25,24 +25,32 @@ interface RawRoom {
   retained_through_seq: number | string;
 }
 
-interface RawMembership extends RawRoom {
-  /** The participant's columns, all null when the asker is not in the room (the left join found nothing). */
-  p_user_id: string | null;
-  p_role: string | null;
-  p_joined_at: Stamp | null;
-  p_last_read_seq: number | string | null;
-  p_last_read_at: Stamp | null;
-  p_last_delivered_seq: number | string | null;
-  p_last_delivered_at: Stamp | null;
-  p_muted: boolean | null;
-  p_muted_until: Stamp | null;
-  p_hide_previews: boolean | null;
+/** A chat_participant row as the driver answers PARTICIPANT_COLUMNS. */
+export interface RawParticipant {
+  room_id: string;
+  user_id: string;
+  role: string;
+  joined_at: Stamp;
+  last_read_seq: number | string;
+  last_read_at: Stamp | null;
+  last_delivered_seq: number | string;
+  last_delivered_at: Stamp | null;
+  muted: boolean;
+  muted_until: Stamp | null;
+  hide_previews: boolean;
 }
+
+/** The participant's columns are all null when the asker is not in the room (the left join found nothing). */
+type RawMembership = RawRoom & { [K in keyof RawParticipant]: RawParticipant[K] | null };
 
 /** Every column of chat_room (as `r`), in the shape roomRowOf maps. */
 const ROOM_COLUMNS = sql.raw(`r.id, r.type, r.name, r.description, r.business_id, r.status, r.created_by, r.created_at,
   r.updated_at, r.last_seq, r.last_activity_at, r.direct_key, r.last_change_seq, r.pinned_count, r.slow_mode_s,
   r.retained_through_seq`);
+
+/** Every column of chat_participant (as `p`), in the shape participantRowOf maps (none shares a name with a room's). */
+export const PARTICIPANT_COLUMNS = sql.raw(`p.room_id, p.user_id, p.role, p.joined_at, p.last_read_seq, p.last_read_at,
+  p.last_delivered_seq, p.last_delivered_at, p.muted, p.muted_until, p.hide_previews`);
 
 /**
  * The room check of room-scoped requests and socket events (history, a room, typing, joins, pins, …; sends and read
@@ -58,10 +66,7 @@ const ROOM_COLUMNS = sql.raw(`r.id, r.type, r.name, r.description, r.business_id
 export const MEMBERSHIP_OF = hotStatement<RawMembership>(
   'chat_membership_of',
   ['jsonb', 'jsonb'],
-  (roomIds, userIds) => sql`select ${ROOM_COLUMNS}, p.user_id as p_user_id, p.role as p_role, p.joined_at as p_joined_at,
-      p.last_read_seq as p_last_read_seq, p.last_read_at as p_last_read_at, p.last_delivered_seq as p_last_delivered_seq,
-      p.last_delivered_at as p_last_delivered_at, p.muted as p_muted, p.muted_until as p_muted_until,
-      p.hide_previews as p_hide_previews
+  (roomIds, userIds) => sql`select ${ROOM_COLUMNS}, ${PARTICIPANT_COLUMNS}
     from chat_room r
     left join lateral (
       select * from chat_participant p where p.room_id = r.id and p.user_id = ${anyOf(userIds, 'text')} offset 0) p on true
@@ -70,23 +75,23 @@ export const MEMBERSHIP_OF = hotStatement<RawMembership>(
 
 /** A row of MEMBERSHIP_OF as the room and the participant row (null when the left join found none). */
 export function membershipOf(r: RawMembership): { room: RoomRow; participant: ParticipantRow | null } {
-  const room = roomRowOf(r);
-  if (r.p_user_id === null) return { room, participant: null };
+  return { room: roomRowOf(r), participant: r.user_id === null ? null : participantRowOf(r as RawParticipant) };
+}
+
+/** A chat_participant row read by PARTICIPANT_COLUMNS, as the ORM would map it. */
+export function participantRowOf(r: RawParticipant): ParticipantRow {
   return {
-    room,
-    participant: {
-      roomId: r.id,
-      userId: r.p_user_id,
-      role: r.p_role!,
-      joinedAt: new Date(r.p_joined_at!),
-      lastReadSeq: Number(r.p_last_read_seq),
-      lastReadAt: rowDate(r.p_last_read_at),
-      lastDeliveredSeq: Number(r.p_last_delivered_seq),
-      lastDeliveredAt: rowDate(r.p_last_delivered_at),
-      muted: r.p_muted!,
-      mutedUntil: rowDate(r.p_muted_until),
-      hidePreviews: r.p_hide_previews!,
-    },
+    roomId: r.room_id,
+    userId: r.user_id,
+    role: r.role,
+    joinedAt: new Date(r.joined_at),
+    lastReadSeq: Number(r.last_read_seq),
+    lastReadAt: rowDate(r.last_read_at),
+    lastDeliveredSeq: Number(r.last_delivered_seq),
+    lastDeliveredAt: rowDate(r.last_delivered_at),
+    muted: r.muted,
+    mutedUntil: rowDate(r.muted_until),
+    hidePreviews: r.hide_previews,
   };
 }
 
@@ -133,7 +138,7 @@ const ROOMS_OF_USER = hotStatement<RawRoom>(
 export async function roomsOfUser(
   db: Executor,
   userId: string,
-  opts: { type?: string | undefined; status?: string | undefined; after?: { at: Date; id: string } | undefined; limit: number },
+  opts: { type?: string | undefined; status?: string | undefined; after?: RoomKey | undefined; limit: number },
 ): Promise<RoomRow[]> {
   const rows = await ROOMS_OF_USER(db, [
     userId,
